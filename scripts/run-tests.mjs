@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+// Runs every compiled test file (unit tests beside the code, integration and end-to-end tests
+// under e2e/) with Node's own test runner, which prints the summary last.
+// Usage: node scripts/run-tests.mjs [substring ...]   (only files whose path contains one)
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join, relative, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+
+function walk(dir, out) {
+  for (const name of readdirSync(dir)) {
+    if (name === 'node_modules') continue;
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+if (!existsSync(dist)) {
+  console.error('run-tests: dist/ is missing; run `npm run build` first');
+  process.exit(1);
+}
+let files = walk(dist, []).sort();
+if (filters.length > 0) files = files.filter((f) => filters.some((s) => relative(dist, f).includes(s)));
+if (files.length === 0) {
+  console.error(`run-tests: no test files match ${filters.join(', ') || '(all)'}`);
+  process.exit(1);
+}
+const concurrency = process.env.COCOLET_TEST_CONCURRENCY ?? '2';
+const child = spawn(process.execPath, ['--enable-source-maps', '--test', `--test-concurrency=${concurrency}`, ...files], {
+  cwd: root,
+  stdio: 'inherit',
+  env: { ...process.env, COCOLET_ROOT: root },
+});
+child.on('exit', (code, sig) => process.exit(code ?? (sig ? 1 : 0)));
