@@ -8,7 +8,7 @@ import { join, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dist = join(root, 'dist');
+const dist = process.env.COCOLET_DIST ? join(root, process.env.COCOLET_DIST) : join(root, 'dist');
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 
 function walk(dir, out) {
