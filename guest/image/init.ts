@@ -1,0 +1,46 @@
+/**
+ * The guest's /init (busybox sh). Kernel command-line words of the form `k=v` without a dot are
+ * handed to init as environment variables; the image uses `cocolet_mode` (`agent`, the default,
+ * or `hello`: start Node, print one line, power off — the boot benchmark's baseline).
+ */
+
+/** Marker lines written on the serial console (host side waits on them). */
+export const CONSOLE_MARKERS = {
+  init: 'COCOLET_INIT',
+  hello: 'COCOLET_NODE_HELLO',
+  agentExit: 'COCOLET_AGENT_EXIT',
+} as const;
+
+/** Guest IPv4 setup on QEMU user networking (slirp): static, no DHCP needed. */
+export const GUEST_NET = { address: '10.0.2.15/24', gateway: '10.0.2.2' } as const;
+
+export function initScript(moduleOrder: readonly string[]): string {
+  return `#!/bin/sh
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+mount -t devtmpfs dev /dev
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+echo "${CONSOLE_MARKERS.init} $(cut -d' ' -f1 /proc/uptime)" > /dev/ttyS0
+mkdir -p /dev/pts /dev/shm /run /tmp /sys/fs/cgroup /sys/kernel/security
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
+mount -t tmpfs -o mode=1777 shm /dev/shm
+mount -t tmpfs -o mode=0755 run /run
+mount -t tmpfs -o mode=1777 tmp /tmp
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
+for m in ${moduleOrder.join(' ')}; do insmod /lib/modules/$m.ko 2>/dev/null; done
+ip link set lo up
+if [ -e /sys/class/net/eth0 ]; then
+  ip addr add ${GUEST_NET.address} dev eth0
+  ip link set eth0 up
+  ip route add default via ${GUEST_NET.gateway}
+fi
+case "$cocolet_mode" in
+  hello) /bin/node -e 'console.log("${CONSOLE_MARKERS.hello}", require("fs").readFileSync("/proc/uptime","utf8").split(" ")[0])' > /dev/ttyS0 2>&1 ;;
+  *) /bin/node /agent/cocolet-agent.mjs --transport=auto > /dev/ttyS0 2>&1
+     echo "${CONSOLE_MARKERS.agentExit} $?" > /dev/ttyS0 ;;
+esac
+sync
+poweroff -f
+`;
+}

@@ -1,0 +1,117 @@
+/**
+ * The guest kernel and its modules, taken from the Debian cloud kernel package. The package is
+ * downloaded with `apt-get download` into the cache and unpacked with `dpkg-deb -x` — never
+ * installed into /boot. Falls back to an already installed copy of the same kernel when the
+ * package cannot be downloaded (offline machine).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Modules the guest loads, in an order that satisfies their dependencies (microvm, virtio-mmio). */
+export const GUEST_MODULES = [
+  'virtio_mmio', // virtio transport on microvm (pulls virtio, virtio_ring)
+  'virtio_console', // virtio-serial: the agent channel
+  'virtio_net', // user-net: second transport and image pulls (pulls failover, net_failover)
+  'virtio_blk', // the init-data disk
+  'overlay', // container root filesystems from image layers
+] as const;
+
+export interface GuestKernel {
+  /** Kernel release, e.g. `6.1.0-56-cloud-amd64`. */
+  release: string;
+  /** Path of the bzImage. */
+  bzImage: string;
+  /** Root of `lib/modules/<release>`. */
+  modulesDir: string;
+  /** Where it came from: the package file or the installed copy. */
+  source: string;
+}
+
+function run(cmd: string, args: string[], cwd?: string): string {
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Name of the versioned kernel package the `linux-image-cloud-amd64` meta-package points at. */
+export function cloudKernelPackage(): string {
+  const fromDpkg = spawnSync('dpkg-query', ['-W', '-f', '${Depends}', 'linux-image-cloud-amd64'], { encoding: 'utf8' });
+  const deps = fromDpkg.status === 0 ? fromDpkg.stdout : run('apt-cache', ['depends', 'linux-image-cloud-amd64']);
+  const m = deps.match(/linux-image-[0-9][^\s,()]*-cloud-amd64/);
+  if (!m) throw new Error('cannot find the versioned cloud kernel package; is linux-image-cloud-amd64 known to apt?');
+  return m[0];
+}
+
+/** Downloads (once) and unpacks the cloud kernel package under `cacheDir`. */
+export function obtainKernel(cacheDir: string): GuestKernel {
+  const pkg = cloudKernelPackage();
+  const release = pkg.replace(/^linux-image-/, '');
+  const root = join(cacheDir, 'kernel', release);
+  const bzImage = join(root, 'boot', `vmlinuz-${release}`);
+  const modulesDir = join(root, 'lib', 'modules', release);
+  if (existsSync(bzImage) && existsSync(join(modulesDir, 'modules.dep'))) {
+    return { release, bzImage, modulesDir, source: root };
+  }
+  const debDir = join(cacheDir, 'deb');
+  mkdirSync(debDir, { recursive: true });
+  let deb = readdirSync(debDir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+  if (!deb) {
+    const r = spawnSync('apt-get', ['download', pkg], { cwd: debDir, encoding: 'utf8' });
+    deb = readdirSync(debDir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
+    if (!deb) {
+      const installed = `/boot/vmlinuz-${release}`;
+      const installedMods = `/lib/modules/${release}`;
+      if (existsSync(installed) && existsSync(join(installedMods, 'modules.dep'))) {
+        return { release, bzImage: installed, modulesDir: installedMods, source: installed };
+      }
+      throw new Error(`apt-get download ${pkg} failed: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    }
+  }
+  const tmp = `${root}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  run('dpkg-deb', ['-x', join(debDir, deb), tmp]);
+  run('depmod', ['-b', tmp, release]);
+  rmSync(root, { recursive: true, force: true });
+  renameSync(tmp, root);
+  return { release, bzImage, modulesDir, source: join(debDir, deb) };
+}
+
+/** Parses `modules.dep` into module name → { file, deps (names) }. */
+export function parseModulesDep(text: string): Map<string, { file: string; deps: string[] }> {
+  const name = (f: string): string => f.split('/').pop()!.replace(/\.ko(\.[a-z]+)?$/, '').replace(/-/g, '_');
+  const out = new Map<string, { file: string; deps: string[] }>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf(':');
+    if (i < 0) continue;
+    const file = line.slice(0, i).trim();
+    const deps = line.slice(i + 1).trim().split(/\s+/).filter(Boolean).map(name);
+    out.set(name(file), { file, deps });
+  }
+  return out;
+}
+
+/** Load order (dependencies first, each module once) for the wanted modules. */
+export function moduleLoadOrder(dep: Map<string, { file: string; deps: string[] }>, wanted: readonly string[]): { name: string; file: string }[] {
+  const order: { name: string; file: string }[] = [];
+  const seen = new Set<string>();
+  const visit = (n: string, depth: number): void => {
+    if (seen.has(n)) return;
+    if (depth > 64) throw new Error(`module dependency loop at ${n}`);
+    const m = dep.get(n);
+    if (!m) throw new Error(`module ${n} not found in modules.dep`);
+    // modules.dep lists every transitive dependency; load the deepest ones first.
+    for (const d of [...m.deps].reverse()) visit(d, depth + 1);
+    seen.add(n);
+    order.push({ name: n, file: m.file });
+  };
+  for (const w of wanted) visit(w, 0);
+  return order;
+}
+
+export function readModules(k: GuestKernel): { name: string; data: Buffer }[] {
+  const dep = parseModulesDep(readFileSync(join(k.modulesDir, 'modules.dep'), 'utf8'));
+  return moduleLoadOrder(dep, GUEST_MODULES).map((m) => {
+    if (!/\.ko$/.test(m.file)) throw new Error(`module ${m.name} is compressed (${m.file}); busybox insmod needs plain .ko`);
+    return { name: m.name, data: readFileSync(join(k.modulesDir, m.file)) };
+  });
+}

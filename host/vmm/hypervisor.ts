@@ -1,0 +1,81 @@
+/**
+ * The hypervisor seam: what the shim needs to run one pod sandbox VM and reach its agent.
+ * Implementations: `qemu` (QEMU microVM + swtpm, the confidential path's development TEE) and
+ * `process` (the agent as a local child process on a unix socket — NOT confidential, for
+ * development and tests; it says so in its logs).
+ */
+import type { Logger } from 'pino';
+
+export type HypervisorKind = 'qemu' | 'process';
+
+export interface VcpuThread {
+  /** vCPU index inside the guest. */
+  index: number;
+  /** Host thread id (pin with sched_setaffinity / taskset). */
+  tid: number;
+}
+
+export interface HypervisorStartOptions {
+  /** Sandbox id: names the VM's files and appears in logs. */
+  id: string;
+  /** Folder for this VM's sockets, logs and temp files (created; removed on stop). */
+  stateDir: string;
+  /** vCPUs for the workload (the VM gets this many; minimum 1). */
+  vcpus?: number;
+  /** Memory for the workload in MiB; the VM gets this plus GUEST_MEMORY_OVERHEAD_MIB. */
+  memoryMiB?: number;
+  /**
+   * CoCo init-data TOML exactly as delivered (the bytes are measured). The qemu hypervisor
+   * attaches it as an init-data block device; the process hypervisor passes a file.
+   */
+  initdata?: Uint8Array;
+  /** Forward a host TCP port on 127.0.0.1 to the agent's TCP listener (second transport). */
+  agentTcp?: boolean;
+  /** Let the guest open connections to the host (needed to pull images from a host registry). */
+  egress?: boolean;
+  /** Called once the vCPU threads exist (e.g. to pin them); errors are logged, not fatal. */
+  onVcpuThreads?: (threads: VcpuThread[]) => void | Promise<void>;
+  /** Extra environment for the process hypervisor's agent. */
+  env?: Record<string, string>;
+  logger?: Logger;
+}
+
+export interface VmExit {
+  code: number | null;
+  signal: string | null;
+}
+
+export interface VmHandle {
+  readonly id: string;
+  readonly kind: HypervisorKind;
+  /** True only when the workload runs inside a VM boundary. */
+  readonly confidential: boolean;
+  /** pid of the VMM (or the agent process). */
+  readonly pid: number;
+  /** Unix socket that carries the agent's ttrpc byte stream. */
+  readonly agentSocketPath: string;
+  /** Host TCP endpoint of the agent, when `agentTcp` was asked for. */
+  readonly agentTcpAddress?: { host: string; port: number };
+  /** Guest serial console (qemu) or the agent's stderr (process). */
+  readonly consoleLogPath: string;
+  /** The full kernel command line booted (qemu only). */
+  readonly cmdline?: string;
+  /** Resolves when the VM (or process) has exited. */
+  readonly exited: Promise<VmExit>;
+  /** Stops the VM and removes everything it created (processes, sockets, temp files). */
+  stop(): Promise<void>;
+}
+
+export interface Hypervisor {
+  readonly kind: HypervisorKind;
+  start(opts: HypervisorStartOptions): Promise<VmHandle>;
+}
+
+/** Memory the guest needs beyond the workload: the unpacked initramfs (~100 MiB) and Node. */
+export const GUEST_MEMORY_OVERHEAD_MIB = 320;
+/** Workload memory when none is asked for. */
+export const DEFAULT_WORKLOAD_MEMORY_MIB = 192;
+/** The agent's TCP port inside the guest (Kata's vsock port number, reused for TCP). */
+export const AGENT_TCP_PORT = 1024;
+/** virtio-serial port name the agent looks for. */
+export const AGENT_CHANNEL_NAME = 'agent.channel.0';

@@ -1,0 +1,16 @@
+/** host/vmm: the hypervisor seam and its implementations. */
+export * from './hypervisor.js';
+export { QemuHypervisor, qemuArgs, vcpuThreads, type QemuHypervisorOptions } from './qemu.js';
+export { ProcessHypervisor, defaultAgentEntry, type ProcessHypervisorOptions } from './process.js';
+export { loadGuestImage, guestImageDir, type GuestImage } from './image.js';
+export { initdataDiskImage, INITDATA_MAGIC } from './initdata-disk.js';
+export { pinThreads } from './pin.js';
+
+import type { Logger } from 'pino';
+import type { Hypervisor, HypervisorKind } from './hypervisor.js';
+import { QemuHypervisor } from './qemu.js';
+import { ProcessHypervisor } from './process.js';
+
+export function createHypervisor(kind: HypervisorKind, opts: { logger?: Logger } = {}): Hypervisor {
+  return kind === 'qemu' ? new QemuHypervisor(opts) : new ProcessHypervisor(opts);
+}

@@ -1,0 +1,215 @@
+/**
+ * QEMU microVM hypervisor: direct kernel boot of the guest image on `-M microvm` (KVM or TCG,
+ * chosen automatically), the agent's ttrpc stream on virtio-serial port `agent.channel.0` backed
+ * by a host unix socket (QEMU is the socket server; the client connects and may reconnect), serial
+ * console to a log file, one swtpm per VM as its TPM, user networking with an optional hostfwd to
+ * the agent's TCP port, and the CoCo init-data as a read-only virtio-blk disk.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
+import { DisposableStore, delay } from '../../shared/lifecycle/disposables.js';
+import { silentLogger } from '../../shared/log/logger.js';
+import { chooseAccel, type AccelChoice } from './accel.js';
+import {
+  AGENT_CHANNEL_NAME, AGENT_TCP_PORT, DEFAULT_WORKLOAD_MEMORY_MIB, GUEST_MEMORY_OVERHEAD_MIB,
+  type Hypervisor, type HypervisorStartOptions, type VcpuThread, type VmExit, type VmHandle,
+} from './hypervisor.js';
+import { loadGuestImage, type GuestImage } from './image.js';
+import { initdataDiskImage } from './initdata-disk.js';
+import { startSwtpm } from './swtpm.js';
+
+export interface QemuHypervisorOptions {
+  qemuBinary?: string;
+  swtpmBinary?: string;
+  /** Guest image folder (default: `$COCOLET_GUEST_DIR` or `<repo>/.cache/guest`). */
+  imageDir?: string;
+  /** Attach a swtpm vTPM (default true). */
+  tpm?: boolean;
+  /** Extra kernel command-line words (appended after the image's measured command line). */
+  extraCmdline?: string[];
+  logger?: Logger;
+}
+
+export interface QemuArgsInput {
+  accel: AccelChoice;
+  image: Pick<GuestImage, 'kernel' | 'initramfs'>;
+  cmdline: string;
+  vcpus: number;
+  memoryMiB: number;
+  agentSocket: string;
+  consoleLog: string;
+  swtpmSocket?: string;
+  initdataDisk?: string;
+  /** user networking; `hostfwdPort` forwards 127.0.0.1:port → guest AGENT_TCP_PORT. */
+  net?: { egress: boolean; hostfwdPort?: number };
+}
+
+/** The QEMU command line (pure; unit-tested). */
+export function qemuArgs(i: QemuArgsInput): string[] {
+  const a = [
+    '-accel', i.accel.accel, '-M', 'microvm', '-cpu', i.accel.cpu,
+    '-smp', String(i.vcpus), '-m', String(i.memoryMiB),
+    '-display', 'none', '-monitor', 'none', '-no-reboot', '-no-user-config',
+    '-serial', `file:${i.consoleLog}`,
+    '-kernel', i.image.kernel, '-initrd', i.image.initramfs, '-append', i.cmdline,
+    '-device', 'virtio-serial-device',
+    '-chardev', `socket,id=agent,path=${i.agentSocket},server=on,wait=off`,
+    '-device', `virtserialport,chardev=agent,name=${AGENT_CHANNEL_NAME}`,
+  ];
+  if (i.swtpmSocket) {
+    a.push('-chardev', `socket,id=chrtpm,path=${i.swtpmSocket}`, '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm', '-device', 'tpm-tis,tpmdev=tpm0');
+  }
+  if (i.initdataDisk) {
+    a.push('-drive', `file=${i.initdataDisk},if=none,id=initdata,format=raw,readonly=on`, '-device', 'virtio-blk-device,drive=initdata');
+  }
+  if (i.net) {
+    const fwd = i.net.hostfwdPort ? `,hostfwd=tcp:127.0.0.1:${i.net.hostfwdPort}-:${AGENT_TCP_PORT}` : '';
+    a.push('-netdev', `user,id=net0,restrict=${i.net.egress ? 'off' : 'on'}${fwd}`, '-device', 'virtio-net-device,netdev=net0');
+  }
+  return a;
+}
+
+async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** vCPU threads of a QEMU process (threads named `CPU <n>/KVM` or `CPU <n>/TCG`). */
+export function vcpuThreads(pid: number): VcpuThread[] {
+  const out: VcpuThread[] = [];
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tids) {
+    try {
+      const m = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').match(/^CPU (\d+)\//);
+      if (m) out.push({ index: Number(m[1]), tid: Number(t) });
+    } catch {
+      /* thread ended */
+    }
+  }
+  return out.sort((x, y) => x.index - y.index);
+}
+
+export class QemuHypervisor implements Hypervisor {
+  readonly kind = 'qemu' as const;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: QemuHypervisorOptions = {}) {
+    this.log = opts.logger ?? silentLogger();
+  }
+
+  async start(o: HypervisorStartOptions): Promise<VmHandle> {
+    const log = (o.logger ?? this.log).child({ sandbox: o.id });
+    const qemu = this.opts.qemuBinary ?? 'qemu-system-x86_64';
+    const image = loadGuestImage(this.opts.imageDir);
+    const accel = await chooseAccel({ qemu, imageDir: image.dir, kernel: image.kernel, initramfs: image.initramfs, cmdline: image.cmdline });
+    const store = new DisposableStore();
+    mkdirSync(o.stateDir, { recursive: true });
+    store.add('state dir', () => rmSync(o.stateDir, { recursive: true, force: true }));
+    try {
+      const agentSocket = join(o.stateDir, 'agent.sock');
+      const consoleLog = join(o.stateDir, 'console.log');
+      writeFileSync(consoleLog, '');
+      let swtpmSocket: string | undefined;
+      if (this.opts.tpm ?? true) {
+        const tpm = await startSwtpm(o.stateDir, this.opts.swtpmBinary);
+        store.add('swtpm', () => tpm.stop());
+        swtpmSocket = tpm.ctrlSocket;
+      }
+      let initdataDisk: string | undefined;
+      if (o.initdata) {
+        initdataDisk = join(o.stateDir, 'initdata.img');
+        writeFileSync(initdataDisk, initdataDiskImage(o.initdata));
+      }
+      const hostfwdPort = o.agentTcp ? await freePort() : undefined;
+      const cmdline = [image.cmdline, ...(this.opts.extraCmdline ?? [])].join(' ');
+      const vcpus = Math.max(1, Math.ceil(o.vcpus ?? 1));
+      const memoryMiB = Math.ceil(o.memoryMiB ?? DEFAULT_WORKLOAD_MEMORY_MIB) + GUEST_MEMORY_OVERHEAD_MIB;
+      const args = qemuArgs({
+        accel, image, cmdline, vcpus, memoryMiB, agentSocket, consoleLog, swtpmSocket, initdataDisk,
+        net: { egress: o.egress ?? true, hostfwdPort },
+      });
+      const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+      const exited = new Promise<VmExit>((resolve) => {
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+        child.once('error', (e) => {
+          stderr += e.message;
+          resolve({ code: -1, signal: null });
+        });
+      });
+      let gone = false;
+      void exited.then((e) => {
+        gone = true;
+        log.info({ code: e.code, signal: e.signal }, 'vm exited');
+      });
+      const pid = child.pid ?? -1;
+      store.add('qemu', async () => {
+        if (gone) return;
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          /* gone */
+        }
+        const t = setTimeout(() => {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone */
+          }
+        }, 3000);
+        await exited;
+        clearTimeout(t);
+      });
+      // QEMU creates the agent socket once it is listening; that is our readiness to hand back.
+      const deadline = Date.now() + 15_000;
+      while (!existsSync(agentSocket)) {
+        if (gone || Date.now() > deadline) {
+          throw new CocoletError(ErrorCode.VmFailed, `qemu did not start: ${stderr.trim().slice(-600) || 'no agent socket'}`, { context: { sandbox: o.id } });
+        }
+        await delay(10);
+      }
+      log.info({ pid, accel: accel.accel, accelReason: accel.reason, vcpus, memoryMiB, tpm: Boolean(swtpmSocket), initdata: Boolean(initdataDisk) }, 'vm started');
+      if (o.onVcpuThreads) {
+        const threads = vcpuThreads(pid);
+        try {
+          await o.onVcpuThreads(threads);
+        } catch (e) {
+          log.warn({ err: e }, 'vcpu thread hook failed');
+        }
+      }
+      let stopping: Promise<void> | undefined;
+      return {
+        id: o.id,
+        kind: 'qemu',
+        confidential: true,
+        pid,
+        agentSocketPath: agentSocket,
+        agentTcpAddress: hostfwdPort ? { host: '127.0.0.1', port: hostfwdPort } : undefined,
+        consoleLogPath: consoleLog,
+        cmdline,
+        exited,
+        stop: () => (stopping ??= store.dispose()),
+      };
+    } catch (e) {
+      await store.dispose().catch(() => undefined);
+      throw e;
+    }
+  }
+}
