@@ -28,13 +28,25 @@ function looksPem(b: Uint8Array): boolean {
   return head.includes('-----BEGIN');
 }
 
-/** Splits a PEM bundle (or a single DER) into DER certificates, in file order. */
-export function splitCertificates(data: Uint8Array | string, what: string): Uint8Array[] {
+/**
+ * Splits a PEM bundle (or a single DER) into DER certificates, in file order. A BEGIN line
+ * without its END line is malformed; `strict` also rejects anything but whitespace between blocks.
+ */
+export function splitCertificates(data: Uint8Array | string, what: string, strict = false): Uint8Array[] {
   const isText = typeof data === 'string' || looksPem(data);
   if (!isText) return [data as Uint8Array];
   const text = typeof data === 'string' ? data : Buffer.from(data).toString('latin1');
   const out: Uint8Array[] = [];
-  for (const m of text.matchAll(PEM_RE)) out.push(new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
+  for (const m of text.matchAll(PEM_RE)) {
+    const body = m[1]!.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) fail(Reason.CertMalformed, `${what}: certificate ${out.length} is not valid base64`);
+    out.push(new Uint8Array(Buffer.from(body, 'base64')));
+  }
+  const rest = text.replace(PEM_RE, '');
+  if (rest.includes('-----BEGIN CERTIFICATE-----') || rest.includes('-----END CERTIFICATE-----')) {
+    fail(Reason.CertMalformed, `${what}: a PEM certificate block is not terminated`);
+  }
+  if (strict && !/^[\s\0]*$/.test(rest)) fail(Reason.CertMalformed, `${what}: unexpected bytes between PEM certificate blocks`);
   if (out.length === 0) fail(Reason.CertMalformed, `${what}: no PEM certificate found`);
   return out;
 }
@@ -66,8 +78,8 @@ export function parseCertificate(der: Uint8Array, role: string): Cert {
   };
 }
 
-export function loadCertificates(data: Uint8Array | string, roles: readonly string[] | string, what: string): Cert[] {
-  const ders = splitCertificates(data, what);
+export function loadCertificates(data: Uint8Array | string, roles: readonly string[] | string, what: string, strict = false): Cert[] {
+  const ders = splitCertificates(data, what, strict);
   return ders.map((d, i) => parseCertificate(d, typeof roles === 'string' ? `${roles}[${i}]` : (roles[i] ?? `${what}[${i}]`)));
 }
 

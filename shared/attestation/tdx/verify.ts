@@ -1,0 +1,77 @@
+/**
+ * TDX quote verification: PCK chain to the trusted Intel SGX Root CA, QE report signature by the
+ * PCK key, attestation-key binding in the QE report, quote signature by the attestation key,
+ * TD debug attribute, expected report_data and, with collateral, CRLs, QE identity and TCB status.
+ */
+import { createHash } from 'node:crypto';
+import { describe, loadCertificates, verifyChain } from '../certs.js';
+import { equalBytes, hex, isAllZero, regularize } from '../bytes.js';
+import { EcdsaPublicKey } from '../ecdsa.js';
+import { fail, Reason } from '../errors.js';
+import { runChecks, type Claims, type Verifier, type VerifyOptions, type VerifyResult } from '../types.js';
+import { checkCrl, checkQeIdentity, checkTcbInfo, DEFAULT_ACCEPTED_TCB_STATUSES, type TdxCollateral } from './collateral.js';
+import { pckInfo } from './pck.js';
+import { parseTdxQuote, tdDebug, tdxClaims } from './quote.js';
+
+export interface TdxEvidence {
+  quote: Uint8Array;
+  /** The trusted Intel SGX Root CA (PEM or DER). The quote's own chain must end at it. */
+  trustedRoot: Uint8Array | string;
+  collateral?: TdxCollateral;
+}
+
+export interface TdxVerifyOptions extends VerifyOptions {
+  acceptedTcbStatuses?: readonly string[];
+}
+
+export function checkTdxQuote(ev: TdxEvidence, opts: TdxVerifyOptions, claims: Claims): void {
+  const at = opts.at ?? new Date();
+  const q = parseTdxQuote(ev.quote);
+  Object.assign(claims, tdxClaims(q));
+  const root = loadCertificates(ev.trustedRoot, ['trusted Root CA'], 'trusted root')[0]!;
+  const chain = loadCertificates(q.pckChainPem, ['PCK', 'PCK CA', 'Root CA'], 'PCK certificate chain', true);
+  if (chain.length !== 3) fail(Reason.TdxCertData, `PCK certificate chain has ${chain.length} certificate(s), expected PCK, PCK CA and root`);
+  const pck = chain[0]!;
+  verifyChain(pck, chain.slice(1), { at, trusted: [root] });
+  const pckKey = EcdsaPublicKey.fromKeyObject(pck.x509.publicKey, describe(pck));
+  if (pckKey.curve !== 'P-256') fail(Reason.CertKey, `${describe(pck)} key is ${pckKey.curve}, expected P-256`);
+  const info = pckInfo(pck);
+  claims.fmspc = hex(info.fmspc);
+  claims.pck = { pce_id: hex(info.pceId), pce_svn: info.pceSvn, sgx_tcb_components: info.sgxTcbComponents, cpu_svn: hex(info.cpuSvn) };
+  if (!pckKey.verify(q.qeReport.raw, q.qeReportSignature, opts.ecdsaBackend)) {
+    fail(Reason.TdxQeSignature, `QE report signature does not verify with ${describe(pck)}`);
+  }
+  const binding = createHash('sha256').update(q.attestationKey).update(q.qeAuthData).digest();
+  if (!equalBytes(binding, q.qeReport.reportData.subarray(0, 32)) || !isAllZero(q.qeReport.reportData.subarray(32))) {
+    fail(Reason.TdxAkBinding, `QE report_data ${hex(q.qeReport.reportData.subarray(0, 32))} is not SHA-256(attestation key || QE auth data) ${hex(binding)}`);
+  }
+  const ak = EcdsaPublicKey.fromRaw('P-256', q.attestationKey, 'attestation key');
+  if (!ak.verify(q.signed, q.signature, opts.ecdsaBackend)) {
+    fail(Reason.TdxQuoteSignature, 'quote signature over header and TD report does not verify with the attestation key');
+  }
+  if (tdDebug(q.body) && !opts.allowDebug) fail(Reason.TdxDebug, `TD attributes ${hex(q.body.tdAttributes)} have DEBUG (bit 0) set and debug is not allowed`);
+  if (opts.reportData) {
+    const want = regularize(opts.reportData, 64);
+    if (!equalBytes(want, q.body.reportData)) fail(Reason.TdxReportData, `report_data ${hex(q.body.reportData)} differs from expected ${hex(want)}`);
+  }
+  const col = ev.collateral;
+  if (col) {
+    const accepted = opts.acceptedTcbStatuses ?? DEFAULT_ACCEPTED_TCB_STATUSES;
+    if (col.rootCrl) checkCrl(col.rootCrl, root, chain[1]!, at, 'Root CA CRL');
+    if (col.pckCrl) checkCrl(col.pckCrl, chain[1]!, pck, at, 'PCK CRL');
+    if (col.qeIdentity) claims.qe_identity_status = checkQeIdentity(col.qeIdentity, col.qeIdentityIssuerChain ?? col.tcbInfoIssuerChain, root, at, q.qeReport, accepted);
+    if (col.tcbInfo) {
+      const ev2 = checkTcbInfo(col.tcbInfo, col.tcbInfoIssuerChain, root, at, info, q.body, accepted);
+      claims.tcb_status = ev2.status;
+      claims.tcb_date = ev2.tcbDate;
+      claims.advisory_ids = ev2.advisoryIds;
+      if (ev2.moduleStatus) claims.tdx_module_status = ev2.moduleStatus;
+    }
+  }
+}
+
+export function verifyTdx(ev: TdxEvidence, opts: TdxVerifyOptions = {}): VerifyResult {
+  return runChecks('tdx', (claims) => checkTdxQuote(ev, opts, claims));
+}
+
+export const tdxVerifier: Verifier<TdxEvidence> = { tee: 'tdx', verify: verifyTdx };
