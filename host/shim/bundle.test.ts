@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { AnySchema } from '@bufbuild/protobuf/wkt';
+import { OptionsSchema } from '../../shared/gen/containerd/runtimeoptions/v1/api_pb.js';
+import { groupId, socketPath, taskRole, type OciSpec } from './bundle.js';
+import { decodeRuntimeOptions } from './options.js';
+import { isCocoletError, ErrorCode } from '../../shared/errors/errors.js';
+
+const roles: { name: string; spec: OciSpec; id: string; role: string; group: string }[] = [
+  { name: 'CRI pause container', spec: { annotations: { 'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': 'sb1' } }, id: 'sb1', role: 'sandbox', group: 'sb1' },
+  { name: 'CRI container joins its sandbox', spec: { annotations: { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'sb1' } }, id: 'c1', role: 'container', group: 'sb1' },
+  { name: 'ctr run container is standalone', spec: {}, id: 'demo', role: 'standalone', group: 'demo' },
+  { name: 'explicit group annotation wins', spec: { annotations: { 'io.containerd.runc.v2.group': 'g', 'io.kubernetes.cri.sandbox-id': 'sb1', 'io.kubernetes.cri.container-type': 'container' } }, id: 'c2', role: 'container', group: 'g' },
+];
+for (const tc of roles) {
+  test(`bundle: ${tc.name}`, () => {
+    assert.equal(taskRole(tc.spec), tc.role);
+    assert.equal(groupId(tc.spec, tc.id), tc.group);
+  });
+}
+
+test('bundle: socket path is sha256(address/namespace/group) like containerd shims', () => {
+  const want = createHash('sha256').update('/run/c.sock/k8s.io/sb1').digest('hex');
+  assert.equal(socketPath('/run/containerd/s', '/run/c.sock', 'k8s.io', 'sb1'), `/run/containerd/s/${want}`);
+  assert.notEqual(socketPath('/d', '/a', 'n', 'x'), socketPath('/d', '/a', 'n2', 'x'));
+});
+
+const optionCases = [
+  { name: 'empty stdin', bytes: new Uint8Array(), want: '' },
+  {
+    name: 'CRI options with a bare type URL',
+    bytes: toBinary(AnySchema, create(AnySchema, { typeUrl: 'runtimeoptions.v1.Options', value: toBinary(OptionsSchema, create(OptionsSchema, { typeUrl: 'io.cocolet.v1', configPath: '/etc/cocolet/shim.toml' })) })),
+    want: '/etc/cocolet/shim.toml',
+  },
+  {
+    name: 'prefixed type URL',
+    bytes: toBinary(AnySchema, create(AnySchema, { typeUrl: 'type.googleapis.com/runtimeoptions.v1.Options', value: toBinary(OptionsSchema, create(OptionsSchema, { configPath: '/c.toml' })) })),
+    want: '/c.toml',
+  },
+];
+for (const tc of optionCases) {
+  test(`options: ${tc.name}`, () => assert.equal(decodeRuntimeOptions(tc.bytes).configPath, tc.want));
+}
+
+test('options: a runc options Any is refused with a clear error', () => {
+  const bytes = toBinary(AnySchema, create(AnySchema, { typeUrl: 'containerd.runc.v1.Options', value: new Uint8Array([8, 1]) }));
+  assert.throws(() => decodeRuntimeOptions(bytes), (e) => isCocoletError(e, ErrorCode.InvalidArgument));
+});

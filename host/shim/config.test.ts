@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseShimConfig, sandboxSettings, defaultShimConfig, INIT_DATA_ANNOTATION } from './config.js';
+import { isCocoletError, ErrorCode } from '../../shared/errors/errors.js';
+
+test('config: empty file gives the defaults', () => {
+  assert.deepEqual(parseShimConfig(''), defaultShimConfig());
+});
+
+test('config: full example parses', () => {
+  const c = parseShimConfig(`
+[hypervisor]
+kind = "process"
+kernel = "/k/vmlinuz"
+initrd = "/k/initrd"
+default_vcpus = 2
+default_memory = 1024
+enable_annotations = ["default_memory"]
+[agent]
+dial_timeout = 30
+command = ["node", "/x/agent.js"]
+[runtime]
+socket_dir = "/tmp/s"
+`);
+  assert.equal(c.hypervisor.kind, 'process');
+  assert.equal(c.hypervisor.defaultVcpus, 2);
+  assert.equal(c.hypervisor.defaultMemoryMiB, 1024);
+  assert.deepEqual(c.agent.command, ['node', '/x/agent.js']);
+  assert.equal(c.agent.dialTimeoutS, 30);
+  assert.equal(c.runtime.socketDir, '/tmp/s');
+});
+
+const invalid = [
+  { name: 'bad TOML', text: '[hypervisor' },
+  { name: 'unknown kind', text: '[hypervisor]\nkind = "firecracker"' },
+  { name: 'unknown section', text: '[hypervisorr]\nkind = "qemu"' },
+  { name: 'unknown key', text: '[hypervisor]\nvcpus = 2' },
+  { name: 'vcpus zero', text: '[hypervisor]\ndefault_vcpus = 0' },
+  { name: 'memory as string', text: '[hypervisor]\ndefault_memory = "1G"' },
+  { name: 'relative kernel path', text: '[hypervisor]\nkernel = "vmlinuz"' },
+  { name: 'unknown annotation key', text: '[hypervisor]\nenable_annotations = ["path"]' },
+];
+for (const tc of invalid) {
+  test(`config rejects: ${tc.name}`, () => {
+    assert.throws(() => parseShimConfig(tc.text), (e) => isCocoletError(e, ErrorCode.ConfigInvalid));
+  });
+}
+
+const overrides: { name: string; ann: Record<string, string>; want: Record<string, unknown> }[] = [
+  { name: 'no annotations', ann: {}, want: { vcpus: 1, memoryMiB: 512 } },
+  { name: 'allowed memory override', ann: { 'io.katacontainers.config.hypervisor.default_memory': '2048' }, want: { memoryMiB: 2048 } },
+  { name: 'init-data passes untouched', ann: { [INIT_DATA_ANNOTATION]: 'H4sI  raw==' }, want: { initData: 'H4sI  raw==' } },
+  { name: 'other prefixes ignored', ann: { 'io.kubernetes.cri.sandbox-id': 'x' }, want: { vcpus: 1 } },
+];
+for (const tc of overrides) {
+  test(`config overrides: ${tc.name}`, () => {
+    const s = sandboxSettings(defaultShimConfig(), tc.ann);
+    for (const [k, v] of Object.entries(tc.want)) assert.equal((s as unknown as Record<string, unknown>)[k], v);
+  });
+}
+
+test('config overrides: a key outside the allow-list is refused', () => {
+  const c = parseShimConfig('[hypervisor]\nenable_annotations = ["default_vcpus"]');
+  assert.throws(() => sandboxSettings(c, { 'io.katacontainers.config.hypervisor.default_memory': '4096' }), (e) => isCocoletError(e, ErrorCode.PermissionDenied));
+});
+
+test('config overrides: malformed vcpus refused', () => {
+  assert.throws(() => sandboxSettings(defaultShimConfig(), { 'io.katacontainers.config.hypervisor.default_vcpus': 'many' }), (e) => isCocoletError(e, ErrorCode.InvalidArgument));
+});

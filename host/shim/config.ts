@@ -1,0 +1,205 @@
+/**
+ * The shim's configuration file (TOML, in the spirit of Kata's configuration.toml), its defaults,
+ * validation with clear errors, and per-pod overrides through annotations gated by an allow-list.
+ *
+ * containerd points at the file through the runtime options (`[...runtimes.cocolet.options]
+ * ConfigPath = "..."`), which arrive on the shim's stdin; `COCOLET_SHIM_CONFIG` is the fallback.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { parse } from 'smol-toml';
+import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
+
+export type HypervisorKind = 'qemu' | 'process' | 'fake';
+
+/** Defaults (documented in examples/shim/configuration.toml). */
+export const DEFAULT_VCPUS = 1;
+export const DEFAULT_MEMORY_MIB = 512;
+export const DEFAULT_DIAL_TIMEOUT_S = 90;
+export const DEFAULT_CREATE_CONTAINER_TIMEOUT_S = 60;
+/** Where shim sockets live, like containerd's own shims. */
+export const DEFAULT_SOCKET_DIR = '/run/containerd/s';
+/** Where each sandbox's working files (VM sockets, console log, state) live. */
+export const DEFAULT_STATE_DIR = '/run/cocolet/shim';
+/** Annotation keys a pod may override unless the config says otherwise (Kata's CoCo default). */
+export const DEFAULT_ENABLE_ANNOTATIONS = ['default_vcpus', 'default_memory', 'kernel_params', 'cc_init_data'];
+
+export const ANNOTATION_PREFIX = 'io.katacontainers.config.hypervisor.';
+export const INIT_DATA_ANNOTATION = `${ANNOTATION_PREFIX}cc_init_data`;
+
+export interface ShimConfig {
+  hypervisor: {
+    kind: HypervisorKind;
+    /** QEMU binary (empty: found by host/vmm). */
+    path: string;
+    kernel: string;
+    initrd: string;
+    kernelParams: string;
+    defaultVcpus: number;
+    defaultMemoryMiB: number;
+    enableAnnotations: string[];
+  };
+  agent: {
+    /** Seconds to wait for the agent to answer after the VM starts. */
+    dialTimeoutS: number;
+    /** Seconds allowed for CreateContainer (includes an in-guest image pull). */
+    createContainerTimeoutS: number;
+    /** `process` / `fake` kinds: the agent command (argv); empty = the default. */
+    command: string[];
+  };
+  runtime: {
+    socketDir: string;
+    stateDir: string;
+  };
+}
+
+export function defaultShimConfig(): ShimConfig {
+  return {
+    hypervisor: { kind: 'qemu', path: '', kernel: '', initrd: '', kernelParams: '', defaultVcpus: DEFAULT_VCPUS, defaultMemoryMiB: DEFAULT_MEMORY_MIB, enableAnnotations: [...DEFAULT_ENABLE_ANNOTATIONS] },
+    agent: { dialTimeoutS: DEFAULT_DIAL_TIMEOUT_S, createContainerTimeoutS: DEFAULT_CREATE_CONTAINER_TIMEOUT_S, command: [] },
+    runtime: { socketDir: DEFAULT_SOCKET_DIR, stateDir: DEFAULT_STATE_DIR },
+  };
+}
+
+type Table = Record<string, unknown>;
+
+function bad(where: string, msg: string): CocoletError {
+  return new CocoletError(ErrorCode.ConfigInvalid, `shim config: ${where}: ${msg}`, { context: { key: where } });
+}
+
+function table(t: Table, key: string): Table {
+  const v = t[key];
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(key, 'must be a table');
+  return v as Table;
+}
+
+function checkKeys(t: Table, where: string, allowed: string[]): void {
+  for (const k of Object.keys(t)) if (!allowed.includes(k)) throw bad(`${where}.${k}`, `unknown key (known: ${allowed.join(', ')})`);
+}
+
+function str(t: Table, where: string, key: string, dflt: string, opts: { absolute?: boolean } = {}): string {
+  const v = t[key];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'string') throw bad(`${where}.${key}`, 'must be a string');
+  if (opts.absolute && v !== '' && !isAbsolute(v)) throw bad(`${where}.${key}`, 'must be an absolute path');
+  return v;
+}
+
+function int(t: Table, where: string, key: string, dflt: number, min: number, max: number): number {
+  const v = t[key];
+  if (v === undefined) return dflt;
+  const n = typeof v === 'bigint' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n)) throw bad(`${where}.${key}`, 'must be an integer');
+  if (n < min || n > max) throw bad(`${where}.${key}`, `must be between ${min} and ${max}`);
+  return n;
+}
+
+function strList(t: Table, where: string, key: string, dflt: string[]): string[] {
+  const v = t[key];
+  if (v === undefined) return dflt;
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw bad(`${where}.${key}`, 'must be an array of strings');
+  return v as string[];
+}
+
+/** Parses and validates the TOML text. */
+export function parseShimConfig(text: string): ShimConfig {
+  let doc: Table;
+  try {
+    doc = parse(text) as Table;
+  } catch (e) {
+    throw new CocoletError(ErrorCode.ConfigInvalid, `shim config: not valid TOML: ${(e as Error).message}`, { cause: e });
+  }
+  checkKeys(doc, '', ['hypervisor', 'agent', 'runtime']);
+  const d = defaultShimConfig();
+  const h = table(doc, 'hypervisor');
+  checkKeys(h, 'hypervisor', ['kind', 'path', 'kernel', 'initrd', 'kernel_params', 'default_vcpus', 'default_memory', 'enable_annotations']);
+  const kind = str(h, 'hypervisor', 'kind', d.hypervisor.kind);
+  if (!['qemu', 'process', 'fake'].includes(kind)) throw bad('hypervisor.kind', `must be "qemu" or "process" (got ${JSON.stringify(kind)})`);
+  const a = table(doc, 'agent');
+  checkKeys(a, 'agent', ['dial_timeout', 'create_container_timeout', 'command']);
+  const r = table(doc, 'runtime');
+  checkKeys(r, 'runtime', ['socket_dir', 'state_dir']);
+  const cfg: ShimConfig = {
+    hypervisor: {
+      kind: kind as HypervisorKind,
+      path: str(h, 'hypervisor', 'path', '', { absolute: true }),
+      kernel: str(h, 'hypervisor', 'kernel', '', { absolute: true }),
+      initrd: str(h, 'hypervisor', 'initrd', '', { absolute: true }),
+      kernelParams: str(h, 'hypervisor', 'kernel_params', ''),
+      defaultVcpus: int(h, 'hypervisor', 'default_vcpus', d.hypervisor.defaultVcpus, 1, 256),
+      defaultMemoryMiB: int(h, 'hypervisor', 'default_memory', d.hypervisor.defaultMemoryMiB, 64, 1 << 20),
+      enableAnnotations: strList(h, 'hypervisor', 'enable_annotations', d.hypervisor.enableAnnotations),
+    },
+    agent: {
+      dialTimeoutS: int(a, 'agent', 'dial_timeout', d.agent.dialTimeoutS, 1, 3600),
+      createContainerTimeoutS: int(a, 'agent', 'create_container_timeout', d.agent.createContainerTimeoutS, 1, 3600),
+      command: strList(a, 'agent', 'command', []),
+    },
+    runtime: {
+      socketDir: str(r, 'runtime', 'socket_dir', d.runtime.socketDir, { absolute: true }),
+      stateDir: str(r, 'runtime', 'state_dir', d.runtime.stateDir, { absolute: true }),
+    },
+  };
+  const known = ['default_vcpus', 'default_memory', 'kernel_params', 'cc_init_data'];
+  for (const k of cfg.hypervisor.enableAnnotations) if (!known.includes(k)) throw bad('hypervisor.enable_annotations', `unknown annotation key ${JSON.stringify(k)} (known: ${known.join(', ')})`);
+  return cfg;
+}
+
+/** Reads the config file; an empty path means the built-in defaults. */
+export function loadShimConfig(path: string): ShimConfig {
+  if (!path) return defaultShimConfig();
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CocoletError(ErrorCode.ConfigInvalid, `shim config: cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return parseShimConfig(text);
+}
+
+/** What one sandbox gets after applying allowed annotation overrides. */
+export interface SandboxVmSettings {
+  vcpus: number;
+  memoryMiB: number;
+  kernelParams: string;
+  /** The init-data annotation value, passed to the VM untouched; undefined when absent. */
+  initData?: string;
+}
+
+/**
+ * Applies `io.katacontainers.config.hypervisor.<key>` annotations listed in enable_annotations.
+ * An annotation for a key that is not allowed is an error (a pod must not silently get less than
+ * it asked for); annotations with other prefixes are ignored.
+ */
+export function sandboxSettings(cfg: ShimConfig, annotations: Record<string, string>): SandboxVmSettings {
+  const s: SandboxVmSettings = { vcpus: cfg.hypervisor.defaultVcpus, memoryMiB: cfg.hypervisor.defaultMemoryMiB, kernelParams: cfg.hypervisor.kernelParams };
+  for (const [k, v] of Object.entries(annotations)) {
+    if (!k.startsWith(ANNOTATION_PREFIX)) continue;
+    const key = k.slice(ANNOTATION_PREFIX.length);
+    if (!cfg.hypervisor.enableAnnotations.includes(key)) {
+      throw new CocoletError(ErrorCode.PermissionDenied, `annotation ${k} is not enabled in the shim config (hypervisor.enable_annotations)`, { context: { annotation: k } });
+    }
+    switch (key) {
+      case 'default_vcpus': {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 256) throw new CocoletError(ErrorCode.InvalidArgument, `annotation ${k}: must be an integer 1..256`, { context: { annotation: k } });
+        s.vcpus = n;
+        break;
+      }
+      case 'default_memory': {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 64) throw new CocoletError(ErrorCode.InvalidArgument, `annotation ${k}: must be an integer number of MiB >= 64`, { context: { annotation: k } });
+        s.memoryMiB = n;
+        break;
+      }
+      case 'kernel_params':
+        s.kernelParams = [s.kernelParams, v].filter(Boolean).join(' ');
+        break;
+      case 'cc_init_data':
+        s.initData = v;
+        break;
+    }
+  }
+  return s;
+}

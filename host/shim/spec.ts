@@ -1,0 +1,97 @@
+/**
+ * OCI runtime spec (config.json, JSON) → the Kata agent's protobuf `grpc.Spec`, plus the host
+ * details a confidential guest must not get: host bind mounts (containerd's /etc/hosts,
+ * resolv.conf, hostname, the CRI sandbox dir) and host namespace paths are dropped. The guest
+ * builds its own network and files; what it accepts is decided by its policy.
+ */
+import { create } from '@bufbuild/protobuf';
+import { SpecSchema, type Spec } from '../../shared/gen/kata/oci_pb.js';
+import type { OciSpec } from './bundle.js';
+
+/** Mount types the guest can provide by itself (no host path involved). */
+const GUEST_MOUNT_TYPES = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue', 'cgroup', 'cgroup2', 'shm']);
+
+export interface ConvertedSpec {
+  spec: Spec;
+  /** Destinations of mounts that were dropped because they name host paths. */
+  droppedMounts: string[];
+}
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
+const strs = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const big = (v: unknown): bigint => (typeof v === 'number' && Number.isFinite(v) ? BigInt(Math.trunc(v)) : 0n);
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+
+/** Converts the `process` object (also used for exec specs). */
+export function convertProcess(p: Json): NonNullable<Spec['Process']> {
+  const user = obj(p.user);
+  const caps = obj(p.capabilities);
+  const size = obj(p.consoleSize);
+  return create(SpecSchema, {
+    Process: {
+      Terminal: p.terminal === true,
+      ...(p.consoleSize ? { ConsoleSize: { Height: num(size.height), Width: num(size.width) } } : {}),
+      User: { UID: num(user.uid), GID: num(user.gid), AdditionalGids: (Array.isArray(user.additionalGids) ? user.additionalGids : []).map(num), Username: str(user.username) },
+      Args: strs(p.args),
+      Env: strs(p.env),
+      Cwd: str(p.cwd) || '/',
+      ...(p.capabilities
+        ? { Capabilities: { Bounding: strs(caps.bounding), Effective: strs(caps.effective), Inheritable: strs(caps.inheritable), Permitted: strs(caps.permitted), Ambient: strs(caps.ambient) } }
+        : {}),
+      Rlimits: (Array.isArray(p.rlimits) ? p.rlimits : []).map((r) => ({ Type: str(obj(r).type), Hard: big(obj(r).hard), Soft: big(obj(r).soft) })),
+      NoNewPrivileges: p.noNewPrivileges === true,
+      ApparmorProfile: str(p.apparmorProfile),
+      OOMScoreAdj: big(p.oomScoreAdj),
+      SelinuxLabel: str(p.selinuxLabel),
+    },
+  }).Process!;
+}
+
+function convertResources(r: Json): Json {
+  const mem = obj(r.memory);
+  const cpu = obj(r.cpu);
+  const pids = obj(r.pids);
+  return {
+    ...(r.memory ? { Memory: { Limit: big(mem.limit), Reservation: big(mem.reservation), Swap: big(mem.swap), DisableOOMKiller: mem.disableOOMKiller === true } } : {}),
+    ...(r.cpu ? { CPU: { Shares: big(cpu.shares), Quota: big(cpu.quota), Period: big(cpu.period), Cpus: str(cpu.cpus), Mems: str(cpu.mems) } } : {}),
+    ...(r.pids ? { Pids: { Limit: big(pids.limit) } } : {}),
+  };
+}
+
+/**
+ * @param rootPath where the container's root filesystem is as seen by the agent
+ */
+export function convertSpec(oci: OciSpec, rootPath: string): ConvertedSpec {
+  const dropped: string[] = [];
+  const mounts = [];
+  for (const m of oci.mounts ?? []) {
+    const type = m.type ?? '';
+    const isBind = type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+    if (isBind || !GUEST_MOUNT_TYPES.has(type)) {
+      dropped.push(m.destination);
+      continue;
+    }
+    mounts.push({ destination: m.destination, source: m.source ?? type, type, options: m.options ?? [] });
+  }
+  const linux = obj(oci.linux);
+  const spec = create(SpecSchema, {
+    Version: oci.ociVersion ?? '1.0.2',
+    Process: convertProcess(obj(oci.process)),
+    Root: { Path: rootPath, Readonly: oci.root?.readonly === true },
+    Hostname: oci.hostname ?? '',
+    Mounts: mounts,
+    Annotations: { ...(oci.annotations ?? {}) },
+    Linux: {
+      Sysctl: Object.fromEntries(Object.entries(obj(linux.sysctl)).filter(([, v]) => typeof v === 'string')) as Record<string, string>,
+      ...(linux.resources ? { Resources: convertResources(obj(linux.resources)) } : {}),
+      CgroupsPath: str(linux.cgroupsPath),
+      // Host namespace paths (e.g. CRI's netns) mean nothing inside the guest: keep only the types.
+      Namespaces: (Array.isArray(linux.namespaces) ? linux.namespaces : []).map((n) => ({ Type: str(obj(n).type), Path: '' })),
+      MaskedPaths: strs(linux.maskedPaths),
+      ReadonlyPaths: strs(linux.readonlyPaths),
+    },
+  });
+  return { spec, droppedMounts: dropped };
+}
