@@ -51,7 +51,8 @@ export function splitCertificates(data: Uint8Array | string, what: string, stric
   return out;
 }
 
-function cnOf(subject: string): string {
+function cnOf(subject: string | undefined): string {
+  if (!subject) return '';
   const m = /(?:^|\n)CN=([^\n]*)/.exec(subject);
   return m ? m[1]! : subject.replace(/\n/g, ',');
 }
