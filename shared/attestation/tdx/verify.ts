@@ -8,6 +8,7 @@ import { describe, loadCertificates, verifyChain } from '../certs.js';
 import { equalBytes, hex, isAllZero, regularize } from '../bytes.js';
 import { EcdsaPublicKey } from '../ecdsa.js';
 import { fail, Reason } from '../errors.js';
+import { parseEventLog, replay } from '../eventlog.js';
 import { runChecks, type Claims, type Verifier, type VerifyOptions, type VerifyResult } from '../types.js';
 import { checkCrl, checkQeIdentity, checkTcbInfo, DEFAULT_ACCEPTED_TCB_STATUSES, type TdxCollateral } from './collateral.js';
 import { pckInfo } from './pck.js';
@@ -18,6 +19,18 @@ export interface TdxEvidence {
   /** The trusted Intel SGX Root CA (PEM or DER). The quote's own chain must end at it. */
   trustedRoot: Uint8Array | string;
   collateral?: TdxCollateral;
+  /** CC event log (CCEL data); replayed against RTMR0..3 (MR index 1..4). */
+  eventLog?: Uint8Array;
+}
+
+function checkCcel(log: Uint8Array, rtmrs: readonly Uint8Array[], claims: Claims): void {
+  const parsed = parseEventLog(log, 'CC event log');
+  const replayed = replay(parsed, 'sha384');
+  for (let i = 0; i < 4; i++) {
+    const want = replayed.get(i + 1) ?? new Uint8Array(48);
+    if (!equalBytes(want, rtmrs[i]!)) fail(Reason.TdxEventLog, `CC event log replays RTMR${i} to ${hex(want)} but the quote has ${hex(rtmrs[i]!)}`);
+  }
+  claims.event_log = { events: parsed.events.length, replayed_rtmrs: [0, 1, 2, 3] };
 }
 
 export interface TdxVerifyOptions extends VerifyOptions {
@@ -54,6 +67,7 @@ export function checkTdxQuote(ev: TdxEvidence, opts: TdxVerifyOptions, claims: C
     const want = regularize(opts.reportData, 64);
     if (!equalBytes(want, q.body.reportData)) fail(Reason.TdxReportData, `report_data ${hex(q.body.reportData)} differs from expected ${hex(want)}`);
   }
+  if (ev.eventLog) checkCcel(ev.eventLog, q.body.rtmrs, claims);
   const col = ev.collateral;
   if (col) {
     const accepted = opts.acceptedTcbStatuses ?? DEFAULT_ACCEPTED_TCB_STATUSES;
