@@ -1,0 +1,16 @@
+/**
+ * Attestation evidence verification: one Verifier per TEE behind the seam in types.ts. The KBS
+ * looks verifiers up by the KBS protocol's TEE string.
+ */
+export * from './types.js';
+export { EvidenceError, Reason, isEvidenceError, type ReasonCode } from './errors.js';
+export { snpVerifier, verifySnp, verifySnpWithTrust, loadSnpTrust, type SnpEvidence, type SnpTrust } from './snp/verify.js';
+export { parseSnpReport, type SnpReport } from './snp/report.js';
+export { tdxVerifier, verifyTdx, type TdxEvidence, type TdxVerifyOptions } from './tdx/verify.js';
+export { parseTdxQuote, type TdxQuote } from './tdx/quote.js';
+export { type TdxCollateral, DEFAULT_ACCEPTED_TCB_STATUSES } from './tdx/collateral.js';
+export { tpmVerifier, verifyTpm, type TpmEvidence, type PcrValues } from './tpm/verify.js';
+export { parseTpmsAttest, parseTpmtSignature, parseTpmtPublic } from './tpm/structures.js';
+export { azSnpVerifier, azTdxVerifier, verifyAzSnp, verifyAzTdx, type AzSnpEvidence, type AzTdxEvidence } from './azure/verify.js';
+export { parseHclReport } from './azure/hcl.js';
+export { parseEventLog, replay } from './eventlog.js';
