@@ -1,0 +1,208 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { splitCertificates, type Cert } from '../certs.js';
+import { EcdsaPublicKey } from '../ecdsa.js';
+import { attestationFixtures, derToPem, FIXTURES_ABSENT, flip, fx, manifestSamples } from '../testing/fixtures.js';
+import { loadSnpTrust, verifySnp, verifySnpWithTrust, type SnpTrust } from './verify.js';
+import { parseSnpReport, SNP_REPORT_SIZE } from './report.js';
+
+const have = attestationFixtures() !== null;
+const AT = new Date('2024-01-01T00:00:00Z');
+
+interface Sample {
+  dir: string;
+  report: Uint8Array;
+  leaf: Uint8Array;
+  chain?: Uint8Array;
+}
+
+function sample(dir: string): Sample {
+  if (dir.includes('azure')) return { dir, report: fx(`${dir}/report.bin`), leaf: fx(`${dir}/certs.pem`) };
+  return { dir, report: fx(`${dir}/report.bin`), leaf: fx(`${dir}/vcek.der`), chain: fx(`${dir}/ask_ark_milan.pem`) };
+}
+
+test('every SNP fixture sample has the outcome the manifest gives', { skip: !have && FIXTURES_ABSENT }, async (t) => {
+  for (const s of manifestSamples().filter((m) => m.kind.includes('sev-snp-report'))) {
+    await t.test(s.id, () => {
+      const ev = sample(s.dir);
+      // The go-sev-guest sample's policy allows debugging; its upstream expectation ignores that.
+      const r = verifySnp({ report: ev.report, leaf: ev.leaf, ...(ev.chain ? { chain: ev.chain } : {}) }, { at: AT, allowDebug: true });
+      assert.equal(r.verified, s.expected.verifies, r.reason);
+      if (!s.expected.verifies) assert.equal(r.reasonCode, 'snp.signature');
+      if (typeof s.expected.measurement_hex === 'string') assert.equal(r.claims.measurement, s.expected.measurement_hex);
+      if (typeof s.expected.report_data_hex === 'string') assert.equal(r.claims.report_data, s.expected.report_data_hex);
+      if (s.expected.reported_tcb) assert.deepEqual(r.claims.reported_tcb, s.expected.reported_tcb);
+      assert.equal(r.claims.product, 'Milan');
+    });
+  }
+});
+
+interface NegCase {
+  name: string;
+  code: string;
+  make: (s: Sample) => { report?: Uint8Array; leaf?: Uint8Array | string; chain?: Uint8Array | string; at?: Date; reportData?: Uint8Array; allowDebug?: boolean };
+}
+
+function chainParts(s: Sample): [Uint8Array, Uint8Array] {
+  const [ask, ark] = splitCertificates(s.chain!, 'chain');
+  return [ask!, ark!];
+}
+
+const negatives: NegCase[] = [
+  { name: 'flipped byte in report_data', code: 'snp.signature', make: (s) => ({ report: flip(s.report, 0x50) }) },
+  { name: 'flipped byte in measurement', code: 'snp.signature', make: (s) => ({ report: flip(s.report, 0x90) }) },
+  { name: 'flipped byte in host_data', code: 'snp.signature', make: (s) => ({ report: flip(s.report, 0xc0) }) },
+  { name: 'flipped byte in policy', code: 'snp.signature', make: (s) => ({ report: flip(s.report, 0x08) }) },
+  { name: 'flipped byte in reported_tcb', code: 'snp.signature', make: (s) => ({ report: flip(s.report, 0x180) }) },
+  { name: 'flipped byte in chip_id', code: 'snp.signature', make: (s) => ({ report: flip(s.report, 0x1a0) }) },
+  { name: 'upstream virtee mutation (byte 21 ^ 0x80)', code: 'snp.signature', make: (s) => ({ report: flip(s.report, 21, 0x80) }) },
+  { name: 'flipped byte in signature r', code: 'snp.signature', make: (s) => ({ report: flip(s.report, 0x2a0) }) },
+  { name: 'flipped byte in signature s', code: 'snp.signature', make: (s) => ({ report: flip(s.report, 0x2a0 + 72) }) },
+  { name: 'signature r wider than 384 bits', code: 'snp.signature', make: (s) => ({ report: flip(s.report, 0x2a0 + 60) }) },
+  { name: 'signature algorithm changed', code: 'snp.signature-algo', make: (s) => ({ report: flip(s.report, 0x34) }) },
+  { name: 'unsupported report version', code: 'snp.version', make: (s) => ({ report: flip(s.report, 0x00, 0x0f) }) },
+  { name: 'truncated report', code: 'evidence.truncated', make: (s) => ({ report: s.report.subarray(0, 1000) }) },
+  { name: 'upstream virtee chain mutation (VCEK byte 40 ^ 0xff)', code: 'cert.signature', make: (s) => ({ leaf: flip(s.leaf, 40, 0xff) }) },
+  { name: 'flipped byte in VCEK signature', code: 'cert.signature', make: (s) => ({ leaf: flip(s.leaf, s.leaf.length - 1) }) },
+  {
+    name: 'flipped byte in ASK signature',
+    code: 'cert.signature',
+    make: (s) => {
+      const [ask, ark] = chainParts(s);
+      return { chain: derToPem(flip(ask, ask.length - 1)) + derToPem(ark) };
+    },
+  },
+  {
+    name: 'flipped byte in ASK body',
+    code: 'cert.signature',
+    make: (s) => {
+      const [ask, ark] = chainParts(s);
+      return { chain: derToPem(flip(ask, 300)) + derToPem(ark) };
+    },
+  },
+  {
+    name: 'flipped byte in ARK signature',
+    code: 'cert.signature',
+    make: (s) => {
+      const [ask, ark] = chainParts(s);
+      return { chain: derToPem(ask) + derToPem(flip(ark, ark.length - 1)) };
+    },
+  },
+  { name: 'Milan report against the Genoa chain', code: 'snp.product', make: () => ({ chain: fx('roots/amd/ask_ark_genoa.pem') }) },
+  { name: 'Milan report against the Turin chain', code: 'snp.product', make: () => ({ chain: fx('roots/amd/ask_ark_turin_vcek.pem') }) },
+  { name: 'VCEK against the Milan VLEK chain (ASVK)', code: 'cert.issuer', make: () => ({ chain: fx('roots/amd/ask_ark_milan_vlek.pem') }) },
+  { name: 'VCEK expired (at 2031)', code: 'cert.expired', make: () => ({ at: new Date('2031-01-01T00:00:00Z') }) },
+  { name: 'VCEK not yet valid (at 2022)', code: 'cert.not-yet-valid', make: () => ({ at: new Date('2022-01-01T00:00:00Z') }) },
+  { name: 'report_data mismatch', code: 'snp.report-data', make: () => ({ reportData: new Uint8Array([1, 2, 3]) }) },
+  { name: 'missing chain', code: 'evidence.missing-input', make: () => ({ chain: undefined as unknown as string }) },
+];
+
+test('SNP negative cases from the real virtee Milan sample', { skip: !have && FIXTURES_ABSENT }, async (t) => {
+  const s = sample('snp/milan-v2-virtee');
+  for (const c of negatives) {
+    await t.test(c.name, () => {
+      const m = c.make(s);
+      const chain = 'chain' in m ? m.chain : s.chain;
+      const r = verifySnp({ report: m.report ?? s.report, leaf: m.leaf ?? s.leaf, ...(chain ? { chain } : {}) }, { at: m.at ?? AT, ...(m.reportData ? { reportData: m.reportData } : {}) });
+      assert.equal(r.verified, false);
+      assert.equal(r.reasonCode, c.code, r.reason);
+    });
+  }
+});
+
+test('SNP policy and claims checks', { skip: !have && FIXTURES_ABSENT }, async (t) => {
+  const gs = sample('snp/milan-v2-go-sev-guest');
+  await t.test('debug-enabled guest policy is rejected unless allowed', () => {
+    const r = verifySnp({ report: gs.report, leaf: gs.leaf, chain: gs.chain! }, { at: AT });
+    assert.equal(r.reasonCode, 'snp.debug');
+    assert.equal((r.claims.policy as { debug: boolean }).debug, true);
+  });
+  await t.test('expected report_data matches (zero-padded)', () => {
+    const r = verifySnp({ report: gs.report, leaf: gs.leaf, chain: gs.chain! }, { at: AT, allowDebug: true, reportData: new Uint8Array([1, 2, 3, 4, 5]) });
+    assert.equal(r.verified, true, r.reason);
+  });
+  await t.test('reported TCB differing from the VCEK TCB is rejected', () => {
+    const v = sample('snp/milan-v2-virtee');
+    const trust = loadSnpTrust(v.leaf, v.chain, AT);
+    const r = verifySnpWithTrust(v.report, { ...trust, info: { ...trust.info, tcb: { ...trust.info.tcb!, snp: trust.info.tcb!.snp + 1 } } }, {});
+    assert.equal(r.reasonCode, 'snp.tcb', r.reason);
+  });
+  await t.test('chip id differing from the VCEK hwID is rejected', () => {
+    const v = sample('snp/milan-v2-virtee');
+    const trust = loadSnpTrust(v.leaf, v.chain, AT);
+    const r = verifySnpWithTrust(v.report, { ...trust, info: { ...trust.info, hwId: new Uint8Array(64).fill(7) } }, {});
+    assert.equal(r.reasonCode, 'snp.chip-id', r.reason);
+  });
+  await t.test('VLEK-signed report against a VCEK is rejected', () => {
+    const v = sample('snp/milan-v2-virtee');
+    const trust = loadSnpTrust(v.leaf, v.chain, AT);
+    const rep = new Uint8Array(v.report);
+    rep[0x48] = rep[0x48]! | (1 << 2);
+    const r = verifySnpWithTrust(rep, trust, {});
+    assert.equal(r.reasonCode, 'snp.signing-key', r.reason);
+  });
+});
+
+/** A synthetic report of `version` for `product`, signed by a fresh P-384 key. */
+function synthetic(version: number, family: number, model: number, tcb: bigint, chip: Uint8Array): { report: Uint8Array; trust: SnpTrust } {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+  const rep = new Uint8Array(SNP_REPORT_SIZE);
+  const dv = new DataView(rep.buffer);
+  dv.setUint32(0, version, true);
+  dv.setBigUint64(0x08, 0x30000n, true);
+  dv.setUint32(0x34, 1, true);
+  dv.setBigUint64(0x180, tcb, true);
+  rep[0x188] = family;
+  rep[0x189] = model;
+  rep[0x18a] = 1;
+  rep.set(chip, 0x1a0);
+  const sig = sign('sha384', rep.subarray(0, 0x2a0), { key: privateKey, dsaEncoding: 'ieee-p1363' });
+  for (let i = 0; i < 48; i++) {
+    rep[0x2a0 + i] = sig[47 - i]!;
+    rep[0x2a0 + 72 + i] = sig[95 - i]!;
+  }
+  const leaf = { role: 'VCEK', cn: 'SEV-VCEK' } as unknown as Cert;
+  return { report: rep, trust: { leaf, info: { kind: 'vcek' }, key: EcdsaPublicKey.fromKeyObject(publicKey, 'test key'), chain: [] } };
+}
+
+test('SNP report versions and products (synthetic, self-signed)', async (t) => {
+  await t.test('v5 Turin: FMC-first TCB layout and 8-byte chip id', () => {
+    const chip = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+    // Turin TCB_VERSION: fmc=1 bl=2 tee=3 snp=4 ... ucode=0x55 (byte 7)
+    const tcb = 0x5500000004030201n;
+    const { report, trust } = synthetic(5, 0x1a, 0x02, tcb, chip);
+    trust.info = { kind: 'vcek', product: 'Turin', hwId: chip, tcb: { fmc: 1, bootloader: 2, tee: 3, snp: 4, microcode: 0x55 } };
+    const r = verifySnpWithTrust(report, trust, {});
+    assert.equal(r.verified, true, r.reason);
+    assert.equal(r.claims.product, 'Turin');
+    assert.equal(r.claims.chip_id, '0102030405060708');
+    assert.deepEqual(r.claims.reported_tcb, { fmc: 1, bootloader: 2, tee: 3, snp: 4, microcode: 0x55 });
+    assert.equal(parseSnpReport(report).launchMitVector, 0n);
+  });
+  await t.test('v3 Genoa: product from CPUID, Milan/Genoa TCB layout', () => {
+    const chip = new Uint8Array(64).fill(9);
+    const tcb = 0x1516000000000a03n;
+    const { report, trust } = synthetic(3, 0x19, 0x11, tcb, chip);
+    trust.info = { kind: 'vcek', hwId: chip, tcb: { bootloader: 3, tee: 10, snp: 0x16, microcode: 0x15 } };
+    const r = verifySnpWithTrust(report, trust, {});
+    assert.equal(r.verified, true, r.reason);
+    assert.equal(r.claims.product, 'Genoa');
+    assert.deepEqual(r.claims.cpuid, { family: 0x19, model: 0x11, stepping: 1 });
+  });
+  await t.test('v3 report whose CPUID product differs from the VCEK product', () => {
+    const { report, trust } = synthetic(3, 0x19, 0x11, 0n, new Uint8Array(64));
+    trust.info = { kind: 'vcek', product: 'Milan' };
+    assert.equal(verifySnpWithTrust(report, trust, {}).reasonCode, 'snp.product');
+  });
+  await t.test('version 4 is not a published version', () => {
+    const { report, trust } = synthetic(4, 0x19, 0x01, 0n, new Uint8Array(64));
+    assert.equal(verifySnpWithTrust(report, trust, {}).reasonCode, 'snp.version');
+  });
+  await t.test('both ECDSA backends accept the same report', () => {
+    const { report, trust } = synthetic(2, 0, 0, 0n, new Uint8Array(64));
+    assert.equal(verifySnpWithTrust(report, trust, { ecdsaBackend: 'noble' }).verified, true);
+    assert.equal(verifySnpWithTrust(report, trust, { ecdsaBackend: 'node' }).verified, true);
+    assert.equal(verifySnpWithTrust(flip(report, 0x50), trust, { ecdsaBackend: 'noble' }).reasonCode, 'snp.signature');
+  });
+});
