@@ -1,0 +1,177 @@
+/**
+ * grpc.AgentService and grpc.Health handlers. Each handler only does its job: the policy gate
+ * (an interceptor) has already checked the request, and errors are mapped in one place.
+ */
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { AgentService } from '../../shared/gen/kata/agent_pb.js';
+import { Health, HealthCheckResponse_ServingStatus } from '../../shared/gen/kata/health_pb.js';
+import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
+import type { ServiceImpl } from '../../shared/ttrpc/index.js';
+import { parsePolicy } from '../policy/document.js';
+import type { PolicyGate } from '../policy/gate.js';
+import { checkId, type ContainerManager } from '../runtime/containers.js';
+import { copyFile } from './copyfile.js';
+import { renderMetrics } from './metrics.js';
+
+export const AGENT_VERSION = '0.1.0';
+
+export interface AgentServiceDeps {
+  containers: ContainerManager;
+  gate: PolicyGate;
+  logger: Logger;
+  /** Where the guest's `/` is for CopyFile (`/` in a VM, a state folder in process mode). */
+  copyRoot: string;
+  /** The agent is its VM's init (false: started by /init or as a host process). */
+  initDaemon: boolean;
+}
+
+interface SandboxState {
+  id: string;
+  hostname: string;
+}
+
+function u64(n: number | undefined): bigint {
+  return BigInt(Math.max(0, Math.trunc(n ?? 0)));
+}
+
+export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof AgentService> {
+  let sandbox: SandboxState | undefined;
+  const impl: ServiceImpl<typeof AgentService> = {
+    async createSandbox(req) {
+      checkId('sandbox_id', req.sandboxId, true);
+      if (sandbox) throw new CocoletError(ErrorCode.AlreadyExists, `sandbox ${sandbox.id} already exists`, { context: { sandbox: sandbox.id } });
+      sandbox = { id: req.sandboxId, hostname: req.hostname };
+      d.logger.info({ sandbox: req.sandboxId }, 'sandbox created');
+      return {};
+    },
+    async destroySandbox() {
+      await d.containers.removeAll();
+      d.logger.info({ sandbox: sandbox?.id }, 'sandbox destroyed');
+      sandbox = undefined;
+      return {};
+    },
+    async createContainer(req) {
+      await d.containers.create(req);
+      return {};
+    },
+    async startContainer(req) {
+      await d.containers.start(req.containerId);
+      return {};
+    },
+    async removeContainer(req) {
+      await d.containers.remove(req.containerId, req.timeout);
+      return {};
+    },
+    async execProcess(req) {
+      await d.containers.exec(req);
+      return {};
+    },
+    async signalProcess(req) {
+      await d.containers.signal(req.containerId, req.execId, req.signal);
+      return {};
+    },
+    async waitProcess(req, ctx) {
+      return { status: await d.containers.wait(req.containerId, req.execId, ctx.signal) };
+    },
+    async readStdout(req, ctx) {
+      return { data: await d.containers.read(req.containerId, req.execId, 'stdout', req.len, ctx.signal) };
+    },
+    async readStderr(req, ctx) {
+      return { data: await d.containers.read(req.containerId, req.execId, 'stderr', req.len, ctx.signal) };
+    },
+    async writeStdin(req) {
+      return { len: await d.containers.writeStdin(req.containerId, req.execId, req.data) };
+    },
+    async closeStdin(req) {
+      d.containers.closeStdin(req.containerId, req.execId);
+      return {};
+    },
+    async ttyWinResize(req) {
+      d.containers.ttyResize(req.containerId, req.execId);
+      return {};
+    },
+    async pauseContainer(req) {
+      await d.containers.pause(req.containerId);
+      return {};
+    },
+    async resumeContainer(req) {
+      await d.containers.resume(req.containerId);
+      return {};
+    },
+    async updateContainer(req) {
+      await d.containers.update(req.containerId, req.resources);
+      return {};
+    },
+    async statsContainer(req) {
+      const s = await d.containers.stats(req.containerId);
+      return {
+        cgroupStats: {
+          cpuStats: {
+            cpuUsage: { totalUsage: u64(s.cpu?.usage?.total), percpuUsage: (s.cpu?.usage?.percpu ?? []).map(u64), usageInKernelmode: u64(s.cpu?.usage?.kernel), usageInUsermode: u64(s.cpu?.usage?.user) },
+            throttlingData: { periods: u64(s.cpu?.throttling?.periods), throttledPeriods: u64(s.cpu?.throttling?.throttledPeriods), throttledTime: u64(s.cpu?.throttling?.throttledTime) },
+          },
+          memoryStats: {
+            cache: u64(s.memory?.cache),
+            usage: { usage: u64(s.memory?.usage?.usage), maxUsage: u64(s.memory?.usage?.max), failcnt: u64(s.memory?.usage?.failcnt), limit: u64(s.memory?.usage?.limit) },
+          },
+          pidsStats: { current: u64(s.pids?.current), limit: u64(s.pids?.limit) },
+        },
+        networkStats: [],
+      };
+    },
+    async getOOMEvent(_req, ctx) {
+      return { containerId: await d.containers.nextOom(ctx.signal) };
+    },
+    async getGuestDetails(req) {
+      let block = 0n;
+      if (req.memBlockSize) {
+        try {
+          block = BigInt('0x' + readFileSync('/sys/devices/system/memory/block_size_bytes', 'utf8').trim());
+        } catch {
+          /* no memory hotplug info */
+        }
+      }
+      return {
+        memBlockSizeBytes: block,
+        supportMemHotplugProbe: false,
+        agentDetails: {
+          version: AGENT_VERSION,
+          initDaemon: d.initDaemon,
+          deviceHandlers: [],
+          storageHandlers: ['image_guest_pull'],
+          supportsSeccomp: false,
+          extraFeatures: [`policy:${d.gate.policyName}`],
+        },
+      };
+    },
+    async copyFile(req) {
+      copyFile(req, d.copyRoot);
+      return {};
+    },
+    async setPolicy(req) {
+      d.gate.replace(parsePolicy(req.policy));
+      return {};
+    },
+    async getMetrics() {
+      return { metrics: renderMetrics(d.gate.decisionCounts(), d.containers.size) };
+    },
+  };
+  // Every RPC cocolet does not implement answers UNIMPLEMENTED naming it (after the policy gate).
+  const table = impl as Record<string, unknown>;
+  for (const m of AgentService.methods) {
+    if (!table[m.localName]) {
+      table[m.localName] = () => {
+        throw new CocoletError(ErrorCode.Unimplemented, `${m.name} is not implemented by cocolet-agent`, { context: { rpc: m.name } });
+      };
+    }
+  }
+  return impl;
+}
+
+export function createHealthService(): ServiceImpl<typeof Health> {
+  return {
+    check: () => ({ status: HealthCheckResponse_ServingStatus.SERVING }),
+    version: () => ({ grpcVersion: 'ttrpc', agentVersion: AGENT_VERSION }),
+  };
+}

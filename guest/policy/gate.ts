@@ -1,0 +1,93 @@
+/**
+ * The one gate every agent request passes: trace → policy check → handler → one error mapping.
+ * It is a ttrpc server interceptor, so no handler can be reached around it. Each decision is
+ * logged (method, rule, reason — never payloads) and counted.
+ */
+import { channel } from 'node:diagnostics_channel';
+import type { Logger } from 'pino';
+import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
+import type { ServerInterceptor } from '../../shared/ttrpc/index.js';
+import type { PolicyDocument } from './document.js';
+import { PolicyEngine, type Decision } from './engine.js';
+
+/** Tracing channel (costs nothing without subscribers). */
+export const rpcChannel = channel('cocolet:agent:rpc');
+
+export interface DecisionCounts {
+  [methodAndResult: string]: number;
+}
+
+export class PolicyGate {
+  private engine: PolicyEngine;
+  private readonly counts = new Map<string, number>();
+
+  constructor(doc: PolicyDocument, private readonly log: Logger) {
+    this.engine = new PolicyEngine(doc);
+  }
+
+  get policyName(): string {
+    return this.engine.name;
+  }
+
+  /** Replaces the policy (SetPolicy, when the current policy allowed it). */
+  replace(doc: PolicyDocument): void {
+    this.engine = new PolicyEngine(doc);
+    this.log.info({ policy: doc.name }, 'policy replaced');
+  }
+
+  /** Decision counts keyed `<method>:<allowed|denied>`. */
+  decisionCounts(): DecisionCounts {
+    return Object.fromEntries(this.counts);
+  }
+
+  private record(method: string, d: Decision): void {
+    const key = `${method}:${d.allowed ? 'allowed' : 'denied'}`;
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    const fields = { rpc: method, rule: d.rule, reason: d.reason, policy: this.engine.name };
+    if (d.allowed) this.log.debug(fields, 'policy allowed request');
+    else this.log.warn(fields, 'policy denied request');
+  }
+
+  /** Checks one request; throws PERMISSION_DENIED naming the request and the rule. */
+  check(method: string, request: unknown): void {
+    const d = this.engine.evaluate(method, request);
+    this.record(method, d);
+    if (!d.allowed) {
+      throw new CocoletError(ErrorCode.PolicyDenied, `${method} is blocked by policy: ${d.rule} (${d.reason})`, { context: { rpc: method, rule: d.rule } });
+    }
+  }
+
+  /** Later checks a handler makes once more is known (image digest after resolving the manifest). */
+  checkImageDigest(digest: string): void {
+    const d = this.engine.checkImageDigest(digest);
+    this.record('CreateContainer', d);
+    if (!d.allowed) throw new CocoletError(ErrorCode.PolicyDenied, `CreateContainer is blocked by policy: ${d.rule} (${d.reason})`, { context: { rpc: 'CreateContainer', rule: d.rule } });
+  }
+
+  /** The server interceptor. */
+  interceptor(): ServerInterceptor {
+    return async (call, next) => {
+      const method = call.ctx.method;
+      const started = performance.now();
+      if (rpcChannel.hasSubscribers) rpcChannel.publish({ phase: 'start', method });
+      try {
+        this.check(method, call.request);
+        return await next();
+      } catch (e) {
+        throw this.mapError(method, e);
+      } finally {
+        if (rpcChannel.hasSubscribers) rpcChannel.publish({ phase: 'end', method, ms: performance.now() - started });
+      }
+    };
+  }
+
+  /** Every failure leaves as a CocoletError with the rpc in its context; unknown errors become INTERNAL. */
+  private mapError(method: string, e: unknown): CocoletError {
+    if (e instanceof CocoletError) {
+      if (e.code !== ErrorCode.PolicyDenied) this.log.info({ rpc: method, code: e.code, err: e.message }, 'request failed');
+      return e.withContext({ rpc: method });
+    }
+    this.log.error({ rpc: method, err: e instanceof Error ? e.message : String(e) }, 'request failed unexpectedly');
+    return new CocoletError(ErrorCode.Internal, `${method} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e, context: { rpc: method } });
+  }
+}

@@ -1,0 +1,355 @@
+/**
+ * The agent's containers: each one a bundle in guest memory (rootfs = overlay over the pulled
+ * image), run under runc after the policy gate has passed the request and the spec has been
+ * sanitised. Owns every process (init and execs), their stdio and exit statuses.
+ */
+import { execFile, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { CreateContainerRequest, ExecProcessRequest } from '../../shared/gen/kata/agent_pb.js';
+import type { LinuxResources } from '../../shared/gen/kata/oci_pb.js';
+import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
+import { delay } from '../../shared/lifecycle/disposables.js';
+import { imageReference } from '../policy/inspect.js';
+import type { ImageStore } from '../pull/store.js';
+import { Runc, readRuncLog, type RuncStats } from './runc.js';
+import { buildRuncConfig, resourcesJson, type RuncConfig } from './spec.js';
+import { ProcessStdio } from './stdio.js';
+
+export const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export function checkId(kind: string, id: string, allowEmpty = false): void {
+  if (allowEmpty && id === '') return;
+  if (!ID_RE.test(id)) throw new CocoletError(ErrorCode.InvalidArgument, `${kind} must match ${ID_RE.source}`);
+}
+
+class ManagedProcess {
+  readonly stdio = new ProcessStdio();
+  child: ChildProcess | undefined;
+  pid = 0;
+  status: number | undefined;
+  readonly exit: Promise<number>;
+  private settle!: (n: number) => void;
+
+  constructor(readonly execId: string) {
+    this.exit = new Promise((r) => (this.settle = r));
+  }
+
+  attach(child: ChildProcess): void {
+    this.child = child;
+    this.stdio.attach(child.stdin, child.stdout, child.stderr);
+    child.once('exit', (code, sig) => this.finish(code ?? 128 + (sig ? signalNumber(sig) : 0)));
+    child.once('error', () => this.finish(255));
+  }
+
+  finish(status: number): void {
+    if (this.status !== undefined) return;
+    this.status = status;
+    this.stdio.stdout.end();
+    this.stdio.stderr.end();
+    this.settle(status);
+  }
+}
+
+function signalNumber(sig: NodeJS.Signals): number {
+  const m: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
+  return m[sig] ?? 0;
+}
+
+interface Container {
+  id: string;
+  dir: string;
+  bundle: string;
+  config: RuncConfig;
+  state: 'created' | 'running' | 'paused' | 'stopped';
+  init: ManagedProcess;
+  execs: Map<string, ManagedProcess>;
+  overlay: boolean;
+  cgroupsPath: string;
+  oomKills: number;
+}
+
+export interface ContainerManagerOptions {
+  stateDir: string;
+  runc: Runc;
+  images: ImageStore;
+  logger: Logger;
+  /** Whether the policy lets host mounts through (spec sanitiser). */
+  allowHostMounts: () => boolean;
+  /** Digest pin check from the policy. */
+  checkImageDigest: (digest: string) => void;
+  /** cgroup parent for containers (unique per agent). */
+  cgroupParent: string;
+}
+
+function sh(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: 30_000 }, (err, _o, stderr) => (err ? reject(new CocoletError(ErrorCode.RuntimeFailed, `${cmd} failed: ${stderr.trim().slice(0, 300) || err.message}`)) : resolve()));
+  });
+}
+
+export class ContainerManager {
+  private readonly containers = new Map<string, Container>();
+  private readonly oomWaiters: ((id: string) => void)[] = [];
+  private readonly oomQueue: string[] = [];
+  private oomTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: ContainerManagerOptions) {
+    mkdirSync(join(o.stateDir, 'containers'), { recursive: true });
+  }
+
+  get size(): number {
+    return this.containers.size;
+  }
+
+  ids(): string[] {
+    return [...this.containers.keys()];
+  }
+
+  private get(id: string): Container {
+    checkId('container_id', id);
+    const c = this.containers.get(id);
+    if (!c) throw new CocoletError(ErrorCode.NotFound, `container ${id} not found`, { context: { container: id } });
+    return c;
+  }
+
+  private proc(c: Container, execId: string): ManagedProcess {
+    if (execId === '' || execId === c.id) return c.init;
+    checkId('exec_id', execId);
+    const p = c.execs.get(execId);
+    if (!p) throw new CocoletError(ErrorCode.NotFound, `process ${execId} not found in container ${c.id}`, { context: { container: c.id } });
+    return p;
+  }
+
+  async create(req: CreateContainerRequest): Promise<void> {
+    const id = req.containerId;
+    checkId('container_id', id);
+    checkId('exec_id', req.execId, true);
+    if (this.containers.has(id)) throw new CocoletError(ErrorCode.AlreadyExists, `container ${id} already exists`, { context: { container: id } });
+    const ref = imageReference(req);
+    if (!ref) throw new CocoletError(ErrorCode.InvalidArgument, 'no image to run: cocolet pulls images inside the guest (storage driver image_guest_pull)', { context: { container: id } });
+    const image = await this.o.images.pull(ref, this.o.checkImageDigest);
+    const dir = join(this.o.stateDir, 'containers', id);
+    const bundle = join(dir, 'bundle');
+    const rootfs = join(bundle, 'rootfs');
+    const cgroupsPath = `${this.o.cgroupParent}/${id}`;
+    const config = buildRuncConfig({ spec: req.OCI, image: image.config, rootfs, cgroupsPath, allowHostMounts: this.o.allowHostMounts() });
+    mkdirSync(rootfs, { recursive: true });
+    mkdirSync(join(dir, 'upper'), { recursive: true });
+    mkdirSync(join(dir, 'work'), { recursive: true });
+    const c: Container = { id, dir, bundle, config, state: 'created', init: new ManagedProcess(id), execs: new Map(), overlay: false, cgroupsPath, oomKills: 0 };
+    this.containers.set(id, c);
+    try {
+      await sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${image.rootfs},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, rootfs]);
+      c.overlay = true;
+      writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+    } catch (e) {
+      await this.cleanup(c);
+      this.containers.delete(id);
+      throw e;
+    }
+    this.o.logger.info({ container: id, image: ref, digest: image.manifestDigest }, 'container created');
+  }
+
+  async start(id: string): Promise<void> {
+    const c = this.get(id);
+    if (c.state !== 'created') throw new CocoletError(ErrorCode.FailedPrecondition, `container ${id} is ${c.state}`, { context: { container: id } });
+    const pidFile = join(c.dir, 'init.pid');
+    const log = join(c.dir, 'runc.log');
+    c.init.attach(this.o.runc.run(id, c.bundle, pidFile, log));
+    void c.init.exit.then((status) => {
+      c.state = 'stopped';
+      this.o.logger.info({ container: id, status }, 'container exited');
+    });
+    c.state = 'running';
+    c.init.pid = await this.waitPid(pidFile, c.init, log, id);
+    this.o.logger.info({ container: id, pid: c.init.pid }, 'container started');
+  }
+
+  private async waitPid(pidFile: string, p: ManagedProcess, log: string, id: string): Promise<number> {
+    for (let i = 0; i < 3000; i++) {
+      if (existsSync(pidFile)) {
+        const n = Number.parseInt(readFileSync(pidFile, 'utf8'), 10);
+        if (n > 0) return n;
+      }
+      if (p.status !== undefined) {
+        const why = readRuncLog(log);
+        if (why) throw new CocoletError(ErrorCode.RuntimeFailed, `runc failed: ${why}`, { context: { container: id } });
+        return 0; // ran and exited before we saw its pid
+      }
+      await delay(i < 100 ? 5 : 20);
+    }
+    throw new CocoletError(ErrorCode.DeadlineExceeded, 'process did not start', { context: { container: id } });
+  }
+
+  async exec(req: ExecProcessRequest): Promise<void> {
+    const c = this.get(req.containerId);
+    checkId('exec_id', req.execId);
+    if (c.state !== 'running') throw new CocoletError(ErrorCode.FailedPrecondition, `container ${c.id} is ${c.state}`, { context: { container: c.id } });
+    if (c.execs.has(req.execId) || req.execId === c.id) throw new CocoletError(ErrorCode.AlreadyExists, `process ${req.execId} exists`, { context: { container: c.id } });
+    const pp = req.process;
+    if (!pp || pp.Args.length === 0) throw new CocoletError(ErrorCode.InvalidArgument, 'exec needs a command', { context: { container: c.id } });
+    const proc = { ...c.config.process, args: [...pp.Args], env: pp.Env.length > 0 ? [...pp.Env] : c.config.process.env, cwd: pp.Cwd || c.config.process.cwd, user: { uid: pp.User?.UID ?? c.config.process.user.uid, gid: pp.User?.GID ?? c.config.process.user.gid }, terminal: false };
+    const dir = join(c.dir, 'exec', req.execId);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'process.json'), JSON.stringify(proc));
+    const p = new ManagedProcess(req.execId);
+    c.execs.set(req.execId, p);
+    p.attach(this.o.runc.exec(c.id, join(dir, 'process.json'), join(dir, 'pid'), join(dir, 'runc.log')));
+    p.pid = await this.waitPid(join(dir, 'pid'), p, join(dir, 'runc.log'), c.id);
+  }
+
+  async signal(id: string, execId: string, sig: number): Promise<void> {
+    const c = this.get(id);
+    if (!Number.isInteger(sig) || sig < 0 || sig > 64) throw new CocoletError(ErrorCode.InvalidArgument, 'signal out of range');
+    const p = this.proc(c, execId);
+    if (p.status !== undefined) return;
+    if (p === c.init) {
+      if (c.state === 'created') throw new CocoletError(ErrorCode.FailedPrecondition, `container ${id} is not started`);
+      await this.o.runc.kill(id, sig).catch((e: unknown) => {
+        if (p.status === undefined) throw e;
+      });
+    } else if (p.pid > 0) {
+      try {
+        process.kill(p.pid, sig);
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+  }
+
+  async wait(id: string, execId: string, signal?: AbortSignal): Promise<number> {
+    const p = this.proc(this.get(id), execId);
+    return await Promise.race([
+      p.exit,
+      new Promise<number>((_, reject) => signal?.addEventListener('abort', () => reject(new CocoletError(ErrorCode.Cancelled, 'wait cancelled')), { once: true })),
+    ]);
+  }
+
+  read(id: string, execId: string, which: 'stdout' | 'stderr', len: number, signal?: AbortSignal): Promise<Buffer> {
+    const p = this.proc(this.get(id), execId);
+    return p.stdio[which].read(len, signal);
+  }
+
+  writeStdin(id: string, execId: string, data: Uint8Array): Promise<number> {
+    return this.proc(this.get(id), execId).stdio.write(data);
+  }
+
+  closeStdin(id: string, execId: string): void {
+    this.proc(this.get(id), execId).stdio.closeStdin();
+  }
+
+  /** Terminal resizing: processes run without a terminal, so there is nothing to resize once the process exists. */
+  ttyResize(id: string, execId: string): void {
+    this.proc(this.get(id), execId);
+  }
+
+  async pause(id: string): Promise<void> {
+    const c = this.get(id);
+    if (c.state !== 'running') throw new CocoletError(ErrorCode.FailedPrecondition, `container ${id} is ${c.state}`);
+    await this.o.runc.pause(id);
+    c.state = 'paused';
+  }
+
+  async resume(id: string): Promise<void> {
+    const c = this.get(id);
+    if (c.state !== 'paused') throw new CocoletError(ErrorCode.FailedPrecondition, `container ${id} is ${c.state}`);
+    await this.o.runc.resume(id);
+    c.state = 'running';
+  }
+
+  async update(id: string, r: LinuxResources | undefined): Promise<void> {
+    const c = this.get(id);
+    const res = resourcesJson(r);
+    if (!res) return;
+    if (c.state === 'created' || c.state === 'stopped') {
+      c.config.linux.resources = { ...c.config.linux.resources, ...res };
+      writeFileSync(join(c.bundle, 'config.json'), JSON.stringify(c.config));
+      return;
+    }
+    await this.o.runc.update(id, res);
+  }
+
+  async stats(id: string): Promise<RuncStats> {
+    const c = this.get(id);
+    if (c.state !== 'running' && c.state !== 'paused') throw new CocoletError(ErrorCode.FailedPrecondition, `container ${id} is ${c.state}`);
+    return await this.o.runc.stats(id);
+  }
+
+  async remove(id: string, timeoutSec: number): Promise<void> {
+    const c = this.get(id);
+    if (c.state === 'paused') await this.o.runc.resume(id).catch(() => undefined);
+    if (c.init.status === undefined && c.state !== 'created') {
+      await this.o.runc.kill(id, 15).catch(() => undefined);
+      const grace = timeoutSec > 0 ? timeoutSec * 1000 : 10_000;
+      const t = delay(grace).then(() => this.o.runc.kill(id, 9, true).catch(() => undefined));
+      await Promise.race([c.init.exit, t]);
+      await c.init.exit;
+    }
+    for (const p of c.execs.values()) if (p.status === undefined && p.pid > 0) try { process.kill(p.pid, 9); } catch { /* gone */ }
+    await this.cleanup(c);
+    this.containers.delete(id);
+    this.o.logger.info({ container: id }, 'container removed');
+  }
+
+  private async cleanup(c: Container): Promise<void> {
+    await this.o.runc.delete(c.id).catch(() => undefined);
+    if (c.overlay) await sh('umount', ['-l', join(c.bundle, 'rootfs')]).catch(() => undefined);
+    c.overlay = false;
+    rmSync(c.dir, { recursive: true, force: true });
+  }
+
+  async removeAll(): Promise<void> {
+    for (const id of [...this.containers.keys()]) await this.remove(id, 1).catch((e: unknown) => this.o.logger.warn({ container: id, err: (e as Error).message }, 'remove failed'));
+  }
+
+  /** Long-poll for the next OOM kill in any container (cgroup v2 memory.events / v1 oom_control). */
+  async nextOom(signal?: AbortSignal): Promise<string> {
+    const queued = this.oomQueue.shift();
+    if (queued) return queued;
+    this.oomTimer ??= setInterval(() => this.pollOom(), 500);
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        this.oomWaiters.push(resolve);
+        signal?.addEventListener('abort', () => reject(new CocoletError(ErrorCode.Cancelled, 'GetOOMEvent cancelled')), { once: true });
+      });
+    } finally {
+      if (this.oomWaiters.length === 0 && this.oomTimer) {
+        clearInterval(this.oomTimer);
+        this.oomTimer = undefined;
+      }
+    }
+  }
+
+  private pollOom(): void {
+    for (const c of this.containers.values()) {
+      const n = readOomKills(c.cgroupsPath);
+      if (n > c.oomKills) {
+        c.oomKills = n;
+        const w = this.oomWaiters.shift();
+        if (w) w(c.id);
+        else this.oomQueue.push(c.id);
+      }
+    }
+  }
+
+  dispose(): void {
+    if (this.oomTimer) clearInterval(this.oomTimer);
+  }
+}
+
+export function readOomKills(cgroupsPath: string): number {
+  for (const [file, re] of [
+    [`/sys/fs/cgroup${cgroupsPath}/memory.events`, /^oom_kill (\d+)/m],
+    [`/sys/fs/cgroup/memory${cgroupsPath}/memory.oom_control`, /^oom_kill (\d+)/m],
+  ] as const) {
+    try {
+      const m = readFileSync(file, 'utf8').match(re);
+      if (m) return Number(m[1]);
+    } catch {
+      /* not this cgroup layout */
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,123 @@
+/**
+ * Builds the runc config.json for a container from the host's OCI spec — sanitised: the agent
+ * starts from its own safe template and takes from the host only the process (argv, env, cwd,
+ * user), hostname, resource limits and the mounts the policy allowed. No host-chosen devices,
+ * capabilities, hooks, namespaces paths, seccomp-off or sysctls reach runc.
+ */
+import type { Spec, LinuxResources as PbResources } from '../../shared/gen/kata/oci_pb.js';
+import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
+import { DEFAULT_CAPABILITIES, hasTraversal, isHostMount } from '../policy/inspect.js';
+import type { ImageConfig } from '../pull/registry.js';
+
+export interface OciMount { destination: string; type: string; source: string; options: string[] }
+
+export interface RuncConfig {
+  ociVersion: string;
+  process: {
+    terminal: boolean;
+    user: { uid: number; gid: number; additionalGids?: number[] };
+    args: string[];
+    env: string[];
+    cwd: string;
+    capabilities: Record<'bounding' | 'effective' | 'permitted', string[]>;
+    rlimits: { type: string; hard: number; soft: number }[];
+    noNewPrivileges: boolean;
+  };
+  root: { path: string; readonly: boolean };
+  hostname: string;
+  mounts: OciMount[];
+  linux: {
+    namespaces: { type: string }[];
+    cgroupsPath: string;
+    resources?: Record<string, unknown>;
+    maskedPaths: string[];
+    readonlyPaths: string[];
+  };
+}
+
+export const DEFAULT_MOUNTS: OciMount[] = [
+  { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+  { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+  { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] },
+  { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+  { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+  { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+];
+
+const MASKED = ['/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware'];
+const READONLY = ['/proc/asound', '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+export interface BuildSpecInput {
+  spec: Spec | undefined;
+  image?: ImageConfig;
+  rootfs: string;
+  cgroupsPath: string;
+  /** Host bind mounts allowed by the policy (otherwise only guest-private and shared-file mounts are kept). */
+  allowHostMounts: boolean;
+}
+
+function mergeEnv(base: readonly string[], over: readonly string[]): string[] {
+  const m = new Map<string, string>();
+  for (const e of [...base, ...over]) m.set(e.split('=')[0]!, e);
+  return [...m.values()];
+}
+
+/** OCI runtime-spec resources from the proto message (only the limits the agent supports). */
+export function resourcesJson(r: PbResources | undefined): Record<string, unknown> | undefined {
+  if (!r) return undefined;
+  const out: Record<string, unknown> = {};
+  if (r.Memory && r.Memory.Limit > 0n) out.memory = { limit: Number(r.Memory.Limit) };
+  if (r.CPU) {
+    const cpu: Record<string, unknown> = {};
+    if (r.CPU.Shares > 0n) cpu.shares = Number(r.CPU.Shares);
+    if (r.CPU.Quota !== 0n) cpu.quota = Number(r.CPU.Quota);
+    if (r.CPU.Period > 0n) cpu.period = Number(r.CPU.Period);
+    if (r.CPU.Cpus) cpu.cpus = r.CPU.Cpus;
+    if (r.CPU.Mems) cpu.mems = r.CPU.Mems;
+    if (Object.keys(cpu).length > 0) out.cpu = cpu;
+  }
+  if (r.Pids && r.Pids.Limit > 0n) out.pids = { limit: Number(r.Pids.Limit) };
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+export function buildRuncConfig(i: BuildSpecInput): RuncConfig {
+  const p = i.spec?.Process;
+  const img = i.image?.config;
+  const args = p && p.Args.length > 0 ? [...p.Args] : [...(img?.Entrypoint ?? []), ...(img?.Cmd ?? [])];
+  if (args.length === 0) throw new CocoletError(ErrorCode.InvalidArgument, 'container has no command (spec and image both empty)');
+  const mounts: OciMount[] = [...DEFAULT_MOUNTS];
+  const taken = new Set(mounts.map((m) => m.destination));
+  for (const m of i.spec?.Mounts ?? []) {
+    if (hasTraversal(m.destination)) throw new CocoletError(ErrorCode.InvalidArgument, `mount destination ${JSON.stringify(m.destination.slice(0, 200))} is not a clean absolute path`);
+    if (taken.has(m.destination)) continue;
+    if (isHostMount(m) && !i.allowHostMounts) {
+      throw new CocoletError(ErrorCode.PolicyDenied, `host mount at ${m.destination} not allowed`);
+    }
+    mounts.push({ destination: m.destination, type: m.type || 'bind', source: m.source, options: [...m.options] });
+    taken.add(m.destination);
+  }
+  const caps = [...DEFAULT_CAPABILITIES];
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: p?.User?.UID ?? 0, gid: p?.User?.GID ?? 0, ...(p?.User?.AdditionalGids.length ? { additionalGids: [...p.User.AdditionalGids] } : {}) },
+      args,
+      env: mergeEnv(img?.Env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], p?.Env ?? []),
+      cwd: p?.Cwd || img?.WorkingDir || '/',
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+      noNewPrivileges: true,
+    },
+    root: { path: i.rootfs, readonly: i.spec?.Root?.Readonly ?? false },
+    hostname: i.spec?.Hostname ?? '',
+    mounts,
+    linux: {
+      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      cgroupsPath: i.cgroupsPath,
+      ...(resourcesJson(i.spec?.Linux?.Resources) ? { resources: resourcesJson(i.spec?.Linux?.Resources) } : {}),
+      maskedPaths: MASKED,
+      readonlyPaths: READONLY,
+    },
+  };
+}
