@@ -7,7 +7,7 @@
 import { equalBytes, hex } from '../bytes.js';
 import { fail, Reason } from '../errors.js';
 import { parseSnpReport } from '../snp/report.js';
-import { checkSnpReport, loadSnpTrust } from '../snp/verify.js';
+import { checkSnpReport, loadSnpTrust, type SnpTrust } from '../snp/verify.js';
 import { checkTdxQuote, type TdxEvidence } from '../tdx/verify.js';
 import { parseTdxQuote } from '../tdx/quote.js';
 import { checkTpmQuote, type PcrValues } from '../tpm/verify.js';
@@ -23,8 +23,10 @@ export interface VtpmQuote {
 export interface AzSnpEvidence {
   hcl: Uint8Array;
   /** VCEK (DER or PEM; a PEM bundle may carry ASK and ARK after it). */
-  leaf: Uint8Array | string;
+  leaf?: Uint8Array | string;
   chain?: Uint8Array | string;
+  /** An already loaded and checked chain (e.g. cached by the KBS); replaces leaf / chain. */
+  trust?: SnpTrust;
   vtpm?: VtpmQuote;
 }
 
@@ -61,7 +63,7 @@ export function verifyAzSnp(ev: AzSnpEvidence, opts: VerifyOptions = {}): Verify
     const rep = parseSnpReport(hardwareReport(h));
     const snp: Claims = {};
     claims.snp = snp;
-    const trust = loadSnpTrust(ev.leaf, ev.chain, opts.at ?? new Date());
+    const trust = ev.trust ?? (ev.leaf !== undefined ? loadSnpTrust(ev.leaf, ev.chain, opts.at ?? new Date()) : fail(Reason.MissingInput, 'no VCEK given'));
     checkSnpReport(rep, trust, hwOptions(opts), snp);
     checkRuntimeDataBinding(h, rep.reportData);
     checkVtpm(h, ev.vtpm, opts, claims);
