@@ -1,0 +1,199 @@
+/**
+ * `cocolet-kbs verify` as users run it: the compiled binary on the shared fixtures, asserting
+ * exit codes and the one JSON object it prints.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { attestationFixtures, derToPem, FIXTURES_ABSENT, fx } from '../../shared/attestation/testing/fixtures.js';
+
+const BIN = fileURLToPath(new URL('../../kbs/cmd/cocolet-kbs.js', import.meta.url));
+const F = attestationFixtures();
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+let tmp = '';
+before(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'cocolet-attest-cli-'));
+});
+after(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+function f(rel: string): string {
+  return join(F!, rel);
+}
+
+interface Case {
+  name: string;
+  args: () => string[];
+  code: 0 | 1 | 2;
+  reason?: string;
+  claims?: Record<string, unknown>;
+}
+
+const TDX_ROOT = 'roots/intel/intel_sgx_root_ca.pem';
+const hex = (s: string): string => Buffer.from(s).toString('hex');
+
+const cases: Case[] = [
+  {
+    name: 'snp milan-v2-virtee verifies',
+    args: () => ['--tee', 'snp', '--report', f('snp/milan-v2-virtee/report.bin'), '--cert', f('snp/milan-v2-virtee/vcek.der'), '--chain', f('snp/milan-v2-virtee/ask_ark_milan.pem'), '--at', '2024-01-01T00:00:00Z'],
+    code: 0,
+    claims: { measurement: '7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f', product: 'Milan' },
+  },
+  {
+    name: 'snp milan-v2-go-sev-guest is debug-enabled: refused without --allow-debug',
+    args: () => ['--tee', 'snp', '--report', f('snp/milan-v2-go-sev-guest/report.bin'), '--cert', f('snp/milan-v2-go-sev-guest/vcek.der'), '--chain', f('snp/milan-v2-go-sev-guest/ask_ark_milan.pem'), '--at', '2024-01-01T00:00:00Z'],
+    code: 1,
+    reason: 'snp.debug',
+  },
+  {
+    name: 'snp milan-v2-go-sev-guest verifies with --allow-debug and its report data',
+    args: () => ['--tee', 'snp', '--report', f('snp/milan-v2-go-sev-guest/report.bin'), '--cert', f('snp/milan-v2-go-sev-guest/vcek.der'), '--chain', f('snp/milan-v2-go-sev-guest/ask_ark_milan.pem'), '--at', '2024-01-01T00:00:00Z', '--allow-debug', '--report-data', '0102030405'],
+    code: 0,
+  },
+  {
+    name: 'snp azure sample: leaf from a PEM bundle, wrong chip',
+    args: () => ['--tee', 'snp', '--report', f('snp/azure-hcl-milan-kinvolk/report.bin'), '--cert', f('snp/azure-hcl-milan-kinvolk/certs.pem'), '--at', '2024-01-01T00:00:00Z'],
+    code: 1,
+    reason: 'snp.signature',
+  },
+  {
+    name: 'snp against the Genoa chain',
+    args: () => ['--tee', 'snp', '--report', f('snp/milan-v2-virtee/report.bin'), '--cert', f('snp/milan-v2-virtee/vcek.der'), '--chain', f('roots/amd/ask_ark_genoa.pem'), '--at', '2024-01-01T00:00:00Z'],
+    code: 1,
+    reason: 'snp.product',
+  },
+  {
+    name: 'snp VCEK expired',
+    args: () => ['--tee', 'snp', '--report', f('snp/milan-v2-virtee/report.bin'), '--cert', f('snp/milan-v2-virtee/vcek.der'), '--chain', f('snp/milan-v2-virtee/ask_ark_milan.pem'), '--at', '2031-01-01T00:00:00Z'],
+    code: 1,
+    reason: 'cert.expired',
+  },
+  {
+    name: 'az-snp-vtpm kinvolk HCL report',
+    args: () => ['--tee', 'az-snp-vtpm', '--hcl', f('snp/azure-hcl-milan-kinvolk/hcl-report-snp.bin'), '--cert', f('snp/azure-hcl-milan-kinvolk/certs.pem'), '--at', '2024-01-01T00:00:00Z'],
+    code: 1,
+    reason: 'snp.signature',
+  },
+  {
+    name: 'tdx v4 verifies (39 trailing bytes)',
+    args: () => ['--tee', 'tdx', '--quote', f('tdx/v4-tdx10-spr-e4-go-tdx-guest/quote.bin'), '--chain', f(TDX_ROOT), '--at', '2023-07-01T01:00:00Z'],
+    code: 0,
+    claims: { fmspc: '50806f000000', quote_version: 4 },
+  },
+  {
+    name: 'tdx v4 with collateral: no matching TCB level',
+    args: () => ['--tee', 'tdx', '--quote', f('tdx/v4-tdx10-spr-e4-go-tdx-guest/quote.bin'), '--chain', f(TDX_ROOT), '--collateral', f('tdx/v4-tdx10-spr-e4-go-tdx-guest/collateral'), '--at', '2023-07-01T01:00:00Z'],
+    code: 1,
+    reason: 'tdx.tcb-level',
+    claims: { qe_identity_status: 'UpToDate' },
+  },
+  {
+    name: 'tdx v4 at 2053: PCK expired',
+    args: () => ['--tee', 'tdx', '--quote', f('tdx/v4-tdx10-spr-e4-go-tdx-guest/quote.bin'), '--chain', f(TDX_ROOT), '--at', '2053-07-01T00:00:00Z'],
+    code: 1,
+    reason: 'cert.expired',
+  },
+  {
+    name: 'tdx v5 (TDX 1.5 body) verifies',
+    args: () => ['--tee', 'tdx', '--tdx-quote', f('tdx/v5-tdx15-go-tdx-guest/quote.bin'), '--chain', f(TDX_ROOT), '--at', '2026-02-03T01:00:00Z'],
+    code: 0,
+    claims: { fmspc: '90c06f000000', quote_version: 5, body_type: 'td15' },
+  },
+  {
+    name: 'tdx GCE quote in a zero-padded buffer with its CC event log',
+    args: () => ['--tee', 'tdx', '--quote', f('tdx/v4-gce-cos113-ccel-go-tdx-guest/quote.bin'), '--chain', f(TDX_ROOT), '--event-log', f('tdx/v4-gce-cos113-ccel-go-tdx-guest/ccel_data.bin'), '--report-data', '00'.repeat(64), '--at', '2025-01-01T00:00:00Z'],
+    code: 0,
+  },
+  {
+    name: 'tpm azure vTPM quote with nonce "challenge"',
+    args: () => ['--tee', 'tpm', '--quote', f('tpm/azure-vtpm-kinvolk/quote.tpms_attest.bin'), '--signature', f('tpm/azure-vtpm-kinvolk/quote.rsassa_sha256.sig'), '--cert', f('tpm/azure-vtpm-kinvolk/ak_pub.pem'), '--pcrs', f('tpm/azure-vtpm-kinvolk/pcrs_sha256.json'), '--nonce', hex('challenge')],
+    code: 0,
+  },
+  {
+    name: 'tpm azure vTPM quote with the wrong nonce',
+    args: () => ['--tee', 'tpm', '--quote', f('tpm/azure-vtpm-kinvolk/quote.tpms_attest.bin'), '--signature', f('tpm/azure-vtpm-kinvolk/quote.rsassa_sha256.sig'), '--cert', f('tpm/azure-vtpm-kinvolk/ak_pub.pem'), '--nonce', '01020304'],
+    code: 1,
+    reason: 'tpm.nonce',
+  },
+  {
+    name: 'tpm GCE quote, AK certificate chain, event log',
+    args: () => {
+      const d = 'tpm/gce-vtpm-cos85-nonce9009-go-tpm-tools';
+      const chain = join(tmp, 'gce-chain.pem');
+      writeFileSync(chain, derToPem(fx('roots/gce-tpm/tpm_ek_intermediate_2.der')) + derToPem(fx('roots/gce-tpm/tpm_ek_root_1.der')));
+      return ['--tee', 'tpm', '--quote', f(`${d}/quote_sha256.tpms_attest.bin`), '--signature', f(`${d}/quote_sha256.tpmt_signature.bin`), '--cert', f(`${d}/ak_cert.der`), '--chain', chain, '--pcrs', f(`${d}/pcrs_sha256.json`), '--event-log', f(`${d}/event_log.bin`), '--nonce', '9009'];
+    },
+    code: 0,
+  },
+  {
+    name: 'tpm GCE SHA-1 bank refused without --allow-sha1',
+    args: () => {
+      const d = 'tpm/gce-vtpm-cos85-no-nonce-go-tpm-tools';
+      return ['--tee', 'tpm', '--quote', f(`${d}/quote_sha1.tpms_attest.bin`), '--signature', f(`${d}/quote_sha1.tpmt_signature.bin`), '--cert', f(`${d}/ak_pub.tpmt_public.bin`), '--pcrs', f(`${d}/pcrs_sha1.json`)];
+    },
+    code: 1,
+    reason: 'tpm.sha1-not-allowed',
+  },
+  {
+    name: 'tpm GCE SHA-1 bank accepted with --allow-sha1',
+    args: () => {
+      const d = 'tpm/gce-vtpm-cos85-no-nonce-go-tpm-tools';
+      return ['--tee', 'tpm', '--quote', f(`${d}/quote_sha1.tpms_attest.bin`), '--signature', f(`${d}/quote_sha1.tpmt_signature.bin`), '--cert', f(`${d}/ak_pub.tpmt_public.bin`), '--pcrs', f(`${d}/pcrs_sha1.json`), '--allow-sha1'];
+    },
+    code: 0,
+  },
+  { name: 'usage: no --tee', args: () => ['--report', f('snp/milan-v2-virtee/report.bin')], code: 2 },
+  { name: 'usage: unknown tee', args: () => ['--tee', 'sgx'], code: 2 },
+  { name: 'usage: unknown option', args: () => ['--tee', 'snp', '--bogus', 'x'], code: 2 },
+  { name: 'usage: missing evidence file', args: () => ['--tee', 'snp', '--report', join(tmp, 'nope.bin'), '--cert', f('snp/milan-v2-virtee/vcek.der')], code: 2 },
+  { name: 'usage: bad --at', args: () => ['--tee', 'snp', '--report', f('snp/milan-v2-virtee/report.bin'), '--cert', f('snp/milan-v2-virtee/vcek.der'), '--at', 'yesterday'], code: 2 },
+  { name: 'usage: bad --nonce', args: () => ['--tee', 'tpm', '--quote', f('tpm/azure-vtpm-kinvolk/quote.tpms_attest.bin'), '--signature', f('tpm/azure-vtpm-kinvolk/quote.rsassa_sha256.sig'), '--cert', f('tpm/azure-vtpm-kinvolk/ak_pub.pem'), '--nonce', 'xyz'], code: 2 },
+];
+
+test('cocolet-kbs verify on the shared fixtures', { skip: F === null && FIXTURES_ABSENT }, async (t) => {
+  for (const c of cases) {
+    await t.test(c.name, async () => {
+      const r = await run(['verify', ...c.args()]);
+      assert.equal(r.code, c.code, `exit ${r.code}; stdout ${r.stdout.slice(0, 400)}; stderr ${r.stderr.slice(0, 400)}`);
+      if (c.code === 2) {
+        assert.equal(r.stdout, '');
+        assert.match(r.stderr, /usage: cocolet-kbs verify/);
+        return;
+      }
+      const lines = r.stdout.trim().split('\n');
+      assert.equal(lines.length, 1, 'exactly one JSON line');
+      const out = JSON.parse(lines[0]!) as { verified: boolean; tee: string; reason?: string; claims: Record<string, unknown> };
+      assert.equal(out.verified, c.code === 0);
+      assert.equal(typeof out.tee, 'string');
+      if (c.reason) assert.equal(out.reason?.split(':')[0], c.reason, out.reason);
+      else assert.equal(out.reason, undefined);
+      for (const [k, v] of Object.entries(c.claims ?? {})) assert.deepEqual(out.claims[k], v, k);
+    });
+  }
+});
+
+test('cocolet-kbs without a command prints usage and exits 2', async () => {
+  const r = await run([]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /usage: cocolet-kbs <command>/);
+});
