@@ -1,0 +1,15 @@
+/** Worker half of `npm run fuzz -- attestation`: runs the fuzz loop, reports progress in shared memory. */
+import { parentPort, workerData } from 'node:worker_threads';
+import { buildTargets, fuzz } from './fuzz-engine.js';
+
+const { iterations, seed, progress } = workerData as { iterations: number; seed: number; progress: SharedArrayBuffer };
+const counter = new Int32Array(progress);
+const stats = fuzz(buildTargets(), {
+  iterations,
+  seed,
+  progressEvery: 500,
+  onProgress: (done) => {
+    Atomics.store(counter, 0, done);
+  },
+});
+parentPort!.postMessage(stats);
