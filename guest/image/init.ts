@@ -16,7 +16,7 @@ export const GUEST_NET = { address: '10.0.2.15/24', gateway: '10.0.2.2' } as con
 
 export function initScript(moduleOrder: readonly string[]): string {
   return `#!/bin/sh
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin UV_THREADPOOL_SIZE=8
 mount -t devtmpfs dev /dev
 mount -t proc proc /proc
 mount -t sysfs sys /sys
