@@ -197,3 +197,14 @@ test('TDX TCB level evaluation', { skip: !have && FIXTURES_ABSENT }, async (t) =
     assert.throws(() => evalFor(V4, info), (e: { reason?: string }) => e.reason === 'tdx.fmspc');
   });
 });
+
+test('TDX PCK chain cache: hits skip signatures but still check dates', { skip: !have && FIXTURES_ABSENT }, () => {
+  const cache = new Map();
+  const quote = fx(`${V4}/quote.bin`);
+  assert.equal(verifyTdx({ quote, trustedRoot: root() }, { at: AT_V4, chainCache: cache }).verified, true);
+  assert.equal(cache.size, 1);
+  assert.equal(verifyTdx({ quote, trustedRoot: root() }, { at: AT_V4, chainCache: cache }).verified, true);
+  assert.equal(verifyTdx({ quote, trustedRoot: root() }, { at: new Date('2053-07-01T00:00:00Z'), chainCache: cache }).reasonCode, 'cert.expired');
+  assert.equal(verifyTdx({ quote: flip(quote, 636), trustedRoot: root() }, { at: AT_V4, chainCache: cache }).reasonCode, 'tdx.quote-signature');
+  assert.equal(cache.size, 1);
+});

@@ -4,14 +4,14 @@
  * TD debug attribute, expected report_data and, with collateral, CRLs, QE identity and TCB status.
  */
 import { createHash } from 'node:crypto';
-import { describe, loadCertificates, verifyChain } from '../certs.js';
+import { checkValidity, describe, loadCertificates, verifyChain, type Cert } from '../certs.js';
 import { equalBytes, hex, isAllZero, regularize } from '../bytes.js';
 import { EcdsaPublicKey } from '../ecdsa.js';
 import { fail, Reason } from '../errors.js';
 import { parseEventLog, replay } from '../eventlog.js';
 import { runChecks, type Claims, type Verifier, type VerifyOptions, type VerifyResult } from '../types.js';
 import { checkCrl, checkQeIdentity, checkTcbInfo, DEFAULT_ACCEPTED_TCB_STATUSES, type TdxCollateral } from './collateral.js';
-import { pckInfo } from './pck.js';
+import { pckInfo, type PckInfo } from './pck.js';
 import { parseTdxQuote, tdDebug, tdxClaims } from './quote.js';
 
 export interface TdxEvidence {
@@ -35,20 +35,52 @@ function checkCcel(log: Uint8Array, rtmrs: readonly Uint8Array[], claims: Claims
 
 export interface TdxVerifyOptions extends VerifyOptions {
   acceptedTcbStatuses?: readonly string[];
+  /**
+   * Remembers PCK chains whose signatures verified, keyed by the chain PEM and trusted root;
+   * validity dates are still checked on every use. A platform sends the same chain every time.
+   */
+  chainCache?: Map<string, VerifiedPckChain>;
+}
+
+export interface VerifiedPckChain {
+  root: Cert;
+  chain: Cert[];
+  pck: Cert;
+  pckKey: EcdsaPublicKey;
+  info: PckInfo;
+}
+
+const MAX_CHAIN_CACHE = 1024;
+
+function pckChain(pem: string, trustedRoot: TdxEvidence['trustedRoot'], at: Date, cache: Map<string, VerifiedPckChain> | undefined): VerifiedPckChain {
+  const rootKey = typeof trustedRoot === 'string' ? trustedRoot : Buffer.from(trustedRoot).toString('base64');
+  const key = `${rootKey}\n${pem}`;
+  const hit = cache?.get(key);
+  if (hit) {
+    for (const c of hit.chain) checkValidity(c, at);
+    checkValidity(hit.root, at);
+    return hit;
+  }
+  const root = loadCertificates(trustedRoot, ['trusted Root CA'], 'trusted root')[0]!;
+  const chain = loadCertificates(pem, ['PCK', 'PCK CA', 'Root CA'], 'PCK certificate chain', true);
+  if (chain.length !== 3) fail(Reason.TdxCertData, `PCK certificate chain has ${chain.length} certificate(s), expected PCK, PCK CA and root`);
+  const pck = chain[0]!;
+  verifyChain(pck, chain.slice(1), { at, trusted: [root] });
+  const pckKey = EcdsaPublicKey.fromKeyObject(pck.x509.publicKey, describe(pck));
+  if (pckKey.curve !== 'P-256') fail(Reason.CertKey, `${describe(pck)} key is ${pckKey.curve}, expected P-256`);
+  const entry = { root, chain, pck, pckKey, info: pckInfo(pck) };
+  if (cache) {
+    if (cache.size >= MAX_CHAIN_CACHE) cache.delete(cache.keys().next().value!);
+    cache.set(key, entry);
+  }
+  return entry;
 }
 
 export function checkTdxQuote(ev: TdxEvidence, opts: TdxVerifyOptions, claims: Claims): void {
   const at = opts.at ?? new Date();
   const q = parseTdxQuote(ev.quote);
   Object.assign(claims, tdxClaims(q));
-  const root = loadCertificates(ev.trustedRoot, ['trusted Root CA'], 'trusted root')[0]!;
-  const chain = loadCertificates(q.pckChainPem, ['PCK', 'PCK CA', 'Root CA'], 'PCK certificate chain', true);
-  if (chain.length !== 3) fail(Reason.TdxCertData, `PCK certificate chain has ${chain.length} certificate(s), expected PCK, PCK CA and root`);
-  const pck = chain[0]!;
-  verifyChain(pck, chain.slice(1), { at, trusted: [root] });
-  const pckKey = EcdsaPublicKey.fromKeyObject(pck.x509.publicKey, describe(pck));
-  if (pckKey.curve !== 'P-256') fail(Reason.CertKey, `${describe(pck)} key is ${pckKey.curve}, expected P-256`);
-  const info = pckInfo(pck);
+  const { root, chain, pck, pckKey, info } = pckChain(q.pckChainPem, ev.trustedRoot, at, opts.chainCache);
   claims.fmspc = hex(info.fmspc);
   claims.pck = { pce_id: hex(info.pceId), pce_svn: info.pceSvn, sgx_tcb_components: info.sgxTcbComponents, cpu_svn: hex(info.cpuSvn) };
   if (!pckKey.verify(q.qeReport.raw, q.qeReportSignature, opts.ecdsaBackend)) {
