@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { uptime } from 'node:os';
 import type { Logger } from 'pino';
 import { AgentService } from '../../shared/gen/kata/agent_pb.js';
 import { Health } from '../../shared/gen/kata/health_pb.js';
@@ -131,7 +132,7 @@ export class Agent {
     server.register(Health, createHealthService());
     this.server = server;
     this.transports = await serveTransports(server, this.o.transports, log);
-    log.info({ transports: this.transports.map((t) => t.description), policy: policy.name }, 'agent ready');
+    log.info({ transports: this.transports.map((t) => t.description), policy: policy.name, kernelUptimeMs: Math.round(uptime() * 1000), processUptimeMs: Math.round(process.uptime() * 1000) }, 'agent ready');
   }
 
   async stop(): Promise<void> {

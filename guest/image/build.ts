@@ -19,7 +19,7 @@ import { launchMeasurement, type LaunchMeasurement } from './measure.js';
 import { guestImageDir, IMAGE_FILES } from './paths.js';
 
 /** Bumped whenever the image layout changes, so cached images are rebuilt. */
-export const IMAGE_FORMAT_VERSION = 3;
+export const IMAGE_FORMAT_VERSION = 4;
 
 /** Kernel command line (tuned for fast boots on QEMU microvm; see the microVM reference). */
 export const BASE_CMDLINE = [
@@ -46,6 +46,8 @@ export interface ImageManifest {
   files: { kernel: string; initramfs: string; bundle: string };
   sizes: { kernel: number; initramfs: number; bundle: number };
   bundlePackages: string[];
+  /** Bytes of the bundle's inputs before bundling and minifying. */
+  bundleInputBytes: number;
   measurement: { sha256: LaunchMeasurement; sha384: LaunchMeasurement };
 }
 
@@ -183,6 +185,7 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
     files: { kernel: IMAGE_FILES.kernel, initramfs: IMAGE_FILES.initramfs, bundle: IMAGE_FILES.bundle },
     sizes: { kernel: kernelBytes.length, initramfs: initramfs.length, bundle: bundle.code.length },
     bundlePackages: bundle.packages,
+    bundleInputBytes: bundle.inputBytes,
     measurement: {
       sha256: launchMeasurement('sha256', kernelBytes, initramfs, cmdline),
       sha384: launchMeasurement('sha384', kernelBytes, initramfs, cmdline),

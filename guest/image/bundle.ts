@@ -10,6 +10,8 @@ export interface AgentBundle {
   code: Buffer;
   /** npm packages whose code is in the bundle, sorted. */
   packages: string[];
+  /** Total bytes of the bundle's input files (what an unbundled agent would ship). */
+  inputBytes: number;
 }
 
 /** The compiled agent entry point next to this file's compiled output. */
@@ -44,5 +46,6 @@ export async function bundleAgent(entry = agentEntry()): Promise<AgentBundle> {
   });
   const out = r.outputFiles[0];
   if (!out) throw new Error('esbuild produced no output');
-  return { code: Buffer.from(out.contents), packages: packagesOf(Object.keys(r.metafile.inputs)) };
+  const inputs = Object.values(r.metafile.inputs);
+  return { code: Buffer.from(out.contents), packages: packagesOf(Object.keys(r.metafile.inputs)), inputBytes: inputs.reduce((n, i) => n + i.bytes, 0) };
 }

@@ -1,0 +1,155 @@
+/**
+ * `npm run bench -- guest`: the guest image and agent.
+ *  - boot to agent ready (Health SERVING over virtio-serial) vs the same image whose init only
+ *    starts Node and prints a line (goal: ratio <= 1.15), medians of interleaved runs;
+ *  - Health.Check round trip over virtio-serial vs TCP user-net hostfwd, same VM;
+ *  - agent RSS idle and with 10 runc containers (the bundled agent as a host process) vs a bare
+ *    idle Node process;
+ *  - bundle size vs its unbundled inputs; npm packages inside the bundle vs the project's
+ *    installed production packages.
+ * Env: BENCH_BOOTS (default 3).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { BenchReport, percentile } from '../report.js';
+import { Harness, have, isRoot, readIfExists, waitFor } from '../../shared/testing/harness.js';
+import { TtrpcClient, createClient } from '../../shared/ttrpc/index.js';
+import { Health } from '../../shared/gen/kata/health_pb.js';
+import { QemuHypervisor } from '../../host/vmm/qemu.js';
+import { ProcessHypervisor } from '../../host/vmm/process.js';
+import { buildGuestImage, type ImageManifest } from '../../guest/image/build.js';
+import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
+import { connectAgent, containerRequest, initdataToml } from '../../e2e/guest/agent-client.js';
+import { startRegistry } from '../../e2e/guest/registry.js';
+
+const median = (xs: number[]): number => percentile(xs, 50);
+
+function rssOf(pid: number): number {
+  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
+  return m ? Number(m[1]) / 1024 : 0;
+}
+
+async function bootAgent(h: Harness, n: number): Promise<{ readyMs: number; rtt: { virtio: number[]; tcp: number[] } }> {
+  const t0 = performance.now();
+  const vm = await new QemuHypervisor().start({ id: `bench-${n}`, stateDir: join(h.tempDir('cocolet-bench-vm-'), 'vm'), agentTcp: true });
+  try {
+    const c = await connectAgent(vm.agentSocketPath);
+    await waitFor(() => c.health.check({ service: '' }, { timeoutMs: 500 }).then(() => true, () => false), { what: 'agent ready', timeoutMs: 120_000, intervalMs: 20 });
+    const readyMs = performance.now() - t0;
+    const rtt = { virtio: [] as number[], tcp: [] as number[] };
+    if (n === 0) {
+      for (let i = 0; i < 200; i++) {
+        const s = performance.now();
+        await c.health.check({ service: '' });
+        rtt.virtio.push(performance.now() - s);
+      }
+      const addr = vm.agentTcpAddress!;
+      const tcp = await waitFor(async () => {
+        const conn = new TtrpcClient(connect(addr.port, addr.host));
+        const hc = createClient(Health, conn);
+        const ok = await hc.check({ service: '' }, { timeoutMs: 500 }).then(() => true, () => false);
+        if (!ok) conn.close();
+        return ok ? { conn, hc } : undefined;
+      }, { what: 'tcp transport', timeoutMs: 30_000, intervalMs: 20 });
+      for (let i = 0; i < 200; i++) {
+        const s = performance.now();
+        await tcp.hc.check({ service: '' });
+        rtt.tcp.push(performance.now() - s);
+      }
+      tcp.conn.close();
+    }
+    c.conn.close();
+    return { readyMs, rtt };
+  } finally {
+    await vm.stop();
+  }
+}
+
+async function bootHello(h: Harness, n: number): Promise<number> {
+  const t0 = performance.now();
+  const vm = await new QemuHypervisor({ extraCmdline: ['cocolet_mode=hello'] }).start({ id: `hello-${n}`, stateDir: join(h.tempDir('cocolet-bench-vm-'), 'vm'), agentTcp: true });
+  try {
+    await waitFor(() => readIfExists(vm.consoleLogPath).includes('COCOLET_NODE_HELLO'), { what: 'hello line', timeoutMs: 120_000, intervalMs: 10 });
+    return performance.now() - t0;
+  } finally {
+    await vm.stop();
+  }
+}
+
+async function agentRss(h: Harness, manifest: ImageManifest, imageDir: string): Promise<{ idle: number; busy: number; node: number }> {
+  const reg = await startRegistry(h);
+  const hv = new ProcessHypervisor({ agentEntry: join(imageDir, manifest.files.bundle) });
+  const vm = await hv.start({ id: 'rss', stateDir: join(h.tempDir('cocolet-bench-rss-'), 'agent'), initdata: initdataToml({ policy: PERMISSIVE_POLICY, insecureRegistries: [reg.host] }) });
+  h.defer('rss agent', () => vm.stop());
+  const c = await connectAgent(vm.agentSocketPath);
+  await c.health.check({ service: '' });
+  await new Promise((r) => setTimeout(r, 500));
+  const idle = rssOf(vm.pid);
+  for (let i = 0; i < 10; i++) {
+    await c.agent.createContainer(containerRequest(`b${i}`, reg.image, ['/bin/sleep', '1000']));
+    await c.agent.startContainer({ containerId: `b${i}` });
+  }
+  const busy = rssOf(vm.pid);
+  await c.agent.destroySandbox({});
+  c.conn.close();
+  await vm.stop();
+  const bare = h.start(process.execPath, ['-e', 'console.log("up"); setInterval(() => {}, 1000)']);
+  await bare.waitForOutput(/up/);
+  await new Promise((r) => setTimeout(r, 500));
+  const node = rssOf(bare.pid);
+  await bare.stop();
+  return { idle, busy, node };
+}
+
+async function main(): Promise<void> {
+  if (!isRoot() || !have('qemu-system-x86_64') || !have('swtpm')) {
+    console.log('bench guest: skipped: needs root, qemu-system-x86_64 and swtpm (scripts/setup)');
+    return;
+  }
+  const h = new Harness();
+  const rep = new BenchReport('guest');
+  try {
+    const built = await buildGuestImage({});
+    const m = built.manifest;
+    const boots = Number(process.env.BENCH_BOOTS ?? 3);
+    const agentMs: number[] = [];
+    const helloMs: number[] = [];
+    let rtt = { virtio: [] as number[], tcp: [] as number[] };
+    for (let i = 0; i < boots; i++) {
+      helloMs.push(await bootHello(h, i));
+      const a = await bootAgent(h, i);
+      agentMs.push(a.readyMs);
+      if (i === 0) rtt = a.rtt;
+    }
+    rep.add({ figure: 'boot_to_agent_ready_ms', unit: 'ms', value: median(agentMs), peer: 'same image, init starts node and prints', peer_value: median(helloMs), better: 'lower' });
+    rep.add({ figure: 'health_rtt_p50_virtio_serial', unit: 'ms', value: median(rtt.virtio), peer: 'tcp user-net hostfwd', peer_value: median(rtt.tcp), better: 'lower' });
+    rep.add({ figure: 'health_rtt_p99_virtio_serial', unit: 'ms', value: percentile(rtt.virtio, 99), peer: 'tcp user-net hostfwd', peer_value: percentile(rtt.tcp, 99), better: 'lower' });
+    if (have('runc') && have('docker-registry') && have('skopeo')) {
+      const r = await agentRss(h, m, built.dir);
+      rep.add({ figure: 'agent_rss_idle', unit: 'MiB', value: r.idle, peer: 'bare idle node', peer_value: r.node, better: 'lower' });
+      rep.add({ figure: 'agent_rss_10_containers', unit: 'MiB', value: r.busy, peer: 'bare idle node', peer_value: r.node, better: 'lower' });
+    } else {
+      rep.note('agent RSS skipped: needs runc, docker-registry and skopeo');
+    }
+    rep.add({ figure: 'agent_bundle_size', unit: 'KiB', value: m.sizes.bundle / 1024, peer: 'unbundled inputs', peer_value: m.bundleInputBytes / 1024, better: 'lower' });
+    let prodPackages = 0;
+    try {
+      prodPackages = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').length - 1;
+    } catch (e) {
+      prodPackages = ((e as { stdout?: string }).stdout ?? '').trim().split('\n').length - 1;
+    }
+    rep.add({ figure: 'agent_bundle_npm_packages', unit: 'count', value: m.bundlePackages.length, peer: 'project production packages', peer_value: prodPackages, better: 'lower' });
+    rep.note(`boots agent ms [${agentMs.map(Math.round).join(' ')}], hello ms [${helloMs.map(Math.round).join(' ')}]; accel per host probe; RSS measured with the bundled agent as a host process`);
+    rep.note(`bundle packages: ${m.bundlePackages.join(', ')}`);
+    rep.print();
+  } finally {
+    await h.dispose();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
