@@ -59,6 +59,8 @@ export interface CriRuntime {
   listContainers(filter?: ContainerFilterInit, opts?: CriCallOptions): Promise<Container[]>;
   containerStatus(containerId: string, opts?: CriCallOptions): Promise<ContainerStatus | undefined>;
   execSync(containerId: string, cmd: string[], timeoutSeconds: number, opts?: CriCallOptions): Promise<ExecResult>;
+  /** Asks the runtime to reopen the container's log file (after rotation). */
+  reopenContainerLog?(containerId: string, opts?: CriCallOptions): Promise<void>;
   /** Container events stream, where the runtime offers it (containerd 1.6 does not). */
   getContainerEvents?(signal: AbortSignal): AsyncIterable<ContainerEventResponse>;
 }

@@ -147,6 +147,10 @@ export class CriClient implements CriRuntime, CriImages {
     return { stdout: res.stdout, stderr: res.stderr, exitCode: res.exitCode };
   }
 
+  async reopenContainerLog(containerId: string, opts?: CriCallOptions): Promise<void> {
+    await this.r.unary('reopenContainerLog', { containerId }, this.o(opts, { container: containerId }));
+  }
+
   getContainerEvents(signal: AbortSignal): AsyncIterable<ContainerEventResponse> {
     return this.r.serverStream('getContainerEvents', {}, { signal });
   }

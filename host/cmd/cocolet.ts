@@ -1,0 +1,145 @@
+#!/usr/bin/env node
+/**
+ * The `cocolet` command.
+ *
+ *   cocolet up [--once|--exit-when-running] [--state-dir DIR] [--timeout SECONDS] [--confidential]
+ *              [--shim-dir DIR] [--container-runtime-endpoint SOCK]
+ *   cocolet kubelet [kubelet flags: --config, --pod-manifest-path, --container-runtime-endpoint,
+ *              --root-dir, --node-name, --kubeconfig, --runtime-class-handler name=handler, ...]
+ *   cocolet status [--root-dir DIR] [--json]
+ *   cocolet logs [--root-dir DIR] [--previous] [--tail N] [--timestamps] <pod> [<container>]
+ *
+ * `--state-dir` defaults to $COCOLET_STATE_DIR or /var/lib/cocolet; for status/logs the root dir
+ * defaults to <state-dir>/kubelet (what `up` uses).
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../../shared/log/logger.js';
+import { isCocoletError } from '../../shared/errors/errors.js';
+import { up, DEFAULT_STATE_DIR, DEFAULT_UP_TIMEOUT_MS } from '../kubelet/cli/up.js';
+import { cmdLogs, cmdStatus } from '../kubelet/cli/inspect.js';
+import { parseKubeletFlags, resolveSettings } from '../kubelet/config/flags.js';
+import { Kubelet } from '../kubelet/kubelet.js';
+import { CriClient } from '../cri/client.js';
+
+function repoRoot(): string {
+  if (process.env.COCOLET_ROOT) return resolve(process.env.COCOLET_ROOT);
+  let d = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 10; i++) {
+    if (existsSync(join(d, 'package.json'))) return d;
+    d = dirname(d);
+  }
+  return process.cwd();
+}
+
+const out = (s: string): void => void process.stdout.write(`${s}\n`);
+
+function takeFlag(args: string[], name: string): boolean {
+  const i = args.indexOf(name);
+  if (i < 0) return false;
+  args.splice(i, 1);
+  return true;
+}
+
+function takeValue(args: string[], name: string): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === name) {
+      const v = args[i + 1];
+      args.splice(i, 2);
+      return v;
+    }
+    if (a.startsWith(`${name}=`)) {
+      args.splice(i, 1);
+      return a.slice(name.length + 1);
+    }
+  }
+  return undefined;
+}
+
+function signalController(): AbortController {
+  const ac = new AbortController();
+  const onSig = (): void => {
+    if (ac.signal.aborted) process.exit(130);
+    ac.abort();
+  };
+  process.on('SIGINT', onSig);
+  process.on('SIGTERM', onSig);
+  return ac;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...args] = argv;
+  const stateDir = takeValue(args, '--state-dir') ?? process.env.COCOLET_STATE_DIR ?? DEFAULT_STATE_DIR;
+  switch (cmd) {
+    case 'up': {
+      const once = takeFlag(args, '--once') || takeFlag(args, '--exit-when-running');
+      const confidential = takeFlag(args, '--confidential');
+      const timeout = takeValue(args, '--timeout');
+      const shimDir = takeValue(args, '--shim-dir') ?? process.env.COCOLET_SHIM_DIR;
+      const endpoint = takeValue(args, '--container-runtime-endpoint');
+      if (args.length) {
+        out(`cocolet up: unknown arguments: ${args.join(' ')}`);
+        return 2;
+      }
+      const ac = signalController();
+      return up({
+        stateDir: resolve(stateDir),
+        root: repoRoot(),
+        once,
+        confidential,
+        timeoutMs: timeout ? Number(timeout) * 1000 : DEFAULT_UP_TIMEOUT_MS,
+        ...(shimDir ? { shimDir: resolve(shimDir) } : {}),
+        ...(endpoint ? { endpoint } : {}),
+        out,
+        signal: ac.signal,
+        logger: createLogger({ component: 'kubelet', level: process.env.COCOLET_LOG_LEVEL ?? 'warn' }),
+      });
+    }
+    case 'kubelet': {
+      const { flags, rest } = parseKubeletFlags(args);
+      if (rest.length) {
+        out(`cocolet kubelet: unexpected arguments: ${rest.join(' ')}`);
+        return 2;
+      }
+      const settings = resolveSettings(flags);
+      const endpoint = settings.config.containerRuntimeEndpoint;
+      const cri = new CriClient({ endpoint, ...(settings.config.imageServiceEndpoint ? { imageEndpoint: settings.config.imageServiceEndpoint } : {}) });
+      const k = new Kubelet({ settings, cri, images: cri, logger: createLogger({ component: 'kubelet' }) });
+      const ac = signalController();
+      await k.start();
+      await new Promise<void>((r) => ac.signal.addEventListener('abort', () => r(), { once: true }));
+      await k.stop();
+      cri.close();
+      return 0;
+    }
+    case 'status': {
+      const rootDir = takeValue(args, '--root-dir') ?? join(stateDir, 'kubelet');
+      return cmdStatus(rootDir, takeFlag(args, '--json'), out);
+    }
+    case 'logs': {
+      const rootDir = takeValue(args, '--root-dir') ?? join(stateDir, 'kubelet');
+      const previous = takeFlag(args, '--previous') || takeFlag(args, '-p');
+      const timestamps = takeFlag(args, '--timestamps');
+      const tail = takeValue(args, '--tail');
+      const [pod, container] = args;
+      if (!pod) {
+        out('usage: cocolet logs [--root-dir DIR] [--previous] [--tail N] <pod> [<container>]');
+        return 2;
+      }
+      return cmdLogs({ rootDir, pod, ...(container ? { container } : {}), previous, timestamps, ...(tail ? { tail: Number(tail) } : {}) }, out);
+    }
+    default:
+      out('usage: cocolet up|kubelet|status|logs … (see the header of host/cmd/cocolet.ts)');
+      return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    out(`cocolet: ${isCocoletError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  },
+);

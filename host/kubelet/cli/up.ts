@@ -1,0 +1,167 @@
+/**
+ * `cocolet up`: a standalone node in one command. Starts containerd with a generated config under
+ * `<stateDir>/containerd` (or reuses one already answering there, or `--container-runtime-endpoint`),
+ * imports the pause and busybox images, copies the example static pods into
+ * `<stateDir>/manifests` (the kubelet's staticPodPath; drop more manifests there), runs the
+ * kubelet and prints progress until every pod is Running. SIGINT / SIGTERM (or, with `--once`,
+ * reaching Running) stops the pods, the kubelet and the containerd it started.
+ *
+ * Confidential pods: `--confidential` also copies `examples/pods-confidential/`; their RuntimeClass
+ * `cocolet` is routed to the CRI handler `cocolet`, served by `containerd-shim-cocolet-v2`, which
+ * containerd looks up on its PATH (prefixed with `--shim-dir` / `$COCOLET_SHIM_DIR`).
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '../../../shared/log/logger.js';
+import { socketAnswers, isRoot, have } from '../../../shared/testing/harness.js';
+import { launchContainerd, type Containerd } from '../../containerd/launcher.js';
+import { containerdLayout } from '../../containerd/config.js';
+import { CriClient } from '../../cri/client.js';
+import { ensureStandardImages } from '../../images/oci.js';
+import { defaultKubeletConfiguration } from '../config/kubeletconfig.js';
+import { DEFAULT_RUNTIME_CLASSES } from '../config/flags.js';
+import { Kubelet } from '../kubelet.js';
+import type { PodRecord } from '../status/manager.js';
+
+export const DEFAULT_STATE_DIR = '/var/lib/cocolet';
+export const DEFAULT_UP_TIMEOUT_MS = 180_000;
+
+export interface UpOptions {
+  stateDir: string;
+  /** Repository root (for examples/). */
+  root: string;
+  once: boolean;
+  timeoutMs: number;
+  confidential: boolean;
+  shimDir?: string;
+  endpoint?: string;
+  out: (line: string) => void;
+  signal: AbortSignal;
+  logger: Logger;
+}
+
+function summary(r: PodRecord): string {
+  const st = r.status;
+  const cs = [...(st.initContainerStatuses ?? []), ...st.containerStatuses];
+  const ready = st.containerStatuses.filter((c) => c.ready).length;
+  const why = cs.map((c) => c.state.waiting?.reason ?? c.state.terminated?.reason).find((x) => x && x !== 'Completed');
+  return `${st.phase}${why ? ` (${why})` : ''} ready ${ready}/${st.containerStatuses.length} restarts ${cs.reduce((n, c) => n + c.restartCount, 0)}${st.podIP ? ` ip ${st.podIP}` : ''}`;
+}
+
+export async function up(o: UpOptions): Promise<number> {
+  const t0 = Date.now();
+  const say = (msg: string): void => o.out(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
+  if (!o.endpoint) {
+    if (!isRoot()) {
+      o.out('cocolet up: needs root to run containerd and runc (or pass --container-runtime-endpoint)');
+      return 2;
+    }
+    for (const cmd of ['containerd', 'runc', 'ctr']) {
+      if (!have(cmd)) {
+        o.out(`cocolet up: ${cmd} is not installed (run scripts/setup)`);
+        return 2;
+      }
+    }
+  }
+  mkdirSync(o.stateDir, { recursive: true });
+  let containerd: Containerd | undefined;
+  let kubelet: Kubelet | undefined;
+  const cleanup = async (): Promise<void> => {
+    if (kubelet) {
+      say('stopping pods');
+      await kubelet.stopAllPods();
+      await kubelet.stop();
+    }
+    if (containerd) {
+      say('stopping containerd');
+      await containerd.stop();
+    }
+  };
+  try {
+    let endpoint = o.endpoint;
+    if (!endpoint) {
+      const layout = containerdLayout(join(o.stateDir, 'containerd'));
+      if (await socketAnswers(layout.address)) {
+        say(`reusing containerd at ${layout.address}`);
+      } else {
+        say('starting containerd');
+        containerd = await launchContainerd({ dir: layout.dir, ...(o.shimDir ? { shimDir: o.shimDir } : {}), logger: o.logger });
+        say(`containerd ready (pid ${containerd.pid}, CNI bridge ${containerd.bridge} ${containerd.subnet})`);
+      }
+      endpoint = layout.address;
+    }
+    const cri = new CriClient({ endpoint });
+    const imported = await ensureStandardImages({ address: endpoint.replace(/^unix:\/\//, ''), cacheDir: join(o.stateDir, 'images'), cri });
+    say(imported.length ? `imported images: ${imported.join(', ')}` : 'images present');
+
+    const manifests = join(o.stateDir, 'manifests');
+    rmSync(manifests, { recursive: true, force: true });
+    mkdirSync(manifests, { recursive: true });
+    const dirs = [join(o.root, 'examples', 'pods')];
+    if (o.confidential) dirs.push(join(o.root, 'examples', 'pods-confidential'));
+    for (const d of dirs) {
+      if (!existsSync(d)) continue;
+      for (const f of readdirSync(d)) if (/\.(ya?ml|json)$/.test(f)) copyFileSync(join(d, f), join(manifests, f));
+    }
+    const expected = readdirSync(manifests).length;
+    say(`static pods: ${manifests} (${expected} manifests)`);
+
+    const config = {
+      ...defaultKubeletConfiguration(),
+      staticPodPath: manifests,
+      podLogsDir: join(o.stateDir, 'pods-logs'),
+      containerRuntimeEndpoint: endpoint,
+    };
+    kubelet = new Kubelet({
+      settings: { config, rootDir: join(o.stateDir, 'kubelet'), nodeName: hostname().toLowerCase(), runtimeClassHandlers: { ...DEFAULT_RUNTIME_CLASSES } },
+      cri,
+      images: cri,
+      logger: o.logger,
+    });
+    const k = kubelet;
+    const last = new Map<string, string>();
+    const allRunning = (): boolean => {
+      const pods = k.status.all();
+      return pods.length >= expected && pods.every((r) => r.status.phase === 'Running');
+    };
+    let resolveRunning: () => void = () => undefined;
+    const running = new Promise<void>((r) => (resolveRunning = r));
+    k.status.onChange((uid, r) => {
+      if (r) {
+        const s = summary(r);
+        if (last.get(uid) !== s) {
+          last.set(uid, s);
+          say(`${r.pod.metadata.namespace}/${r.pod.metadata.name}: ${s}`);
+        }
+      }
+      if (allRunning()) resolveRunning();
+    });
+    await k.start();
+    say(`kubelet running (root ${join(o.stateDir, 'kubelet')})`);
+    const abort = new Promise<'aborted'>((r) => (o.signal.aborted ? r('aborted') : o.signal.addEventListener('abort', () => r('aborted'), { once: true })));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), o.timeoutMs)));
+    const first = await Promise.race([running.then(() => 'running' as const), abort, timeout]);
+    clearTimeout(timer);
+    if (first === 'timeout') {
+      say(`not all pods Running after ${o.timeoutMs / 1000}s`);
+      for (const e of k.events.list().filter((x) => x.type === 'Warning').slice(-10)) say(`  ${e.object}: ${e.reason}: ${e.message}`);
+      await cleanup();
+      return 1;
+    }
+    if (first === 'aborted') {
+      await cleanup();
+      return 130;
+    }
+    say(`all ${expected} pods Running${o.once ? '' : '; Ctrl-C to stop'}`);
+    if (!o.once) await abort;
+    await cleanup();
+    say('stopped');
+    return 0;
+  } catch (e) {
+    o.out(`cocolet up: ${e instanceof Error ? e.message : String(e)}`);
+    await cleanup().catch(() => undefined);
+    return 1;
+  }
+}

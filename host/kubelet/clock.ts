@@ -1,0 +1,85 @@
+/**
+ * The clock seam: everything in the kubelet that reads time or waits goes through a `Clock`, so
+ * unit tests drive time with `FakeClock` (advance() fires due timers in order).
+ */
+export interface TimerHandle {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+  /** Runs `fn` after `ms`; the returned handle cancels it. Timers never keep the process alive. */
+  setTimer(fn: () => void, ms: number): TimerHandle;
+}
+
+export const realClock: Clock = {
+  now: () => Date.now(),
+  setTimer(fn, ms) {
+    const t = setTimeout(fn, Math.max(0, ms));
+    t.unref();
+    return { cancel: () => clearTimeout(t) };
+  },
+};
+
+/** Resolves after `ms` on `clock` (or at once when aborted). */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const h = clock.setTimer(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      h.cancel();
+      resolve();
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export class FakeClock implements Clock {
+  private t: number;
+  private seq = 0;
+  private timers: { at: number; seq: number; fn: () => void }[] = [];
+
+  constructor(start = Date.UTC(2026, 0, 1)) {
+    this.t = start;
+  }
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimer(fn: () => void, ms: number): TimerHandle {
+    const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn };
+    this.timers.push(timer);
+    return { cancel: () => (this.timers = this.timers.filter((x) => x !== timer)) };
+  }
+
+  /** Number of pending timers. */
+  get pending(): number {
+    return this.timers.length;
+  }
+
+  /** Moves time forward by `ms`, firing due timers in order (and letting promises settle between them). */
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      await flushMicrotasks();
+      this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const next = this.timers[0];
+      if (!next || next.at > end) break;
+      this.timers.shift();
+      this.t = next.at;
+      next.fn();
+    }
+    this.t = end;
+    await flushMicrotasks();
+  }
+}
+
+/** Lets pending promise chains (including a few hops through the event loop) run. */
+export async function flushMicrotasks(rounds = 20): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
+}

@@ -1,0 +1,145 @@
+/**
+ * Kubelet command-line flags (the upstream names) and how they combine with a config file:
+ * the file is read and defaulted first, then explicitly passed flags override it.
+ *
+ * API: `parseKubeletFlags(argv)` → `{ flags, rest }`; `resolveSettings(flags, readFile)` →
+ * `KubeletSettings` (config + flag-only options: rootDir, nodeName, kubeconfig, runtime class map).
+ * Unknown flags are rejected (CocoletError ConfigInvalid, context `flag`).
+ */
+import { hostname } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
+import { parseKubeletConfiguration, validateKubeletConfiguration, defaultKubeletConfiguration, type KubeletConfiguration } from './kubeletconfig.js';
+
+/** Default root directory (`--root-dir`). */
+export const DEFAULT_ROOT_DIR = '/var/lib/kubelet';
+
+/** Default RuntimeClass name → CRI handler map: confidential classes go to the cocolet shim. */
+export const DEFAULT_RUNTIME_CLASSES: Readonly<Record<string, string>> = {
+  cocolet: 'cocolet',
+  'kata-qemu-coco-dev': 'cocolet',
+  'kata-cc': 'cocolet',
+  runc: '',
+};
+
+/** Flag name → KubeletConfiguration field and value type. */
+const CONFIG_FLAGS: Record<string, { field: string; type: 'string' | 'int' | 'bool' | 'duration' }> = {
+  'pod-manifest-path': { field: 'staticPodPath', type: 'string' },
+  'manifest-url': { field: 'staticPodURL', type: 'string' },
+  'container-runtime-endpoint': { field: 'containerRuntimeEndpoint', type: 'string' },
+  'image-service-endpoint': { field: 'imageServiceEndpoint', type: 'string' },
+  'sync-frequency': { field: 'syncFrequency', type: 'duration' },
+  'file-check-frequency': { field: 'fileCheckFrequency', type: 'duration' },
+  'http-check-frequency': { field: 'httpCheckFrequency', type: 'duration' },
+  'runtime-request-timeout': { field: 'runtimeRequestTimeout', type: 'duration' },
+  'max-pods': { field: 'maxPods', type: 'int' },
+  'pod-logs-dir': { field: 'podLogsDir', type: 'string' },
+  'container-log-max-size': { field: 'containerLogMaxSize', type: 'string' },
+  'container-log-max-files': { field: 'containerLogMaxFiles', type: 'int' },
+  'image-gc-high-threshold': { field: 'imageGCHighThresholdPercent', type: 'int' },
+  'image-gc-low-threshold': { field: 'imageGCLowThresholdPercent', type: 'int' },
+  'minimum-image-ttl-duration': { field: 'imageMinimumGCAge', type: 'duration' },
+  'serialize-image-pulls': { field: 'serializeImagePulls', type: 'bool' },
+};
+
+const OTHER_FLAGS = new Set(['config', 'root-dir', 'node-name', 'hostname-override', 'kubeconfig', 'runtime-class-handler', 'v', 'status-file']);
+
+export interface KubeletFlags {
+  config?: string;
+  rootDir?: string;
+  nodeName?: string;
+  kubeconfig?: string;
+  /** `name=handler` entries of --runtime-class-handler (repeatable). */
+  runtimeClassHandlers: Record<string, string>;
+  /** Config fields set by flags. */
+  overrides: Record<string, unknown>;
+  verbosity?: number;
+}
+
+function bad(flag: string, message: string): never {
+  throw new CocoletError(ErrorCode.ConfigInvalid, `--${flag}: ${message}`, { context: { flag } });
+}
+
+/** Parses `--name=value` / `--name value` flags; stops at the first non-flag argument. */
+export function parseKubeletFlags(argv: string[]): { flags: KubeletFlags; rest: string[] } {
+  const flags: KubeletFlags = { runtimeClassHandlers: {}, overrides: {} };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) break;
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    const spec = CONFIG_FLAGS[name];
+    const isBool = spec?.type === 'bool';
+    if (!spec && !OTHER_FLAGS.has(name)) bad(name, 'unknown flag');
+    let value: string;
+    if (eq > 0) value = a.slice(eq + 1);
+    else if (isBool) value = 'true';
+    else {
+      if (i + 1 >= argv.length) bad(name, 'needs a value');
+      value = argv[++i]!;
+    }
+    if (spec) {
+      if (spec.type === 'int') {
+        const n = Number(value);
+        if (!Number.isInteger(n)) bad(name, 'must be an integer');
+        flags.overrides[spec.field] = n;
+      } else if (spec.type === 'bool') {
+        if (value !== 'true' && value !== 'false') bad(name, 'must be true or false');
+        flags.overrides[spec.field] = value === 'true';
+      } else flags.overrides[spec.field] = value;
+      continue;
+    }
+    switch (name) {
+      case 'config':
+        flags.config = value;
+        break;
+      case 'root-dir':
+        flags.rootDir = value;
+        break;
+      case 'node-name':
+      case 'hostname-override':
+        flags.nodeName = value;
+        break;
+      case 'kubeconfig':
+        flags.kubeconfig = value;
+        break;
+      case 'v':
+        flags.verbosity = Number(value);
+        break;
+      case 'runtime-class-handler': {
+        const [rc, handler] = value.split('=');
+        if (!rc || handler === undefined) bad(name, 'must be runtimeClassName=handler');
+        flags.runtimeClassHandlers[rc] = handler;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return { flags, rest: argv.slice(i) };
+}
+
+export interface KubeletSettings {
+  config: KubeletConfiguration;
+  rootDir: string;
+  nodeName: string;
+  kubeconfig?: string;
+  runtimeClassHandlers: Record<string, string>;
+}
+
+/** Config file (if any) with defaults, then flag overrides (validated like file fields). */
+export function resolveSettings(flags: KubeletFlags, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): KubeletSettings {
+  let config = flags.config ? parseKubeletConfiguration(readFile(flags.config)) : defaultKubeletConfiguration();
+  if (Object.keys(flags.overrides).length > 0) {
+    validateKubeletConfiguration(flags.overrides);
+    config = { ...config, ...flags.overrides } as KubeletConfiguration;
+  }
+  return {
+    config,
+    rootDir: flags.rootDir ?? DEFAULT_ROOT_DIR,
+    nodeName: (flags.nodeName ?? hostname()).toLowerCase(),
+    ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+    runtimeClassHandlers: { ...DEFAULT_RUNTIME_CLASSES, ...flags.runtimeClassHandlers },
+  };
+}

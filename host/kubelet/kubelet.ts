@@ -1,0 +1,414 @@
+/**
+ * The kubelet: pod sources → one sync loop → pod workers → runtime manager (CRI), with the PLEG
+ * and its pod cache, probes, the status manager, container GC and housekeeping.
+ *
+ * The sync loop reacts to: config updates (ADD / UPDATE / REMOVE from the merged sources), PLEG
+ * events (any but ContainerRemoved syncs the pod), the 1 s sync ticker (pods whose requeue time is
+ * due), probe results (liveness/startup failure → sync; readiness → status), and the 2 s
+ * housekeeping tick (only once every source has reported: orphaned runtime pods are killed and
+ * removed, finished workers forgotten).
+ *
+ * API:
+ *   const k = new Kubelet({ settings, cri, images, logger });
+ *   await k.start();                 // waits for the runtime, starts sources / PLEG / loops
+ *   k.status.all(), k.status.onChange(cb), k.events.list()
+ *   await k.stop();                  // stops the agent; running pods are left running
+ */
+import { join } from 'node:path';
+import type { Logger } from '../../shared/log/logger.js';
+import { silentLogger } from '../../shared/log/logger.js';
+import type { CriImages, CriRuntime } from '../cri/api.js';
+import { podKey, type Pod } from './api/types.js';
+import { realClock, sleep, type Clock, type TimerHandle } from './clock.js';
+import { durationMs, parseQuantity } from './config/kubeletconfig.js';
+import { rotateIfNeeded } from './logs/crilog.js';
+import { containerLogPath, podLogDir } from './runtime/podspec.js';
+import type { KubeletSettings } from './config/flags.js';
+import { EventRecorder } from './events.js';
+import { PodCache } from './pleg/cache.js';
+import { Pleg, type PlegEvent } from './pleg/pleg.js';
+import { ProbeManager, type ProbeType, type Verdict } from './probes/manager.js';
+import { RuntimeManager, type Waiting } from './runtime/manager.js';
+import { podIp, type RuntimePodStatus } from './runtime/status.js';
+import { FileSource } from './sources/file.js';
+import { HttpSource } from './sources/http.js';
+import { PodConfig, type PodUpdate } from './sources/podconfig.js';
+import { generatePodStatus } from './status/generate.js';
+import { StatusManager } from './status/manager.js';
+import { VolumeManager } from './volumes/volumes.js';
+import { PodWorkers, type PodSyncer, type SyncOutcome } from './workers.js';
+import { ContainerGc } from './gc.js';
+
+export const SYNC_TICK_MS = 1_000;
+export const HOUSEKEEPING_MS = 2_000;
+export const MAX_WAIT_FOR_RUNTIME_MS = 30_000;
+export const STATUS_FILE_NAME = 'status.json';
+
+export interface KubeletOptions {
+  settings: KubeletSettings;
+  cri: CriRuntime;
+  images: CriImages;
+  clock?: Clock;
+  logger?: Logger;
+  /** Status file path; default `<rootDir>/status.json`; false = none. */
+  statusFile?: string | false;
+  /** Try CRI container events (falls back to the generic relist). */
+  eventedPleg?: boolean;
+  relistPeriodMs?: number;
+  /** Create directories for logs (off with the fake CRI). */
+  makeLogDirs?: boolean;
+  /** Do not start file/http sources (tests feed `podConfig` directly). */
+  noSources?: boolean;
+  /** Extra source names to wait for before housekeeping (tests). */
+  extraSources?: string[];
+}
+
+export class Kubelet implements PodSyncer {
+  readonly settings: KubeletSettings;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly cache = new PodCache();
+  readonly events: EventRecorder;
+  readonly status: StatusManager;
+  readonly runtime: RuntimeManager;
+  readonly pleg: Pleg;
+  readonly workers: PodWorkers;
+  readonly probes: ProbeManager;
+  readonly podConfig: PodConfig;
+  readonly volumes: VolumeManager;
+  readonly gc: ContainerGc;
+  /** Desired pods by UID. */
+  readonly pods = new Map<string, Pod>();
+  private readonly waiting = new Map<string, Record<string, Waiting>>();
+  private readonly syncErrors = new Map<string, string>();
+  private readonly due = new Map<string, number>();
+  private readonly sources: { stop(): void; start(): void }[] = [];
+  private readonly timers: TimerHandle[] = [];
+  private running = false;
+  private housekeeping = false;
+  private readonly startTime: number;
+
+  constructor(private readonly o: KubeletOptions) {
+    this.settings = o.settings;
+    this.clock = o.clock ?? realClock;
+    this.startTime = this.clock.now();
+    this.log = o.logger ?? silentLogger();
+    const cfg = o.settings.config;
+    this.events = new EventRecorder(this.log, 1000, () => this.clock.now());
+    this.volumes = new VolumeManager({ rootDir: o.settings.rootDir });
+    this.probes = new ProbeManager({
+      cri: o.cri,
+      clock: this.clock,
+      events: this.events,
+      logger: this.log,
+      containerInfo: (uid, name) => {
+        const st = this.cache.get(uid).status;
+        const c = st.containers.find((x) => x.name === name);
+        return c ? { id: c.id, running: c.state === 'running', startedAt: c.startedAt, podIp: podIp(st) } : undefined;
+      },
+      onResult: (uid, name, type, v) => this.onProbeResult(uid, name, type, v),
+    });
+    this.runtime = new RuntimeManager({
+      cri: o.cri,
+      images: o.images,
+      clock: this.clock,
+      podLogsDir: cfg.podLogsDir,
+      runtimeClassHandlers: o.settings.runtimeClassHandlers,
+      volumes: this.volumes,
+      events: this.events,
+      probes: this.probes,
+      logger: this.log,
+      makeLogDirs: o.makeLogDirs ?? true,
+    });
+    const statusFile = o.statusFile === false ? undefined : (o.statusFile ?? join(o.settings.rootDir, STATUS_FILE_NAME));
+    this.status = new StatusManager({
+      node: o.settings.nodeName,
+      ...(statusFile ? { file: statusFile } : {}),
+      extras: () => ({ podLogsDir: cfg.podLogsDir, pleg: { ...this.pleg.healthy(), healthy: this.pleg.healthy().ok, mode: this.pleg.mode }, events: this.events.list().slice(-100) }),
+      handlerOf: (p) => {
+        try {
+          return this.runtime.runtimeHandler(p);
+        } catch {
+          return undefined;
+        }
+      },
+    });
+    this.pleg = new Pleg({
+      cri: o.cri,
+      cache: this.cache,
+      clock: this.clock,
+      onEvent: (e) => this.onPlegEvent(e),
+      ...(o.relistPeriodMs ? { relistPeriodMs: o.relistPeriodMs } : {}),
+      evented: o.eventedPleg ?? false,
+      logger: this.log,
+    });
+    this.workers = new PodWorkers({
+      syncer: this,
+      cache: this.cache,
+      clock: this.clock,
+      requeue: (uid, ms) => this.due.set(uid, this.clock.now() + ms),
+      resyncMs: durationMs(cfg.syncFrequency),
+      startTime: this.startTime,
+      logger: this.log,
+    });
+    this.gc = new ContainerGc({ cri: o.cri, cache: this.cache, clock: this.clock, isDesired: (uid) => this.pods.has(uid), logger: this.log });
+    const sourceNames: string[] = [...(o.extraSources ?? [])];
+    if (!o.noSources && cfg.staticPodPath) sourceNames.push('file');
+    if (!o.noSources && cfg.staticPodURL) sourceNames.push('http');
+    this.podConfig = new PodConfig({ sources: sourceNames, onUpdate: (u) => this.onConfigUpdate(u) });
+    if (!o.noSources && cfg.staticPodPath) {
+      this.sources.push(
+        new FileSource({
+          dir: cfg.staticPodPath,
+          nodeName: o.settings.nodeName,
+          periodMs: durationMs(cfg.fileCheckFrequency),
+          onSnapshot: (pods) => this.podConfig.set('file', pods),
+          onError: (path, err) => this.events.record(path, 'Warning', 'FailedToDecodeManifest', err.message),
+          logger: this.log,
+        }),
+      );
+    }
+    if (!o.noSources && cfg.staticPodURL) {
+      this.sources.push(
+        new HttpSource({
+          url: cfg.staticPodURL,
+          headers: cfg.staticPodURLHeader,
+          nodeName: o.settings.nodeName,
+          periodMs: durationMs(cfg.httpCheckFrequency),
+          onSnapshot: (pods) => this.podConfig.set('http', pods),
+          onError: (url, err) => this.events.record(url, 'Warning', 'FailedToDecodeManifest', err.message),
+          logger: this.log,
+        }),
+      );
+    }
+  }
+
+  /** Waits for the runtime (up to 30 s), then starts PLEG, sources and loops. */
+  async start(): Promise<void> {
+    const deadline = this.clock.now() + MAX_WAIT_FOR_RUNTIME_MS;
+    for (;;) {
+      try {
+        await this.o.cri.version({ timeoutMs: 5000 });
+        break;
+      } catch (e) {
+        if (this.clock.now() >= deadline) throw e;
+        await sleep(this.clock, 500);
+      }
+    }
+    this.running = true;
+    this.pleg.start();
+    for (const s of this.sources) s.start();
+    this.every(SYNC_TICK_MS, () => this.syncTick());
+    this.every(HOUSEKEEPING_MS, () => void this.housekeep());
+    this.every(60_000, () => void this.gc.collect());
+    this.every(durationMs(this.settings.config.containerLogMonitorInterval), () => void this.rotateLogs());
+    this.log.info({ node: this.settings.nodeName, staticPodPath: this.settings.config.staticPodPath }, 'kubelet started');
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const tick = (): void => {
+      if (!this.running) return;
+      fn();
+      this.timers.push(this.clock.setTimer(tick, ms));
+    };
+    this.timers.push(this.clock.setTimer(tick, ms));
+  }
+
+  /** Stops the agent; pods keep running (a restarted kubelet adopts them). */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const s of this.sources) s.stop();
+    for (const t of this.timers) t.cancel();
+    this.pleg.stop();
+    this.probes.stop();
+    await this.workers.idle();
+    this.status.flush();
+  }
+
+  /** Stops every pod this kubelet runs (used by `cocolet up` on exit), then the agent. */
+  async stopAllPods(graceSeconds?: number): Promise<void> {
+    for (const s of this.sources) s.stop();
+    for (const [uid, pod] of this.pods) {
+      this.pods.delete(uid);
+      this.workers.updatePod(uid, { type: 'kill', pod, deleted: true, graceSeconds: graceSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30 });
+    }
+    await this.workers.idle();
+  }
+
+  // ---- sync loop handlers ----
+
+  private onConfigUpdate(u: PodUpdate): void {
+    switch (u.op) {
+      case 'ADD': {
+        const sorted = [...u.pods].sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''));
+        for (const pod of sorted) this.addPod(pod);
+        break;
+      }
+      case 'UPDATE':
+        for (const pod of u.pods) {
+          this.pods.set(pod.metadata.uid!, pod);
+          this.workers.updatePod(pod.metadata.uid!, { type: 'update', pod });
+        }
+        break;
+      case 'REMOVE':
+        for (const pod of u.pods) this.removePod(pod);
+        break;
+    }
+  }
+
+  private addPod(pod: Pod): void {
+    const uid = pod.metadata.uid!;
+    const maxPods = this.settings.config.maxPods;
+    if (this.pods.size >= maxPods && !this.pods.has(uid)) {
+      this.events.record(podKey(pod), 'Warning', 'OutOfpods', `Node didn't have enough resource: pods, requested: 1, used: ${this.pods.size}, capacity: ${maxPods}`, uid);
+      this.status.set(pod, {
+        phase: 'Failed',
+        reason: 'OutOfpods',
+        message: `Node didn't have enough resource: pods`,
+        conditions: [],
+        containerStatuses: [],
+      });
+      return;
+    }
+    this.pods.set(uid, pod);
+    this.probes.addPod(pod);
+    this.workers.updatePod(uid, { type: 'create', pod });
+  }
+
+  private removePod(pod: Pod): void {
+    const uid = pod.metadata.uid!;
+    this.pods.delete(uid);
+    this.workers.updatePod(uid, { type: 'kill', pod, deleted: true, graceSeconds: pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30 });
+  }
+
+  private onPlegEvent(e: PlegEvent): void {
+    if (e.type === 'ContainerRemoved') return;
+    const pod = this.pods.get(e.uid);
+    if (pod) this.workers.updatePod(e.uid, { type: 'sync', pod });
+  }
+
+  private syncTick(): void {
+    const now = this.clock.now();
+    for (const [uid, at] of this.due) {
+      if (at > now) continue;
+      this.due.delete(uid);
+      const pod = this.pods.get(uid);
+      if (pod) this.workers.updatePod(uid, { type: 'sync', pod });
+    }
+  }
+
+  private onProbeResult(uid: string, _container: string, type: ProbeType, v: Verdict): void {
+    const pod = this.pods.get(uid);
+    if (!pod) return;
+    this.refreshStatus(uid);
+    if (type !== 'readiness' || v === 'success') this.workers.updatePod(uid, { type: 'sync', pod });
+  }
+
+  /** Regenerates a pod's status from the cache (after probe results). */
+  refreshStatus(uid: string): void {
+    const pod = this.pods.get(uid);
+    if (!pod) return;
+    this.publishStatus(pod, this.cache.get(uid).status);
+  }
+
+  private publishStatus(pod: Pod, rt: RuntimePodStatus): void {
+    const uid = pod.metadata.uid!;
+    const prev = this.status.get(uid)?.status;
+    const err = this.syncErrors.get(uid);
+    this.status.set(
+      pod,
+      generatePodStatus(pod, rt, {
+        now: this.clock.now(),
+        ...(prev ? { previous: prev } : {}),
+        waiting: this.waiting.get(uid) ?? {},
+        probes: this.probes,
+        ...(err ? { message: err } : {}),
+      }),
+    );
+  }
+
+  /** Rotates container logs over containerLogMaxSize, keeping containerLogMaxFiles. */
+  async rotateLogs(): Promise<void> {
+    const cfg = this.settings.config;
+    const maxBytes = parseQuantity(cfg.containerLogMaxSize) ?? 10 * 1024 * 1024;
+    const reopen = this.o.cri.reopenContainerLog?.bind(this.o.cri);
+    if (!reopen) return;
+    for (const [uid, pod] of this.pods) {
+      for (const c of this.cache.get(uid).status.containers) {
+        if (c.state !== 'running') continue;
+        const path = join(podLogDir(cfg.podLogsDir, pod), containerLogPath(c.name, c.restartCount));
+        try {
+          await rotateIfNeeded({ path, maxBytes, maxFiles: cfg.containerLogMaxFiles, reopen: () => reopen(c.id) });
+        } catch (e) {
+          this.log.warn({ pod: podKey(pod), container: c.name, err: e }, 'log rotation failed');
+        }
+      }
+    }
+  }
+
+  private async housekeep(): Promise<void> {
+    if (this.housekeeping || !this.podConfig.allSourcesReady()) return;
+    this.housekeeping = true;
+    try {
+      // Orphans: runtime pods nobody wants and no worker owns.
+      for (const uid of this.cache.uids()) {
+        if (this.pods.has(uid) || this.workers.phase(uid) !== undefined) continue;
+        const st = this.cache.get(uid).status;
+        if (st.sandboxes.length === 0 && st.containers.length === 0) {
+          this.cache.delete(uid);
+          continue;
+        }
+        this.log.info({ pod: `${st.namespace}/${st.name}`, uid }, 'removing orphaned runtime pod');
+        await this.runtime.killPod(undefined, st, undefined);
+        await this.runtime.removePod(st);
+        await this.pleg.inspect(uid);
+      }
+      for (const uid of this.workers.uids()) if (!this.pods.has(uid) && this.workers.phase(uid) === 'finished') this.workers.forget(uid);
+      this.runtime.crashBackoff.gc();
+    } catch (e) {
+      this.log.warn({ err: e }, 'housekeeping failed');
+    } finally {
+      this.housekeeping = false;
+    }
+  }
+
+  // ---- PodSyncer ----
+
+  async syncPod(uid: string, pod: Pod): Promise<SyncOutcome> {
+    const prev = this.status.get(uid)?.status;
+    if (prev && (prev.phase === 'Succeeded' || prev.phase === 'Failed')) return { terminal: true };
+    const before = this.cache.get(uid).status;
+    const r = await this.runtime.syncPod(pod, before);
+    this.waiting.set(uid, r.waiting);
+    if (r.error) this.syncErrors.set(uid, r.error.message);
+    else this.syncErrors.delete(uid);
+    if (r.changed) await this.pleg.inspect(uid);
+    const rt = this.cache.get(uid).status;
+    this.publishStatus(pod, rt);
+    const phase = this.status.get(uid)?.status.phase;
+    return {
+      terminal: phase === 'Succeeded' || phase === 'Failed',
+      ...(r.requeueAfterMs !== undefined ? { requeueAfterMs: r.requeueAfterMs } : {}),
+      ...(r.error ? { error: r.error } : {}),
+    };
+  }
+
+  async syncTerminatingPod(uid: string, pod: Pod, graceSeconds: number | undefined): Promise<void> {
+    this.probes.removePod(uid);
+    await this.pleg.inspect(uid);
+    await this.runtime.killPod(pod, this.cache.get(uid).status, graceSeconds);
+    await this.pleg.inspect(uid);
+    if (this.status.get(uid)) this.publishStatus(pod, this.cache.get(uid).status);
+  }
+
+  async syncTerminatedPod(uid: string, pod: Pod, deleted: boolean): Promise<void> {
+    if (!deleted) return; // a finished pod keeps its containers (logs, status) until deleted
+    await this.runtime.removePod(this.cache.get(uid).status);
+    await this.pleg.inspect(uid);
+    this.status.remove(uid);
+    this.waiting.delete(uid);
+    this.syncErrors.delete(uid);
+    this.due.delete(uid);
+    this.log.info({ pod: podKey(pod) }, 'pod removed');
+  }
+}

@@ -1,0 +1,369 @@
+/**
+ * The runtime side of a pod sync (kl/kuberuntime/kuberuntime_manager.go): compares the pod spec
+ * with the runtime status and acts through CRI.
+ *
+ * `syncPod(pod, status)`: resolve the RuntimeClass to a CRI handler; set up volumes; create the
+ * sandbox when there is no ready one (a `Never` pod whose sandbox died is not recreated); run init
+ * containers one at a time in order; start app containers; restart exited ones per restartPolicy
+ * with CrashLoopBackOff; replace containers whose spec hash changed or whose liveness / startup
+ * probe failed; kill containers that are no longer in the spec; run postStart hooks.
+ * `killPod(pod, status, grace)`: preStop hooks and StopContainer with the remaining grace
+ * (floored at 2 s when the grace was > 0) for every container in parallel, then StopPodSandbox.
+ * `removePod(status)`: removes containers, sandboxes and the pod's volumes.
+ *
+ * Results carry per-container waiting reasons (ContainerCreating, CrashLoopBackOff, ErrImagePull,
+ * ImagePullBackOff, CreateContainerError, …) and when to requeue.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../../../shared/log/logger.js';
+import { silentLogger } from '../../../shared/log/logger.js';
+import { CocoletError, ErrorCode, toCocoletError } from '../../../shared/errors/errors.js';
+import type { CriImages, CriRuntime } from '../../cri/api.js';
+import { podKey, type Container, type LifecycleHandler, type Pod } from '../api/types.js';
+import type { Clock } from '../clock.js';
+import type { EventRecorder } from '../events.js';
+import { runHandler } from '../probes/handlers.js';
+import type { VolumeManager } from '../volumes/volumes.js';
+import { Backoff } from './backoff.js';
+import { ImageManager, ImagePullError, type PullPolicy } from './images.js';
+import { containerConfig, containerHash, podLogDir, sandboxConfig } from './podspec.js';
+import { podIp, type ContainerInfo, type RuntimePodStatus } from './status.js';
+
+/** Floor of the remaining grace after a preStop hook (minimumGracePeriodInSeconds). */
+export const MINIMUM_GRACE_PERIOD_SECONDS = 2;
+export const DEFAULT_GRACE_SECONDS = 30;
+
+export interface Waiting {
+  reason: string;
+  message?: string;
+}
+
+export interface SyncResult {
+  /** Something was created, started or stopped. */
+  changed: boolean;
+  /** Per container name: why it is not running. */
+  waiting: Record<string, Waiting>;
+  error?: CocoletError;
+  /** Sync again after this long (back-off expiry); undefined = normal resync. */
+  requeueAfterMs?: number;
+  /** The CRI handler used ('' = default runtime). */
+  runtimeHandler?: string;
+}
+
+/** Probe verdicts the manager acts on. */
+export interface ProbeVerdicts {
+  livenessFailed(uid: string, container: string, containerId: string): boolean;
+  startupFailed(uid: string, container: string, containerId: string): boolean;
+}
+
+export interface RuntimeManagerOptions {
+  cri: CriRuntime;
+  images: CriImages;
+  clock: Clock;
+  podLogsDir: string;
+  /** RuntimeClass name → CRI handler ('' = default). */
+  runtimeClassHandlers: Record<string, string>;
+  /** Handlers whose pods are confidential (secrets stay out of the host). */
+  confidentialHandlers?: string[];
+  volumes: VolumeManager;
+  events: EventRecorder;
+  probes?: ProbeVerdicts;
+  logger?: Logger;
+  /** Create log directories (off for the fake CRI). */
+  makeLogDirs?: boolean;
+}
+
+export function shouldRestart(policy: Pod['spec']['restartPolicy'], exitCode: number): boolean {
+  if (policy === 'Never') return false;
+  if (policy === 'OnFailure') return exitCode !== 0;
+  return true;
+}
+
+export class RuntimeManager {
+  readonly crashBackoff: Backoff;
+  private readonly imageManager: ImageManager;
+  private readonly log: Logger;
+
+  constructor(private readonly o: RuntimeManagerOptions) {
+    this.crashBackoff = new Backoff(o.clock);
+    this.imageManager = new ImageManager(o.images, o.clock);
+    this.log = o.logger ?? silentLogger();
+  }
+
+  /** The CRI handler of a pod, or a CocoletError when its RuntimeClass is unknown. */
+  runtimeHandler(pod: Pod): string {
+    const rc = pod.spec.runtimeClassName;
+    if (!rc) return '';
+    const h = this.o.runtimeClassHandlers[rc];
+    if (h === undefined) {
+      throw new CocoletError(ErrorCode.NotFound, `RuntimeClass "${rc}" not found`, { context: { pod: podKey(pod), reason: 'RuntimeClassNotFound' } });
+    }
+    return h;
+  }
+
+  isConfidential(pod: Pod): boolean {
+    try {
+      return (this.o.confidentialHandlers ?? ['cocolet']).includes(this.runtimeHandler(pod));
+    } catch {
+      return false;
+    }
+  }
+
+  async syncPod(pod: Pod, status: RuntimePodStatus): Promise<SyncResult> {
+    const res: SyncResult = { changed: false, waiting: {} };
+    const key = podKey(pod);
+    const uid = pod.metadata.uid!;
+    const ev = (type: 'Normal' | 'Warning', reason: string, msg: string): void => this.o.events.record(key, type, reason, msg, uid);
+    const allContainers = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
+    const waitAll = (reason: string, message?: string): void => {
+      for (const c of allContainers) res.waiting[c.name] = { reason, ...(message ? { message } : {}) };
+    };
+
+    let handler: string;
+    try {
+      handler = this.runtimeHandler(pod);
+      res.runtimeHandler = handler;
+    } catch (e) {
+      const err = toCocoletError(e);
+      ev('Warning', 'FailedCreatePodSandBox', err.message);
+      waitAll('ContainerCreating', err.message);
+      res.error = err;
+      return res;
+    }
+
+    let volumes: Map<string, string>;
+    try {
+      volumes = this.o.volumes.setUp(pod, { confidential: this.isConfidential(pod) });
+    } catch (e) {
+      const err = toCocoletError(e, ErrorCode.FailedPrecondition, { pod: key });
+      ev('Warning', typeof err.context.reason === 'string' ? err.context.reason : 'FailedMount', err.message);
+      waitAll('ContainerCreating', err.message);
+      res.error = err;
+      return res;
+    }
+
+    const policy = pod.spec.restartPolicy ?? 'Always';
+    const latestSandbox = status.sandboxes[0];
+    let sandboxId = latestSandbox?.state === 'ready' ? latestSandbox.id : undefined;
+    const sandboxConfigFor = (attempt: number): ReturnType<typeof sandboxConfig> => sandboxConfig(pod, { podLogsDir: this.o.podLogsDir, attempt });
+    let sbConfig = sandboxConfigFor(latestSandbox?.attempt ?? 0);
+
+    if (!sandboxId) {
+      if (latestSandbox && policy === 'Never' && status.containers.length > 0) {
+        // The pod ran once and must not be restarted: nothing to do (its phase is terminal).
+        return res;
+      }
+      // Kill what is left of the old sandbox, then create a new one.
+      await this.killContainers(pod, status, status.containers.filter((c) => c.state === 'running'), undefined, 'sandbox changed');
+      for (const s of status.sandboxes) {
+        if (s.state === 'ready') await this.o.cri.stopPodSandbox(s.id, { context: { pod: key } }).catch(() => undefined);
+      }
+      const attempt = latestSandbox ? latestSandbox.attempt + 1 : 0;
+      sbConfig = sandboxConfigFor(attempt);
+      if (this.o.makeLogDirs !== false) mkdirSync(podLogDir(this.o.podLogsDir, pod), { recursive: true });
+      try {
+        sandboxId = await this.o.cri.runPodSandbox(sbConfig, handler, { context: { pod: key } });
+        res.changed = true;
+      } catch (e) {
+        const err = toCocoletError(e, ErrorCode.RuntimeFailed, { pod: key });
+        ev('Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${err.message}`);
+        waitAll('ContainerCreating', err.message);
+        res.error = err;
+        return res;
+      }
+    }
+    const sid = sandboxId;
+    const inSandbox = (name: string): ContainerInfo | undefined => status.containers.find((c) => c.name === name && c.sandboxId === sid);
+    const latestAny = (name: string): ContainerInfo | undefined => status.containers.find((c) => c.name === name);
+
+    const start = async (c: Container, init: boolean): Promise<void> => {
+      const prev = latestAny(c.name);
+      const restartCount = prev ? prev.restartCount + 1 : 0;
+      const hash = containerHash(c);
+      const bkey = `${uid}/${c.name}/${hash}`;
+      if (prev && prev.state === 'exited' && prev.finishedAt > 0) {
+        if (this.crashBackoff.isInBackOffSince(bkey, prev.finishedAt)) {
+          const delay = this.crashBackoff.get(bkey);
+          res.waiting[c.name] = { reason: 'CrashLoopBackOff', message: `back-off ${Math.round(delay / 1000)}s restarting failed container=${c.name} pod=${key}` };
+          const due = prev.finishedAt + delay - this.o.clock.now();
+          res.requeueAfterMs = Math.min(res.requeueAfterMs ?? Infinity, Math.max(0, due));
+          return;
+        }
+        this.crashBackoff.next(bkey, prev.finishedAt);
+      }
+      const ctx = { pod: key, container: c.name };
+      try {
+        await this.imageManager.ensure(c.image, (c.imagePullPolicy ?? 'IfNotPresent') as PullPolicy, sbConfig, ctx);
+      } catch (e) {
+        const reason = e instanceof ImagePullError ? e.reason : 'ErrImagePull';
+        res.waiting[c.name] = { reason, message: (e as Error).message };
+        ev('Warning', reason === 'ImagePullBackOff' ? 'BackOff' : 'Failed', (e as Error).message);
+        res.error = toCocoletError(e);
+        res.requeueAfterMs = Math.min(res.requeueAfterMs ?? Infinity, 10_000);
+        return;
+      }
+      let id: string;
+      try {
+        if (this.o.makeLogDirs !== false) mkdirSync(join(podLogDir(this.o.podLogsDir, pod), c.name), { recursive: true });
+        const mounts = this.o.volumes.mountsFor(c, volumes);
+        id = await this.o.cri.createContainer(sid, containerConfig(pod, c, { restartCount, image: c.image, mounts, init }), sbConfig, { context: ctx });
+        res.changed = true;
+      } catch (e) {
+        const err = toCocoletError(e, ErrorCode.RuntimeFailed, ctx);
+        res.waiting[c.name] = { reason: 'CreateContainerError', message: err.message };
+        ev('Warning', 'Failed', `Error: ${err.message}`);
+        res.error = err;
+        return;
+      }
+      ev('Normal', 'Created', `Created container ${c.name}`);
+      try {
+        await this.o.cri.startContainer(id, { context: ctx });
+      } catch (e) {
+        const err = toCocoletError(e, ErrorCode.RuntimeFailed, ctx);
+        res.waiting[c.name] = { reason: 'RunContainerError', message: err.message };
+        ev('Warning', 'Failed', `Error: ${err.message}`);
+        res.error = err;
+        return;
+      }
+      ev('Normal', 'Started', `Started container ${c.name}`);
+      if (c.lifecycle?.postStart) {
+        const out = await runHandler(c.lifecycle.postStart, {
+          cri: this.o.cri,
+          containerId: id,
+          podIp: podIp(status),
+          container: c,
+          timeoutMs: (pod.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS) * 1000,
+          podKey: key,
+        });
+        if (out.result === 'failure') {
+          ev('Warning', 'FailedPostStartHook', `PostStartHook failed: ${out.output}`);
+          await this.o.cri.stopContainer(id, pod.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS, { context: ctx }).catch(() => undefined);
+        }
+      }
+    };
+
+    // Init containers, one at a time, in order.
+    for (const ic of pod.spec.initContainers ?? []) {
+      const cur = inSandbox(ic.name);
+      if (!cur) {
+        await start(ic, true);
+        return res;
+      }
+      if (cur.state !== 'exited') {
+        return res; // still running (or being created): wait for it
+      }
+      if (cur.exitCode === 0) continue;
+      if (policy === 'Never') return res; // the pod failed
+      await start(ic, true);
+      return res;
+    }
+
+    // App containers.
+    const specNames = new Set(pod.spec.containers.map((c) => c.name));
+    const toKill: { c: ContainerInfo; reason: string; grace?: number }[] = [];
+    const toStart: Container[] = [];
+    for (const c of pod.spec.containers) {
+      const cur = inSandbox(c.name);
+      if (!cur) {
+        toStart.push(c);
+        continue;
+      }
+      if (cur.state === 'running') {
+        if (cur.hash && cur.hash !== containerHash(c)) {
+          toKill.push({ c: cur, reason: 'Container spec hash changed' });
+          if (shouldRestart(policy, 0)) toStart.push(c);
+        } else if (this.o.probes?.livenessFailed(uid, c.name, cur.id)) {
+          ev('Normal', 'Killing', `Container ${c.name} failed liveness probe, will be restarted`);
+          toKill.push({ c: cur, reason: 'failed liveness probe', ...(c.livenessProbe?.terminationGracePeriodSeconds !== undefined ? { grace: c.livenessProbe.terminationGracePeriodSeconds } : {}) });
+        } else if (this.o.probes?.startupFailed(uid, c.name, cur.id)) {
+          ev('Normal', 'Killing', `Container ${c.name} failed startup probe, will be restarted`);
+          toKill.push({ c: cur, reason: 'failed startup probe', ...(c.startupProbe?.terminationGracePeriodSeconds !== undefined ? { grace: c.startupProbe.terminationGracePeriodSeconds } : {}) });
+        }
+        continue;
+      }
+      if (cur.state === 'exited' && shouldRestart(policy, cur.exitCode)) toStart.push(c);
+      if (cur.state === 'created') {
+        // Created but never started (e.g. a failed start): remove and recreate.
+        await this.o.cri.removeContainer(cur.id, { context: { pod: key, container: c.name } }).catch(() => undefined);
+        toStart.push(c);
+      }
+    }
+    for (const c of status.containers) {
+      if (c.sandboxId === sid && c.state === 'running' && !specNames.has(c.name) && !(pod.spec.initContainers ?? []).some((i) => i.name === c.name)) {
+        toKill.push({ c, reason: 'Container is not in the pod spec' });
+      }
+    }
+    for (const k of toKill) {
+      await this.killContainer(pod, k.c, k.grace ?? pod.spec.terminationGracePeriodSeconds ?? DEFAULT_GRACE_SECONDS, podIp(status), k.reason);
+      res.changed = true;
+    }
+    await Promise.all(toStart.map((c) => start(c, false)));
+    return res;
+  }
+
+  /** preStop + StopContainer with the remaining grace. */
+  async killContainer(pod: Pod | undefined, c: ContainerInfo, graceSeconds: number, ip: string, reason: string): Promise<void> {
+    const key = pod ? podKey(pod) : c.sandboxId;
+    const ctx = { pod: key, container: c.name };
+    this.log.info({ pod: key, container: c.name, reason, grace: graceSeconds }, 'killing container');
+    const spec = pod ? [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((x) => x.name === c.name) : undefined;
+    let preStop: LifecycleHandler | undefined = spec?.lifecycle?.preStop;
+    if (!preStop && c.preStop) {
+      try {
+        preStop = JSON.parse(c.preStop) as LifecycleHandler;
+      } catch {
+        preStop = undefined;
+      }
+    }
+    const begin = this.o.clock.now();
+    if (preStop && graceSeconds > 0 && c.state === 'running') {
+      const out = await runHandler(preStop, {
+        cri: this.o.cri,
+        containerId: c.id,
+        podIp: ip,
+        container: spec ?? { name: c.name, image: c.image },
+        timeoutMs: graceSeconds * 1000,
+        podKey: key,
+      });
+      if (out.result === 'failure') this.o.events.record(key, 'Warning', 'FailedPreStopHook', `PreStopHook failed: ${out.output}`, pod?.metadata.uid);
+    }
+    let remaining = graceSeconds - Math.floor((this.o.clock.now() - begin) / 1000);
+    if (graceSeconds > 0) remaining = Math.max(remaining, MINIMUM_GRACE_PERIOD_SECONDS);
+    else remaining = 0;
+    try {
+      await this.o.cri.stopContainer(c.id, remaining, { context: ctx });
+    } catch (e) {
+      const err = toCocoletError(e);
+      if (err.code !== ErrorCode.NotFound) throw err;
+    }
+  }
+
+  private async killContainers(pod: Pod | undefined, status: RuntimePodStatus, list: ContainerInfo[], grace: number | undefined, reason: string): Promise<void> {
+    await Promise.all(
+      list.map((c) =>
+        this.killContainer(pod, c, grace ?? pod?.spec.terminationGracePeriodSeconds ?? c.terminationGraceSeconds ?? DEFAULT_GRACE_SECONDS, podIp(status), reason).catch((e: unknown) =>
+          this.log.warn({ pod: pod ? podKey(pod) : status.uid, container: c.name, err: e }, 'kill container failed'),
+        ),
+      ),
+    );
+  }
+
+  /** Stops every container (preStop + grace) and then the sandboxes. */
+  async killPod(pod: Pod | undefined, status: RuntimePodStatus, graceSeconds?: number): Promise<void> {
+    await this.killContainers(pod, status, status.containers.filter((c) => c.state === 'running' || c.state === 'unknown'), graceSeconds, 'pod terminating');
+    for (const s of status.sandboxes) {
+      if (s.state === 'ready') await this.o.cri.stopPodSandbox(s.id, { context: { pod: pod ? podKey(pod) : status.uid } }).catch(() => undefined);
+    }
+  }
+
+  /** Removes containers and sandboxes of a terminated pod, and its volumes. */
+  async removePod(status: RuntimePodStatus): Promise<void> {
+    for (const c of status.containers) await this.o.cri.removeContainer(c.id).catch(() => undefined);
+    for (const s of status.sandboxes) {
+      await this.o.cri.stopPodSandbox(s.id).catch(() => undefined);
+      await this.o.cri.removePodSandbox(s.id).catch(() => undefined);
+    }
+    this.o.volumes.tearDown(status.uid);
+  }
+}

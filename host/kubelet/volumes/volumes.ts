@@ -1,0 +1,150 @@
+/**
+ * Pod volumes on the host: emptyDir (a directory under the pod dir, or a tmpfs for
+ * `medium: Memory`), hostPath (with the API's type checks), and Secret / ConfigMap volumes fed
+ * from a local store under the root dir (`secrets/<name>/`, `configmaps/<name>/`: no API server
+ * here). A confidential pod (one that runs in the TEE) never gets a plain host Secret volume
+ * unless it opts in with the `io.cocolet.allow-host-secrets: "true"` annotation; otherwise the pod
+ * is refused with reason `HostSecretRefused` — its secrets come from the key broker instead.
+ *
+ * API: `new VolumeManager({ rootDir })`; `setUp(pod, { confidential })` → Map name → host path;
+ * `mountsFor(container, paths)` → CRI mounts; `tearDown(uid)`.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
+import { Annotations, podKey, type Container, type Pod } from '../api/types.js';
+import { parseQuantity } from '../config/kubeletconfig.js';
+
+export const REASON_HOST_SECRET_REFUSED = 'HostSecretRefused';
+
+export interface CriMount {
+  containerPath: string;
+  hostPath: string;
+  readonly: boolean;
+}
+
+export interface VolumeManagerOptions {
+  rootDir: string;
+}
+
+function mountsUnder(dir: string): string[] {
+  let text = '';
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+export class VolumeManager {
+  constructor(private readonly opts: VolumeManagerOptions) {}
+
+  podDir(uid: string): string {
+    return join(this.opts.rootDir, 'pods', uid);
+  }
+
+  setUp(pod: Pod, o: { confidential: boolean }): Map<string, string> {
+    const uid = pod.metadata.uid!;
+    const out = new Map<string, string>();
+    const ctx = { pod: podKey(pod) };
+    for (const v of pod.spec.volumes ?? []) {
+      if (v.emptyDir) {
+        const dir = join(this.podDir(uid), 'volumes', 'kubernetes.io~empty-dir', v.name);
+        mkdirSync(dir, { recursive: true, mode: 0o777 });
+        if (v.emptyDir.medium === 'Memory' && mountsUnder(dir)[0] !== dir) {
+          const size = v.emptyDir.sizeLimit ? parseQuantity(v.emptyDir.sizeLimit) : undefined;
+          const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `mode=0777${size ? `,size=${Math.floor(size)}` : ''}`, 'tmpfs', dir], { encoding: 'utf8' });
+          if (r.status !== 0) {
+            throw new CocoletError(ErrorCode.FailedPrecondition, `cannot mount tmpfs for emptyDir ${v.name}: ${r.stderr.trim()}`, { context: { ...ctx, volume: v.name } });
+          }
+        }
+        out.set(v.name, dir);
+      } else if (v.hostPath) {
+        out.set(v.name, this.hostPath(v.name, v.hostPath.path, v.hostPath.type ?? '', ctx.pod));
+      } else if (v.secret || v.configMap) {
+        const isSecret = Boolean(v.secret);
+        if (isSecret && o.confidential && pod.metadata.annotations?.[Annotations.allowHostSecrets] !== 'true') {
+          throw new CocoletError(
+            ErrorCode.PermissionDenied,
+            `secret volume ${v.name} refused for a confidential pod: the host must not see its secrets (annotate ${Annotations.allowHostSecrets}: "true" to allow)`,
+            { context: { ...ctx, volume: v.name, reason: REASON_HOST_SECRET_REFUSED } },
+          );
+        }
+        const name = v.secret?.secretName ?? v.configMap!.name;
+        const src = join(this.opts.rootDir, isSecret ? 'secrets' : 'configmaps', name);
+        if (!existsSync(src)) {
+          throw new CocoletError(ErrorCode.NotFound, `${isSecret ? 'secret' : 'configmap'} ${name} not found in the local store`, { context: { ...ctx, volume: v.name } });
+        }
+        const dir = join(this.podDir(uid), 'volumes', isSecret ? 'kubernetes.io~secret' : 'kubernetes.io~configmap', v.name);
+        rmSync(dir, { recursive: true, force: true });
+        mkdirSync(dir, { recursive: true, mode: 0o755 });
+        if (v.secret?.items) {
+          for (const it of v.secret.items) writeFileSync(join(dir, it.path), readFileSync(join(src, it.key)), { mode: v.secret.defaultMode ?? 0o644 });
+        } else cpSync(src, dir, { recursive: true });
+        out.set(v.name, dir);
+      }
+    }
+    return out;
+  }
+
+  private hostPath(name: string, path: string, type: string, pod: string): string {
+    const ctx = { pod, volume: name };
+    const st = existsSync(path) ? statSync(path) : undefined;
+    const need = (ok: boolean, what: string): void => {
+      if (!ok) throw new CocoletError(ErrorCode.FailedPrecondition, `hostPath ${path} is not ${what}`, { context: ctx });
+    };
+    switch (type) {
+      case '':
+        break;
+      case 'DirectoryOrCreate':
+        if (!st) mkdirSync(path, { recursive: true, mode: 0o755 });
+        else need(st.isDirectory(), 'a directory');
+        break;
+      case 'Directory':
+        need(Boolean(st?.isDirectory()), 'a directory');
+        break;
+      case 'FileOrCreate':
+        if (!st) writeFileSync(path, '', { mode: 0o644 });
+        else need(st.isFile(), 'a file');
+        break;
+      case 'File':
+        need(Boolean(st?.isFile()), 'a file');
+        break;
+      case 'Socket':
+        need(Boolean(st?.isSocket()), 'a socket');
+        break;
+      case 'CharDevice':
+        need(Boolean(st?.isCharacterDevice()), 'a character device');
+        break;
+      case 'BlockDevice':
+        need(Boolean(st?.isBlockDevice()), 'a block device');
+        break;
+      default:
+        throw new CocoletError(ErrorCode.InvalidArgument, `unknown hostPath type ${type}`, { context: ctx });
+    }
+    return path;
+  }
+
+  mountsFor(c: Container, paths: Map<string, string>): CriMount[] {
+    return (c.volumeMounts ?? []).flatMap((m) => {
+      const base = paths.get(m.name);
+      if (!base) return [];
+      const hostPath = m.subPath ? join(base, m.subPath) : base;
+      if (m.subPath) mkdirSync(hostPath, { recursive: true });
+      return [{ containerPath: m.mountPath, hostPath, readonly: Boolean(m.readOnly) }];
+    });
+  }
+
+  /** Unmounts and removes everything of the pod. */
+  tearDown(uid: string): void {
+    const dir = this.podDir(uid);
+    for (const m of mountsUnder(dir)) spawnSync('umount', ['-l', m]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
