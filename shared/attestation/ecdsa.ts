@@ -15,6 +15,7 @@ export type EcdsaBackend = 'node' | 'noble';
 export const DEFAULT_ECDSA_BACKEND: EcdsaBackend = 'node';
 
 const SIZE: Record<Curve, number> = { 'P-256': 32, 'P-384': 48 };
+
 const HASH: Record<Curve, string> = { 'P-256': 'sha256', 'P-384': 'sha384' };
 
 export class EcdsaPublicKey {
@@ -39,12 +40,17 @@ export class EcdsaPublicKey {
     } else {
       return fail(Reason.Malformed, `${what}: ${curve} public key must be ${2 * n} raw bytes, got ${raw.length}`);
     }
+    const k = new EcdsaPublicKey(curve, point);
     try {
-      (curve === 'P-256' ? p256 : p384).Point.fromBytes(point).assertValidity();
+      // OpenSSL checks that the point is on the curve when it decodes the key.
+      k.nodeKey = createPublicKey({
+        key: { kty: 'EC', crv: curve, x: Buffer.from(point.subarray(1, 1 + n)).toString('base64url'), y: Buffer.from(point.subarray(1 + n)).toString('base64url') },
+        format: 'jwk',
+      });
     } catch (e) {
       return fail(Reason.Malformed, `${what}: not a point on ${curve}`, e);
     }
-    return new EcdsaPublicKey(curve, point);
+    return k;
   }
 
   /** From a node KeyObject holding an EC public key (e.g. a certificate's). */

@@ -166,7 +166,10 @@ export function parseTdxQuote(buf: Uint8Array): TdxQuote {
   const innerSize = s.u32('pck_cert_data.size');
   if (innerType !== CERT_TYPE_PCK_CHAIN) fail(Reason.TdxCertData, `QE certification data type ${innerType} is not 5 (PCK certificate chain)`);
   if (innerSize !== s.remaining) fail(Reason.TdxCertData, `PCK certificate data size ${innerSize} does not match the ${s.remaining} bytes left`);
-  const pem = s.bytes(innerSize, 'pck_cert_chain');
+  let pem = s.bytes(innerSize, 'pck_cert_chain');
+  let end = pem.length;
+  while (end > 0 && pem[end - 1] === 0) end--;
+  pem = pem.subarray(0, end);
   return {
     header,
     body,
@@ -176,7 +179,7 @@ export function parseTdxQuote(buf: Uint8Array): TdxQuote {
     qeReport: parseQeReport(qeRaw),
     qeReportSignature,
     qeAuthData,
-    pckChainPem: Buffer.from(pem).toString('latin1').replace(/\0+$/, ''),
+    pckChainPem: Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength).toString('latin1'),
     trailing: buf.length - sigEnd,
   };
 }

@@ -48,15 +48,19 @@ export interface VerifiedPckChain {
   pck: Cert;
   pckKey: EcdsaPublicKey;
   info: PckInfo;
+  /** The trusted root exactly as given, to tell apart callers with different roots. */
+  trustedRootInput: Uint8Array;
+  /** Attestation keys seen with this chain (a QE keeps its key across quotes). */
+  attestationKeys: Map<string, EcdsaPublicKey>;
 }
 
 const MAX_CHAIN_CACHE = 1024;
 
 function pckChain(pem: string, trustedRoot: TdxEvidence['trustedRoot'], at: Date, cache: Map<string, VerifiedPckChain> | undefined): VerifiedPckChain {
-  const rootKey = typeof trustedRoot === 'string' ? trustedRoot : Buffer.from(trustedRoot).toString('base64');
-  const key = `${rootKey}\n${pem}`;
+  const key = pem;
+  const rootBytes = typeof trustedRoot === 'string' ? Buffer.from(trustedRoot, 'latin1') : trustedRoot;
   const hit = cache?.get(key);
-  if (hit) {
+  if (hit && equalBytes(hit.trustedRootInput, rootBytes)) {
     for (const c of hit.chain) checkValidity(c, at);
     checkValidity(hit.root, at);
     return hit;
@@ -68,7 +72,7 @@ function pckChain(pem: string, trustedRoot: TdxEvidence['trustedRoot'], at: Date
   verifyChain(pck, chain.slice(1), { at, trusted: [root] });
   const pckKey = EcdsaPublicKey.fromKeyObject(pck.x509.publicKey, describe(pck));
   if (pckKey.curve !== 'P-256') fail(Reason.CertKey, `${describe(pck)} key is ${pckKey.curve}, expected P-256`);
-  const entry = { root, chain, pck, pckKey, info: pckInfo(pck) };
+  const entry = { root, chain, pck, pckKey, info: pckInfo(pck), attestationKeys: new Map<string, EcdsaPublicKey>(), trustedRootInput: new Uint8Array(rootBytes) };
   if (cache) {
     if (cache.size >= MAX_CHAIN_CACHE) cache.delete(cache.keys().next().value!);
     cache.set(key, entry);
@@ -80,7 +84,7 @@ export function checkTdxQuote(ev: TdxEvidence, opts: TdxVerifyOptions, claims: C
   const at = opts.at ?? new Date();
   const q = parseTdxQuote(ev.quote);
   Object.assign(claims, tdxClaims(q));
-  const { root, chain, pck, pckKey, info } = pckChain(q.pckChainPem, ev.trustedRoot, at, opts.chainCache);
+  const { root, chain, pck, pckKey, info, attestationKeys } = pckChain(q.pckChainPem, ev.trustedRoot, at, opts.chainCache);
   claims.fmspc = hex(info.fmspc);
   claims.pck = { pce_id: hex(info.pceId), pce_svn: info.pceSvn, sgx_tcb_components: info.sgxTcbComponents, cpu_svn: hex(info.cpuSvn) };
   if (!pckKey.verify(q.qeReport.raw, q.qeReportSignature, opts.ecdsaBackend)) {
@@ -90,7 +94,15 @@ export function checkTdxQuote(ev: TdxEvidence, opts: TdxVerifyOptions, claims: C
   if (!equalBytes(binding, q.qeReport.reportData.subarray(0, 32)) || !isAllZero(q.qeReport.reportData.subarray(32))) {
     fail(Reason.TdxAkBinding, `QE report_data ${hex(q.qeReport.reportData.subarray(0, 32))} is not SHA-256(attestation key || QE auth data) ${hex(binding)}`);
   }
-  const ak = EcdsaPublicKey.fromRaw('P-256', q.attestationKey, 'attestation key');
+  const akHex = Buffer.from(q.attestationKey.buffer, q.attestationKey.byteOffset, q.attestationKey.byteLength).toString('latin1');
+  let ak = attestationKeys.get(akHex);
+  if (!ak) {
+    ak = EcdsaPublicKey.fromRaw('P-256', q.attestationKey, 'attestation key');
+    if (opts.chainCache) {
+      if (attestationKeys.size >= 64) attestationKeys.clear();
+      attestationKeys.set(akHex, ak);
+    }
+  }
   if (!ak.verify(q.signed, q.signature, opts.ecdsaBackend)) {
     fail(Reason.TdxQuoteSignature, 'quote signature over header and TD report does not verify with the attestation key');
   }
