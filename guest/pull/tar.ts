@@ -84,6 +84,8 @@ export function unpackLayer(tar: Buffer, root: string, opts: { chown?: boolean }
   let longLink: string | undefined;
   const stats: UnpackStats = { entries: 0, bytes: 0 };
   const dirModes: [string, number][] = [];
+  /** Paths this layer created: whiteouts only hide what lower layers had. */
+  const created = new Set<string>();
   while (off + BLOCK <= tar.length) {
     const h = tar.subarray(off, off + BLOCK);
     if (h.every((x) => x === 0)) break;
@@ -128,14 +130,22 @@ export function unpackLayer(tar: Buffer, root: string, opts: { chown?: boolean }
     ensureParent(root, rel);
     const dest = join(root, rel);
     if (base === '.wh..wh..opq') {
-      const dir = join(root, rel.split('/').slice(0, -1).join('/'));
-      for (const e of readdirSync(dir)) rmSync(join(dir, e), { recursive: true, force: true });
+      const parent = rel.split('/').slice(0, -1).join('/');
+      const dir = join(root, parent);
+      for (const e of readdirSync(dir)) {
+        const child = parent ? `${parent}/${e}` : e;
+        if (!created.has(child)) rmSync(join(dir, e), { recursive: true, force: true });
+      }
       continue;
     }
     if (base.startsWith('.wh.')) {
+      const hidden = [...rel.split('/').slice(0, -1), base.slice(4)].join('/');
+      if (created.has(hidden)) continue;
       rmSync(join(root, rel.split('/').slice(0, -1).join('/'), base.slice(4)), { recursive: true, force: true });
       continue;
     }
+    for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1)) created.add(rel.slice(0, i));
+    created.add(rel);
     switch (type) {
       case '0':
       case '7':
