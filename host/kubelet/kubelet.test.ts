@@ -1,0 +1,366 @@
+// The sync loop, pod workers, PLEG, probes and status against the in-memory CRI and a fake clock.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { newFakeNode, testContainer, testPod, type FakeNode } from './testing.js';
+import type { Pod } from './api/types.js';
+
+const uid = (p: Pod): string => p.metadata.uid!;
+const phase = (n: FakeNode, p: Pod): string | undefined => n.kubelet.status.get(uid(p))?.status.phase;
+const cstatus = (n: FakeNode, p: Pod, name: string) =>
+  [...(n.kubelet.status.get(uid(p))?.status.initContainerStatuses ?? []), ...(n.kubelet.status.get(uid(p))?.status.containerStatuses ?? [])].find((c) => c.name === name);
+const cond = (n: FakeNode, p: Pod, type: string): string | undefined => n.kubelet.status.get(uid(p))?.status.conditions.find((c) => c.type === type)?.status;
+
+async function withNode(fn: (n: FakeNode) => Promise<void>, o: Parameters<typeof newFakeNode>[0] = {}): Promise<void> {
+  const n = await newFakeNode(o);
+  try {
+    await fn(n);
+  } finally {
+    await n.dispose();
+  }
+}
+
+test('a pod reaches Running with Ready conditions', () =>
+  withNode(async (n) => {
+    const p = testPod('web');
+    n.setPods([p]);
+    await n.step(0);
+    assert.equal(phase(n, p), 'Running');
+    assert.ok(n.cri.running(uid(p), 'main'));
+    for (const t of ['PodScheduled', 'PodReadyToStartContainers', 'Initialized', 'ContainersReady', 'Ready']) assert.equal(cond(n, p, t), 'True', t);
+    assert.equal(cstatus(n, p, 'main')?.restartCount, 0);
+    assert.ok(n.kubelet.status.get(uid(p))?.status.podIP);
+  }));
+
+test('init containers run one at a time, in order, before app containers', () =>
+  withNode(async (n) => {
+    const p = testPod('init', { initContainers: [testContainer('i1'), testContainer('i2')] });
+    n.setPods([p]);
+    await n.step(0);
+    assert.ok(n.cri.running(uid(p), 'i1'));
+    assert.equal(n.cri.containersOf(uid(p), 'i2').length, 0);
+    assert.equal(cstatus(n, p, 'main')?.state.waiting?.reason, 'PodInitializing');
+    assert.equal(cond(n, p, 'Initialized'), 'False');
+    n.cri.exit(n.cri.running(uid(p), 'i1')!.id, 0);
+    await n.step(1000);
+    assert.ok(n.cri.running(uid(p), 'i2'));
+    assert.equal(n.cri.containersOf(uid(p), 'main').length, 0);
+    n.cri.exit(n.cri.running(uid(p), 'i2')!.id, 0);
+    await n.step(1000);
+    assert.ok(n.cri.running(uid(p), 'main'));
+    assert.equal(cond(n, p, 'Initialized'), 'True');
+    assert.equal(phase(n, p), 'Running');
+  }));
+
+test('a failing init container with restartPolicy Never fails the pod', () =>
+  withNode(async (n) => {
+    const p = testPod('initfail', { restartPolicy: 'Never', initContainers: [testContainer('i1')] });
+    n.setPods([p]);
+    await n.step(0);
+    n.cri.exit(n.cri.running(uid(p), 'i1')!.id, 3);
+    await n.step(1000);
+    assert.equal(phase(n, p), 'Failed');
+    assert.equal(n.cri.containersOf(uid(p), 'main').length, 0);
+  }));
+
+test('CrashLoopBackOff: immediate first restart, then 10 s, 20 s, 40 s', () =>
+  withNode(async (n) => {
+    const p = testPod('crash');
+    n.setPods([p]);
+    await n.step(0);
+    const crash = async (): Promise<void> => {
+      n.cri.exit(n.cri.running(uid(p), 'main')!.id, 1);
+      await n.step(1000);
+    };
+    await crash();
+    assert.equal(cstatus(n, p, 'main')?.restartCount, 1, 'first restart is immediate');
+    for (const [i, delay] of [10, 20, 40].entries()) {
+      await crash();
+      const cs = cstatus(n, p, 'main')!;
+      assert.equal(cs.state.waiting?.reason, 'CrashLoopBackOff', `crash ${i + 2} backs off`);
+      assert.equal(cs.lastState.terminated?.exitCode, 1);
+      assert.equal(phase(n, p), 'Running', 'restartPolicy Always keeps the pod Running');
+      await n.step((delay - 3) * 1000);
+      assert.equal(n.cri.running(uid(p), 'main'), undefined, `still backing off before ${delay}s`);
+      await n.step(3000);
+      assert.ok(n.cri.running(uid(p), 'main'), `restarted after ${delay}s`);
+      assert.equal(cstatus(n, p, 'main')?.restartCount, i + 2);
+    }
+  }));
+
+const terminalCases = [
+  { name: 'Never + exit 0 → Succeeded', policy: 'Never' as const, code: 0, want: 'Succeeded' },
+  { name: 'Never + exit 1 → Failed', policy: 'Never' as const, code: 1, want: 'Failed' },
+  { name: 'OnFailure + exit 0 → Succeeded', policy: 'OnFailure' as const, code: 0, want: 'Succeeded' },
+  { name: 'OnFailure + exit 1 → restarted, Running', policy: 'OnFailure' as const, code: 1, want: 'Running' },
+];
+for (const tc of terminalCases) {
+  test(`restart policy: ${tc.name}`, () =>
+    withNode(async (n) => {
+      const p = testPod(`term-${tc.code}-${tc.policy.toLowerCase()}`, { restartPolicy: tc.policy });
+      n.setPods([p]);
+      await n.step(0);
+      n.cri.exit(n.cri.running(uid(p), 'main')!.id, tc.code);
+      await n.step(1000);
+      assert.equal(phase(n, p), tc.want);
+      if (tc.want !== 'Running') {
+        assert.equal(cond(n, p, 'Ready'), 'False');
+        assert.ok(n.cri.calls.some((c) => c.method === 'StopPodSandbox'), 'a terminal pod stops its sandbox');
+      }
+    }));
+}
+
+test('removing a pod stops containers with its grace period and removes the sandbox', () =>
+  withNode(async (n) => {
+    const p = testPod('gone', { terminationGracePeriodSeconds: 7 });
+    n.setPods([p]);
+    await n.step(0);
+    n.setPods([]);
+    await n.step(0);
+    const stop = n.cri.calls.find((c) => c.method === 'StopContainer');
+    assert.equal(stop?.detail, '7');
+    assert.equal(n.cri.sandboxes.size, 0);
+    assert.equal(n.kubelet.status.get(uid(p)), undefined);
+  }));
+
+test('preStop hook runs before StopContainer and counts against the grace period', () =>
+  withNode(async (n) => {
+    const p = testPod('hooks', {
+      terminationGracePeriodSeconds: 5,
+      containers: [testContainer('main', { lifecycle: { postStart: { exec: { command: ['post'] } }, preStop: { exec: { command: ['pre'] } } } })],
+    });
+    n.setPods([p]);
+    await n.step(0);
+    assert.ok(n.cri.calls.some((c) => c.method === 'ExecSync' && c.detail === 'post'));
+    n.setPods([]);
+    await n.step(0);
+    const i = n.cri.calls.findIndex((c) => c.method === 'ExecSync' && c.detail === 'pre');
+    const j = n.cri.calls.findIndex((c) => c.method === 'StopContainer');
+    assert.ok(i >= 0 && j > i, 'preStop before StopContainer');
+  }));
+
+test('liveness exec probe failing restarts the container; recovering keeps it', () =>
+  withNode(async (n) => {
+    let healthy = false;
+    n.cri.execHandler = () => ({ stdout: new Uint8Array(), stderr: new Uint8Array(), exitCode: healthy ? 0 : 1 });
+    const p = testPod('live', { containers: [testContainer('main', { livenessProbe: { exec: { command: ['check'] }, periodSeconds: 1, failureThreshold: 2 } })] });
+    n.setPods([p]);
+    await n.step(0);
+    const first = n.cri.running(uid(p), 'main')!.id;
+    for (let i = 0; i < 4; i++) await n.step(1000);
+    assert.notEqual(n.cri.running(uid(p), 'main')?.id ?? '', first, 'killed after failureThreshold failures');
+    healthy = true;
+    for (let i = 0; i < 15; i++) await n.step(1000);
+    const second = n.cri.running(uid(p), 'main');
+    assert.ok(second, 'running again');
+    for (let i = 0; i < 5; i++) await n.step(1000);
+    assert.equal(n.cri.running(uid(p), 'main')?.id, second.id, 'a passing probe leaves it alone');
+    assert.ok(n.kubelet.events.list({ reason: 'Unhealthy' }).length >= 2);
+  }));
+
+test('readiness probe drives Ready and ContainersReady over time', () =>
+  withNode(async (n) => {
+    let ready = false;
+    n.cri.execHandler = () => ({ stdout: new Uint8Array(), stderr: new Uint8Array(), exitCode: ready ? 0 : 1 });
+    const p = testPod('ready', { containers: [testContainer('main', { readinessProbe: { exec: { command: ['r'] }, periodSeconds: 1, successThreshold: 2, failureThreshold: 1 } })] });
+    n.setPods([p]);
+    await n.step(0);
+    assert.equal(cond(n, p, 'Ready'), 'False');
+    ready = true;
+    await n.step(1000);
+    assert.equal(cond(n, p, 'Ready'), 'False', 'successThreshold 2 needs two successes');
+    await n.step(1000);
+    await n.step(1000);
+    assert.equal(cond(n, p, 'Ready'), 'True');
+    assert.equal(cond(n, p, 'ContainersReady'), 'True');
+    ready = false;
+    await n.step(1000);
+    await n.step(1000);
+    assert.equal(cond(n, p, 'Ready'), 'False');
+    assert.equal(phase(n, p), 'Running');
+  }));
+
+test('startup probe gates liveness until it succeeds', () =>
+  withNode(async (n) => {
+    const seen: string[] = [];
+    let startedOk = false;
+    n.cri.execHandler = (_id, cmd) => {
+      seen.push(cmd[0]!);
+      return { stdout: new Uint8Array(), stderr: new Uint8Array(), exitCode: cmd[0] === 'startup' && !startedOk ? 1 : 0 };
+    };
+    const p = testPod('startup', {
+      containers: [testContainer('main', { startupProbe: { exec: { command: ['startup'] }, periodSeconds: 1, failureThreshold: 30 }, livenessProbe: { exec: { command: ['live'] }, periodSeconds: 1 } })],
+    });
+    n.setPods([p]);
+    await n.step(0);
+    for (let i = 0; i < 3; i++) await n.step(1000);
+    assert.ok(seen.includes('startup'));
+    assert.ok(!seen.includes('live'), 'liveness waits for startup');
+    assert.equal(cstatus(n, p, 'main')?.started, false);
+    startedOk = true;
+    for (let i = 0; i < 3; i++) await n.step(1000);
+    assert.ok(seen.includes('live'));
+    assert.equal(cstatus(n, p, 'main')?.started, true);
+  }));
+
+const routing = [
+  { name: 'no RuntimeClass → default runtime', rc: undefined, handler: '' },
+  { name: 'RuntimeClass cocolet → handler cocolet', rc: 'cocolet', handler: 'cocolet' },
+  { name: 'RuntimeClass kata-qemu-coco-dev → handler cocolet', rc: 'kata-qemu-coco-dev', handler: 'cocolet' },
+];
+for (const tc of routing) {
+  test(`RuntimeClass routing: ${tc.name}`, () =>
+    withNode(async (n) => {
+      const p = testPod(`rc-${tc.handler || 'default'}`, tc.rc ? { runtimeClassName: tc.rc } : {});
+      n.setPods([p]);
+      await n.step(0);
+      const sb = [...n.cri.sandboxes.values()][0];
+      assert.equal(sb?.handler, tc.handler);
+      assert.equal(phase(n, p), 'Running');
+    }));
+}
+
+test('RuntimeClass routing: an unknown RuntimeClass creates no sandbox and says why', () =>
+  withNode(async (n) => {
+    const p = testPod('rc-unknown', { runtimeClassName: 'nope' });
+    n.setPods([p]);
+    await n.step(0);
+    assert.equal(n.cri.sandboxes.size, 0);
+    assert.equal(phase(n, p), 'Pending');
+    assert.equal(n.kubelet.events.list({ reason: 'FailedCreatePodSandBox' }).length, 1);
+  }));
+
+const secretCases: { name: string; rc: string | undefined; ann: Record<string, string>; refused: boolean }[] = [
+  { name: 'standard pod may use a local secret', rc: undefined, ann: {}, refused: false },
+  { name: 'confidential pod is refused a host secret', rc: 'cocolet', ann: {}, refused: true },
+  { name: 'confidential pod that opts in gets it', rc: 'cocolet', ann: { 'io.cocolet.allow-host-secrets': 'true' }, refused: false },
+];
+for (const tc of secretCases) {
+  test(`secret volumes: ${tc.name}`, () =>
+    withNode(async (n) => {
+      const { mkdirSync, writeFileSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      mkdirSync(join(n.dir, 'secrets', 's1'), { recursive: true });
+      writeFileSync(join(n.dir, 'secrets', 's1', 'k'), 'v');
+      const p = testPod(
+        `sec-${tc.refused ? 'no' : 'yes'}-${tc.rc ?? 'std'}`,
+        {
+          ...(tc.rc ? { runtimeClassName: tc.rc } : {}),
+          volumes: [{ name: 's', secret: { secretName: 's1' } }],
+          containers: [testContainer('main', { volumeMounts: [{ name: 's', mountPath: '/s' }] })],
+        },
+        tc.ann,
+      );
+      n.setPods([p]);
+      await n.step(0);
+      assert.equal(n.kubelet.events.list({ reason: 'HostSecretRefused' }).length, tc.refused ? 1 : 0);
+      assert.equal(n.cri.sandboxes.size, tc.refused ? 0 : 1);
+    }));
+}
+
+test('kubelet restart adopts running pods without restarting containers', () =>
+  withNode(async (n) => {
+    const p = testPod('survivor', { initContainers: [testContainer('i1')] });
+    n.setPods([p]);
+    await n.step(0);
+    n.cri.exit(n.cri.running(uid(p), 'i1')!.id, 0);
+    await n.step(1000);
+    const before = n.cri.running(uid(p), 'main')!.id;
+    const creates = n.cri.calls.filter((c) => c.method === 'CreateContainer' || c.method === 'RunPodSandbox').length;
+    const k = await n.restart();
+    await n.step(0);
+    await n.step(1000);
+    assert.equal(n.cri.running(uid(p), 'main')?.id, before);
+    assert.equal(n.cri.calls.filter((c) => c.method === 'CreateContainer' || c.method === 'RunPodSandbox').length, creates, 'nothing recreated');
+    assert.equal(k.status.get(uid(p))?.status.phase, 'Running');
+  }));
+
+test('housekeeping removes runtime pods no source wants', () =>
+  withNode(async (n) => {
+    n.cri.populate(2);
+    n.setPods([]);
+    await n.step(1000);
+    await n.step(2000);
+    await n.step(2000);
+    assert.equal(n.cri.sandboxes.size, 0);
+    assert.equal(n.cri.containers.size, 0);
+  }));
+
+test('maxPods: pods beyond capacity are rejected with OutOfpods', () =>
+  withNode(
+    async (n) => {
+      const a = testPod('a');
+      const b = testPod('b');
+      n.setPods([a, b]);
+      await n.step(0);
+      assert.equal(phase(n, a), 'Running');
+      assert.equal(phase(n, b), 'Failed');
+      assert.equal(n.kubelet.status.get(uid(b))?.status.reason, 'OutOfpods');
+    },
+    { config: { maxPods: 1 } },
+  ));
+
+test('evented PLEG: container events reach the pod without waiting for a relist', () =>
+  withNode(
+    async (n) => {
+      assert.equal(n.kubelet.pleg.mode, 'evented');
+      const p = testPod('ev', { restartPolicy: 'Never' });
+      n.setPods([p]);
+      await n.step(0);
+      n.cri.exit(n.cri.running(uid(p), 'main')!.id, 0);
+      await n.step(0);
+      assert.equal(phase(n, p), 'Succeeded');
+    },
+    { evented: true },
+  ));
+
+test('evented PLEG falls back to the generic relist when the runtime lacks events', async () => {
+  const { FakeCri } = await import('../cri/fake.js');
+  const { FakeClock } = await import('./clock.js');
+  const { CocoletError, ErrorCode } = await import('../../shared/errors/errors.js');
+  const clock = new FakeClock();
+  const cri = new FakeCri({ clock, images: ['localhost/test/busybox:1'] });
+  cri.getContainerEvents = () => ({
+    [Symbol.asyncIterator]() {
+      return { next: () => Promise.reject(new CocoletError(ErrorCode.Unimplemented, 'unknown method GetContainerEvents')) };
+    },
+  });
+  await withNode(
+    async (n) => {
+      await n.step(0);
+      assert.equal(n.kubelet.pleg.mode, 'generic');
+      const p = testPod('fallback', { restartPolicy: 'Never' });
+      n.setPods([p]);
+      await n.step(0);
+      n.cri.exit(n.cri.running(uid(p), 'main')!.id, 0);
+      await n.step(1000);
+      assert.equal(phase(n, p), 'Succeeded');
+    },
+    { evented: true, cri, clock },
+  );
+});
+
+test('PLEG health: unhealthy when relists stop for longer than the threshold', () =>
+  withNode(async (n) => {
+    await n.step(0);
+    assert.equal(n.kubelet.pleg.healthy().ok, true);
+    n.kubelet.pleg.stop();
+    await n.step(181_000);
+    const h = n.kubelet.pleg.healthy();
+    assert.equal(h.ok, false);
+    assert.match(h.message, /threshold is 180s/);
+  }));
+
+test('container GC keeps one dead instance per container', () =>
+  withNode(async (n) => {
+    const p = testPod('gc');
+    n.setPods([p]);
+    await n.step(0);
+    for (let i = 0; i < 3; i++) {
+      n.cri.exit(n.cri.running(uid(p), 'main')!.id, 1);
+      await n.step(400_000);
+    }
+    await n.kubelet.pleg.relist();
+    await n.kubelet.gc.collect();
+    const all = n.cri.containersOf(uid(p), 'main');
+    assert.equal(all.filter((c) => c.state === 2).length, 1);
+  }));
