@@ -49,7 +49,7 @@ export function convertProcess(p: Json): NonNullable<Spec['Process']> {
   }).Process!;
 }
 
-function convertResources(r: Json): Json {
+export function convertResources(r: Json): Json {
   const mem = obj(r.memory);
   const cpu = obj(r.cpu);
   const pids = obj(r.pids);

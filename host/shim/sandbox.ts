@@ -1,0 +1,397 @@
+/**
+ * One pod sandbox served by this shim: its VM (through the hypervisor seam), the agent client on
+ * that VM, and every task (containers and execs) containerd created in it. The task API in
+ * service.ts is a thin layer over these methods.
+ *
+ * Roles: the CRI pause container boots the VM and is otherwise virtual (its "process" is the VM);
+ * later CRI containers become CreateContainer/StartContainer on the same VM; a lone `ctr run` task
+ * is both: it boots the VM and runs as a real container in it.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import type { Logger } from '../../shared/log/logger.js';
+import { CocoletError, ErrorCode, isCocoletError } from '../../shared/errors/errors.js';
+import { delay } from '../../shared/lifecycle/disposables.js';
+import type { Mount } from '../../shared/gen/containerd/types/mount_pb.js';
+import type { Process } from '../../shared/gen/kata/oci_pb.js';
+import type { StorageSchema } from '../../shared/gen/kata/agent_pb.js';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import { TaskCreateSchema, TaskStartSchema, TaskExitSchema, TaskDeleteSchema, TaskExecAddedSchema, TaskExecStartedSchema, TaskOOMSchema, TaskPausedSchema, TaskResumedSchema } from '../../shared/gen/containerd/events/task_pb.js';
+import { Status } from '../../shared/gen/containerd/types/task/task_pb.js';
+import { sandboxSettings, type ShimConfig } from './config.js';
+import { readSpec, taskRole, CRI_IMAGE_NAME, type TaskRole } from './bundle.js';
+import { convertProcess, convertResources, convertSpec } from './spec.js';
+import { mountRootfs, unmountRootfs } from './rootfs.js';
+import { startStdio, type StdioCopy } from './stdio.js';
+import { dialAgent, type AgentConnection } from './agent.js';
+import type { Hypervisor, VmHandle } from './hypervisor.js';
+import type { EventSink } from './events.js';
+import { TaskProcess, type TaskIo, type ExitInfo } from './task.js';
+
+/** Exit status reported for processes that died with their VM (SIGKILL-style). */
+export const VM_LOST_EXIT_STATUS = 137;
+/** How long an exit waits for the last output to be copied. */
+export const STDIO_DRAIN_MS = 2000;
+/** Where guest-pulled images are mounted in the guest (Kata's layout). */
+export const GUEST_ROOTFS_DIR = '/run/kata-containers';
+
+export const TOPIC = {
+  create: '/tasks/create',
+  start: '/tasks/start',
+  exit: '/tasks/exit',
+  delete: '/tasks/delete',
+  execAdded: '/tasks/exec-added',
+  execStarted: '/tasks/exec-started',
+  oom: '/tasks/oom',
+  paused: '/tasks/paused',
+  resumed: '/tasks/resumed',
+} as const;
+
+interface Exec {
+  proc: TaskProcess;
+  process: Process;
+  stdio?: StdioCopy;
+}
+
+interface Container {
+  id: string;
+  role: TaskRole;
+  bundle: string;
+  rootfs: Mount[];
+  mounted: boolean;
+  init: TaskProcess;
+  stdio?: StdioCopy;
+  execs: Map<string, Exec>;
+}
+
+export interface CreateInput extends TaskIo {
+  id: string;
+  bundle: string;
+  rootfs: Mount[];
+}
+
+export interface SandboxOptions {
+  id: string;
+  config: ShimConfig;
+  hypervisor: () => Promise<Hypervisor>;
+  events: EventSink;
+  logger: Logger;
+  /** Called once the VM runs (the daemon records its pid for `delete`). */
+  onVmStarted?: (vm: VmHandle, workDir: string) => void;
+}
+
+export class Sandbox {
+  private vm: VmHandle | undefined;
+  private agentConn: AgentConnection | undefined;
+  private readonly containers = new Map<string, Container>();
+  private tornDown = false;
+  private readonly log: Logger;
+  readonly workDir: string;
+
+  constructor(private readonly opts: SandboxOptions) {
+    this.log = opts.logger.child({ sandbox: opts.id });
+    this.workDir = join(opts.config.runtime.stateDir, opts.id);
+  }
+
+  get vmPid(): number {
+    return this.vm?.pid ?? 0;
+  }
+
+  get taskCount(): number {
+    return this.containers.size;
+  }
+
+  private get agent(): AgentConnection['api'] {
+    if (!this.agentConn || this.tornDown) throw new CocoletError(ErrorCode.Unavailable, 'the sandbox VM is not running', { context: { sandbox: this.opts.id } });
+    return this.agentConn.api;
+  }
+
+  private container(id: string): Container {
+    const c = this.containers.get(id);
+    if (!c) throw new CocoletError(ErrorCode.NotFound, `task ${id} not found`, { context: { container: id } });
+    return c;
+  }
+
+  private process(id: string, execId: string): { c: Container; proc: TaskProcess; exec?: Exec } {
+    const c = this.container(id);
+    if (!execId) return { c, proc: c.init };
+    const exec = c.execs.get(execId);
+    if (!exec) throw new CocoletError(ErrorCode.NotFound, `exec ${execId} not found in task ${id}`, { context: { container: id } });
+    return { c, proc: exec.proc, exec };
+  }
+
+  // ---- VM lifecycle ----
+
+  private async boot(annotations: Record<string, string>, hostname: string): Promise<void> {
+    const { config } = this.opts;
+    const settings = sandboxSettings(config, annotations);
+    mkdirSync(this.workDir, { recursive: true, mode: 0o700 });
+    const hv = await this.opts.hypervisor();
+    const t0 = Date.now();
+    let vm: VmHandle | undefined;
+    try {
+      vm = await hv.start({ id: this.opts.id, workDir: this.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: this.log });
+      this.vm = vm;
+      this.opts.onVmStarted?.(vm, this.workDir);
+      if (!vm.confidential) this.log.warn({ kind: hv.kind }, 'sandbox is not confidential: the hypervisor is a local stand-in');
+      const t1 = Date.now();
+      this.agentConn = await dialAgent(vm.agentSocketPath, { timeoutMs: config.agent.dialTimeoutS * 1000, until: vm.exited });
+      const t2 = Date.now();
+      await this.agentConn.api.createSandbox({ sandboxId: this.opts.id, hostname }, { timeoutMs: config.agent.createContainerTimeoutS * 1000 });
+      this.log.info({ vmPid: vm.pid, vmStartMs: t1 - t0, agentReadyMs: t2 - t1, createSandboxMs: Date.now() - t2 }, 'sandbox ready');
+    } catch (e) {
+      this.agentConn?.conn.close();
+      this.agentConn = undefined;
+      await vm?.stop().catch(() => {});
+      this.vm = undefined;
+      rmSync(this.workDir, { recursive: true, force: true });
+      throw isCocoletError(e) ? e.withContext({ sandbox: this.opts.id }) : new CocoletError(ErrorCode.VmFailed, `starting the sandbox VM failed: ${(e as Error).message}`, { cause: e, context: { sandbox: this.opts.id } });
+    }
+    const lost = (why: string): void => void this.vmLost(why);
+    this.agentConn.conn.onClose(() => lost('agent connection closed'));
+    void vm.exited.then(() => lost('VM exited'));
+    void this.watchOom();
+  }
+
+  private async watchOom(): Promise<void> {
+    for (let i = 0; i < 1_000_000 && !this.tornDown && this.agentConn; i++) {
+      try {
+        const ev = await this.agentConn.api.getOOMEvent({});
+        if (ev.containerId && this.containers.has(ev.containerId)) this.opts.events.publish(TOPIC.oom, TaskOOMSchema, { containerId: ev.containerId });
+      } catch (e) {
+        if (this.tornDown || isCocoletError(e, ErrorCode.Unimplemented) || isCocoletError(e, ErrorCode.Unavailable)) return;
+        await delay(1000);
+      }
+    }
+  }
+
+  /** The VM or its agent went away: every task that has not exited exits now. */
+  private async vmLost(why: string): Promise<void> {
+    if (this.tornDown) return;
+    this.tornDown = true;
+    this.log.warn({ why }, 'sandbox VM lost; publishing exits for its tasks');
+    for (const c of this.containers.values()) {
+      for (const p of [c.init, ...[...c.execs.values()].map((e) => e.proc)]) {
+        if (p.status !== Status.CREATED || p === c.init) this.exitProcess(p, VM_LOST_EXIT_STATUS);
+      }
+      c.stdio?.close();
+    }
+    this.agentConn?.conn.close();
+    await this.vm?.stop().catch(() => {});
+  }
+
+  /** Stops the VM and removes what the sandbox made (idempotent). */
+  async teardown(): Promise<void> {
+    const wasUp = !this.tornDown;
+    this.tornDown = true;
+    if (wasUp && this.agentConn) await this.agentConn.api.destroySandbox({}, { timeoutMs: 5000 }).catch(() => {});
+    this.agentConn?.conn.close();
+    await this.vm?.stop().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'VM stop failed'));
+    for (const c of this.containers.values()) {
+      c.stdio?.close();
+      for (const e of c.execs.values()) e.stdio?.close();
+      if (c.mounted) unmountRootfs(c.bundle);
+    }
+    rmSync(this.workDir, { recursive: true, force: true });
+  }
+
+  private exitProcess(p: TaskProcess, status: number): void {
+    if (p.markExited(status)) {
+      this.opts.events.publish(TOPIC.exit, TaskExitSchema, { containerId: p.containerId, id: p.execId || p.containerId, pid: p.pid, exitStatus: p.exit!.status, exitedAt: timestampFromDate(p.exit!.at) });
+    }
+  }
+
+  /** Waits for the agent's WaitProcess, lets output drain, records the exit and publishes it. */
+  private watchExit(p: TaskProcess, stdio: StdioCopy | undefined): void {
+    const agent = this.agent;
+    void (async () => {
+      let status = VM_LOST_EXIT_STATUS;
+      try {
+        status = (await agent.waitProcess({ containerId: p.containerId, execId: p.execId })).status;
+      } catch (e) {
+        if (this.tornDown) return; // vmLost publishes
+        this.log.warn({ container: p.containerId, err: (e as Error).message }, 'waiting for the process failed');
+      }
+      if (stdio) await Promise.race([stdio.done, delay(STDIO_DRAIN_MS)]);
+      stdio?.close();
+      this.exitProcess(p, status);
+    })();
+  }
+
+  // ---- task API operations ----
+
+  async create(input: CreateInput): Promise<number> {
+    if (this.containers.has(input.id)) throw new CocoletError(ErrorCode.AlreadyExists, `task ${input.id} already exists`, { context: { container: input.id } });
+    const spec = readSpec(input.bundle);
+    const role = taskRole(spec);
+    const log = this.log.child({ container: input.id });
+    if (role !== 'container' && !this.vm) await this.boot(spec.annotations ?? {}, spec.hostname ?? '');
+    if (!this.vm) throw new CocoletError(ErrorCode.FailedPrecondition, 'the sandbox of this container is not running', { context: { container: input.id } });
+    const c: Container = { id: input.id, role, bundle: input.bundle, rootfs: input.rootfs, mounted: false, init: new TaskProcess(input.id, '', this.vm.pid, input), execs: new Map() };
+    if (role !== 'sandbox') {
+      const kind = this.opts.config.hypervisor.kind;
+      let rootPath: string;
+      const storages: MessageInitShape<typeof StorageSchema>[] = [];
+      if (kind === 'qemu') {
+        const image = spec.annotations?.[CRI_IMAGE_NAME];
+        if (!image) throw new CocoletError(ErrorCode.FailedPrecondition, 'with the qemu hypervisor the guest pulls the image itself and needs its name (io.kubernetes.cri.image-name); run it through CRI', { context: { container: input.id } });
+        rootPath = `${GUEST_ROOTFS_DIR}/${input.id}/rootfs`;
+        storages.push({ driver: 'image_guest_pull', source: image, fstype: 'overlay', mountPoint: rootPath, driverOptions: [`image_guest_pull=${JSON.stringify({ metadata: spec.annotations ?? {} })}`] });
+      } else {
+        if (input.rootfs.length > 0) {
+          rootPath = mountRootfs(input.bundle, input.rootfs);
+          c.mounted = true;
+        } else {
+          rootPath = resolve(input.bundle, spec.root?.path ?? 'rootfs'); // a prepared root (ctr run --rootfs)
+        }
+      }
+      const { spec: agentSpec, droppedMounts } = convertSpec(spec, rootPath);
+      if (droppedMounts.length) log.info({ mounts: droppedMounts }, 'host bind mounts are not passed into the sandbox');
+      try {
+        await this.agent.createContainer({ containerId: input.id, execId: input.id, OCI: agentSpec, storages }, { timeoutMs: this.opts.config.agent.createContainerTimeoutS * 1000 });
+      } catch (e) {
+        if (c.mounted) unmountRootfs(input.bundle);
+        throw e;
+      }
+    }
+    this.containers.set(input.id, c);
+    this.opts.events.publish(TOPIC.create, TaskCreateSchema, { containerId: input.id, bundle: input.bundle, rootfs: input.rootfs, io: { stdin: input.stdin, stdout: input.stdout, stderr: input.stderr, terminal: input.terminal }, pid: c.init.pid });
+    log.info({ role }, 'task created');
+    return c.init.pid;
+  }
+
+  async start(id: string, execId: string): Promise<number> {
+    const { c, proc, exec } = this.process(id, execId);
+    if (proc.status !== Status.CREATED) throw new CocoletError(ErrorCode.FailedPrecondition, `task ${proc.label} was already started`, { context: { container: id } });
+    if (c.role === 'sandbox' && !exec) {
+      proc.markRunning();
+      this.opts.events.publish(TOPIC.start, TaskStartSchema, { containerId: id, pid: proc.pid });
+      return proc.pid;
+    }
+    const agent = this.agent;
+    const io = { agent, containerId: id, execId, stdin: proc.io.stdin, stdout: proc.io.stdout, stderr: proc.io.stderr, logger: this.log };
+    if (exec) {
+      await agent.execProcess({ containerId: id, execId, process: exec.process });
+      exec.stdio = startStdio(io);
+      proc.markRunning();
+      this.opts.events.publish(TOPIC.execStarted, TaskExecStartedSchema, { containerId: id, execId, pid: proc.pid });
+      this.watchExit(proc, exec.stdio);
+    } else {
+      await agent.startContainer({ containerId: id });
+      c.stdio = startStdio(io);
+      proc.markRunning();
+      this.opts.events.publish(TOPIC.start, TaskStartSchema, { containerId: id, pid: proc.pid });
+      this.watchExit(proc, c.stdio);
+    }
+    return proc.pid;
+  }
+
+  async wait(id: string, execId: string): Promise<ExitInfo> {
+    return this.process(id, execId).proc.exited;
+  }
+
+  async kill(id: string, execId: string, signal: number, all: boolean): Promise<void> {
+    const { c, proc } = this.process(id, execId);
+    if (proc.exit) return;
+    if (c.role === 'sandbox' && !execId) {
+      // The pause "process" is the VM itself: a terminating signal ends it.
+      if (proc.status === Status.CREATED || [1, 2, 9, 15].includes(signal)) this.exitProcess(proc, 128 + signal);
+      return;
+    }
+    if (proc.status === Status.CREATED) {
+      this.exitProcess(proc, 128 + signal);
+      return;
+    }
+    if (this.tornDown) return;
+    await this.agent.signalProcess({ containerId: id, execId: all ? '' : execId, signal });
+  }
+
+  async delete(id: string, execId: string): Promise<ExitInfo & { pid: number }> {
+    const { c, proc, exec } = this.process(id, execId);
+    if (proc.status === Status.RUNNING || proc.status === Status.PAUSED) {
+      throw new CocoletError(ErrorCode.FailedPrecondition, `task ${proc.label} is still running`, { context: { container: id } });
+    }
+    if (!proc.exit) proc.markExited(0);
+    const exit = proc.exit!;
+    if (exec) {
+      exec.stdio?.close();
+      c.execs.delete(execId);
+      this.opts.events.publish(TOPIC.delete, TaskDeleteSchema, { containerId: id, id: execId, pid: proc.pid, exitStatus: exit.status, exitedAt: timestampFromDate(exit.at) });
+      return { pid: proc.pid, ...exit };
+    }
+    c.stdio?.close();
+    for (const e of c.execs.values()) e.stdio?.close();
+    if (c.role !== 'sandbox' && !this.tornDown) {
+      await this.agent.removeContainer({ containerId: id, timeout: 10 }, { timeoutMs: 15_000 }).catch((e: unknown) => {
+        if (!isCocoletError(e, ErrorCode.NotFound)) this.log.warn({ container: id, err: (e as Error).message }, 'agent RemoveContainer failed');
+      });
+    }
+    if (c.mounted) unmountRootfs(c.bundle);
+    c.mounted = false;
+    this.containers.delete(id);
+    if (c.role !== 'container') {
+      // The sandbox (or lone task) goes: everything still in it dies with the VM.
+      for (const other of this.containers.values()) this.exitProcess(other.init, VM_LOST_EXIT_STATUS);
+      await this.teardown();
+    }
+    this.opts.events.publish(TOPIC.delete, TaskDeleteSchema, { containerId: id, id, pid: proc.pid, exitStatus: exit.status, exitedAt: timestampFromDate(exit.at) });
+    this.log.info({ container: id }, 'task deleted');
+    return { pid: proc.pid, ...exit };
+  }
+
+  async exec(id: string, execId: string, io: TaskIo, processJson: Uint8Array): Promise<void> {
+    const c = this.container(id);
+    if (!execId) throw new CocoletError(ErrorCode.InvalidArgument, 'exec id is required');
+    if (c.execs.has(execId)) throw new CocoletError(ErrorCode.AlreadyExists, `exec ${execId} already exists`, { context: { container: id } });
+    if (c.init.exit) throw new CocoletError(ErrorCode.FailedPrecondition, `task ${id} has exited`, { context: { container: id } });
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(Buffer.from(processJson).toString('utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new CocoletError(ErrorCode.InvalidArgument, 'exec spec is not a JSON OCI process', { cause: e });
+    }
+    c.execs.set(execId, { proc: new TaskProcess(id, execId, this.vmPid, io), process: convertProcess(json) });
+    this.opts.events.publish(TOPIC.execAdded, TaskExecAddedSchema, { containerId: id, execId });
+  }
+
+  state(id: string, execId: string): { proc: TaskProcess; bundle: string } {
+    const { c, proc } = this.process(id, execId);
+    return { proc, bundle: c.bundle };
+  }
+
+  async pause(id: string, paused: boolean): Promise<void> {
+    const c = this.container(id);
+    if (c.role !== 'sandbox') await (paused ? this.agent.pauseContainer({ containerId: id }) : this.agent.resumeContainer({ containerId: id }));
+    c.init.setPaused(paused);
+    for (const e of c.execs.values()) if (e.proc.status === Status.RUNNING || e.proc.status === Status.PAUSED) e.proc.setPaused(paused);
+    if (paused) this.opts.events.publish(TOPIC.paused, TaskPausedSchema, { containerId: id });
+    else this.opts.events.publish(TOPIC.resumed, TaskResumedSchema, { containerId: id });
+  }
+
+  async closeIO(id: string, execId: string, stdin: boolean): Promise<void> {
+    this.process(id, execId);
+    if (stdin && !this.tornDown) await this.agent.closeStdin({ containerId: id, execId });
+  }
+
+  async resize(id: string, execId: string, width: number, height: number): Promise<void> {
+    this.process(id, execId);
+    await this.agent.ttyWinResize({ containerId: id, execId, row: height, column: width });
+  }
+
+  async update(id: string, resourcesJson: Uint8Array | undefined): Promise<void> {
+    const c = this.container(id);
+    if (c.role === 'sandbox' || !resourcesJson?.length) return;
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(Buffer.from(resourcesJson).toString('utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new CocoletError(ErrorCode.InvalidArgument, 'resources are not JSON OCI LinuxResources', { cause: e });
+    }
+    await this.agent.updateContainer({ containerId: id, resources: convertResources(json) });
+  }
+
+  has(id: string): boolean {
+    return this.containers.has(id);
+  }
+}
