@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { attestationFixtures, derToPem, FIXTURES_ABSENT, fx } from '../../shared/attestation/testing/fixtures.js';
+import { attestationFixtures, derToPem, FIXTURES_ABSENT, fx, repoRoot } from '../../shared/attestation/testing/fixtures.js';
 
 const BIN = fileURLToPath(new URL('../../kbs/cmd/cocolet-kbs.js', import.meta.url));
 const F = attestationFixtures();
@@ -161,6 +161,17 @@ const cases: Case[] = [
       return ['--tee', 'tpm', '--quote', f(`${d}/quote_sha1.tpms_attest.bin`), '--signature', f(`${d}/quote_sha1.tpmt_signature.bin`), '--cert', f(`${d}/ak_pub.tpmt_public.bin`), '--pcrs', f(`${d}/pcrs_sha1.json`), '--allow-sha1'];
     },
     code: 0,
+  },
+  {
+    name: 'cca trustee example token with its CPAK',
+    args: () => ['--tee', 'cca', '--token', join(repoRoot(), 'shared/attestation/testdata/cca/cca-example-token.cbor'), '--cert', join(repoRoot(), 'shared/attestation/testdata/cca/cpak-pub.json')],
+    code: 0,
+  },
+  {
+    name: 'cca token with the wrong expected challenge',
+    args: () => ['--tee', 'cca', '--token', join(repoRoot(), 'shared/attestation/testdata/cca/cca-example-token.cbor'), '--cert', join(repoRoot(), 'shared/attestation/testdata/cca/cpak-pub.json'), '--report-data', '00'],
+    code: 1,
+    reason: 'cca.challenge',
   },
   { name: 'usage: no --tee', args: () => ['--report', f('snp/milan-v2-virtee/report.bin')], code: 2 },
   { name: 'usage: unknown tee', args: () => ['--tee', 'sgx'], code: 2 },

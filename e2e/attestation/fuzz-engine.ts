@@ -4,7 +4,9 @@
  * truncation and extension. The only failures allowed are CocoletErrors; anything else thrown
  * is a crash.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cpakFrom, verifyCca } from '../../shared/attestation/cca/verify.js';
 import { CocoletError } from '../../shared/errors/errors.js';
 import { parseHclReport } from '../../shared/attestation/azure/hcl.js';
 import { parseEventLog } from '../../shared/attestation/eventlog.js';
@@ -13,7 +15,7 @@ import { loadSnpTrust, verifySnpWithTrust, type SnpTrust } from '../../shared/at
 import { parseTdxQuote } from '../../shared/attestation/tdx/quote.js';
 import { verifyTdx } from '../../shared/attestation/tdx/verify.js';
 import { parseTpmsAttest, parseTpmtPublic, parseTpmtSignature } from '../../shared/attestation/tpm/structures.js';
-import { attestationFixtures, fx } from '../../shared/attestation/testing/fixtures.js';
+import { attestationFixtures, fx, repoRoot } from '../../shared/attestation/testing/fixtures.js';
 import { EvidenceError } from '../../shared/attestation/errors.js';
 
 export interface Target {
@@ -125,6 +127,11 @@ export function buildTargets(): Target[] {
     seeds: hclSeeds.length ? hclSeeds : [new Uint8Array([...new TextEncoder().encode('HCLA'), ...new Uint8Array(28 + 1184), ...u32le(0)])],
     run: parseHclReport,
   });
+  const ccaDir = join(repoRoot(), 'shared', 'attestation', 'testdata', 'cca');
+  if (existsSync(join(ccaDir, 'cca-example-token.cbor'))) {
+    const cpak = cpakFrom(new Uint8Array(readFileSync(join(ccaDir, 'cpak-pub.json'))));
+    targets.push({ name: 'cca-token', seeds: [new Uint8Array(readFileSync(join(ccaDir, 'cca-example-token.cbor')))], run: (b) => verifyCca({ token: b, platformKey: cpak }) });
+  }
   // Full verification with a cached chain: exercises the signature paths on mutated input.
   if (F) {
     let trust: SnpTrust | undefined;
@@ -147,7 +154,7 @@ export function buildTargets(): Target[] {
 
 /** Relative frequency of each target: full verifications cost ~100x a parse. */
 function weight(t: Target): number {
-  return t.name.endsWith('-verify') ? 1 : 30;
+  return t.name.endsWith('-verify') || t.name === 'cca-token' ? 1 : 30;
 }
 
 export interface FuzzOptions {

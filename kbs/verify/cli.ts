@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import {
   verifyAzSnp,
   verifyAzTdx,
+  verifyCca,
   verifySnp,
   verifyTdx,
   verifyTpm,
@@ -17,15 +18,16 @@ import {
 } from '../../shared/attestation/index.js';
 import { readCollateralDir } from './collateral-dir.js';
 
-export const VERIFY_USAGE = `usage: cocolet-kbs verify --tee snp|tdx|tpm|az-snp-vtpm|az-tdx-vtpm [options]
+export const VERIFY_USAGE = `usage: cocolet-kbs verify --tee snp|tdx|tpm|az-snp-vtpm|az-tdx-vtpm|cca [options]
 evidence:    --report FILE (snp)  --quote FILE (tdx quote, or TPMS_ATTEST for tpm/az-*)  --signature FILE
-             --hcl FILE  --tdx-quote FILE  --pcrs FILE  --event-log FILE
-trust:       --cert FILE (leaf: DER, PEM, SPKI or TPMT_PUBLIC)  --chain FILE (PEM bundle; for tdx the Intel root)
+             --hcl FILE  --tdx-quote FILE  --token FILE (cca)  --pcrs FILE  --event-log FILE
+trust:       --cert FILE (leaf: DER, PEM, SPKI or TPMT_PUBLIC; for cca the CPAK, also as JWK JSON)
+             --chain FILE (PEM bundle; for tdx the Intel root)
              --collateral DIR
 expect:      --nonce HEX  --report-data HEX  --at ISO-8601  --allow-debug  --allow-sha1
 output:      one JSON object; exit 0 verified, 1 not verified, 2 usage error`;
 
-export const TEES: readonly TeeType[] = ['snp', 'tdx', 'tpm', 'az-snp-vtpm', 'az-tdx-vtpm'];
+export const TEES: readonly TeeType[] = ['snp', 'tdx', 'tpm', 'az-snp-vtpm', 'az-tdx-vtpm', 'cca'];
 
 export class UsageError extends Error {}
 
@@ -137,7 +139,7 @@ export function verifyFromArgs(v: Values): VerifyResult {
   const tee = v.tee;
   if (tee === undefined) throw new UsageError('--tee is required');
   if (!(TEES as readonly string[]).includes(tee)) {
-    throw new UsageError(tee === 'cca' ? '--tee cca: Arm CCA token verification is not implemented yet' : `--tee ${tee} is not one of ${TEES.join(', ')}`);
+    throw new UsageError(`--tee ${tee} is not one of ${TEES.join(', ')}`);
   }
   const opts = options(v);
   const col = collateral(v);
@@ -171,6 +173,8 @@ export function verifyFromArgs(v: Values): VerifyResult {
         opts,
       );
     }
+    case 'cca':
+      return verifyCca({ token: file(v, 'token', true), platformKey: file(v, 'cert', true) }, opts);
     default:
       throw new UsageError(`--tee ${tee} is not supported`);
   }

@@ -69,16 +69,24 @@ export const Reason = {
   AzReportData: 'azure.report-data',
   AzAk: 'azure.ak',
   AzQuoteMissing: 'azure.quote-missing',
+  // Arm CCA
+  CcaToken: 'cca.token',
+  CcaAlgorithm: 'cca.algorithm',
+  CcaPlatformSignature: 'cca.platform-signature',
+  CcaRealmSignature: 'cca.realm-signature',
+  CcaRealmKeyBinding: 'cca.realm-key-binding',
+  CcaChallenge: 'cca.challenge',
+  CcaLifecycle: 'cca.lifecycle',
 } as const;
 
 export type ReasonCode = (typeof Reason)[keyof typeof Reason];
 
 function kindOf(reason: ReasonCode): ErrorCodeValue {
   if (reason.startsWith('cert.')) return ErrorCode.EvidenceCertificate;
-  if (reason.startsWith('evidence.') || reason === Reason.TpmMagic || reason === Reason.TpmType || reason === Reason.TdxCertData || reason === Reason.AzHcl) {
+  if (reason.startsWith('evidence.') || reason === Reason.TpmMagic || reason === Reason.TpmType || reason === Reason.TdxCertData || reason === Reason.AzHcl || reason === Reason.CcaToken) {
     return reason === Reason.MissingInput ? ErrorCode.InvalidArgument : ErrorCode.EvidenceMalformed;
   }
-  if (/signature$/.test(reason) || reason === Reason.TdxAkBinding) return ErrorCode.EvidenceSignature;
+  if (/signature$/.test(reason) || reason === Reason.TdxAkBinding || reason === Reason.CcaRealmKeyBinding) return ErrorCode.EvidenceSignature;
   return ErrorCode.EvidenceClaim;
 }
 

@@ -14,3 +14,4 @@ export { parseTpmsAttest, parseTpmtSignature, parseTpmtPublic } from './tpm/stru
 export { azSnpVerifier, azTdxVerifier, verifyAzSnp, verifyAzTdx, type AzSnpEvidence, type AzTdxEvidence } from './azure/verify.js';
 export { parseHclReport } from './azure/hcl.js';
 export { parseEventLog, replay } from './eventlog.js';
+export { ccaVerifier, verifyCca, cpakFrom, type CcaEvidence } from './cca/verify.js';
