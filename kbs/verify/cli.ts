@@ -142,6 +142,9 @@ export function verifyFromArgs(v: Values): VerifyResult {
     throw new UsageError(`--tee ${tee} is not one of ${TEES.join(', ')}`);
   }
   const opts = options(v);
+  if (v.nonce !== undefined && (tee === 'snp' || tee === 'tdx')) {
+    throw new UsageError(`--nonce is checked against TPM qualifying data or a CCA challenge; for --tee ${tee} give the expected report data with --report-data`);
+  }
   const col = collateral(v);
   const log = file(v, 'event-log');
   switch (tee as TeeType) {

@@ -145,13 +145,14 @@ test('SNP policy and claims checks', { skip: !have && FIXTURES_ABSENT }, async (
 });
 
 /** A synthetic report of `version` for `product`, signed by a fresh P-384 key. */
-function synthetic(version: number, family: number, model: number, tcb: bigint, chip: Uint8Array): { report: Uint8Array; trust: SnpTrust } {
+function synthetic(version: number, family: number, model: number, tcb: bigint, chip: Uint8Array, keyInfo = 0): { report: Uint8Array; trust: SnpTrust } {
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' });
   const rep = new Uint8Array(SNP_REPORT_SIZE);
   const dv = new DataView(rep.buffer);
   dv.setUint32(0, version, true);
   dv.setBigUint64(0x08, 0x30000n, true);
   dv.setUint32(0x34, 1, true);
+  dv.setUint32(0x48, keyInfo, true);
   dv.setBigUint64(0x180, tcb, true);
   rep[0x188] = family;
   rep[0x189] = model;
@@ -194,6 +195,16 @@ test('SNP report versions and products (synthetic, self-signed)', async (t) => {
     const { report, trust } = synthetic(3, 0x19, 0x11, 0n, new Uint8Array(64));
     trust.info = { kind: 'vcek', product: 'Milan' };
     assert.equal(verifySnpWithTrust(report, trust, {}).reasonCode, 'snp.product');
+  });
+  await t.test('VLEK-signed report (signing_key 1) with a VLEK', () => {
+    const { report, trust } = synthetic(2, 0, 0, 0n, new Uint8Array(64), 1 << 2);
+    const vlek = { ...trust, leaf: { role: 'VLEK', cn: 'SEV-VLEK' } as unknown as Cert, info: { kind: 'vlek' as const } };
+    const r = verifySnpWithTrust(report, vlek, {});
+    assert.equal(r.verified, true, r.reason);
+    assert.equal(r.claims.signing_key, 'vlek');
+    assert.equal(verifySnpWithTrust(report, { ...trust, info: { kind: 'vcek' } }, {}).reasonCode, 'snp.signing-key');
+    const unsigned = synthetic(2, 0, 0, 0n, new Uint8Array(64), 7 << 2);
+    assert.equal(verifySnpWithTrust(unsigned.report, unsigned.trust, {}).reasonCode, 'snp.signing-key');
   });
   await t.test('version 4 is not a published version', () => {
     const { report, trust } = synthetic(4, 0x19, 0x01, 0n, new Uint8Array(64));

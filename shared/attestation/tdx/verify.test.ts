@@ -208,3 +208,14 @@ test('TDX PCK chain cache: hits skip signatures but still check dates', { skip: 
   assert.equal(verifyTdx({ quote: flip(quote, 636), trustedRoot: root() }, { at: AT_V4, chainCache: cache }).reasonCode, 'tdx.quote-signature');
   assert.equal(cache.size, 1);
 });
+
+test('TDX QE report cache: only exact, verified QE reports are remembered', { skip: !have && FIXTURES_ABSENT }, () => {
+  const cache = new Map();
+  const quote = fx(`${V4}/quote.bin`);
+  const opts = { at: AT_V4, chainCache: cache, cacheQeReports: true };
+  assert.equal(verifyTdx({ quote, trustedRoot: root() }, opts).verified, true);
+  assert.equal(verifyTdx({ quote, trustedRoot: root() }, opts).verified, true);
+  assert.equal(verifyTdx({ quote: flip(quote, 636 + 128 + 6 + 384), trustedRoot: root() }, opts).reasonCode, 'tdx.qe-report-signature');
+  assert.equal(verifyTdx({ quote: flip(quote, 636 + 128 + 6 + 10), trustedRoot: root() }, opts).reasonCode, 'tdx.qe-report-signature');
+  assert.equal(verifyTdx({ quote: flip(quote, 636), trustedRoot: root() }, opts).reasonCode, 'tdx.quote-signature');
+});

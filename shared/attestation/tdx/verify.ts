@@ -40,6 +40,8 @@ export interface TdxVerifyOptions extends VerifyOptions {
    * validity dates are still checked on every use. A platform sends the same chain every time.
    */
   chainCache?: Map<string, VerifiedPckChain>;
+  /** With chainCache: also remember verified QE report signatures (exact bytes). */
+  cacheQeReports?: boolean;
 }
 
 export interface VerifiedPckChain {
@@ -52,6 +54,12 @@ export interface VerifiedPckChain {
   trustedRootInput: Uint8Array;
   /** Attestation keys seen with this chain (a QE keeps its key across quotes). */
   attestationKeys: Map<string, EcdsaPublicKey>;
+  /**
+   * QE reports (with their signatures) already verified with this PCK, when the caller opted in
+   * with `cacheQeReports`: a QE certifies the same attestation key with the same signed report
+   * for every quote, so only the quote signature is new work.
+   */
+  qeReports: Set<string>;
 }
 
 const MAX_CHAIN_CACHE = 1024;
@@ -72,7 +80,7 @@ function pckChain(pem: string, trustedRoot: TdxEvidence['trustedRoot'], at: Date
   verifyChain(pck, chain.slice(1), { at, trusted: [root] });
   const pckKey = EcdsaPublicKey.fromKeyObject(pck.x509.publicKey, describe(pck));
   if (pckKey.curve !== 'P-256') fail(Reason.CertKey, `${describe(pck)} key is ${pckKey.curve}, expected P-256`);
-  const entry = { root, chain, pck, pckKey, info: pckInfo(pck), attestationKeys: new Map<string, EcdsaPublicKey>(), trustedRootInput: new Uint8Array(rootBytes) };
+  const entry = { root, chain, pck, pckKey, info: pckInfo(pck), attestationKeys: new Map<string, EcdsaPublicKey>(), qeReports: new Set<string>(), trustedRootInput: new Uint8Array(rootBytes) };
   if (cache) {
     if (cache.size >= MAX_CHAIN_CACHE) cache.delete(cache.keys().next().value!);
     cache.set(key, entry);
@@ -84,11 +92,18 @@ export function checkTdxQuote(ev: TdxEvidence, opts: TdxVerifyOptions, claims: C
   const at = opts.at ?? new Date();
   const q = parseTdxQuote(ev.quote);
   Object.assign(claims, tdxClaims(q));
-  const { root, chain, pck, pckKey, info, attestationKeys } = pckChain(q.pckChainPem, ev.trustedRoot, at, opts.chainCache);
+  const { root, chain, pck, pckKey, info, attestationKeys, qeReports } = pckChain(q.pckChainPem, ev.trustedRoot, at, opts.chainCache);
   claims.fmspc = hex(info.fmspc);
   claims.pck = { pce_id: hex(info.pceId), pce_svn: info.pceSvn, sgx_tcb_components: info.sgxTcbComponents, cpu_svn: hex(info.cpuSvn) };
-  if (!pckKey.verify(q.qeReport.raw, q.qeReportSignature, opts.ecdsaBackend)) {
-    fail(Reason.TdxQeSignature, `QE report signature does not verify with ${describe(pck)}`);
+  const qeKey = opts.chainCache && opts.cacheQeReports ? Buffer.concat([q.qeReport.raw, q.qeReportSignature]).toString('latin1') : undefined;
+  if (qeKey === undefined || !qeReports.has(qeKey)) {
+    if (!pckKey.verify(q.qeReport.raw, q.qeReportSignature, opts.ecdsaBackend)) {
+      fail(Reason.TdxQeSignature, `QE report signature does not verify with ${describe(pck)}`);
+    }
+    if (qeKey !== undefined) {
+      if (qeReports.size >= 64) qeReports.clear();
+      qeReports.add(qeKey);
+    }
   }
   const binding = createHash('sha256').update(q.attestationKey).update(q.qeAuthData).digest();
   if (!equalBytes(binding, q.qeReport.reportData.subarray(0, 32)) || !isAllZero(q.qeReport.reportData.subarray(32))) {
