@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/**
+ * containerd-shim-cocolet-v2: the containerd runtime v2 shim for confidential pods
+ * (runtime_type "io.containerd.cocolet.v2"). See host/shim/ and examples/shim/.
+ */
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../../shared/log/logger.js';
+import { parseShimFlags, USAGE, type ShimFlags } from '../shim/flags.js';
+import { fdSink, openShimLog } from '../shim/logsink.js';
+import { startShim } from '../shim/start.js';
+import { serveShim } from '../shim/serve.js';
+import { deleteShim } from '../shim/delete.js';
+import { readStdinBytes } from '../shim/options.js';
+
+const VERSION = '0.1.0';
+
+async function main(): Promise<number> {
+  let flags: ShimFlags;
+  try {
+    flags = parseShimFlags(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const level = flags.debug ? 'debug' : process.env.COCOLET_LOG_LEVEL ?? 'info';
+  switch (flags.action) {
+    case 'version':
+      process.stdout.write(`containerd-shim-cocolet-v2:\n  Version: ${VERSION}\n  Runtime: node ${process.version}\n`);
+      return 0;
+    case 'help':
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+    case 'start': {
+      const logFd = openShimLog(flags.bundle || process.cwd());
+      const logger = createLogger({ component: 'shim', level, destination: fdSink(logFd), base: { sandbox: flags.id } });
+      try {
+        const address = await startShim({ flags, stdin: await readStdinBytes(), logFd, logger, entry: process.argv[1] ?? fileURLToPath(import.meta.url) });
+        process.stdout.write(address);
+        return 0;
+      } catch (e) {
+        logger.error({ err: (e as Error).message }, 'start failed');
+        process.stderr.write(`cocolet shim start: ${(e as Error).message}\n`);
+        return 1;
+      }
+    }
+    case 'serve': {
+      const logger = createLogger({ component: 'shim', level, destination: fdSink(2), base: { sandbox: flags.id } });
+      await serveShim(flags, logger);
+      return -1; // keeps running
+    }
+    case 'delete': {
+      // stderr of delete is logged by containerd as cleanup warnings; stdout is the DeleteResponse.
+      const logger = createLogger({ component: 'shim', level, destination: fdSink(2), base: { container: flags.id } });
+      try {
+        process.stdout.write(deleteShim(flags, logger));
+        return 0;
+      } catch (e) {
+        process.stderr.write(`cocolet shim delete: ${(e as Error).message}\n`);
+        return 1;
+      }
+    }
+  }
+}
+
+const code = await main();
+if (code >= 0) process.exitCode = code;

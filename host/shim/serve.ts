@@ -1,0 +1,79 @@
+/**
+ * The long-running shim daemon (`serve`, forked by `start`): one per sandbox, serving the task
+ * API on the socket `start` chose, publishing events to containerd, and exiting after Shutdown
+ * once nothing is left (or on SIGTERM), removing everything it made.
+ */
+import { chmodSync, closeSync, mkdirSync, rmSync, writeSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Logger } from '../../shared/log/logger.js';
+import { TtrpcServer } from '../../shared/ttrpc/index.js';
+import { delay } from '../../shared/lifecycle/disposables.js';
+import type { ShimFlags } from './flags.js';
+import { loadShimConfig } from './config.js';
+import { ForwardPublisher } from './events.js';
+import { Sandbox } from './sandbox.js';
+import { createHypervisor } from './hypervisor.js';
+import { registerTaskService, taskService } from './service.js';
+import { writeRecord, type ShimRecord } from './bundle.js';
+import { probeSocket, CONFIG_ENV } from './start.js';
+
+/** fd on which `start` waits for "ok\n". */
+export const READY_FD = 3;
+
+export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void> {
+  const bundle = resolve(flags.bundle || process.cwd());
+  const sock = flags.socket;
+  const report = (msg: string): void => {
+    try {
+      writeSync(READY_FD, `${msg}\n`);
+      closeSync(READY_FD);
+    } catch {
+      /* start is gone */
+    }
+  };
+  try {
+    const cfg = loadShimConfig(process.env[CONFIG_ENV] ?? '');
+    const events = new ForwardPublisher({ ttrpcAddress: process.env.TTRPC_ADDRESS || `${flags.address}.ttrpc`, namespace: flags.namespace, logger });
+    const record: ShimRecord = { version: 1, id: flags.id, group: flags.id, socket: sock, daemonPid: process.pid };
+    const sandbox = new Sandbox({
+      id: flags.id,
+      config: cfg,
+      hypervisor: () => createHypervisor(cfg, logger),
+      events,
+      logger,
+      onVmStarted: (vm, workDir) => {
+        Object.assign(record, { vmPid: vm.pid, workDir, ...(vm.pgid ? { vmPgid: vm.pgid } : {}) });
+        writeRecord(bundle, record);
+      },
+    });
+    let exiting = false;
+    const exit = async (why: string): Promise<void> => {
+      if (exiting) return;
+      exiting = true;
+      logger.info({ why }, 'shim exiting');
+      await delay(50); // let the Shutdown answer leave
+      await Promise.race([events.flush(), delay(3000)]);
+      await sandbox.teardown().catch(() => {});
+      events.close();
+      rmSync(sock, { force: true });
+      process.exit(0);
+    };
+    const server = new TtrpcServer({ logger });
+    registerTaskService(server, taskService({ sandbox, logger, onShutdown: () => void exit('shutdown') }));
+    mkdirSync(dirname(sock), { recursive: true, mode: 0o700 });
+    if (await probeSocket(sock)) throw new Error(`another shim already listens on ${sock}`);
+    rmSync(sock, { force: true });
+    await server.listen(sock);
+    chmodSync(sock, 0o600);
+    writeRecord(bundle, record);
+    process.on('SIGTERM', () => void exit('SIGTERM'));
+    process.on('SIGINT', () => void exit('SIGINT'));
+    process.on('SIGPIPE', () => {});
+    logger.info({ socket: sock, kind: cfg.hypervisor.kind }, 'shim serving');
+    report('ok');
+  } catch (e) {
+    logger.error({ err: (e as Error).message }, 'shim daemon failed to start');
+    report(`error: ${(e as Error).message}`);
+    process.exit(1);
+  }
+}

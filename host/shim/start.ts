@@ -1,0 +1,90 @@
+/**
+ * `start`: find or launch the shim daemon that serves this task's sandbox, record its address in
+ * the bundle and print `unix://<socket>` — the only thing ever written to stdout. Logs go to the
+ * bundle's `log` FIFO. The daemon is a detached process in its own process group that listens
+ * before this process exits (it reports readiness on an inherited pipe).
+ */
+import { spawn } from 'node:child_process';
+
+import { connect } from 'node:net';
+import { resolve } from 'node:path';
+import type { Logger } from '../../shared/log/logger.js';
+import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
+import type { ShimFlags } from './flags.js';
+import { serveArgv } from './flags.js';
+import { loadShimConfig } from './config.js';
+import { decodeRuntimeOptions } from './options.js';
+import { groupId, readSpec, socketPath, writeBundleFile } from './bundle.js';
+
+/** How long `start` waits for the daemon to listen. */
+export const DAEMON_READY_TIMEOUT_MS = 15_000;
+export const CONFIG_ENV = 'COCOLET_SHIM_CONFIG';
+
+export function probeSocket(path: string): Promise<boolean> {
+  return new Promise((res) => {
+    const s = connect(path);
+    s.once('connect', () => (s.destroy(), res(true)));
+    s.once('error', () => res(false));
+  });
+}
+
+export interface StartInput {
+  flags: ShimFlags;
+  stdin: Uint8Array;
+  logFd: number;
+  logger: Logger;
+  /** The script the daemon runs (this binary). */
+  entry: string;
+}
+
+/** Returns the address to print. */
+export async function startShim(inp: StartInput): Promise<string> {
+  const { flags, logger } = inp;
+  const bundle = resolve(flags.bundle || process.cwd());
+  const configPath = decodeRuntimeOptions(inp.stdin).configPath || process.env[CONFIG_ENV] || '';
+  const cfg = loadShimConfig(configPath);
+  const spec = readSpec(bundle);
+  const group = groupId(spec, flags.id);
+  const sock = socketPath(cfg.runtime.socketDir, flags.address, flags.namespace, group);
+  const address = `unix://${sock}`;
+  if (await probeSocket(sock)) {
+    logger.info({ container: flags.id, sandbox: group }, 'task joins the running sandbox shim');
+    writeBundleFile(bundle, 'address', address);
+    return address;
+  }
+  if (group !== flags.id) throw new CocoletError(ErrorCode.FailedPrecondition, `the shim of sandbox ${group} is not running`, { context: { container: flags.id, sandbox: group } });
+  const child = spawn(process.execPath, [inp.entry, ...serveArgv(flags, bundle, sock)], {
+    cwd: bundle,
+    detached: true,
+    stdio: ['ignore', inp.logFd, inp.logFd, 'pipe'],
+    env: { ...process.env, [CONFIG_ENV]: configPath },
+  });
+  const ready = child.stdio[3] as NodeJS.ReadableStream;
+  const outcome = await new Promise<string>((res) => {
+    let text = '';
+    const timer = setTimeout(() => res('timeout'), DAEMON_READY_TIMEOUT_MS);
+    ready.on('data', (d: Buffer) => {
+      text += d.toString();
+      if (text.includes('\n')) {
+        clearTimeout(timer);
+        res(text.trim());
+      }
+    });
+    child.once('exit', (code) => (clearTimeout(timer), res(text.trim() || `exited with ${code}`)));
+    child.once('error', (e) => (clearTimeout(timer), res(`spawn failed: ${e.message}`)));
+  });
+  (ready as unknown as { destroy(): void }).destroy();
+  child.unref();
+  if (outcome !== 'ok') {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    throw new CocoletError(ErrorCode.RuntimeFailed, `shim daemon did not start: ${outcome}`, { context: { sandbox: group } });
+  }
+  writeBundleFile(bundle, 'address', address);
+  logger.info({ sandbox: group, daemonPid: child.pid }, 'shim daemon started');
+  return address;
+}
+
