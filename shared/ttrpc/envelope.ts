@@ -134,7 +134,7 @@ export function encodeResponse(headerRoom: number, status: { code: number; messa
   let msgLen = 0;
   if (status && (status.code !== 0 || status.message !== '')) {
     msgLen = Buffer.byteLength(status.message);
-    stLen = (status.code !== 0 ? 1 + varintSize(int32Varint(status.code)) : 0) + (msgLen > 0 ? 1 + varintSize(msgLen) + msgLen : 0);
+    stLen = (status.code !== 0 ? 1 + int32Size(status.code) : 0) + (msgLen > 0 ? 1 + varintSize(msgLen) + msgLen : 0);
     size += 1 + varintSize(stLen) + stLen;
   }
   const pLen = payload?.length ?? 0;
@@ -146,7 +146,7 @@ export function encodeResponse(headerRoom: number, status: { code: number; messa
     off = putVarint(b, off, stLen);
     if (status.code !== 0) {
       b[off++] = 0x08;
-      off = putVarint(b, off, int32Varint(status.code));
+      off = putInt32(b, off, status.code);
     }
     if (msgLen > 0) off = putString(b, off, 0x12, status.message, msgLen);
   }
@@ -157,9 +157,23 @@ export function encodeResponse(headerRoom: number, status: { code: number; messa
   return { prefix: b, payload: pLen > 0 ? payload : undefined, length: size + pLen };
 }
 
-/** int32 values are sign-extended to 64 bits on the wire. */
-function int32Varint(code: number): number {
-  return code >= 0 ? code : 2 ** 64 + code;
+/** int32 values are sign-extended to 64 bits on the wire (negative ones take 10 bytes). */
+function int32Size(v: number): number {
+  return v >= 0 ? varintSize(v) : 10;
+}
+
+function putInt32(b: Buffer, off: number, v: number): number {
+  if (v >= 0) return putVarint(b, off, v);
+  let lo = v >>> 0;
+  for (let i = 0; i < 4; i++) {
+    b[off++] = (lo & 0x7f) | 0x80;
+    lo >>>= 7;
+  }
+  // bits 28..31 of the low word plus ones above
+  b[off++] = (lo & 0x0f) | 0x70 | 0x80;
+  for (let i = 0; i < 4; i++) b[off++] = 0xff;
+  b[off++] = 0x01;
+  return off;
 }
 
 // ---- decoding ---------------------------------------------------------------------------------
@@ -177,6 +191,18 @@ class Reader {
       result += (byte & 0x7f) * mul;
       if (byte < 0x80) return result;
       mul *= 128;
+    }
+    throw malformed('varint too long');
+  }
+
+  /** A varint read as int32 (low 32 bits, as protobuf does). */
+  int32(): number {
+    let lo = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.off >= this.end) throw malformed('truncated varint');
+      const byte = this.b[this.off++]!;
+      if (i < 5) lo |= (byte & 0x7f) << (7 * i);
+      if (byte < 0x80) return lo | 0;
     }
     throw malformed('varint too long');
   }
@@ -294,8 +320,7 @@ export function decodeStatus(b: Buffer): StatusEnvelope {
     const { field, wireType } = r.tag();
     if (field === 1) {
       expect(wireType, 0);
-      const v = r.varint();
-      st.code = v >= 2 ** 63 ? v - 2 ** 64 : v | 0;
+      st.code = r.int32();
     } else if (field === 2) {
       expect(wireType, 2);
       st.message = r.string();

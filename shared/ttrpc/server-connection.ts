@@ -103,7 +103,7 @@ export class ServerConnection {
     if (!call.queue) return; // a unary call: nothing to feed
     if ((h.flags & Flag.NoData) === 0) {
       if (call.queue.done) {
-        this.sendStatus(h.streamId, { code: StatusCode.INVALID_ARGUMENT, message: 'data handling error: stream closed' });
+        this.sendStatus(h.streamId, { code: StatusCode.INVALID_ARGUMENT, message: 'data handling error: stream closed' }, true);
         return;
       }
       call.queue.push(data);
@@ -111,7 +111,7 @@ export class ServerConnection {
     if ((h.flags & Flag.RemoteClosed) !== 0) {
       call.queue.end();
       if (data.length > 0) {
-        this.sendStatus(h.streamId, { code: StatusCode.INVALID_ARGUMENT, message: 'data close message cannot include data' });
+        this.sendStatus(h.streamId, { code: StatusCode.INVALID_ARGUMENT, message: 'data close message cannot include data' }, true);
       }
     }
   }
@@ -293,9 +293,9 @@ export class ServerConnection {
     if (this.calls.size === 0) this.server.checkIdle();
   }
 
-  /** Answers a protocol error on a stream id (ending any call that had it). */
-  private sendStatus(id: number, status: Status): void {
-    const call = this.calls.get(id);
+  /** Answers a protocol error on a stream id; with `endCall`, also ends the call that has it. */
+  private sendStatus(id: number, status: Status, endCall = false): void {
+    const call = endCall ? this.calls.get(id) : undefined;
     if (call) {
       call.ac?.abort(new CocoletError(ErrorCode.Cancelled, status.message));
       this.finish(call, status, undefined);

@@ -142,19 +142,15 @@ export class TtrpcServer {
   async shutdown(opts: ShutdownOptions = {}): Promise<void> {
     const graceMs = opts.graceMs ?? 5000;
     this.shuttingDown = true;
-    await Promise.all(
-      this.listeners.splice(0).map(
-        ({ server, path }) =>
-          new Promise<void>((resolve) => {
-            server.close(() => resolve());
-            try {
-              unlinkSync(path);
-            } catch {
-              // gone already
-            }
-          }),
-      ),
-    );
+    // net.Server#close only calls back once every connection is gone: do not wait for it here.
+    for (const { server, path } of this.listeners.splice(0)) {
+      server.close();
+      try {
+        unlinkSync(path);
+      } catch {
+        // gone already
+      }
+    }
     if (this.activeCalls > 0) {
       let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
