@@ -3,6 +3,7 @@
  * EvidenceError (evidence.truncated) naming the structure and field, so a parser fed hostile
  * bytes can only fail with a CocoletError.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { fail, Reason } from './errors.js';
 
 export class ByteReader {
@@ -89,10 +90,7 @@ export function fromHex(s: string, what: string): Uint8Array {
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function isAllZero(b: Uint8Array): boolean {

@@ -71,8 +71,8 @@ export interface TdxQuote {
   /** Raw r || s. */
   qeReportSignature: Uint8Array;
   qeAuthData: Uint8Array;
-  /** The PEM PCK certificate chain (leaf, Platform/Processor CA, root). */
-  pckChainPem: string;
+  /** The PEM PCK certificate chain (leaf, Platform/Processor CA, root), trailing NULs removed. */
+  pckChainPem: Uint8Array;
   /** Bytes after the signature data, ignored. */
   trailing: number;
 }
@@ -179,7 +179,7 @@ export function parseTdxQuote(buf: Uint8Array): TdxQuote {
     qeReport: parseQeReport(qeRaw),
     qeReportSignature,
     qeAuthData,
-    pckChainPem: Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength).toString('latin1'),
+    pckChainPem: pem,
     trailing: buf.length - sigEnd,
   };
 }

@@ -50,6 +50,8 @@ export interface VerifiedPckChain {
   pck: Cert;
   pckKey: EcdsaPublicKey;
   info: PckInfo;
+  /** The PEM chain bytes this entry is for. */
+  pem: Uint8Array;
   /** The trusted root exactly as given, to tell apart callers with different roots. */
   trustedRootInput: Uint8Array;
   /** Attestation keys seen with this chain (a QE keeps its key across quotes). */
@@ -64,23 +66,25 @@ export interface VerifiedPckChain {
 
 const MAX_CHAIN_CACHE = 1024;
 
-function pckChain(pem: string, trustedRoot: TdxEvidence['trustedRoot'], at: Date, cache: Map<string, VerifiedPckChain> | undefined): VerifiedPckChain {
-  const key = pem;
+function pckChain(pemBytes: Uint8Array, trustedRoot: TdxEvidence['trustedRoot'], at: Date, cache: Map<string, VerifiedPckChain> | undefined): VerifiedPckChain {
+  // Cheap lookup key (length and tail, the root's signature); the hit is then confirmed byte for byte.
+  const key = cache ? `${pemBytes.length}:${Buffer.from(pemBytes.buffer, pemBytes.byteOffset + Math.max(0, pemBytes.length - 96), Math.min(96, pemBytes.length)).toString('latin1')}` : '';
   const rootBytes = typeof trustedRoot === 'string' ? Buffer.from(trustedRoot, 'latin1') : trustedRoot;
   const hit = cache?.get(key);
-  if (hit && equalBytes(hit.trustedRootInput, rootBytes)) {
+  if (hit && equalBytes(hit.pem, pemBytes) && equalBytes(hit.trustedRootInput, rootBytes)) {
     for (const c of hit.chain) checkValidity(c, at);
     checkValidity(hit.root, at);
     return hit;
   }
   const root = loadCertificates(trustedRoot, ['trusted Root CA'], 'trusted root')[0]!;
+  const pem = Buffer.from(pemBytes.buffer, pemBytes.byteOffset, pemBytes.byteLength).toString('latin1');
   const chain = loadCertificates(pem, ['PCK', 'PCK CA', 'Root CA'], 'PCK certificate chain', true);
   if (chain.length !== 3) fail(Reason.TdxCertData, `PCK certificate chain has ${chain.length} certificate(s), expected PCK, PCK CA and root`);
   const pck = chain[0]!;
   verifyChain(pck, chain.slice(1), { at, trusted: [root] });
   const pckKey = EcdsaPublicKey.fromKeyObject(pck.x509.publicKey, describe(pck));
   if (pckKey.curve !== 'P-256') fail(Reason.CertKey, `${describe(pck)} key is ${pckKey.curve}, expected P-256`);
-  const entry = { root, chain, pck, pckKey, info: pckInfo(pck), attestationKeys: new Map<string, EcdsaPublicKey>(), qeReports: new Set<string>(), trustedRootInput: new Uint8Array(rootBytes) };
+  const entry = { root, chain, pck, pckKey, info: pckInfo(pck), attestationKeys: new Map<string, EcdsaPublicKey>(), qeReports: new Set<string>(), pem: new Uint8Array(pemBytes), trustedRootInput: new Uint8Array(rootBytes) };
   if (cache) {
     if (cache.size >= MAX_CHAIN_CACHE) cache.delete(cache.keys().next().value!);
     cache.set(key, entry);
