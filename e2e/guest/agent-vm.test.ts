@@ -30,13 +30,14 @@ describe('cocolet-agent in a QEMU microVM', { skip, timeout: 600_000 }, () => {
   let c: AgentClient;
   let stateDir: string;
   let toml: Buffer;
+  let vcpuThreads: { index: number; tid: number }[] = [];
 
   before(async () => {
     await buildGuestImage({});
     reg = await startRegistry(h);
     stateDir = join(h.tempDir('cocolet-vm-'), 'vm');
     toml = initdataToml({ insecureRegistries: [`10.0.2.2:${reg.port}`] });
-    vm = await new QemuHypervisor().start({ id: 'vmtest', stateDir, initdata: toml, agentTcp: true, vcpus: 2 });
+    vm = await new QemuHypervisor().start({ id: 'vmtest', stateDir, initdata: toml, agentTcp: true, vcpus: 2, onVcpuThreads: (t) => void (vcpuThreads = t) });
     h.defer('vm', () => vm.stop());
     c = await connectAgent(vm.agentSocketPath);
     h.defer('client', () => c.conn.close());
@@ -51,6 +52,18 @@ describe('cocolet-agent in a QEMU microVM', { skip, timeout: 600_000 }, () => {
     const log = readIfExists(vm.consoleLogPath);
     assert.match(log, new RegExp(`"pcrValue":"${pcr8}"`), 'console shows PCR 8 = extend(0, sha256(init-data))');
     assert.ok(log.indexOf('init-data measured') < log.indexOf('agent ready'));
+  });
+
+  test('the vCPU pinning hook sees one host thread per vCPU', () => {
+    assert.deepEqual(vcpuThreads.map((t) => t.index), [0, 1]);
+    assert.ok(vcpuThreads.every((t) => t.tid > 0));
+  });
+
+  test('a host that disconnects and reconnects gets a fresh ttrpc session on the virtio-serial port', async () => {
+    c.conn.close();
+    c = await connectAgent(vm.agentSocketPath);
+    const ok = await waitFor(() => c.health.check({ service: '' }, { timeoutMs: 1000 }).then(() => true, () => false), { what: 'health after reconnect', timeoutMs: 30_000, intervalMs: 50 });
+    assert.ok(ok);
   });
 
   test('the TCP transport (user-net hostfwd) answers too', async () => {
@@ -72,6 +85,15 @@ describe('cocolet-agent in a QEMU microVM', { skip, timeout: 600_000 }, () => {
 
   test('a container pulled inside the guest runs under runc and its exit code reaches the host', async () => {
     const image = `10.0.2.2:${reg.port}/${TEST_IMAGE_REPO}:${TEST_IMAGE_TAG}`;
+    try {
+      await runContainer(image);
+    } catch (e) {
+      console.error(readIfExists(vm.consoleLogPath).slice(-4000));
+      throw e;
+    }
+  });
+
+  async function runContainer(image: string): Promise<void> {
     await c.agent.createSandbox({ sandboxId: 'vmtest', hostname: 'pod' });
     await c.agent.createContainer(containerRequest('app', image, ['/bin/sh', '-c', 'test "$(hostname)" = pod && exit 42'], {}), { timeoutMs: 120_000 });
     await c.agent.startContainer({ containerId: 'app' }, { timeoutMs: 60_000 });
@@ -79,7 +101,7 @@ describe('cocolet-agent in a QEMU microVM', { skip, timeout: 600_000 }, () => {
     await assert.rejects(c.agent.readStdout({ containerId: 'app', execId: '', len: 10 }), (e: { code?: string }) => e.code === ErrorCode.PermissionDenied);
     await c.agent.removeContainer({ containerId: 'app', timeout: 5 });
     await c.agent.destroySandbox({});
-  });
+  }
 
   test('stopping the VM leaves no QEMU, swtpm or files behind', async () => {
     c.conn.close();

@@ -31,6 +31,8 @@ export const BASE_CMDLINE = [
 
 export interface BuildOptions {
   outDir?: string;
+  /** Download/extraction cache (kernel package, stripped node); default `<outDir>/cache`. */
+  cacheDir?: string;
   force?: boolean;
   nodeBinary?: string;
   busybox?: string;
@@ -122,7 +124,8 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
     if (!existsSync(p)) throw new Error(`${what} not found at ${p}; run scripts/setup`);
   }
   mkdirSync(dir, { recursive: true });
-  const kernel = obtainKernel(join(dir, 'cache'));
+  const cacheDir = opts.cacheDir ?? join(dir, 'cache');
+  const kernel = obtainKernel(cacheDir);
   const bundle = await bundleAgent();
   const modules = readModules(kernel);
   const init = initScript(modules.map((m) => m.name));
@@ -161,7 +164,7 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
   };
   add({ path: 'init', kind: 'file', data: Buffer.from(init), mode: 0o755 });
   add({ path: 'bin/busybox', kind: 'file', data: readFileSync(busybox), mode: 0o755 });
-  add({ path: 'bin/node', kind: 'file', data: strippedNode(nodeBinary, join(dir, 'cache')), mode: 0o755 });
+  add({ path: 'bin/node', kind: 'file', data: strippedNode(nodeBinary, cacheDir), mode: 0o755 });
   add({ path: 'usr/sbin/runc', kind: 'file', data: readFileSync(runc), mode: 0o755 });
   add({ path: 'agent/cocolet-agent.mjs', kind: 'file', data: bundle.code, mode: 0o644 });
   for (const [guestPath, real] of libs) add({ path: guestPath, kind: 'file', data: readFileSync(real), mode: 0o755 });

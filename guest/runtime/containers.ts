@@ -168,7 +168,7 @@ export class ContainerManager {
   }
 
   private async waitPid(pidFile: string, p: ManagedProcess, log: string, id: string): Promise<number> {
-    for (let i = 0; i < 3000; i++) {
+    for (let i = 0; i < 1500; i++) {
       if (existsSync(pidFile)) {
         const n = Number.parseInt(readFileSync(pidFile, 'utf8'), 10);
         if (n > 0) return n;
@@ -180,6 +180,13 @@ export class ContainerManager {
       }
       await delay(i < 100 ? 5 : 20);
     }
+    let tail = '';
+    try {
+      tail = readFileSync(log, 'utf8').slice(-3000);
+    } catch {
+      /* no log */
+    }
+    this.o.logger.warn({ container: id, runcLog: tail }, 'process did not start');
     throw new CocoletError(ErrorCode.DeadlineExceeded, 'process did not start', { context: { container: id } });
   }
 

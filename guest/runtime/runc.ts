@@ -22,7 +22,7 @@ export class Runc {
   }
 
   private global(log?: string): string[] {
-    return ['--root', this.opts.root, ...(log ? ['--log', log, '--log-format', 'json'] : [])];
+    return ['--root', this.opts.root, ...(log ? ['--log', log, '--log-format', 'json'] : []), ...(log && process.env.COCOLET_RUNC_DEBUG === '1' ? ['--debug'] : [])];
   }
 
   /** `runc run` in the foreground with piped stdio. */

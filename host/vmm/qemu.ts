@@ -29,12 +29,14 @@ export interface QemuHypervisorOptions {
   imageDir?: string;
   /** Attach a swtpm vTPM (default true). */
   tpm?: boolean;
-  /** Extra kernel command-line words (appended after the image's measured command line). */
+  /** Extra kernel command-line words (appended after the image's measured command line; also `$COCOLET_VMM_EXTRA_CMDLINE`). */
   extraCmdline?: string[];
   logger?: Logger;
 }
 
 export interface QemuArgsInput {
+  /** VM name (names QEMU's threads too: `CPU <n>/TCG|KVM`). */
+  name?: string;
   accel: AccelChoice;
   image: Pick<GuestImage, 'kernel' | 'initramfs'>;
   cmdline: string;
@@ -51,6 +53,7 @@ export interface QemuArgsInput {
 /** The QEMU command line (pure; unit-tested). */
 export function qemuArgs(i: QemuArgsInput): string[] {
   const a = [
+    '-name', `${i.name ?? 'cocolet'},debug-threads=on`,
     '-accel', i.accel.accel, '-M', 'microvm', '-cpu', i.accel.cpu,
     '-smp', String(i.vcpus), '-m', String(i.memoryMiB),
     '-display', 'none', '-monitor', 'none', '-no-reboot', '-no-user-config',
@@ -137,11 +140,12 @@ export class QemuHypervisor implements Hypervisor {
         writeFileSync(initdataDisk, initdataDiskImage(o.initdata));
       }
       const hostfwdPort = o.agentTcp ? await freePort() : undefined;
-      const cmdline = [image.cmdline, ...(this.opts.extraCmdline ?? [])].join(' ');
+      const envExtra = process.env.COCOLET_VMM_EXTRA_CMDLINE?.split(/\s+/).filter(Boolean) ?? [];
+      const cmdline = [image.cmdline, ...(this.opts.extraCmdline ?? []), ...envExtra].join(' ');
       const vcpus = Math.max(1, Math.ceil(o.vcpus ?? 1));
       const memoryMiB = Math.ceil(o.memoryMiB ?? DEFAULT_WORKLOAD_MEMORY_MIB) + GUEST_MEMORY_OVERHEAD_MIB;
       const args = qemuArgs({
-        accel, image, cmdline, vcpus, memoryMiB, agentSocket, consoleLog, swtpmSocket, initdataDisk,
+        name: o.id.replace(/[^A-Za-z0-9_.-]/g, '_'), accel, image, cmdline, vcpus, memoryMiB, agentSocket, consoleLog, swtpmSocket, initdataDisk,
         net: { egress: o.egress ?? true, hostfwdPort },
       });
       const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
@@ -187,7 +191,12 @@ export class QemuHypervisor implements Hypervisor {
       }
       log.info({ pid, accel: accel.accel, accelReason: accel.reason, vcpus, memoryMiB, tpm: Boolean(swtpmSocket), initdata: Boolean(initdataDisk) }, 'vm started');
       if (o.onVcpuThreads) {
-        const threads = vcpuThreads(pid);
+        // vCPU threads appear right after the chardevs; wait (bounded) until all exist.
+        let threads = vcpuThreads(pid);
+        for (let i = 0; i < 500 && threads.length < vcpus && !gone; i++) {
+          await delay(10);
+          threads = vcpuThreads(pid);
+        }
         try {
           await o.onVcpuThreads(threads);
         } catch (e) {
