@@ -93,6 +93,11 @@ const cases: Case[] = [
   { name: 'PCK expired (at 2053)', code: 'cert.expired', opts: { at: new Date('2053-07-01T00:00:00Z') } },
   { name: 'PCK not yet valid (at 2020)', code: 'cert.not-yet-valid', opts: { at: new Date('2020-01-01T00:00:00Z') } },
   { name: 'chain to an untrusted root', code: 'cert.untrusted-root', trustedRoot: () => fx('roots/amd/ask_ark_milan.pem') },
+  {
+    name: 'trusted roots given as a bundle with an intermediate first',
+    code: null,
+    trustedRoot: () => new TextEncoder().encode(fxText(`${V4}/collateral/pck_crl_issuer_chain.pem`)),
+  },
   { name: 'report_data mismatch', code: 'tdx.report-data', opts: { reportData: new Uint8Array([1]) } },
   {
     name: 'expected report_data matches',

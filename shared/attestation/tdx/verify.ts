@@ -76,12 +76,16 @@ function pckChain(pemBytes: Uint8Array, trustedRoot: TdxEvidence['trustedRoot'],
     checkValidity(hit.root, at);
     return hit;
   }
-  const root = loadCertificates(trustedRoot, ['trusted Root CA'], 'trusted root')[0]!;
+  // A bundle may carry intermediates too: only its self-issued certificates are trust anchors.
+  const given = loadCertificates(trustedRoot, 'trusted root', 'trusted root');
+  const anchors = given.filter((c) => c.x509.subject === c.x509.issuer);
+  const roots = (anchors.length > 0 ? anchors : given).map((c) => ({ ...c, role: 'trusted Root CA' }));
   const pem = Buffer.from(pemBytes.buffer, pemBytes.byteOffset, pemBytes.byteLength).toString('latin1');
   const chain = loadCertificates(pem, ['PCK', 'PCK CA', 'Root CA'], 'PCK certificate chain', true);
   if (chain.length !== 3) fail(Reason.TdxCertData, `PCK certificate chain has ${chain.length} certificate(s), expected PCK, PCK CA and root`);
   const pck = chain[0]!;
-  verifyChain(pck, chain.slice(1), { at, trusted: [root] });
+  verifyChain(pck, chain.slice(1), { at, trusted: roots });
+  const root = roots.find((r) => r.x509.subject === chain[chain.length - 1]!.x509.issuer) ?? roots[0]!;
   const pckKey = EcdsaPublicKey.fromKeyObject(pck.x509.publicKey, describe(pck));
   if (pckKey.curve !== 'P-256') fail(Reason.CertKey, `${describe(pck)} key is ${pckKey.curve}, expected P-256`);
   const entry = { root, chain, pck, pckKey, info: pckInfo(pck), attestationKeys: new Map<string, EcdsaPublicKey>(), qeReports: new Set<string>(), pem: new Uint8Array(pemBytes), trustedRootInput: new Uint8Array(rootBytes) };
