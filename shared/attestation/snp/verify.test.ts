@@ -113,6 +113,16 @@ test('SNP negative cases from the real virtee Milan sample', { skip: !have && FI
 
 test('SNP policy and claims checks', { skip: !have && FIXTURES_ABSENT }, async (t) => {
   const gs = sample('snp/milan-v2-go-sev-guest');
+  await t.test('chain ending at a pinned ARK verifies', () => {
+    const v = sample('snp/milan-v2-virtee');
+    const [, ark] = chainParts(v);
+    assert.equal(verifySnp({ report: v.report, leaf: v.leaf, chain: v.chain!, trustedRoots: ark }, { at: AT }).verified, true);
+  });
+  await t.test('chain ending at an ARK that is not pinned', () => {
+    const v = sample('snp/milan-v2-virtee');
+    const genoaArk = splitCertificates(fx('roots/amd/ask_ark_genoa.pem'), 'genoa')[1]!;
+    assert.equal(verifySnp({ report: v.report, leaf: v.leaf, chain: v.chain!, trustedRoots: genoaArk }, { at: AT }).reasonCode, 'cert.untrusted-root');
+  });
   await t.test('debug-enabled guest policy is rejected unless allowed', () => {
     const r = verifySnp({ report: gs.report, leaf: gs.leaf, chain: gs.chain! }, { at: AT });
     assert.equal(r.reasonCode, 'snp.debug');

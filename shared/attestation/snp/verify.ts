@@ -18,6 +18,11 @@ export interface SnpEvidence {
   leaf: Uint8Array | string;
   /** ASK/ASVK then ARK, PEM bundle (AMD KDS `cert_chain` order) or any order. */
   chain?: Uint8Array | string;
+  /**
+   * Pinned ARKs (PEM bundle or DER). When given, the chain's ARK must be one of them; otherwise
+   * the ARK that comes with the chain is the trust anchor (it must still be self-signed).
+   */
+  trustedRoots?: Uint8Array | string;
 }
 
 /** A parsed, checked chain to reuse across many reports (the KBS caches these). */
@@ -39,7 +44,7 @@ function orderChain(certs: Cert[]): Cert[] {
 }
 
 /** Loads and checks the endorsement chain at `at`; throws EvidenceError on failure. */
-export function loadSnpTrust(leafData: Uint8Array | string, chainData: Uint8Array | string | undefined, at: Date): SnpTrust {
+export function loadSnpTrust(leafData: Uint8Array | string, chainData: Uint8Array | string | undefined, at: Date, trustedRoots?: Uint8Array | string): SnpTrust {
   const leafCerts = loadCertificates(leafData, ['VCEK', 'ASK', 'ARK'], 'leaf certificate');
   let leaf = leafCerts[0]!;
   const info = endorsementKeyInfo(leaf);
@@ -53,7 +58,8 @@ export function loadSnpTrust(leafData: Uint8Array | string, chainData: Uint8Arra
   if (info.product && chainProduct && info.product !== chainProduct) {
     fail(Reason.SnpProduct, `${describe(leaf)} is for ${info.product} but the chain is for ${chainProduct} (${describe(chain[chain.length - 1]!)})`);
   }
-  verifyChain(leaf, chain, { at });
+  const trusted = trustedRoots !== undefined ? loadCertificates(trustedRoots, 'pinned ARK', 'trusted roots').map((c) => ({ ...c, role: 'pinned ARK' })) : undefined;
+  verifyChain(leaf, chain, { at, ...(trusted ? { trusted } : {}) });
   const key = EcdsaPublicKey.fromKeyObject(leaf.x509.publicKey, describe(leaf));
   if (key.curve !== 'P-384') fail(Reason.CertKey, `${describe(leaf)} key is ${key.curve}, expected P-384`);
   return { leaf, info, key, chain };
@@ -126,7 +132,7 @@ export function verifySnp(ev: SnpEvidence, opts: VerifyOptions = {}): VerifyResu
   return runChecks('snp', (claims) => {
     const rep = parseSnpReport(ev.report);
     Object.assign(claims, snpClaims(rep, rep.cpuid ? productFromCpuid(rep.cpuid.family, rep.cpuid.model) : undefined));
-    const trust = loadSnpTrust(ev.leaf, ev.chain, opts.at ?? new Date());
+    const trust = loadSnpTrust(ev.leaf, ev.chain, opts.at ?? new Date(), ev.trustedRoots);
     checkSnpReport(rep, trust, opts, claims);
   });
 }
