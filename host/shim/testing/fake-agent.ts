@@ -5,10 +5,14 @@
  * from the host). The real agent lives in guest/ and is never imported by the host.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { ServiceImpl } from '../../../shared/ttrpc/index.js';
 import { AgentService } from '../../../shared/gen/kata/agent_pb.js';
 import type { Process } from '../../../shared/gen/kata/oci_pb.js';
 import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
+
+/** chroot(8) by absolute path: the container's env decides PATH, not the agent's. */
+const CHROOT = existsSync('/usr/sbin/chroot') ? '/usr/sbin/chroot' : 'chroot';
 
 interface Proc {
   child?: ChildProcess;
@@ -63,7 +67,7 @@ export class FakeAgent {
       if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
     }
     // A root of "/" (unit tests) runs on the host as is; anything else is chrooted into.
-    const child = c.root === '/' ? spawn(args[0]!, args.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] }) : spawn('chroot', [c.root, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = c.root === '/' ? spawn(args[0]!, args.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] }) : spawn(CHROOT, [c.root, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     p.child = child;
     const wake = (): void => p.wake.splice(0).forEach((f) => f());
     child.stdout.on('data', (d: Buffer) => (p.out.push(d), wake()));
@@ -71,7 +75,13 @@ export class FakeAgent {
     child.stdout.on('close', () => ((p.outDone = true), wake()));
     child.stderr.on('close', () => ((p.errDone = true), wake()));
     child.stdin.on('error', () => {});
-    child.on('error', () => {});
+    child.on('error', (e) => {
+      p.err.push(Buffer.from(`fake agent: cannot run ${args[0]}: ${e.message}\n`));
+      p.outDone = p.errDone = true;
+      p.status = 127;
+      p.resolve(127);
+      wake();
+    });
     child.on('exit', (code, sig) => {
       p.status = code ?? 128 + (sig ? (({ SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1 }) as Record<string, number>)[sig] ?? 0 : 0);
       p.resolve(p.status);

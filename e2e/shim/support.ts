@@ -1,0 +1,78 @@
+/**
+ * Shim test fixture: a directory on containerd's PATH holding `containerd-shim-cocolet-v2`
+ * (a two-line wrapper that runs the compiled binary next to these tests), a shim config file
+ * whose sockets and sandbox state live in the test's temp dir, and the leftover checks every
+ * shim test ends with (no shim or agent process, no socket, no mount, no state).
+ */
+import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import type { Harness } from '../../shared/testing/harness.js';
+import { processesMatching } from '../../shared/testing/harness.js';
+import { mountsUnder } from '../../host/containerd/launcher.js';
+
+export const SHIM_ENTRY = fileURLToPath(new URL('../../host/cmd/containerd-shim-cocolet-v2.js', import.meta.url));
+export const RUNTIME_TYPE = 'io.containerd.cocolet.v2';
+
+export interface ShimFixture {
+  shimDir: string;
+  configPath: string;
+  socketDir: string;
+  stateDir: string;
+  /** Everything a finished test must not leave behind; empty when clean. */
+  leftovers(containerdDir: string): string[];
+}
+
+export function prepareShim(h: Harness, opts: { kind?: string; extraAgentArgs?: string[] } = {}): ShimFixture {
+  const dir = h.tempDir('ccs-');
+  const shimDir = join(dir, 'bin');
+  const socketDir = join(dir, 's');
+  const stateDir = join(dir, 'state');
+  mkdirSync(shimDir);
+  const wrapper = join(shimDir, 'containerd-shim-cocolet-v2');
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(SHIM_ENTRY)} "$@"\n`);
+  chmodSync(wrapper, 0o755);
+  const configPath = join(dir, 'shim.toml');
+  const command = opts.extraAgentArgs?.length
+    ? `command = ${JSON.stringify([process.execPath, fileURLToPath(new URL('../../host/shim/testing/fake-agent-main.js', import.meta.url)), ...opts.extraAgentArgs])}\n`
+    : '';
+  writeFileSync(configPath, `[hypervisor]\nkind = "${opts.kind ?? 'fake'}"\n[agent]\ndial_timeout = 30\n${command}[runtime]\nsocket_dir = "${socketDir}"\nstate_dir = "${stateDir}"\n`);
+  return {
+    shimDir,
+    configPath,
+    socketDir,
+    stateDir,
+    leftovers(containerdDir: string): string[] {
+      const out: string[] = [];
+      for (const pid of processesMatching(SHIM_ENTRY)) out.push(`shim process ${pid}`);
+      for (const pid of processesMatching(stateDir)) out.push(`agent/VM process ${pid}`);
+      if (existsSync(socketDir)) for (const f of readdirSync(socketDir)) out.push(`socket ${f}`);
+      if (existsSync(stateDir)) for (const f of readdirSync(stateDir)) out.push(`sandbox state ${f}`);
+      for (const m of mountsUnder(containerdDir)) out.push(`mount ${m}`);
+      return out;
+    },
+  };
+}
+
+export interface CmdResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion (bounded by `timeoutMs`), collecting its output. */
+export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<CmdResult> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
