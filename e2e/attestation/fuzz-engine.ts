@@ -13,10 +13,11 @@ import { parseEventLog } from '../../shared/attestation/eventlog.js';
 import { parseSnpReport, SNP_REPORT_SIZE } from '../../shared/attestation/snp/report.js';
 import { loadSnpTrust, verifySnpWithTrust, type SnpTrust } from '../../shared/attestation/snp/verify.js';
 import { parseTdxQuote } from '../../shared/attestation/tdx/quote.js';
-import { verifyTdx } from '../../shared/attestation/tdx/verify.js';
+import { verifyTdx, type VerifiedPckChain } from '../../shared/attestation/tdx/verify.js';
 import { parseTpmsAttest, parseTpmtPublic, parseTpmtSignature } from '../../shared/attestation/tpm/structures.js';
 import { attestationFixtures, fx, repoRoot } from '../../shared/attestation/testing/fixtures.js';
 import { EvidenceError } from '../../shared/attestation/errors.js';
+import { parseCertificate } from '../../shared/attestation/certs.js';
 
 export interface Target {
   name: string;
@@ -35,6 +36,8 @@ export interface FuzzStats {
   accepted: number;
   rejected: Record<string, number>;
   perTarget: Record<string, number>;
+  /** Milliseconds spent in each target. */
+  timeMs: Record<string, number>;
   crashes: Crash[];
   crashCount: number;
 }
@@ -132,6 +135,29 @@ export function buildTargets(): Target[] {
     const cpak = cpakFrom(new Uint8Array(readFileSync(join(ccaDir, 'cpak-pub.json'))));
     targets.push({ name: 'cca-token', seeds: [new Uint8Array(readFileSync(join(ccaDir, 'cca-example-token.cbor')))], run: (b) => verifyCca({ token: b, platformKey: cpak }) });
   }
+  const vcek = get('snp/milan-v2-virtee/vcek.der');
+  if (vcek.length) targets.push({ name: 'x509', seeds: vcek, run: (b) => parseCertificate(b, 'fuzz') });
+  const C = 'tdx/v4-tdx10-spr-e4-go-tdx-guest/collateral';
+  const tcbInfo = get(`${C}/tcb_info.json`);
+  const issuer = get(`${C}/tcb_info_issuer_chain.pem`)[0];
+  const intelRoot = get('roots/intel/intel_sgx_root_ca.pem')[0];
+  const v4 = get('tdx/v4-tdx10-spr-e4-go-tdx-guest/quote.bin')[0];
+  if (tcbInfo.length && issuer && intelRoot && v4) {
+    const col = { tcbInfoIssuerChain: Buffer.from(issuer).toString('latin1') };
+    const chainCache = new Map<string, VerifiedPckChain>();
+    const o = { at: new Date('2023-07-01T01:00:00Z'), chainCache, cacheQeReports: true };
+    targets.push({
+      name: 'tcb-info-verify',
+      seeds: tcbInfo,
+      run: (b) => verifyTdx({ quote: v4, trustedRoot: intelRoot, collateral: { ...col, tcbInfo: Buffer.from(b).toString('latin1') } }, o),
+    });
+    const crl = get(`${C}/pck_crl_platform.der`);
+    targets.push({
+      name: 'crl-verify',
+      seeds: crl,
+      run: (b) => verifyTdx({ quote: v4, trustedRoot: intelRoot, collateral: { pckCrl: b } }, o),
+    });
+  }
   // Full verification with a cached chain: exercises the signature paths on mutated input.
   if (F) {
     let trust: SnpTrust | undefined;
@@ -154,7 +180,7 @@ export function buildTargets(): Target[] {
 
 /** Relative frequency of each target: full verifications cost ~100x a parse. */
 function weight(t: Target): number {
-  return t.name.endsWith('-verify') || t.name === 'cca-token' ? 1 : 30;
+  return t.name.endsWith('-verify') || t.name === 'cca-token' ? 1 : t.name === 'x509' ? 1 : 30;
 }
 
 export interface FuzzOptions {
@@ -168,7 +194,7 @@ export interface FuzzOptions {
 
 export function fuzz(targets: Target[], opts: FuzzOptions): FuzzStats {
   const rng = new Rng(opts.seed);
-  const stats: FuzzStats = { iterations: 0, accepted: 0, rejected: {}, perTarget: {}, crashes: [], crashCount: 0 };
+  const stats: FuzzStats = { iterations: 0, accepted: 0, rejected: {}, perTarget: {}, timeMs: {}, crashes: [], crashCount: 0 };
   const table: Target[] = [];
   for (const t of targets) for (let i = 0; i < weight(t); i++) table.push(t);
   const every = opts.progressEvery ?? 1000;
@@ -177,6 +203,7 @@ export function fuzz(targets: Target[], opts: FuzzOptions): FuzzStats {
     const input = mutate(t.seeds[rng.below(t.seeds.length)]!, rng);
     if (opts.onProgress && i % every === 0) opts.onProgress(i, t.name);
     stats.perTarget[t.name] = (stats.perTarget[t.name] ?? 0) + 1;
+    const t0 = performance.now();
     try {
       const r = t.run(input) as { verified?: boolean; reasonCode?: string } | undefined;
       if (r && r.verified === false) stats.rejected[r.reasonCode ?? 'unknown'] = (stats.rejected[r.reasonCode ?? 'unknown'] ?? 0) + 1;
@@ -192,6 +219,7 @@ export function fuzz(targets: Target[], opts: FuzzOptions): FuzzStats {
         }
       }
     }
+    stats.timeMs[t.name] = (stats.timeMs[t.name] ?? 0) + (performance.now() - t0);
     stats.iterations++;
   }
   opts.onProgress?.(opts.iterations, 'done');

@@ -43,7 +43,7 @@ worker.on('message', (stats: FuzzStats) => {
   const secs = (performance.now() - started) / 1000;
   const out = (s: string): void => void process.stdout.write(s + '\n');
   out(`\nfuzz attestation: ${stats.iterations} inputs in ${secs.toFixed(1)} s (${Math.round(stats.iterations / secs)}/s), seed ${seed}`);
-  out(`  per target: ${Object.entries(stats.perTarget).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  out(`  per target (inputs / seconds): ${Object.entries(stats.perTarget).map(([k, v]) => `${k}=${v}/${((stats.timeMs[k] ?? 0) / 1000).toFixed(1)}s`).join(' ')}`);
   out(`  accepted: ${stats.accepted}`);
   out(`  rejected by reason: ${Object.entries(stats.rejected).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   out(`  crashes: ${stats.crashCount}, hangs: 0`);

@@ -48,7 +48,12 @@ export function rawMember(doc: string, key: string, what: string): string {
     if (doc[i] !== '"') break;
     const kEnd = skipString(doc, i);
     if (kEnd < 0) break;
-    const k = JSON.parse(doc.slice(i, kEnd)) as string;
+    let k: string;
+    try {
+      k = JSON.parse(doc.slice(i, kEnd)) as string;
+    } catch (e) {
+      return fail(Reason.Malformed, `${what}: bad JSON member name`, e);
+    }
     i = kEnd;
     while (i < doc.length && /\s/.test(doc[i]!)) i++;
     if (doc[i] !== ':') break;
