@@ -36,7 +36,7 @@ async function bootAgent(h: Harness, n: number): Promise<{ readyMs: number; rtt:
   const vm = await new QemuHypervisor().start({ id: `bench-${n}`, stateDir: join(h.tempDir('cocolet-bench-vm-'), 'vm'), agentTcp: true });
   try {
     const c = await connectAgent(vm.agentSocketPath);
-    await waitFor(() => c.health.check({ service: '' }, { timeoutMs: 500 }).then(() => true, () => false), { what: 'agent ready', timeoutMs: 120_000, intervalMs: 20 });
+    await waitFor(() => c.health.check({ service: '' }, { timeoutMs: 100 }).then(() => true, () => false), { what: 'agent ready', timeoutMs: 120_000, intervalMs: 5 });
     const readyMs = performance.now() - t0;
     const rtt = { virtio: [] as number[], tcp: [] as number[] };
     if (n === 0) {

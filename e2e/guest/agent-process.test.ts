@@ -113,6 +113,40 @@ describe('cocolet-agent as a process', { skip, timeout: 180_000 }, () => {
     await open.agent.destroySandbox({});
   });
 
+  test('CopyFile into the shared folder, then bind-mounted into a container', async () => {
+    const path = `/run/kata-containers/shared/containers/${'a'.repeat(64)}-0123456789abcdef-hosts`;
+    await open.agent.copyFile({ path, data: Buffer.from('10.0.0.1 db\n'), fileSize: 12n, fileMode: 0o100644, dirMode: 0o40755, uid: 0, gid: 0 });
+    await open.agent.createContainer(containerRequest('c3', reg.image, ['/bin/cat', '/etc/hosts'], {
+      OCI: { Process: { Args: ['/bin/cat', '/etc/hosts'], Env: ['PATH=/bin'] }, Mounts: [{ destination: '/etc/hosts', source: path, type: 'bind', options: ['ro'] }] },
+    }));
+    await open.agent.startContainer({ containerId: 'c3' });
+    assert.equal(await readAll(open, 'c3', '', 'stdout'), '10.0.0.1 db\n');
+    assert.equal((await open.agent.waitProcess({ containerId: 'c3', execId: '' })).status, 0);
+    await open.agent.removeContainer({ containerId: 'c3', timeout: 5 });
+  });
+
+  test('GetOOMEvent reports a container killed by its memory limit', async (t) => {
+    const oom = open.agent.getOOMEvent({}, { timeoutMs: 60_000 });
+    oom.catch(() => undefined);
+    await open.agent.createContainer(containerRequest('oom', reg.image, ['/bin/sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo $x | wc -c'], {
+      OCI: { Process: { Args: ['/bin/sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo ${#x}'], Env: ['PATH=/bin'] }, Linux: { Resources: { Memory: { Limit: 16n * 1024n * 1024n } } } },
+    }));
+    await open.agent.startContainer({ containerId: 'oom' });
+    const status = (await open.agent.waitProcess({ containerId: 'oom', execId: '' })).status;
+    if (status === 0) {
+      t.skip('the memory limit was not enforced on this host (no memory cgroup controller)');
+      await open.agent.removeContainer({ containerId: 'oom', timeout: 5 });
+      return;
+    }
+    assert.equal((await oom).containerId, 'oom');
+    await open.agent.removeContainer({ containerId: 'oom', timeout: 5 });
+  });
+
+  test('GetMetrics counts policy decisions', async () => {
+    const m = (await open.agent.getMetrics({})).metrics;
+    assert.match(m, /cocolet_agent_policy_decisions_total\{rpc="CreateContainer",result="allowed"\} \d+/);
+  });
+
   test('confidential default policy: lifecycle allowed, host access denied', async () => {
     await conf.agent.createSandbox({ sandboxId: 'sb2' });
     await conf.agent.createContainer(containerRequest('k1', reg.image, ['/bin/sh', '-c', 'echo secret; exit 7']));
@@ -161,5 +195,11 @@ describe('cocolet-agent as a process', { skip, timeout: 180_000 }, () => {
     }
     assert.ok(await oversizedFrameAnswered(vmOpen.agentSocketPath), 'oversized frame answered');
     assert.equal((await open.health.check({ service: '' })).status, HealthCheckResponse_ServingStatus.SERVING);
+  });
+
+  test('SetPolicy, when the policy allows it, replaces the policy for later requests', async () => {
+    await open.agent.setPolicy({ policy: JSON.stringify({ version: 1, name: 'no-exec', default: 'allow', rules: { ExecProcess: { allow: false } } }) });
+    assert.equal(await code(open.agent.execProcess({ containerId: 'x', execId: 'y', process: { Args: ['/bin/true'] } })), ErrorCode.PermissionDenied);
+    assert.equal(await code(open.agent.setPolicy({ policy: '{"version":2}' })), ErrorCode.InvalidArgument);
   });
 });

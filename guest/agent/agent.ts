@@ -118,15 +118,16 @@ export class Agent {
     const images = new ImageStore({ root: join(this.o.stateDir, 'images'), logger: log, insecureRegistries: settings.insecureRegistries ?? [] });
     const runc = new Runc({ binary: this.o.runcBinary, root: join(this.o.stateDir, 'runc'), noPivot: rootIsRamfs() });
     const cgroupParent = `/cocolet-${createHash('sha256').update(this.o.stateDir).digest('hex').slice(0, 8)}`;
+    const copyRoot = this.o.processMode ? join(this.o.stateDir, 'guest-root') : '/';
     this.containers = new ContainerManager({
-      stateDir: this.o.stateDir, runc, images, logger: log, cgroupParent,
-      allowHostMounts: () => policy.rules.CreateContainer?.allowHostMounts ?? false,
+      stateDir: this.o.stateDir, runc, images, logger: log, cgroupParent, sharedRoot: copyRoot,
+      allowHostMounts: () => gate.allowsHostMounts(),
       checkImageDigest: (d) => gate.checkImageDigest(d),
     });
     const server = new TtrpcServer({ logger: log, interceptors: [gate.interceptor()] });
     server.register(AgentService, createAgentService({
       containers: this.containers, gate, logger: log,
-      copyRoot: this.o.processMode ? join(this.o.stateDir, 'guest-root') : '/',
+      copyRoot,
       initDaemon: process.pid === 1,
     }));
     server.register(Health, createHealthService());

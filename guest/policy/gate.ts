@@ -29,6 +29,11 @@ export class PolicyGate {
     return this.engine.name;
   }
 
+  /** Whether the current policy lets host-chosen mounts through (for the spec sanitiser). */
+  allowsHostMounts(): boolean {
+    return this.engine.doc.rules.CreateContainer?.allowHostMounts ?? false;
+  }
+
   /** Replaces the policy (SetPolicy, when the current policy allowed it). */
   replace(doc: PolicyDocument): void {
     this.engine = new PolicyEngine(doc);

@@ -81,6 +81,8 @@ export interface ContainerManagerOptions {
   checkImageDigest: (digest: string) => void;
   /** cgroup parent for containers (unique per agent). */
   cgroupParent: string;
+  /** Where the guest's `/` is for CopyFile-d files (`/` in a VM). */
+  sharedRoot?: string;
 }
 
 function sh(cmd: string, args: string[]): Promise<void> {
@@ -134,7 +136,7 @@ export class ContainerManager {
     const bundle = join(dir, 'bundle');
     const rootfs = join(bundle, 'rootfs');
     const cgroupsPath = `${this.o.cgroupParent}/${id}`;
-    const config = buildRuncConfig({ spec: req.OCI, image: image.config, rootfs, cgroupsPath, allowHostMounts: this.o.allowHostMounts() });
+    const config = buildRuncConfig({ spec: req.OCI, image: image.config, rootfs, cgroupsPath, allowHostMounts: this.o.allowHostMounts(), sharedRoot: this.o.sharedRoot });
     mkdirSync(rootfs, { recursive: true });
     mkdirSync(join(dir, 'upper'), { recursive: true });
     mkdirSync(join(dir, 'work'), { recursive: true });
@@ -160,6 +162,7 @@ export class ContainerManager {
     c.init.attach(this.o.runc.run(id, c.bundle, pidFile, log));
     void c.init.exit.then((status) => {
       c.state = 'stopped';
+      this.checkOom(c);
       this.o.logger.info({ container: id, status }, 'container exited');
     });
     c.state = 'running';
@@ -330,14 +333,17 @@ export class ContainerManager {
   }
 
   private pollOom(): void {
-    for (const c of this.containers.values()) {
-      const n = readOomKills(c.cgroupsPath);
-      if (n > c.oomKills) {
-        c.oomKills = n;
-        const w = this.oomWaiters.shift();
-        if (w) w(c.id);
-        else this.oomQueue.push(c.id);
-      }
+    for (const c of this.containers.values()) this.checkOom(c);
+  }
+
+  private checkOom(c: Container): void {
+    const n = readOomKills(c.cgroupsPath);
+    if (n > c.oomKills) {
+      c.oomKills = n;
+      this.o.logger.warn({ container: c.id, oomKills: n }, 'container OOM kill');
+      const w = this.oomWaiters.shift();
+      if (w) w(c.id);
+      else if (this.oomQueue.length < 1000) this.oomQueue.push(c.id);
     }
   }
 

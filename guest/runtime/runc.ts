@@ -25,9 +25,9 @@ export class Runc {
     return ['--root', this.opts.root, ...(log ? ['--log', log, '--log-format', 'json'] : []), ...(log && process.env.COCOLET_RUNC_DEBUG === '1' ? ['--debug'] : [])];
   }
 
-  /** `runc run` in the foreground with piped stdio. */
+  /** `runc run` in the foreground with piped stdio; `--keep` leaves the stopped container (and its cgroup, for OOM accounting) until `delete`. */
   run(id: string, bundle: string, pidFile: string, log: string): ChildProcess {
-    return spawn(this.binary, [...this.global(log), 'run', '--bundle', bundle, '--pid-file', pidFile, ...(this.opts.noPivot ? ['--no-pivot'] : []), id], {
+    return spawn(this.binary, [...this.global(log), 'run', '--keep', '--bundle', bundle, '--pid-file', pidFile, ...(this.opts.noPivot ? ['--no-pivot'] : []), id], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
   }

@@ -6,7 +6,8 @@
  */
 import type { Spec, LinuxResources as PbResources } from '../../shared/gen/kata/oci_pb.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
-import { DEFAULT_CAPABILITIES, hasTraversal, isHostMount } from '../policy/inspect.js';
+import { join } from 'node:path';
+import { DEFAULT_CAPABILITIES, hasTraversal, isHostMount, SHARED_CONTAINERS_DIR } from '../policy/inspect.js';
 import type { ImageConfig } from '../pull/registry.js';
 
 export interface OciMount { destination: string; type: string; source: string; options: string[] }
@@ -54,6 +55,8 @@ export interface BuildSpecInput {
   cgroupsPath: string;
   /** Host bind mounts allowed by the policy (otherwise only guest-private and shared-file mounts are kept). */
   allowHostMounts: boolean;
+  /** Where the guest's `/` is for files copied in with CopyFile (default `/`; a state folder in process mode). */
+  sharedRoot?: string;
 }
 
 function mergeEnv(base: readonly string[], over: readonly string[]): string[] {
@@ -93,7 +96,11 @@ export function buildRuncConfig(i: BuildSpecInput): RuncConfig {
     if (isHostMount(m) && !i.allowHostMounts) {
       throw new CocoletError(ErrorCode.PolicyDenied, `host mount at ${m.destination} not allowed`);
     }
-    mounts.push({ destination: m.destination, type: m.type || 'bind', source: m.source, options: [...m.options] });
+    const shared = !hasTraversal(m.source) && m.source.startsWith(SHARED_CONTAINERS_DIR + '/');
+    const source = shared && i.sharedRoot && i.sharedRoot !== '/' ? join(i.sharedRoot, m.source) : m.source;
+    const options = [...m.options];
+    if ((m.type === 'bind' || m.type === '') && !options.includes('bind') && !options.includes('rbind')) options.push('rbind');
+    mounts.push({ destination: m.destination, type: m.type || 'bind', source, options });
     taken.add(m.destination);
   }
   const caps = [...DEFAULT_CAPABILITIES];
