@@ -15,3 +15,19 @@ export { azSnpVerifier, azTdxVerifier, verifyAzSnp, verifyAzTdx, type AzSnpEvide
 export { parseHclReport } from './azure/hcl.js';
 export { parseEventLog, replay } from './eventlog.js';
 export { ccaVerifier, verifyCca, cpakFrom, type CcaEvidence } from './cca/verify.js';
+
+import { snpVerifier as snp } from './snp/verify.js';
+import { tdxVerifier as tdx } from './tdx/verify.js';
+import { tpmVerifier as tpm } from './tpm/verify.js';
+import { azSnpVerifier as azSnp, azTdxVerifier as azTdx } from './azure/verify.js';
+import { ccaVerifier as cca } from './cca/verify.js';
+
+/** Every verifier by its KBS protocol TEE string. */
+export const verifiers = {
+  snp,
+  tdx,
+  tpm,
+  'az-snp-vtpm': azSnp,
+  'az-tdx-vtpm': azTdx,
+  cca,
+} as const;
