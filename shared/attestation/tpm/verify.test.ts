@@ -99,6 +99,10 @@ const cases: Case[] = [
   { name: 'AK certificate chain verifies', code: null, ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { nonce: NONCE } },
   { name: 'AK certificate chain without the intermediate', code: 'cert.issuer', ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { nonce: NONCE } },
   { name: 'AK certificate expired (at 2052)', code: 'cert.expired', ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { nonce: NONCE, at: new Date('2052-01-01T00:00:00Z') } },
+  { name: 'AK certificate not yet valid (at 2020)', code: 'cert.not-yet-valid', ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { nonce: NONCE, at: new Date('2020-01-01T00:00:00Z') } },
+  { name: 'flipped byte in the AK certificate signature', code: 'cert.signature', ev: () => { const c = fx(`${GCE}/ak_cert.der`); return gce(GCE, 'sha256', { ak: flip(c, c.length - 1), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }); }, opts: { nonce: NONCE } },
+  { name: 'flipped byte in the intermediate signature', code: 'cert.signature', ev: () => { const c = fx('roots/gce-tpm/tpm_ek_intermediate_2.der'); return gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [flip(c, c.length - 1), fx('roots/gce-tpm/tpm_ek_root_1.der')] }); }, opts: { nonce: NONCE } },
+  { name: 'flipped byte in the root signature', code: 'cert.signature', ev: () => { const c = fx('roots/gce-tpm/tpm_ek_root_1.der'); return gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), flip(c, c.length - 1)] }); }, opts: { nonce: NONCE } },
   { name: 'unrelated AK', code: 'tpm.signature', ev: () => gce(GCE, 'sha256', { ak: fx(`${AZ}/ak_pub.pem`) }), opts: { nonce: NONCE } },
 ];
 
