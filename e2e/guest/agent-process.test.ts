@@ -12,7 +12,8 @@ import { connect } from 'node:net';
 import { ErrorCode } from '../../shared/errors/index.js';
 import { WriteStreamRequestSchema } from '../../shared/gen/kata/agent_pb.js';
 import { HealthCheckResponse_ServingStatus } from '../../shared/gen/kata/health_pb.js';
-import { Harness, have, isRoot } from '../../shared/testing/harness.js';
+import { Harness, have, isRoot, processesMatching } from '../../shared/testing/harness.js';
+import { existsSync } from 'node:fs';
 import { ProcessHypervisor } from '../../host/vmm/process.js';
 import type { VmHandle } from '../../host/vmm/hypervisor.js';
 import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
@@ -62,11 +63,12 @@ describe('cocolet-agent as a process', { skip, timeout: 180_000 }, () => {
   let vmConf: VmHandle;
   let open: AgentClient;
   let conf: AgentClient;
+  let base: string;
 
   before(async () => {
     reg = await startRegistry(h);
     const hv = new ProcessHypervisor();
-    const base = h.tempDir('cocolet-agent-proc-');
+    base = h.tempDir('cocolet-agent-proc-');
     vmOpen = await hv.start({ id: 'open', stateDir: join(base, 'open'), initdata: initdataToml({ policy: PERMISSIVE_POLICY, insecureRegistries: [reg.host] }) });
     h.defer('agent open', () => vmOpen.stop());
     vmConf = await hv.start({ id: 'conf', stateDir: join(base, 'conf'), initdata: initdataToml({ insecureRegistries: [reg.host] }) });
@@ -201,5 +203,17 @@ describe('cocolet-agent as a process', { skip, timeout: 180_000 }, () => {
     await open.agent.setPolicy({ policy: JSON.stringify({ version: 1, name: 'no-exec', default: 'allow', rules: { ExecProcess: { allow: false } } }) });
     assert.equal(await code(open.agent.execProcess({ containerId: 'x', execId: 'y', process: { Args: ['/bin/true'] } })), ErrorCode.PermissionDenied);
     assert.equal(await code(open.agent.setPolicy({ policy: '{"version":2}' })), ErrorCode.InvalidArgument);
+  });
+
+  test('stopping the agents removes their containers, processes and state', async () => {
+    await open.agent.createContainer(containerRequest('left', reg.image, ['/bin/sleep', '1000']));
+    await open.agent.startContainer({ containerId: 'left' });
+    open.conn.close();
+    conf.conn.close();
+    await vmOpen.stop();
+    await vmConf.stop();
+    assert.deepEqual(processesMatching(join(base, 'open')), []);
+    assert.deepEqual(processesMatching('sleep 1000'), []);
+    assert.equal(existsSync(join(base, 'open')), false);
   });
 });
