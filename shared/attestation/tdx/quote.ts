@@ -129,10 +129,10 @@ export function parseQeReport(raw: Uint8Array): QeReport {
 export function parseTdxQuote(buf: Uint8Array): TdxQuote {
   const r = new ByteReader(buf, 'TDX quote', true);
   const header = parseHeader(r);
+  if (header.teeType === TEE_TYPE_SGX) fail(Reason.TdxSgxQuote, `this is an SGX enclave quote (version ${header.version}, tee_type 0x00), not a TDX quote`);
   if (header.version !== 4 && header.version !== 5) {
     fail(Reason.TdxVersion, `quote format not supported: version ${header.version} (supported: 4, 5)`);
   }
-  if (header.teeType === TEE_TYPE_SGX) fail(Reason.TdxSgxQuote, 'this is an SGX enclave quote (tee_type 0x00), not a TDX quote');
   if (header.teeType !== TEE_TYPE_TDX) fail(Reason.TdxTeeType, `tee_type 0x${header.teeType.toString(16)} is not TDX (0x81)`);
   if (header.attestationKeyType !== ATT_KEY_ECDSA_P256) {
     fail(Reason.TdxKeyType, `attestation key type ${header.attestationKeyType} is not 2 (ECDSA-256 with P-256)`);

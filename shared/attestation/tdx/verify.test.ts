@@ -89,6 +89,7 @@ const cases: Case[] = [
   { name: 'flipped byte in QE report signature', code: 'tdx.qe-report-signature', quote: () => flip(fx(`${V4}/quote.bin`), 636 + 128 + 6 + 384) },
   { name: 'flipped byte in QE auth data', code: 'tdx.ak-binding', quote: () => flip(fx(`${V4}/quote.bin`), 636 + 128 + 6 + 384 + 64 + 2) },
   { name: 'truncated quote', code: 'evidence.truncated', quote: () => fx(`${V4}/quote.bin`).subarray(0, 2000) },
+  { name: 'SGX v3 quote (version 3, tee_type 0)', code: 'tdx.sgx-quote', quote: () => { const q = new Uint8Array(fx(`${V4}/quote.bin`)); q[0] = 3; q[4] = 0; return q; } },
   { name: 'SGX quote (tee_type 0)', code: 'tdx.sgx-quote', quote: () => { const q = new Uint8Array(fx(`${V4}/quote.bin`)); q[4] = 0; return q; } },
   { name: 'PCK expired (at 2053)', code: 'cert.expired', opts: { at: new Date('2053-07-01T00:00:00Z') } },
   { name: 'PCK not yet valid (at 2020)', code: 'cert.not-yet-valid', opts: { at: new Date('2020-01-01T00:00:00Z') } },
