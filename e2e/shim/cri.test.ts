@@ -10,7 +10,7 @@ import { startContainerd, type ContainerdFixture } from '../support/containerd.j
 import { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
 import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
-import { prepareShim, type ShimFixture } from './support.js';
+import { assertNoLeftovers, prepareShim, type ShimFixture } from './support.js';
 
 const h = new Harness();
 after(() => h.dispose());
@@ -72,5 +72,5 @@ test('CRI: a pod with runtime handler cocolet runs a container whose output and 
   await cri.removeContainer(one);
   await cri.stopPodSandbox(pod);
   await cri.removePodSandbox(pod);
-  await waitFor(() => shim.leftovers(c!.dir).length === 0, { what: `no leftovers (${shim.leftovers(c.dir).join(', ')})`, timeoutMs: 15_000 });
+  await assertNoLeftovers(shim, c.dir);
 });

@@ -2,11 +2,10 @@
 // come back through the shim (fake hypervisor: the agent as a local process), nothing is left.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { Harness } from '../../shared/testing/harness.js';
 import { startContainerd, type ContainerdFixture } from '../support/containerd.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
-import { prepareShim, run, RUNTIME_TYPE, type ShimFixture } from './support.js';
+import { assertNoLeftovers, prepareShim, run, RUNTIME_TYPE, type ShimFixture } from './support.js';
 
 const h = new Harness();
 after(() => h.dispose());
@@ -31,7 +30,7 @@ test('ctr run: output and exit code of a container come back through the shim', 
   assert.equal(r.code, 3);
   const ls = await ctr('tasks', 'ls', '-q');
   assert.equal(ls.stdout.trim(), '');
-  assert.deepEqual(shim.leftovers(join(c.dir)), []);
+  await assertNoLeftovers(shim, c.dir);
 });
 
 test('ctr run -d then kill: the task is running, SIGKILL ends it with 137, delete cleans up', async (t) => {
@@ -47,5 +46,5 @@ test('ctr run -d then kill: the task is running, SIGKILL ends it with 137, delet
   for (let i = 0; i < 50 && del.code !== 0; i++) del = await ctr('tasks', 'delete', 'shim-ctr-2');
   assert.equal(del.code, 0, del.stderr);
   assert.equal((await ctr('containers', 'delete', 'shim-ctr-2')).code, 0);
-  assert.deepEqual(shim.leftovers(c.dir), []);
+  await assertNoLeftovers(shim, c.dir);
 });

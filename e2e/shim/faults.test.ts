@@ -12,7 +12,7 @@ import { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
 import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 import type { ShimRecord } from '../../host/shim/bundle.js';
-import { prepareShim, type ShimFixture } from './support.js';
+import { assertNoLeftovers, prepareShim, type ShimFixture } from './support.js';
 
 const h = new Harness();
 after(() => h.dispose());
@@ -54,7 +54,7 @@ async function removePod(pod: string, ctr: string): Promise<void> {
   await cri.removeContainer(ctr);
   await cri.stopPodSandbox(pod);
   await cri.removePodSandbox(pod);
-  await waitFor(() => shim.leftovers(c!.dir).length === 0, { what: `no leftovers (${shim.leftovers(c!.dir).join(', ')})`, timeoutMs: 15_000 });
+  await assertNoLeftovers(shim, c!.dir);
 }
 
 test('fault: the VM is killed -9 mid-run → its tasks exit (137), containerd sees it, cleanup is complete', async (t) => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import type { Harness } from '../../shared/testing/harness.js';
-import { processesMatching } from '../../shared/testing/harness.js';
+import { processesMatching, waitFor } from '../../shared/testing/harness.js';
 import { mountsUnder } from '../../host/containerd/launcher.js';
 
 export const SHIM_ENTRY = fileURLToPath(new URL('../../host/cmd/containerd-shim-cocolet-v2.js', import.meta.url));
@@ -45,7 +45,7 @@ export function prepareShim(h: Harness, opts: { kind?: string; extraAgentArgs?: 
     stateDir,
     leftovers(containerdDir: string): string[] {
       const out: string[] = [];
-      for (const pid of processesMatching(SHIM_ENTRY)) out.push(`shim process ${pid}`);
+      for (const pid of processesMatching(socketDir)) out.push(`shim process ${pid}`);
       for (const pid of processesMatching(stateDir)) out.push(`agent/VM process ${pid}`);
       if (existsSync(socketDir)) for (const f of readdirSync(socketDir)) out.push(`socket ${f}`);
       if (existsSync(stateDir)) for (const f of readdirSync(stateDir)) out.push(`sandbox state ${f}`);
@@ -53,6 +53,13 @@ export function prepareShim(h: Harness, opts: { kind?: string; extraAgentArgs?: 
       return out;
     },
   };
+}
+
+/** Waits (bounded) until the fixture is clean; throws naming what is left. */
+export async function assertNoLeftovers(shim: ShimFixture, containerdDir: string): Promise<void> {
+  await waitFor(() => shim.leftovers(containerdDir).length === 0, { what: 'no leftovers', timeoutMs: 15_000 }).catch(() => {
+    throw new Error(`left behind: ${shim.leftovers(containerdDir).join(', ')}`);
+  });
 }
 
 export interface CmdResult {

@@ -4,7 +4,7 @@
  * the sandbox left running (daemon, VM), unmounts the rootfs, removes the shim's files and prints
  * a DeleteResponse (exit 137, now) on stdout.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
@@ -22,6 +22,16 @@ function cmdline(pid: number): string {
   } catch {
     return '';
   }
+}
+
+/** Pids whose command line contains `needle`. */
+function pidsNaming(needle: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    const pid = Number(d);
+    if (Number.isInteger(pid) && pid !== process.pid && cmdline(pid).includes(needle)) out.push(pid);
+  }
+  return out;
 }
 
 /** Kills a process group, but only if its leader is still the process we recorded. */
@@ -45,6 +55,8 @@ export function deleteShim(flags: ShimFlags, logger: Logger): Uint8Array {
   if (rec && rec.group === flags.id) {
     if (rec.daemonPid !== process.pid) killGroupIf(rec.daemonPid, `-id ${flags.id}`, logger, 'shim daemon');
     killGroupIf(rec.vmPgid ?? rec.vmPid, rec.workDir ?? '', logger, 'vm');
+    // Helpers the VM started in other groups (swtpm, the agent's runc) name the work dir too.
+    if (rec.workDir) for (const pid of pidsNaming(rec.workDir)) killGroupIf(pid, rec.workDir, logger, 'vm helper');
     rmSync(rec.socket, { force: true });
     if (rec.workDir) rmSync(rec.workDir, { recursive: true, force: true });
   }

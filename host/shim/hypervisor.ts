@@ -2,12 +2,14 @@
  * The hypervisor seam as the shim needs it (owned by the consumer): start a VM (or a stand-in)
  * for one sandbox and get back where its agent listens, its pid, and when it dies.
  *
- * `qemu` and `process` are implemented by host/vmm (loaded at run time so the shim keeps working,
- * with a clear error, on a build without it); `fake` is the test double in ./testing: the shim's
- * own fake agent as a local process — no VM, no isolation, not confidential.
+ * `qemu` and `process` are host/vmm's (QEMU microVM + swtpm; the real agent as a local process);
+ * `fake` is the test double in ./testing: the shim's own fake agent as a local process — no VM,
+ * no isolation, not confidential.
  */
 import type { Logger } from '../../shared/log/logger.js';
+import { gunzipSync } from 'node:zlib';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
+import { createHypervisor as createVmmHypervisor, type Hypervisor as VmmHypervisorType } from '../vmm/index.js';
 import type { ShimConfig } from './config.js';
 
 export interface VmStartRequest {
@@ -44,9 +46,49 @@ export interface Hypervisor {
   start(req: VmStartRequest): Promise<VmHandle>;
 }
 
-/** The shape host/vmm is expected to export (adapted in `fromVmm`). */
-interface VmmModule {
-  createHypervisor?: (kind: string, opts: Record<string, unknown>) => unknown;
+/**
+ * Init-data as Kata carries it in the annotation: base64 of gzip(TOML) (or of the TOML), or plain
+ * TOML. Only that transport encoding is undone; the document's bytes pass to the VM unchanged.
+ */
+export function decodeInitData(annotation: string): Uint8Array {
+  if (/^\s*(version|algorithm|\[data\]|#)/.test(annotation)) return Buffer.from(annotation, 'utf8');
+  if (!/^[A-Za-z0-9+/=\s]+$/.test(annotation)) throw new CocoletError(ErrorCode.InvalidArgument, 'init-data annotation is neither TOML nor base64');
+  const raw = Buffer.from(annotation.replace(/\s+/g, ''), 'base64');
+  if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) return raw;
+  try {
+    return gunzipSync(raw, { maxOutputLength: 1 << 20 });
+  } catch (e) {
+    throw new CocoletError(ErrorCode.InvalidArgument, `init-data annotation: gzip payload unreadable: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Adapts host/vmm's hypervisor (qemu microVM + swtpm, or the agent as a local process). */
+class VmmHypervisor implements Hypervisor {
+  constructor(
+    readonly kind: string,
+    private readonly inner: VmmHypervisorType,
+  ) {}
+
+  async start(req: VmStartRequest): Promise<VmHandle> {
+    const h = await this.inner.start({
+      id: req.id,
+      stateDir: req.workDir,
+      vcpus: req.vcpus,
+      memoryMiB: req.memoryMiB,
+      egress: true, // the guest pulls its images itself
+      logger: req.logger,
+      ...(req.initData !== undefined ? { initdata: decodeInitData(req.initData) } : {}),
+    });
+    return {
+      pid: h.pid,
+      ...(this.kind === 'process' ? { pgid: h.pid } : {}),
+      agentSocketPath: h.agentSocketPath,
+      consoleLogPath: h.consoleLogPath,
+      confidential: h.confidential,
+      exited: h.exited.then(() => undefined),
+      stop: () => h.stop(),
+    };
+  }
 }
 
 /** Creates the configured hypervisor. */
@@ -57,14 +99,5 @@ export async function createHypervisor(cfg: ShimConfig, logger: Logger): Promise
     logger.warn({ kind }, 'hypervisor is the test fake: containers run as local processes, not confidential');
     return new FakeAgentHypervisor({ command: cfg.agent.command });
   }
-  let mod: VmmModule;
-  try {
-    const spec = new URL('../vmm/index.js', import.meta.url).href;
-    mod = (await import(spec)) as VmmModule;
-  } catch (e) {
-    throw new CocoletError(ErrorCode.VmFailed, `hypervisor ${kind}: host/vmm is not available in this build`, { cause: e });
-  }
-  if (typeof mod.createHypervisor !== 'function') throw new CocoletError(ErrorCode.VmFailed, `hypervisor ${kind}: host/vmm does not export createHypervisor`);
-  const opts = { path: cfg.hypervisor.path, kernel: cfg.hypervisor.kernel, initrd: cfg.hypervisor.initrd, agentCommand: cfg.agent.command, logger };
-  return mod.createHypervisor(kind, opts) as Hypervisor;
+  return new VmmHypervisor(kind, createVmmHypervisor(kind, { logger }));
 }

@@ -233,9 +233,10 @@ export class Sandbox {
       const kind = this.opts.config.hypervisor.kind;
       let rootPath: string;
       const storages: MessageInitShape<typeof StorageSchema>[] = [];
-      if (kind === 'qemu') {
+      if (kind !== 'fake') {
+        // The agent (in a VM or as a process) pulls the image itself; the host's rootfs is never used.
         const image = spec.annotations?.[CRI_IMAGE_NAME];
-        if (!image) throw new CocoletError(ErrorCode.FailedPrecondition, 'with the qemu hypervisor the guest pulls the image itself and needs its name (io.kubernetes.cri.image-name); run it through CRI', { context: { container: input.id } });
+        if (!image) throw new CocoletError(ErrorCode.FailedPrecondition, `with the ${kind} hypervisor the guest pulls the image itself and needs its name (io.kubernetes.cri.image-name): run the container through CRI`, { context: { container: input.id } });
         rootPath = `${GUEST_ROOTFS_DIR}/${input.id}/rootfs`;
         storages.push({ driver: 'image_guest_pull', source: image, fstype: 'overlay', mountPoint: rootPath, driverOptions: [`image_guest_pull=${JSON.stringify({ metadata: spec.annotations ?? {} })}`] });
       } else {
