@@ -61,7 +61,10 @@ class FdTransport implements Transport {
     const buf = Buffer.allocUnsafe(this.readSize);
     read(this.readFd, buf, 0, buf.length, null, (err, n) => {
       this.reading = false;
-      if (this.ended) return;
+      if (this.ended) {
+        this.closeReadFd();
+        return;
+      }
       if (err) {
         if (err.code === 'EAGAIN') {
           this.retryTimer = setTimeout(() => this.readLoop(), 1);
@@ -155,9 +158,19 @@ class FdTransport implements Transport {
     this.ended = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.opts.closeFds ?? true) {
-      closeFd(this.readFd, () => undefined);
+      // The write side closes now (the peer sees EOF); the read side once no read is pending on
+      // it, so the fd number is never reused under a read in flight.
       if (this.writeFd !== this.readFd) closeFd(this.writeFd, () => undefined);
+      if (!this.reading) this.closeReadFd();
     }
     this.sink?.end(err);
+  }
+
+  private readClosed = false;
+
+  private closeReadFd(): void {
+    if (this.readClosed || !(this.opts.closeFds ?? true)) return;
+    this.readClosed = true;
+    closeFd(this.readFd, () => undefined);
   }
 }

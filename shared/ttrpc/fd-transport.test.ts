@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, open as openCb, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TtrpcClient, TtrpcServer, createClient } from './index.js';
+import { EchoService, echoImpl } from './testing/echo-service.js';
+
+const open = promisify(openCb);
+
+// Pipes stand in for a virtio-serial character device: libuv cannot poll either, so both go
+// through the fd transport (threadpool reads).
+test('client and server over a pair of fifos through the fd transport', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocolet-ttrpc-fd-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const up = join(dir, 'up');
+  const down = join(dir, 'down');
+  if (spawnSync('mkfifo', [up, down]).status !== 0) return t.skip('mkfifo not available');
+  // Opening a fifo end blocks until the other end opens: open all four at once.
+  const [upR, upW, downR, downW] = await Promise.all([open(up, 'r'), open(up, 'w'), open(down, 'r'), open(down, 'w')]);
+  const server = new TtrpcServer();
+  server.register(EchoService, echoImpl);
+  const conn = server.serveConnection({ readFd: upR, writeFd: downW, description: 'fifo' });
+  const client = new TtrpcClient({ readFd: downR, writeFd: upW });
+  const echo = createClient(EchoService, client);
+  try {
+    assert.equal(Buffer.from((await echo.echo({ value: Buffer.from('over a pipe') })).value).toString(), 'over a pipe');
+    const big = await echo.big({ value: 1 << 20 });
+    assert.equal(big.value.length, 1 << 20);
+    const back = await echo.echo({ value: Buffer.alloc(3 << 20, 1) });
+    assert.equal(back.value.length, 3 << 20);
+    const got: number[] = [];
+    for await (const m of echo.count({ value: 3 })) got.push(m.value);
+    assert.deepEqual(got, [0, 1, 2]);
+    const many = await Promise.all(Array.from({ length: 32 }, (_, i) => echo.echo({ value: Buffer.from(String(i)) })));
+    many.forEach((r, i) => assert.equal(Buffer.from(r.value).toString(), String(i)));
+  } finally {
+    const serverGone = new Promise<void>((r) => conn.onClose(r));
+    client.close();
+    // The server sees EOF, closes its side, and the client's pending read ends with it.
+    await serverGone;
+    await client.closed;
+  }
+});
