@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { attestationFixtures, derToPem, FIXTURES_ABSENT, fx, repoRoot } from '../../shared/attestation/testing/fixtures.js';
+import { attestationFixtures, ccaSamplesDir, derToPem, FIXTURES_ABSENT, fx } from '../../shared/attestation/testing/fixtures.js';
 
 const BIN = fileURLToPath(new URL('../../kbs/cmd/cocolet-kbs.js', import.meta.url));
 const F = attestationFixtures();
@@ -47,6 +47,8 @@ interface Case {
   code: 0 | 1 | 2;
   reason?: string;
   claims?: Record<string, unknown>;
+  /** Needs the published CCA sample (COCOLET_CCA_SAMPLES). */
+  cca?: boolean;
 }
 
 const TDX_ROOT = 'roots/intel/intel_sgx_root_ca.pem';
@@ -164,12 +166,14 @@ const cases: Case[] = [
   },
   {
     name: 'cca trustee example token with its CPAK',
-    args: () => ['--tee', 'cca', '--token', join(repoRoot(), 'shared/attestation/testdata/cca/cca-example-token.cbor'), '--cert', join(repoRoot(), 'shared/attestation/testdata/cca/cpak-pub.json')],
+    cca: true,
+    args: () => ['--tee', 'cca', '--token', join(ccaSamplesDir()!, 'cca-example-token.cbor'), '--cert', join(ccaSamplesDir()!, 'cpak-pub.json')],
     code: 0,
   },
   {
     name: 'cca token with the wrong expected challenge',
-    args: () => ['--tee', 'cca', '--token', join(repoRoot(), 'shared/attestation/testdata/cca/cca-example-token.cbor'), '--cert', join(repoRoot(), 'shared/attestation/testdata/cca/cpak-pub.json'), '--report-data', '00'],
+    cca: true,
+    args: () => ['--tee', 'cca', '--token', join(ccaSamplesDir()!, 'cca-example-token.cbor'), '--cert', join(ccaSamplesDir()!, 'cpak-pub.json'), '--report-data', '00'],
     code: 1,
     reason: 'cca.challenge',
   },
@@ -183,7 +187,7 @@ const cases: Case[] = [
 
 test('cocolet-kbs verify on the shared fixtures', { skip: F === null && FIXTURES_ABSENT }, async (t) => {
   for (const c of cases) {
-    await t.test(c.name, async () => {
+    await t.test(c.name, { skip: c.cca === true && ccaSamplesDir() === null && 'published CCA example token not found (COCOLET_CCA_SAMPLES)' }, async () => {
       const r = await run(['verify', ...c.args()]);
       assert.equal(r.code, c.code, `exit ${r.code}; stdout ${r.stdout.slice(0, 400)}; stderr ${r.stderr.slice(0, 400)}`);
       if (c.code === 2) {

@@ -15,7 +15,7 @@ import { loadSnpTrust, verifySnpWithTrust, type SnpTrust } from '../../shared/at
 import { parseTdxQuote } from '../../shared/attestation/tdx/quote.js';
 import { verifyTdx, type VerifiedPckChain } from '../../shared/attestation/tdx/verify.js';
 import { parseTpmsAttest, parseTpmtPublic, parseTpmtSignature } from '../../shared/attestation/tpm/structures.js';
-import { attestationFixtures, fx, repoRoot } from '../../shared/attestation/testing/fixtures.js';
+import { attestationFixtures, ccaSamplesDir, fx } from '../../shared/attestation/testing/fixtures.js';
 import { EvidenceError } from '../../shared/attestation/errors.js';
 import { parseCertificate } from '../../shared/attestation/certs.js';
 
@@ -130,8 +130,8 @@ export function buildTargets(): Target[] {
     seeds: hclSeeds.length ? hclSeeds : [new Uint8Array([...new TextEncoder().encode('HCLA'), ...new Uint8Array(28 + 1184), ...u32le(0)])],
     run: parseHclReport,
   });
-  const ccaDir = join(repoRoot(), 'shared', 'attestation', 'testdata', 'cca');
-  if (existsSync(join(ccaDir, 'cca-example-token.cbor'))) {
+  const ccaDir = ccaSamplesDir();
+  if (ccaDir) {
     const cpak = cpakFrom(new Uint8Array(readFileSync(join(ccaDir, 'cpak-pub.json'))));
     targets.push({ name: 'cca-token', seeds: [new Uint8Array(readFileSync(join(ccaDir, 'cca-example-token.cbor')))], run: (b) => verifyCca({ token: b, platformKey: cpak }) });
   }

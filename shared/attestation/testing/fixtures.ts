@@ -29,6 +29,19 @@ export function attestationFixtures(): string | null {
   return existsSync(join(d, 'manifest.json')) ? d : null;
 }
 
+/**
+ * The published Arm CCA example token (trustee's `cca-example-token.cbor` + `cpak-pub.json`) is
+ * third-party evidence: it is read from `$COCOLET_CCA_SAMPLES`, default
+ * `<fixtures>/attestation/cca`, never from the repository. Null when absent.
+ */
+export function ccaSamplesDir(): string | null {
+  const d = resolve(process.env.COCOLET_CCA_SAMPLES ?? join(fixturesDir(), 'cca'));
+  return existsSync(join(d, 'cca-example-token.cbor')) && existsSync(join(d, 'cpak-pub.json')) ? d : null;
+}
+
+export const CCA_SAMPLES_ABSENT =
+  'published CCA example token not found (set COCOLET_CCA_SAMPLES to a folder holding trustee\'s cca-example-token.cbor and cpak-pub.json)';
+
 export const FIXTURES_ABSENT = 'attestation fixtures not found (set COCOLET_FIXTURES to the shared fixtures folder)';
 
 export function fx(rel: string): Uint8Array {
