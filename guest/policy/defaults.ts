@@ -28,8 +28,6 @@ export const CONFIDENTIAL_DEFAULT_POLICY: PolicyDocument = {
     GetGuestDetails: { allow: true },
     OnlineCPUMem: { allow: true },
     RemoveStaleVirtiofsShareMounts: { allow: true },
-    Check: { allow: true },
-    Version: { allow: true },
     // what stays inside the TEE
     ExecProcess: { allow: false },
     ReadStdout: { allow: false },

@@ -13,6 +13,9 @@ import { PolicyEngine, type Decision } from './engine.js';
 /** Tracing channel (costs nothing without subscribers). */
 export const rpcChannel = channel('cocolet:agent:rpc');
 
+/** Wire name of the health service. */
+export const HEALTH_SERVICE = 'grpc.Health';
+
 export interface DecisionCounts {
   [methodAndResult: string]: number;
 }
@@ -76,7 +79,8 @@ export class PolicyGate {
       const started = performance.now();
       if (rpcChannel.hasSubscribers) rpcChannel.publish({ phase: 'start', method });
       try {
-        this.check(method, call.request);
+        // Liveness (grpc.Health) carries no data and changes nothing: never policy-gated.
+        if (call.ctx.service !== HEALTH_SERVICE) this.check(method, call.request);
         return await next();
       } catch (e) {
         throw this.mapError(method, e);

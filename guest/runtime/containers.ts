@@ -322,7 +322,11 @@ export class ContainerManager {
     try {
       return await new Promise<string>((resolve, reject) => {
         this.oomWaiters.push(resolve);
-        signal?.addEventListener('abort', () => reject(new CocoletError(ErrorCode.Cancelled, 'GetOOMEvent cancelled')), { once: true });
+        signal?.addEventListener('abort', () => {
+          const i = this.oomWaiters.indexOf(resolve);
+          if (i >= 0) this.oomWaiters.splice(i, 1);
+          reject(new CocoletError(ErrorCode.Cancelled, 'GetOOMEvent cancelled'));
+        }, { once: true });
       });
     } finally {
       if (this.oomWaiters.length === 0 && this.oomTimer) {
