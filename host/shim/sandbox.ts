@@ -372,7 +372,11 @@ export class Sandbox {
 
   async closeIO(id: string, execId: string, stdin: boolean): Promise<void> {
     this.process(id, execId);
-    if (stdin && !this.tornDown) await this.agent.closeStdin({ containerId: id, execId });
+    if (!stdin || this.tornDown) return;
+    await this.agent.closeStdin({ containerId: id, execId }).catch((e: unknown) => {
+      // A guest policy that keeps stdin from the host also refuses to close it: nothing to do.
+      if (!isCocoletError(e, ErrorCode.PolicyDenied) && !isCocoletError(e, ErrorCode.PermissionDenied)) throw e;
+    });
   }
 
   async resize(id: string, execId: string, width: number, height: number): Promise<void> {
