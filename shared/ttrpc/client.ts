@@ -87,10 +87,11 @@ export class TtrpcClient {
     );
   }
 
-  /** Connects to a unix socket. */
-  static connect(path: string, opts: ConnectOptions = {}): Promise<TtrpcClient> {
+  /** Connects to a unix socket path, or a TCP address. */
+  static connect(target: string | { host?: string; port: number }, opts: ConnectOptions = {}): Promise<TtrpcClient> {
+    const path = typeof target === 'string' ? target : `${target.host ?? '127.0.0.1'}:${target.port}`;
     return new Promise((resolve, reject) => {
-      const sock = netConnect(path);
+      const sock = typeof target === 'string' ? netConnect(target) : netConnect({ host: target.host ?? '127.0.0.1', port: target.port, noDelay: true });
       const timer = setTimeout(() => fail(new CocoletError(ErrorCode.DeadlineExceeded, 'ttrpc: connect timed out', { context: { socket: path } })), opts.timeoutMs ?? 10_000);
       const onAbort = (): void => fail(new CocoletError(ErrorCode.Cancelled, 'ttrpc: connect cancelled'));
       opts.signal?.addEventListener('abort', onAbort, { once: true });

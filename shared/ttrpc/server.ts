@@ -43,7 +43,7 @@ export class TtrpcServer {
   readonly coalesceWrites: boolean;
   private readonly services = new Map<string, Map<string, RegisteredMethod>>();
   private readonly connections = new Set<ServerConnection>();
-  private readonly listeners: Array<{ server: NetServer; path: string }> = [];
+  private readonly listeners: Array<{ server: NetServer; path: string | undefined }> = [];
   private shuttingDown = false;
   private idleWaiters: Array<() => void> = [];
 
@@ -101,30 +101,45 @@ export class TtrpcServer {
     return conn;
   }
 
-  /** Listens on a unix socket path (a stale socket file is replaced). */
-  async listen(path: string): Promise<void> {
+  /**
+   * Listens on a unix socket path (a stale socket file is replaced) or a TCP address; resolves
+   * with the bound address (the path, or `host:port` with the actual port for port 0).
+   */
+  async listen(target: string | { host?: string; port: number }): Promise<string> {
     if (this.shuttingDown) throw new CocoletError(ErrorCode.Unavailable, 'ttrpc: server is shutting down');
-    try {
-      unlinkSync(path);
-    } catch {
-      // not there
+    const path = typeof target === 'string' ? target : undefined;
+    if (path !== undefined) {
+      try {
+        unlinkSync(path);
+      } catch {
+        // not there
+      }
     }
+    let where = path ?? '';
     const server = createServer((socket: Socket) => {
       if (this.shuttingDown) {
         socket.destroy();
         return;
       }
-      this.serveConnection(socket, path);
+      if (path === undefined) socket.setNoDelay(true);
+      this.serveConnection(socket, where);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(path, () => {
+      const done = (): void => {
         server.off('error', reject);
         resolve();
-      });
+      };
+      if (path !== undefined) server.listen(path, done);
+      else server.listen((target as { port: number }).port, (target as { host?: string }).host ?? '127.0.0.1', done);
     });
+    if (path === undefined) {
+      const a = server.address();
+      where = a && typeof a === 'object' ? `${a.address}:${a.port}` : String(a);
+    }
     server.on('error', (e) => this.logger.warn({ err: e }, 'ttrpc listener error'));
     this.listeners.push({ server, path });
+    return where;
   }
 
   /** Called by connections when their active call count changes. */
@@ -145,6 +160,7 @@ export class TtrpcServer {
     // net.Server#close only calls back once every connection is gone: do not wait for it here.
     for (const { server, path } of this.listeners.splice(0)) {
       server.close();
+      if (path === undefined) continue;
       try {
         unlinkSync(path);
       } catch {

@@ -277,3 +277,21 @@ test('shutdown past the grace period aborts handlers', async () => {
     rmSync(dir2, { recursive: true, force: true });
   }
 });
+
+test('works over TCP too', async () => {
+  const srv = new TtrpcServer();
+  srv.register(EchoService, echoImpl);
+  const addr = await srv.listen({ host: '127.0.0.1', port: 0 });
+  const port = Number(addr.split(':').pop());
+  const c = await TtrpcClient.connect({ port });
+  try {
+    const e = createClient(EchoService, c);
+    assert.equal(Buffer.from((await e.echo({ value: Buffer.from('tcp') })).value).toString(), 'tcp');
+    let n = 0;
+    for await (const m of e.count({ value: 10 })) assert.equal(m.value, n++);
+    assert.equal(n, 10);
+  } finally {
+    c.close();
+    await srv.shutdown({ graceMs: 0 });
+  }
+});
