@@ -1,0 +1,98 @@
+/**
+ * The shared suite for pods whose containers the real cocolet-agent runs (`process`: the agent as
+ * a local process; `qemu`: the agent in a QEMU microVM with swtpm): through containerd's CRI, the
+ * agent pulls the image itself from a local registry, the pod's init-data is passed through, a
+ * permissive policy lets output reach the CRI log, the confidential default keeps it inside while
+ * the exit code still comes back, and nothing is left behind.
+ */
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { Harness, have, waitFor } from '../../shared/testing/harness.js';
+import { startContainerd, type ContainerdFixture } from '../support/containerd.js';
+import { CriClient } from '../../host/cri/client.js';
+import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
+import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
+import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
+import { startRegistry, type TestRegistry } from '../guest/registry.js';
+import { initdataToml } from '../guest/agent-client.js';
+import { assertNoLeftovers, prepareShim, run, type ShimFixture } from './support.js';
+
+const AGENT = fileURLToPath(new URL('../../guest/cmd/cocolet-agent.js', import.meta.url));
+
+export function guestPodSuite(kind: 'process' | 'qemu', opts: { skipReason?: () => string | undefined } = {}): void {
+const h = new Harness();
+after(() => h.dispose());
+let c: ContainerdFixture | undefined;
+let cri: CriClient;
+let shim: ShimFixture;
+let reg: TestRegistry;
+let skip: string | undefined;
+
+before(async () => {
+  for (const cmd of ['docker-registry', 'skopeo']) if (!have(cmd)) skip = `${cmd} is not installed (needed for the in-guest image pull)`;
+  if (!existsSync(AGENT)) skip = 'cocolet-agent is not built';
+  skip ??= opts.skipReason?.();
+  if (skip) return;
+  shim = prepareShim(h, { kind });
+  process.env.COCOLET_SHIM_CONFIG = shim.configPath;
+  c = await startContainerd(h, { skip: (why) => (skip = why) }, { shimDir: shim.shimDir });
+  if (!c) return;
+  reg = await startRegistry(h);
+  // A QEMU user-net guest reaches the host's loopback registry as 10.0.2.2.
+  if (kind === 'qemu') reg = { ...reg, host: `10.0.2.2:${reg.port}`, image: reg.image.replace('127.0.0.1:', '10.0.2.2:') };
+  const tag = await run('ctr', ['-a', c.address, '-n', 'k8s.io', 'images', 'tag', BUSYBOX_IMAGE, reg.image]);
+  assert.equal(tag.code, 0, tag.stderr);
+  cri = new CriClient({ endpoint: c.address });
+  h.defer('cri client', () => cri.close());
+});
+
+function initData(policy?: unknown): string {
+  return gzipSync(initdataToml({ ...(policy ? { policy } : {}), insecureRegistries: [reg.host] })).toString('base64');
+}
+
+async function runPod(name: string, initdata: string, script: string): Promise<{ exitCode: number; log: string; pod: string; ctr: string }> {
+  const logDirectory = h.tempDir('ccl-');
+  const sandboxConfig = {
+    metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 },
+    hostname: name,
+    logDirectory,
+    annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': initdata },
+    linux: { securityContext: { namespaceOptions: {} } },
+  };
+  const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
+  const ctr = await cri.createContainer(pod, { metadata: { name: 'main' }, image: { image: reg.image }, command: ['/bin/sh', '-c', script], logPath: 'main.log', linux: { securityContext: { namespaceOptions: {} } } }, sandboxConfig);
+  await cri.startContainer(ctr);
+  const st = await waitFor(async () => {
+    const s = await cri.containerStatus(ctr);
+    return s?.state === ContainerState.CONTAINER_EXITED ? s : undefined;
+  }, { what: 'the container to exit', timeoutMs: 90_000 });
+  return { exitCode: st.exitCode, log: readFileSync(join(logDirectory, 'main.log'), 'utf8'), pod, ctr };
+}
+
+async function removePod(pod: string, ctr: string): Promise<void> {
+  await cri.removeContainer(ctr);
+  await cri.stopPodSandbox(pod);
+  await cri.removePodSandbox(pod);
+  await assertNoLeftovers(shim, c!.dir);
+}
+
+test(`${kind} hypervisor: a pod whose policy lets the host read gets its output and exit code`, async (t) => {
+  if (!c) return t.skip(skip ?? 'containerd is not available');
+  const r = await runPod(`${kind}-open`, initData(PERMISSIVE_POLICY), 'echo from-the-real-agent; exit 4');
+  assert.equal(r.exitCode, 4);
+  assert.match(r.log, /stdout F from-the-real-agent/);
+  await removePod(r.pod, r.ctr);
+});
+
+test(`${kind} hypervisor: the confidential default policy keeps output from the host; the exit code still comes back`, async (t) => {
+  if (!c) return t.skip(skip ?? 'containerd is not available');
+  const r = await runPod(`${kind}-closed`, initData(), 'echo secret-output; exit 6');
+  assert.equal(r.exitCode, 6);
+  assert.doesNotMatch(r.log, /secret-output/);
+  await removePod(r.pod, r.ctr);
+});
+}
