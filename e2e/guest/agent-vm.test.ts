@@ -15,6 +15,8 @@ import { Harness, have, isRoot, processesMatching, readIfExists, waitFor } from 
 import { TtrpcClient, createClient } from '../../shared/ttrpc/index.js';
 import { ErrorCode } from '../../shared/errors/index.js';
 import { QemuHypervisor } from '../../host/vmm/qemu.js';
+import { connectAgent as connectVmAgent } from '../../host/vmm/agent-connect.js';
+import { AgentService } from '../../shared/gen/kata/agent_pb.js';
 import type { VmHandle } from '../../host/vmm/hypervisor.js';
 import { buildGuestImage } from '../../guest/image/build.js';
 import { connectAgent, containerRequest, initdataToml, type AgentClient } from './agent-client.js';
@@ -39,10 +41,10 @@ describe('cocolet-agent in a QEMU microVM', { skip, timeout: 600_000 }, () => {
     toml = initdataToml({ insecureRegistries: [`10.0.2.2:${reg.port}`] });
     vm = await new QemuHypervisor().start({ id: 'vmtest', stateDir, initdata: toml, agentTcp: true, vcpus: 2, onVcpuThreads: (t) => void (vcpuThreads = t) });
     h.defer('vm', () => vm.stop());
-    c = await connectAgent(vm.agentSocketPath);
+    // The VM boots for a few seconds; host/vmm's connectAgent probes Health until SERVING.
+    const conn = await connectVmAgent(vm, { timeoutMs: 180_000 });
+    c = { conn, agent: createClient(AgentService, conn), health: createClient(Health, conn) };
     h.defer('client', () => c.conn.close());
-    // The VM boots for a few seconds; each probe has its own short deadline.
-    await waitFor(() => c.health.check({ service: '' }, { timeoutMs: 1000 }).then((r) => r.status === HealthCheckResponse_ServingStatus.SERVING, () => false), { what: 'agent health over virtio-serial', timeoutMs: 120_000, intervalMs: 100 });
   });
   after(() => h.dispose());
 

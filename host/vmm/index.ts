@@ -5,6 +5,7 @@ export { ProcessHypervisor, defaultAgentEntry, type ProcessHypervisorOptions } f
 export { loadGuestImage, guestImageDir, type GuestImage } from './image.js';
 export { initdataDiskImage, INITDATA_MAGIC } from './initdata-disk.js';
 export { pinThreads } from './pin.js';
+export { connectAgent, type ConnectAgentOptions } from './agent-connect.js';
 
 import type { Logger } from 'pino';
 import type { Hypervisor, HypervisorKind } from './hypervisor.js';
