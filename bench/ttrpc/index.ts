@@ -22,6 +22,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const worker = join(here, 'worker.js');
 const argSecs = process.argv.indexOf('--secs');
 const secs = argSecs > 0 ? Number(process.argv[argSecs + 1]) : 2;
+const argOnly = process.argv.indexOf('--only');
+const only = argOnly > 0 ? process.argv[argOnly + 1] : undefined;
 const children = new Set<ChildProcess>();
 
 function startServer(cmd: string, args: string[]): Promise<ChildProcess> {
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
   const results = new Map<string, Result>();
   try {
     for (const [name, p] of Object.entries(peers)) {
+      if (only !== undefined && name !== only) continue;
       const server = await startServer(...p.server);
       for (const size of [16, 65536]) {
         for (const conc of [1, 16]) {
@@ -86,6 +89,7 @@ async function main(): Promise<void> {
     for (const c of children) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
+  if (only !== undefined) return;
   const report = new BenchReport('ttrpc');
   const label = (size: number): string => (size === 16 ? '16B' : '64KiB');
   for (const peer of ['go-ttrpc', 'grpc-js']) {

@@ -16,6 +16,8 @@ const secs = Number(secsArg ?? 2);
 const size = Number(sizeArg ?? 16);
 const conc = Number(concArg ?? 1);
 const warmup = Number(warmArg ?? 1000);
+/** COCOLET_TTRPC_COALESCE=0 turns write coalescing off (to measure what it buys). */
+const coalesceWrites = process.env.COCOLET_TTRPC_COALESCE !== '0';
 
 const grpcEcho: grpc.ServiceDefinition = {
   Echo: {
@@ -52,7 +54,7 @@ async function main(): Promise<void> {
   const payload = Buffer.alloc(size, 0x61);
   switch (role) {
     case 'ts-server': {
-      const s = new TtrpcServer();
+      const s = new TtrpcServer({ coalesceWrites });
       s.register(EchoService, echoImpl);
       await s.listen(sock!);
       process.on('SIGTERM', () => void s.shutdown({ graceMs: 0 }).then(() => process.exit(0)));
@@ -60,7 +62,7 @@ async function main(): Promise<void> {
       return;
     }
     case 'ts-client': {
-      const c = await TtrpcClient.connect(sock!);
+      const c = await TtrpcClient.connect(sock!, { coalesceWrites });
       const echo = createClient(EchoService, c);
       await load(() => echo.echo({ value: payload }));
       c.close();

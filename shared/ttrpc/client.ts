@@ -20,6 +20,7 @@ export interface TtrpcClientOptions {
   logger?: Logger;
   interceptors?: readonly ClientInterceptor[];
   maxMessageSize?: number;
+  /** See ChannelOptions.coalesce (default true). */
   coalesceWrites?: boolean;
 }
 

@@ -21,6 +21,7 @@ export interface TtrpcServerOptions {
   /** Largest inbound/outbound frame data length (default 4 MiB). */
   maxMessageSize?: number;
   /** Coalesce frames written in one event-loop turn (default true). */
+  /** See ChannelOptions.coalesce (default true). */
   coalesceWrites?: boolean;
 }
 
