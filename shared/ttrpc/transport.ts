@@ -48,7 +48,7 @@ export class DuplexTransport implements Transport {
       this.finish();
       s.destroy();
     });
-    s.once('error', (e: Error) => this.finish(e));
+    s.on('error', (e: Error) => this.finish(e));
     s.once('close', () => this.finish());
     if (s.destroyed) this.finish();
   }

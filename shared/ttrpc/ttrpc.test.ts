@@ -295,3 +295,30 @@ test('works over TCP too', async () => {
     await srv.shutdown({ graceMs: 0 });
   }
 });
+
+test('client: a response frame over 4 MiB fails only that call', async () => {
+  const { createServer } = await import('node:net');
+  const path = join(dir, 'big.sock');
+  const srv = createServer((s) => {
+    const dec = new FrameDecoder({
+      frame: (hd) => {
+        if (hd.streamId === 1) s.write(encodeFrame(1, MessageType.Response, 0, Buffer.alloc((4 << 20) + 10)));
+        else s.write(encodeFrame(hd.streamId, MessageType.Response, 0, Buffer.from([0x12, 0x02, 0x0a, 0x00])));
+      },
+      oversize: () => undefined,
+    });
+    s.on('data', (c: Buffer) => dec.push(c));
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => srv.listen(path, r));
+  const c = await TtrpcClient.connect(path);
+  try {
+    const e = createClient(EchoService, c);
+    await rejectsWith(e.echo({}), ErrorCode.ResourceExhausted);
+    const ok = await e.echo({});
+    assert.equal(ok.value.length, 0);
+  } finally {
+    c.close();
+    await new Promise((r) => srv.close(r));
+  }
+});
