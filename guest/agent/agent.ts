@@ -111,6 +111,7 @@ export class Agent {
 
   async start(): Promise<void> {
     const log = this.o.logger;
+    log.info({ sinceProcessStartMs: Math.round(performance.now()) }, 'agent starting');
     if (this.o.processMode) log.warn('agent running as a host process: NOT confidential (development only)');
     const { policy, settings } = this.loadInitdata();
     const gate = new PolicyGate(policy, log.child({ component: 'policy' }));
