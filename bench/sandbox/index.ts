@@ -1,0 +1,153 @@
+/**
+ * `npm run bench -- sandbox`: time from RunPodSandbox to a started container through containerd's
+ * CRI, in one run on one containerd, for
+ *   - runc (the peer: containerd's own shim),
+ *   - cocolet with the `process` hypervisor (the real agent as a local process; goal <= 1.5x runc),
+ *   - cocolet with the `qemu` hypervisor (microVM + swtpm), when the guest image exists, with a
+ *     breakdown from the shim's log: VM start, agent ready, CreateSandbox, and the container part.
+ * Options: --runs N (default 5 for runc/process, 2 for qemu), --no-qemu.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { BenchReport, percentile } from '../report.js';
+import { launchContainerd, type Containerd } from '../../host/containerd/launcher.js';
+import { containerdSkipReason, imageCacheDir } from '../../e2e/support/containerd.js';
+import { CriClient } from '../../host/cri/client.js';
+import { BUSYBOX_IMAGE, ensureStandardImages } from '../../host/images/oci.js';
+import { guestImageDir } from '../../host/vmm/index.js';
+import { startRegistry, type TestRegistry } from '../../e2e/guest/registry.js';
+import { initdataToml } from '../../e2e/guest/agent-client.js';
+import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
+import { Harness, have } from '../../shared/testing/harness.js';
+
+const SHIM_ENTRY = fileURLToPath(new URL('../../host/cmd/containerd-shim-cocolet-v2.js', import.meta.url));
+const argv = process.argv.slice(2);
+const runsArg = argv.indexOf('--runs');
+const RUNS = runsArg >= 0 ? Math.max(1, Number(argv[runsArg + 1]) || 5) : 5;
+const QEMU_RUNS = runsArg >= 0 ? RUNS : 2;
+
+interface Sample {
+  totalMs: number;
+  runPodMs: number;
+  createMs: number;
+  startMs: number;
+}
+
+function shimWrapper(dir: string, name: string, config: string): void {
+  const p = join(dir, `containerd-shim-${name}-v2`);
+  writeFileSync(p, `#!/bin/sh\nCOCOLET_SHIM_CONFIG=${JSON.stringify(config)} exec ${JSON.stringify(process.execPath)} ${JSON.stringify(SHIM_ENTRY)} "$@"\n`);
+  chmodSync(p, 0o755);
+}
+
+async function onePod(cri: CriClient, handler: string, image: string, i: number, annotations: Record<string, string>, logDirectory: string): Promise<Sample> {
+  const name = `bench-${handler || 'runc'}-${i}`;
+  const cfg = { metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, logDirectory, annotations, linux: { securityContext: { namespaceOptions: {} } } };
+  const t0 = performance.now();
+  const pod = await cri.runPodSandbox(cfg, handler);
+  const t1 = performance.now();
+  const ctr = await cri.createContainer(pod, { metadata: { name: 'main' }, image: { image }, command: ['/bin/sleep', '300'], logPath: `${name}.log`, linux: { securityContext: { namespaceOptions: {} } } }, cfg);
+  const t2 = performance.now();
+  await cri.startContainer(ctr);
+  const t3 = performance.now();
+  await cri.stopPodSandbox(pod);
+  await cri.removePodSandbox(pod);
+  return { totalMs: t3 - t0, runPodMs: t1 - t0, createMs: t2 - t1, startMs: t3 - t2 };
+}
+
+/** The shim's "sandbox ready" lines in containerd's log (they arrive through the bundle's log FIFO). */
+function sandboxBreakdowns(logPath: string): Array<{ vmStartMs: number; agentReadyMs: number; createSandboxMs: number }> {
+  const out = [];
+  for (const line of readFileSync(logPath, 'utf8').split('\n')) {
+    const i = line.indexOf('{"level"');
+    if (i < 0 || !line.includes('sandbox ready')) continue;
+    try {
+      const j = JSON.parse(line.slice(i)) as { vmStartMs: number; agentReadyMs: number; createSandboxMs: number; kind?: string };
+      out.push(j);
+    } catch {
+      /* not ours */
+    }
+  }
+  return out;
+}
+
+const median = (xs: number[]): number => percentile(xs, 50);
+
+async function main(): Promise<void> {
+  const why = containerdSkipReason() ?? (have('docker-registry') && have('skopeo') ? undefined : 'docker-registry and skopeo are needed');
+  if (why) {
+    console.log(`bench sandbox: skipped: ${why}`);
+    return;
+  }
+  const h = new Harness();
+  const work = mkdtempSync(join(tmpdir(), 'ccb-'));
+  h.defer('bench dir', () => rmSync(work, { recursive: true, force: true }));
+  let c: Containerd | undefined;
+  try {
+    const shimDir = join(work, 'bin');
+    mkdirSync(shimDir);
+    const conf = (kind: string): string => {
+      const p = join(work, `${kind}.toml`);
+      writeFileSync(p, `[hypervisor]\nkind = "${kind}"\n[runtime]\nsocket_dir = "${join(work, 's')}"\nstate_dir = "${join(work, 'state')}"\n`);
+      return p;
+    };
+    shimWrapper(shimDir, 'cocolet', conf('process'));
+    shimWrapper(shimDir, 'cocoletqemu', conf('qemu'));
+    const withQemu = !argv.includes('--no-qemu') && have('qemu-system-x86_64') && have('swtpm') && existsSync(join(guestImageDir(), 'manifest.json'));
+    c = await launchContainerd({ dir: join(work, 'c'), shimDir, extraRuntimes: { 'cocolet-qemu': { runtimeType: 'io.containerd.cocoletqemu.v2', podAnnotations: ['io.katacontainers.*'] } } });
+    const cri = new CriClient({ endpoint: c.address });
+    h.defer('cri', () => cri.close());
+    await ensureStandardImages({ address: c.address, cacheDir: imageCacheDir(), cri });
+    const reg: TestRegistry = await startRegistry(h);
+    const tag = (ref: string): void => void spawnSync('ctr', ['-a', c!.address, '-n', 'k8s.io', 'images', 'tag', BUSYBOX_IMAGE, ref]);
+    const qemuImage = reg.image.replace('127.0.0.1:', '10.0.2.2:');
+    // One registry name at a time: CRI puts one of an image's names into io.kubernetes.cri.image-name.
+    tag(reg.image);
+    const init = (host: string): Record<string, string> => ({ 'io.katacontainers.config.hypervisor.cc_init_data': gzipSync(initdataToml({ policy: PERMISSIVE_POLICY, insecureRegistries: [host] })).toString('base64') });
+    const logs = h.tempDir('ccb-logs-');
+
+    const measure = async (handler: string, image: string, n: number, ann: Record<string, string>): Promise<Sample[]> => {
+      await onePod(cri, handler, image, -1, ann, logs); // warm-up (snapshot, image and page caches)
+      const xs: Sample[] = [];
+      for (let i = 0; i < n; i++) xs.push(await onePod(cri, handler, image, i, ann, logs));
+      return xs;
+    };
+    // Interleave nothing: each runtime measured back to back, runc first.
+    const runc = await measure('', BUSYBOX_IMAGE, RUNS, {});
+    const proc = await measure('cocolet', reg.image, RUNS, init(reg.host));
+    const report = new BenchReport('sandbox');
+    const rm = median(runc.map((s) => s.totalMs));
+    report.add({ figure: 'pod_to_started_container_process_p50', unit: 'ms', value: median(proc.map((s) => s.totalMs)), peer: 'runc', peer_value: rm, better: 'lower' });
+    report.add({ figure: 'run_pod_sandbox_process_p50', unit: 'ms', value: median(proc.map((s) => s.runPodMs)), peer: 'runc', peer_value: median(runc.map((s) => s.runPodMs)), better: 'lower' });
+    report.add({ figure: 'create_plus_start_container_process_p50', unit: 'ms', value: median(proc.map((s) => s.createMs + s.startMs)), peer: 'runc', peer_value: median(runc.map((s) => s.createMs + s.startMs)), better: 'lower' });
+    if (withQemu) {
+      spawnSync('ctr', ['-a', c.address, '-n', 'k8s.io', 'images', 'rm', reg.image]);
+      tag(qemuImage);
+      const before = sandboxBreakdowns(c.layout.logPath).length;
+      const q = await measure('cocolet-qemu', qemuImage, QEMU_RUNS, init(`10.0.2.2:${reg.port}`));
+      const bd = sandboxBreakdowns(c.layout.logPath).slice(before + 1); // skip the warm-up VM
+      report.add({ figure: 'pod_to_started_container_qemu_p50', unit: 'ms', value: median(q.map((s) => s.totalMs)), peer: 'runc', peer_value: rm, better: 'lower' });
+      if (bd.length) {
+        report.add({ figure: 'qemu_vm_start_p50', unit: 'ms', value: median(bd.map((b) => b.vmStartMs)), peer: 'runc_run_pod_sandbox', peer_value: median(runc.map((s) => s.runPodMs)), better: 'lower' });
+        report.add({ figure: 'qemu_agent_ready_p50', unit: 'ms', value: median(bd.map((b) => b.agentReadyMs + b.createSandboxMs)), peer: 'runc_run_pod_sandbox', peer_value: median(runc.map((s) => s.runPodMs)), better: 'lower' });
+      }
+      report.add({ figure: 'qemu_container_create_start_p50', unit: 'ms', value: median(q.map((s) => s.createMs + s.startMs)), peer: 'runc', peer_value: median(runc.map((s) => s.createMs + s.startMs)), better: 'lower' });
+      report.note(`qemu: ${QEMU_RUNS} run(s) after one warm-up; VM start = hypervisor start until QEMU runs, agent ready = agent answered + CreateSandbox; container part includes the in-guest image pull`);
+    } else {
+      report.note('qemu: skipped (needs qemu-system-x86_64, swtpm and the guest image: npm run guest-image)');
+    }
+    report.note(`runc and process: ${RUNS} runs each after one warm-up; the process hypervisor is NOT confidential (the agent runs on the host) and pulls the image itself from a local registry`);
+    report.print();
+  } catch (e) {
+    if (c) console.error(c.logTail(40));
+    throw e;
+  } finally {
+    await c?.stop().catch(() => {});
+    await h.dispose().catch(() => {});
+  }
+}
+
+await main();
