@@ -221,6 +221,8 @@ export class Kubelet implements PodSyncer {
     for (const t of this.timers) t.cancel();
     this.pleg.stop();
     this.probes.stop();
+    this.workers.stop();
+    this.cache.close();
     await this.workers.idle();
     this.status.flush();
   }

@@ -69,6 +69,7 @@ export class PodWorkers {
   private readonly workers = new Map<string, Worker>();
   private readonly log: Logger;
   private idleWaiters: (() => void)[] = [];
+  private stopped = false;
 
   constructor(private readonly o: PodWorkersOptions) {
     this.log = o.logger ?? silentLogger();
@@ -103,7 +104,12 @@ export class PodWorkers {
     } else if (!w.pending || w.pending.type !== 'kill') {
       w.pending = u;
     }
-    if (!w.busy) void this.run(w);
+    if (!w.busy && !this.stopped) void this.run(w);
+  }
+
+  /** Stops taking work (pending updates stay unprocessed); running syncs finish. */
+  stop(): void {
+    this.stopped = true;
   }
 
   forget(uid: string): void {
@@ -123,6 +129,7 @@ export class PodWorkers {
       while (w.pending && w.phase !== 'finished') {
         w.pending = undefined;
         if (w.phase === 'sync') await this.o.cache.getNewerThan(w.uid, w.lastSyncAt);
+        if (this.stopped) break;
         try {
           switch (w.phase) {
             case 'sync': {

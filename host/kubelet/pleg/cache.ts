@@ -15,6 +15,7 @@ export interface CacheEntry {
 export class PodCache {
   private readonly entries = new Map<string, CacheEntry>();
   private globalTime = 0;
+  private closed = false;
   private waiters: { uid: string; t: number; resolve: (e: CacheEntry) => void }[] = [];
 
   get(uid: string): CacheEntry {
@@ -43,9 +44,17 @@ export class PodCache {
     this.notify();
   }
 
+  /** Releases every waiter and makes later waits return at once (shutdown). */
+  close(): void {
+    this.closed = true;
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w.resolve(this.get(w.uid));
+  }
+
   getNewerThan(uid: string, t: number): Promise<CacheEntry> {
     const e = this.get(uid);
-    if (e.modified >= t || this.globalTime >= t) return Promise.resolve(e);
+    if (this.closed || e.modified >= t || this.globalTime >= t) return Promise.resolve(e);
     return new Promise((resolve) => this.waiters.push({ uid, t, resolve }));
   }
 
