@@ -4,13 +4,11 @@
  * (runtime_type "io.containerd.cocolet.v2"). See host/shim/ and examples/shim/.
  */
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../../shared/log/logger.js';
 import { parseShimFlags, USAGE, type ShimFlags } from '../shim/flags.js';
 import { fdSink, openShimLog } from '../shim/logsink.js';
-import { startShim } from '../shim/start.js';
-import { serveShim } from '../shim/serve.js';
-import { deleteShim } from '../shim/delete.js';
-import { readStdinBytes } from '../shim/options.js';
+
+// Each action loads only what it needs: `start` and `delete` run once per task on containerd's
+// critical path, so they must not pay for the daemon's modules.
 
 const VERSION = '0.1.0';
 
@@ -31,6 +29,7 @@ async function main(): Promise<number> {
       process.stderr.write(`${USAGE}\n`);
       return 2;
     case 'start': {
+      const [{ createLogger }, { startShim }, { readStdinBytes }] = await Promise.all([import('../../shared/log/logger.js'), import('../shim/start.js'), import('../shim/options.js')]);
       const logFd = openShimLog(flags.bundle || process.cwd());
       const logger = createLogger({ component: 'shim', level, destination: fdSink(logFd), base: { sandbox: flags.id } });
       try {
@@ -44,12 +43,14 @@ async function main(): Promise<number> {
       }
     }
     case 'serve': {
+      const [{ createLogger }, { serveShim }] = await Promise.all([import('../../shared/log/logger.js'), import('../shim/serve.js')]);
       const logger = createLogger({ component: 'shim', level, destination: fdSink(2), base: { sandbox: flags.id } });
       await serveShim(flags, logger);
       return -1; // keeps running
     }
     case 'delete': {
       // stderr of delete is logged by containerd as cleanup warnings; stdout is the DeleteResponse.
+      const [{ createLogger }, { deleteShim }] = await Promise.all([import('../../shared/log/logger.js'), import('../shim/delete.js')]);
       const logger = createLogger({ component: 'shim', level, destination: fdSink(2), base: { container: flags.id } });
       try {
         process.stdout.write(deleteShim(flags, logger));
