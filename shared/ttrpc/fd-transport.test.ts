@@ -44,3 +44,37 @@ test('client and server over a pair of fifos through the fd transport', async (t
     await client.closed;
   }
 });
+
+test('serveFd serves one host session after another on the same fds', async (t) => {
+  const { Socket } = await import('node:net');
+  const { StreamPairTransport } = await import('./transport.js');
+  const dir = mkdtempSync(join(tmpdir(), 'cocolet-ttrpc-fd-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const up = join(dir, 'up');
+  const down = join(dir, 'down');
+  if (spawnSync('mkfifo', [up, down]).status !== 0) return t.skip('mkfifo not available');
+  const server = new TtrpcServer();
+  server.register(EchoService, echoImpl);
+  // The "device": the server's ends, kept open across sessions like a virtio-serial port.
+  const session = async (): Promise<TtrpcClient> => {
+    const [w, r] = await Promise.all([open(up, 'w'), open(down, 'r')]);
+    return new TtrpcClient(new StreamPairTransport(new Socket({ fd: r, readable: true, writable: false }), new Socket({ fd: w, readable: false, writable: true }), 'host'));
+  };
+  const [upR, downW, c1] = await Promise.all([open(up, 'r'), open(down, 'w'), session()]);
+  server.serveFd({ readFd: upR, writeFd: downW, eofRetryMs: 5 });
+  try {
+    const e1 = createClient(EchoService, c1);
+    assert.equal(Buffer.from((await e1.echo({ value: Buffer.from('one') })).value).toString(), 'one');
+    c1.close(); // the host goes away: EOF on the port
+    const c2 = await session();
+    try {
+      // A new host client starts again at stream id 1: a new session must accept it.
+      const e2 = createClient(EchoService, c2);
+      assert.equal(Buffer.from((await e2.echo({ value: Buffer.from('two') })).value).toString(), 'two');
+    } finally {
+      c2.close();
+    }
+  } finally {
+    await server.shutdown({ graceMs: 0 });
+  }
+});

@@ -4,8 +4,10 @@
  * loop of `fs.read` calls on the threadpool (one outstanding read at a time) and writes as
  * serialised `fs.writev` calls.
  *
- * virtio-serial ports read EOF while no host is connected: with `eofRetryMs` set, EOF is treated
- * as "peer absent", and reading is retried after that many milliseconds instead of ending.
+ * virtio-serial ports read EOF while no host is connected: with `eofRetryMs` set, EOF before any
+ * data is treated as "peer absent" and reading is retried after that many milliseconds; EOF after
+ * data ends the transport (the host session is over) without closing the fds when `closeFds` is
+ * false, so a new transport can serve the next session (see TtrpcServer.serveFd).
  */
 import { close as closeFd, read, writev } from 'node:fs';
 import type { Transport, TransportSink } from './transport.js';
@@ -16,7 +18,7 @@ export interface FdTransportOptions {
   writeFd?: number;
   /** Close the fds on close (default true). */
   closeFds?: boolean;
-  /** Retry reads this long after EOF instead of ending (virtio-serial with no host). */
+  /** Retry reads this long after an EOF that comes before any data (virtio-serial with no host). */
   eofRetryMs?: number;
   /** Read buffer size (default 64 KiB). */
   readSize?: number;
@@ -42,6 +44,7 @@ class FdTransport implements Transport {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly highWater = 1024 * 1024;
   private needDrain = false;
+  private gotData = false;
 
   constructor(private readonly opts: FdTransportOptions) {
     this.readFd = opts.readFd;
@@ -74,7 +77,7 @@ class FdTransport implements Transport {
         return;
       }
       if (n === 0) {
-        if (this.opts.eofRetryMs !== undefined) {
+        if (this.opts.eofRetryMs !== undefined && !this.gotData) {
           this.retryTimer = setTimeout(() => {
             this.retryTimer = undefined;
             this.readLoop();
@@ -84,6 +87,7 @@ class FdTransport implements Transport {
         this.finish();
         return;
       }
+      this.gotData = true;
       this.sink!.data(buf.subarray(0, n));
       this.readLoop();
     });

@@ -8,7 +8,7 @@ export type { ServerConnection } from './server-connection.js';
 export { TtrpcClient, type TtrpcClientOptions, type ConnectOptions, type RawClientStream } from './client.js';
 export { createClient, type CreateClientOptions } from './typed.js';
 export { Metadata, type MetadataInit } from './metadata.js';
-export { DuplexTransport, type Transport, type TransportSink } from './transport.js';
+export { DuplexTransport, StreamPairTransport, type Transport, type TransportSink } from './transport.js';
 export { fdTransport, type FdTransportOptions } from './fd-transport.js';
 export { channels as diagnosticsChannels, type CallTrace } from './diagnostics.js';
 export { Flag, MessageType, HEADER_LENGTH, MAX_MESSAGE_LENGTH, FrameDecoder, encodeFrame, type FrameHeader } from './frame.js';

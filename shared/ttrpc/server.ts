@@ -3,7 +3,7 @@
  * listens on, or byte streams handed to `serveConnection`).
  */
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
-import { unlinkSync } from 'node:fs';
+import { close as closeFd, unlinkSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { DescMethod, DescService } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
@@ -100,6 +100,26 @@ export class TtrpcServer {
       this.checkIdle();
     });
     return conn;
+  }
+
+  /**
+   * Serves a character device (e.g. the guest's virtio-serial port) session after session: each
+   * host session is one connection (stream ids restart with a new host client); EOF while no host
+   * is connected is polled every `eofRetryMs` (default 20). Runs until shutdown; the fds are
+   * closed then.
+   */
+  serveFd(opts: Omit<FdTransportOptions, 'closeFds'>): void {
+    const retry = opts.eofRetryMs ?? 20;
+    const next = (): void => {
+      if (this.shuttingDown) {
+        closeFd(opts.readFd, () => undefined);
+        if (opts.writeFd !== undefined && opts.writeFd !== opts.readFd) closeFd(opts.writeFd, () => undefined);
+        return;
+      }
+      const conn = this.serveConnection(fdTransport({ ...opts, eofRetryMs: retry, closeFds: false }));
+      conn.onClose(() => setImmediate(next));
+    };
+    next();
   }
 
   /**

@@ -88,3 +88,54 @@ export class DuplexTransport implements Transport {
 export function isTransport(x: unknown): x is Transport {
   return typeof x === 'object' && x !== null && typeof (x as Transport).start === 'function' && typeof (x as Transport).write === 'function' && !('pipe' in x);
 }
+
+/**
+ * A transport over two one-way streams: e.g. a child process's stdout/stdin, or two pipes
+ * (`new net.Socket({ fd, readable: true })` on the read end, `{ fd, writable: true }` on the write end).
+ */
+export class StreamPairTransport implements Transport {
+  private sink: TransportSink | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly input: NodeJS.ReadableStream & { destroy(): void },
+    private readonly output: NodeJS.WritableStream & { destroy(): void; cork?(): void; uncork?(): void },
+    readonly description = 'stream pair',
+  ) {}
+
+  start(sink: TransportSink): void {
+    this.sink = sink;
+    this.input.on('data', (chunk: Buffer) => sink.data(chunk));
+    this.input.once('end', () => this.close());
+    this.input.on('error', (e: Error) => this.finish(e));
+    this.output.on('error', (e: Error) => this.finish(e));
+    this.output.on('drain', () => sink.drain());
+    this.input.once('close', () => this.finish());
+  }
+
+  write(chunks: readonly Uint8Array[], bytes: number): boolean {
+    if (this.ended) return true;
+    if (chunks.length === 1) return this.output.write(chunks[0]!);
+    return this.output.write(Buffer.concat(chunks as Uint8Array[], bytes));
+  }
+
+  pause(): void {
+    this.input.pause();
+  }
+
+  resume(): void {
+    this.input.resume();
+  }
+
+  close(): void {
+    this.input.destroy();
+    this.output.destroy();
+    this.finish();
+  }
+
+  private finish(e?: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.sink?.end(e);
+  }
+}
