@@ -15,6 +15,7 @@ export const GUEST_MODULES = [
   'virtio_net', // user-net: second transport and image pulls (pulls failover, net_failover)
   'virtio_blk', // the init-data disk
   'overlay', // container root filesystems from image layers
+  'virtio_rng', // entropy from the host early in boot (Go's runtime in runc reads getrandom)
 ] as const;
 
 export interface GuestKernel {

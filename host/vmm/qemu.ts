@@ -62,6 +62,8 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     '-device', 'virtio-serial-device',
     '-chardev', `socket,id=agent,path=${i.agentSocket},server=on,wait=off`,
     '-device', `virtserialport,chardev=agent,name=${AGENT_CHANNEL_NAME}`,
+    // entropy for the guest from its first second (no waiting on jitter entropy under emulation)
+    '-object', 'rng-random,id=rng0,filename=/dev/urandom', '-device', 'virtio-rng-device,rng=rng0',
   ];
   if (i.swtpmSocket) {
     a.push('-chardev', `socket,id=chrtpm,path=${i.swtpmSocket}`, '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm', '-device', 'tpm-tis,tpmdev=tpm0');
