@@ -12,7 +12,7 @@ const open = promisify(openCb);
 
 // Pipes stand in for a virtio-serial character device: libuv cannot poll either, so both go
 // through the fd transport (threadpool reads).
-test('client and server over a pair of fifos through the fd transport', async (t) => {
+for (const reader of ['threadpool', 'worker'] as const) test(`client and server over a pair of fifos through the fd transport (${reader} reads)`, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'cocolet-ttrpc-fd-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const up = join(dir, 'up');
@@ -22,8 +22,8 @@ test('client and server over a pair of fifos through the fd transport', async (t
   const [upR, upW, downR, downW] = await Promise.all([open(up, 'r'), open(up, 'w'), open(down, 'r'), open(down, 'w')]);
   const server = new TtrpcServer();
   server.register(EchoService, echoImpl);
-  const conn = server.serveConnection({ readFd: upR, writeFd: downW, description: 'fifo' });
-  const client = new TtrpcClient({ readFd: downR, writeFd: upW });
+  const conn = server.serveConnection({ readFd: upR, writeFd: downW, description: 'fifo', reader });
+  const client = new TtrpcClient({ readFd: downR, writeFd: upW, reader });
   const echo = createClient(EchoService, client);
   try {
     assert.equal(Buffer.from((await echo.echo({ value: Buffer.from('over a pipe') })).value).toString(), 'over a pipe');

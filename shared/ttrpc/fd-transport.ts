@@ -10,6 +10,7 @@
  * false, so a new transport can serve the next session (see TtrpcServer.serveFd).
  */
 import { close as closeFd, read, writev } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import type { Transport, TransportSink } from './transport.js';
 
 export interface FdTransportOptions {
@@ -22,6 +23,13 @@ export interface FdTransportOptions {
   eofRetryMs?: number;
   /** Read buffer size (default 64 KiB). */
   readSize?: number;
+  /**
+   * How reads are done: 'threadpool' (default) issues one fs.read at a time on libuv's
+   * threadpool; 'worker' runs a blocking read loop on a worker thread that fills a shared ring
+   * buffer and wakes the main thread with Atomics (lower latency; after close, the worker thread
+   * may stay blocked in read() until the peer writes or closes, so it is unref'd then).
+   */
+  reader?: 'threadpool' | 'worker';
   description?: string;
 }
 
@@ -55,11 +63,71 @@ class FdTransport implements Transport {
 
   start(sink: TransportSink): void {
     this.sink = sink;
-    this.readLoop();
+    if (this.opts.reader === 'worker') this.startWorker();
+    else this.readLoop();
   }
 
+  // ---- worker reader ----------------------------------------------------------------------------
+
+  private ctrl: Int32Array | undefined;
+  private ring: Uint8Array | undefined;
+  private consumed = 0;
+  private resumeWaiter: (() => void) | undefined;
+  private worker: Worker | undefined;
+
+  private startWorker(): void {
+    const capacity = 1 << 20;
+    const sab = new SharedArrayBuffer(16 + capacity);
+    this.ctrl = new Int32Array(sab, 0, 4);
+    this.ring = new Uint8Array(sab, 16, capacity);
+    const worker = new Worker(new URL('./fd-reader-worker.js', import.meta.url), {
+      workerData: { fd: this.readFd, sab, capacity, eofRetryMs: this.opts.eofRetryMs, chunk: this.readSize },
+    });
+    // The worker keeps the process alive while the transport is open (Atomics.waitAsync does not).
+    this.worker = worker;
+    this.reading = true;
+    worker.once('exit', () => {
+      this.reading = false;
+      if (this.ended) this.closeReadFd();
+    });
+    worker.once('error', (e) => this.finish(e));
+    void this.drainRing(capacity);
+  }
+
+  private async drainRing(capacity: number): Promise<void> {
+    const ctrl = this.ctrl!;
+    const ring = this.ring!;
+    while (!this.ended) {
+      if (this.paused) {
+        await new Promise<void>((r) => (this.resumeWaiter = r));
+        continue;
+      }
+      const w = Atomics.load(ctrl, 0);
+      const avail = (w - this.consumed) | 0;
+      if (avail > 0) {
+        const out = Buffer.allocUnsafe(avail);
+        const at = this.consumed & (capacity - 1);
+        const first = Math.min(avail, capacity - at);
+        out.set(ring.subarray(at, at + first), 0);
+        if (first < avail) out.set(ring.subarray(0, avail - first), first);
+        this.consumed = w;
+        Atomics.store(ctrl, 1, w);
+        Atomics.notify(ctrl, 1);
+        this.sink!.data(out);
+        continue;
+      }
+      const state = Atomics.load(ctrl, 2);
+      if (state === 1) return this.finish();
+      if (state === 2) return this.finish(new Error('fd read failed'));
+      const res = (Atomics as unknown as { waitAsync(a: Int32Array, i: number, v: number, t?: number): { async: boolean; value: Promise<string> | string } }).waitAsync(ctrl, 0, w, 1000);
+      if (res.async) await res.value;
+    }
+  }
+
+  // ---- threadpool reader ------------------------------------------------------------------------
+
   private readLoop(): void {
-    if (this.reading || this.paused || this.ended) return;
+    if (this.opts.reader === 'worker' || this.reading || this.paused || this.ended) return;
     this.reading = true;
     const buf = Buffer.allocUnsafe(this.readSize);
     read(this.readFd, buf, 0, buf.length, null, (err, n) => {
@@ -150,6 +218,9 @@ class FdTransport implements Transport {
   resume(): void {
     if (!this.paused) return;
     this.paused = false;
+    const w = this.resumeWaiter;
+    this.resumeWaiter = undefined;
+    w?.();
     this.readLoop();
   }
 
@@ -161,6 +232,16 @@ class FdTransport implements Transport {
     if (this.ended) return;
     this.ended = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    // A worker blocked in read() cannot be interrupted: let the process exit without it.
+    this.worker?.unref();
+    if (this.ctrl) {
+      Atomics.store(this.ctrl, 2, 3);
+      Atomics.notify(this.ctrl, 1);
+      Atomics.notify(this.ctrl, 3);
+    }
+    const w = this.resumeWaiter;
+    this.resumeWaiter = undefined;
+    w?.();
     if (this.opts.closeFds ?? true) {
       // The write side closes now (the peer sees EOF); the read side once no read is pending on
       // it, so the fd number is never reused under a read in flight.
