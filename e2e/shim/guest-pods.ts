@@ -73,6 +73,21 @@ async function runPod(name: string, initdata: string, script: string): Promise<{
   return { exitCode: st.exitCode, log: readFileSync(join(logDirectory, 'main.log'), 'utf8'), pod, ctr };
 }
 
+async function startSleeper(name: string): Promise<{ pod: string; ctr: string; vmPid: number }> {
+  const sandboxConfig = {
+    metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 },
+    hostname: name,
+    logDirectory: h.tempDir('ccl-'),
+    annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': initData(PERMISSIVE_POLICY) },
+    linux: { securityContext: { namespaceOptions: {} } },
+  };
+  const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
+  const ctr = await cri.createContainer(pod, { metadata: { name: 'sleeper' }, image: { image: reg.image }, command: ['/bin/sleep', '300'], logPath: 'sleeper.log', linux: { securityContext: { namespaceOptions: {} } } }, sandboxConfig);
+  await cri.startContainer(ctr);
+  const rec = JSON.parse(readFileSync(join(c!.dir, 'state', 'io.containerd.runtime.v2.task', 'k8s.io', pod, 'cocolet-shim.json'), 'utf8')) as { vmPid: number };
+  return { pod, ctr, vmPid: rec.vmPid };
+}
+
 async function removePod(pod: string, ctr: string): Promise<void> {
   await cri.removeContainer(ctr);
   await cri.stopPodSandbox(pod);
@@ -94,5 +109,18 @@ test(`${kind} hypervisor: the confidential default policy keeps output from the 
   assert.equal(r.exitCode, 6);
   assert.doesNotMatch(r.log, /secret-output/);
   await removePod(r.pod, r.ctr);
+});
+
+test(`${kind} hypervisor: the VM killed -9 mid-run → the container exits (137), containerd sees it, nothing is left`, async (t) => {
+  if (!c) return t.skip(skip ?? 'containerd is not available');
+  const { pod, ctr, vmPid } = await startSleeper(`${kind}-killed`);
+  assert.equal((await cri.containerStatus(ctr))?.state, ContainerState.CONTAINER_RUNNING);
+  process.kill(vmPid, 'SIGKILL');
+  const st = await waitFor(async () => {
+    const s = await cri.containerStatus(ctr);
+    return s?.state === ContainerState.CONTAINER_EXITED ? s : undefined;
+  }, { what: 'containerd to see the exit', timeoutMs: 30_000 });
+  assert.equal(st.exitCode, 137);
+  await removePod(pod, ctr);
 });
 }

@@ -13,6 +13,7 @@ import type { Logger } from '../../shared/log/logger.js';
 import type { ShimFlags } from './flags.js';
 import { readRecord, removeRecord } from './bundle.js';
 import { unmountRootfs } from './rootfs.js';
+import { reapLocalAgent } from './reap.js';
 
 export const DELETE_EXIT_STATUS = 137;
 
@@ -58,7 +59,10 @@ export function deleteShim(flags: ShimFlags, logger: Logger): Uint8Array {
     // Helpers the VM started in other groups (swtpm, the agent's runc) name the work dir too.
     if (rec.workDir) for (const pid of pidsNaming(rec.workDir)) killGroupIf(pid, rec.workDir, logger, 'vm helper');
     rmSync(rec.socket, { force: true });
-    if (rec.workDir) rmSync(rec.workDir, { recursive: true, force: true });
+    if (rec.workDir) {
+      reapLocalAgent(rec.workDir);
+      rmSync(rec.workDir, { recursive: true, force: true });
+    }
   }
   unmountRootfs(bundle);
   removeRecord(bundle);

@@ -24,6 +24,7 @@ import { readSpec, taskRole, CRI_IMAGE_NAME, type TaskRole } from './bundle.js';
 import { convertProcess, convertResources, convertSpec } from './spec.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 import { startStdio, type StdioCopy } from './stdio.js';
+import { reapLocalAgent } from './reap.js';
 import { dialAgent, type AgentConnection } from './agent.js';
 import type { Hypervisor, VmHandle } from './hypervisor.js';
 import type { EventSink } from './events.js';
@@ -178,7 +179,15 @@ export class Sandbox {
       c.stdio?.close();
     }
     this.agentConn?.conn.close();
+    this.reap();
     await this.vm?.stop().catch(() => {});
+  }
+
+  /** What a dead local agent left on the host (process hypervisor only). */
+  private reap(): void {
+    if (this.opts.config.hypervisor.kind !== 'process') return;
+    const r = reapLocalAgent(this.workDir);
+    if (r.containers.length || r.mounts.length) this.log.warn({ containers: r.containers, mounts: r.mounts }, 'removed what the agent process left behind');
   }
 
   /** Stops the VM and removes what the sandbox made (idempotent). */
@@ -187,7 +196,9 @@ export class Sandbox {
     this.tornDown = true;
     if (wasUp && this.agentConn) await this.agentConn.api.destroySandbox({}, { timeoutMs: 5000 }).catch(() => {});
     this.agentConn?.conn.close();
+    this.reap();
     await this.vm?.stop().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'VM stop failed'));
+    this.reap();
     for (const c of this.containers.values()) {
       c.stdio?.close();
       for (const e of c.execs.values()) e.stdio?.close();
