@@ -281,7 +281,7 @@ export class FakeCri implements CriRuntime, CriImages {
     return Promise.resolve(out);
   }
 
-  createContainer(podSandboxId: string, config: ContainerConfigInit): Promise<string> {
+  createContainer(podSandboxId: string, config: ContainerConfigInit, _sandboxConfig?: PodSandboxConfigInit): Promise<string> {
     this.enter('CreateContainer', undefined, config.metadata?.name);
     const s = this.sandboxes.get(podSandboxId);
     if (!s || s.state !== PodSandboxState.SANDBOX_READY) return Promise.reject(new CocoletError(ErrorCode.FailedPrecondition, 'sandbox not ready'));

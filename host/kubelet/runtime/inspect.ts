@@ -48,12 +48,16 @@ export async function listRuntimePods(cri: CriRuntime): Promise<Map<string, Runt
     }
     return p;
   };
+  // Only sandboxes and containers a kubelet created (they carry the pod UID label) are ours;
+  // anything else on the runtime is left alone.
   for (const s of sandboxes) {
-    const uid = s.metadata?.uid ?? s.labels[Labels.podUid] ?? '';
+    const uid = s.labels[Labels.podUid];
+    if (!uid) continue;
     get(uid, s.metadata?.name ?? '', s.metadata?.namespace ?? '').sandboxes.push(s);
   }
   for (const c of containers) {
-    const uid = c.labels[Labels.podUid] ?? '';
+    const uid = c.labels[Labels.podUid];
+    if (!uid) continue;
     get(uid, c.labels[Labels.podName] ?? '', c.labels[Labels.podNamespace] ?? '').containers.push(c);
   }
   return pods;
