@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { ErrorCode } from '../../shared/errors/index.js';
 import { WriteStreamRequestSchema } from '../../shared/gen/kata/agent_pb.js';
 import { HealthCheckResponse_ServingStatus } from '../../shared/gen/kata/health_pb.js';
-import { Harness, have, isRoot, processesMatching } from '../../shared/testing/harness.js';
+import { Harness, have, isRoot, processesMatching, readIfExists } from '../../shared/testing/harness.js';
 import { existsSync } from 'node:fs';
 import { ProcessHypervisor } from '../../host/vmm/process.js';
 import type { VmHandle } from '../../host/vmm/hypervisor.js';
@@ -80,8 +80,10 @@ describe('cocolet-agent as a process', { skip, timeout: 180_000 }, () => {
   });
   after(() => h.dispose());
 
-  test('health check answers SERVING on both agents', async () => {
+  test('health check answers SERVING on both agents, which say they are not confidential', async () => {
     for (const c of [open, conf]) assert.equal((await c.health.check({ service: '' })).status, HealthCheckResponse_ServingStatus.SERVING);
+    assert.equal(vmOpen.confidential, false);
+    assert.match(readIfExists(vmOpen.consoleLogPath), /NOT confidential/);
   });
 
   test('container lifecycle under runc: stdin, stdout, stderr, exit code', async () => {
