@@ -52,7 +52,7 @@ export class PolicyGate {
     const key = `${method}:${d.allowed ? 'allowed' : 'denied'}`;
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
     const fields = { rpc: method, rule: d.rule, reason: d.reason, policy: this.engine.name };
-    if (d.allowed) this.log.debug(fields, 'policy allowed request');
+    if (d.allowed) this.log.info(fields, 'policy allowed request');
     else this.log.warn(fields, 'policy denied request');
   }
 
