@@ -71,4 +71,6 @@ export interface CriImages {
   pullImage(image: string, sandboxConfig?: PodSandboxConfigInit, opts?: CriCallOptions): Promise<string>;
   listImages(opts?: CriCallOptions): Promise<Image[]>;
   removeImage(image: string, opts?: CriCallOptions): Promise<void>;
+  /** Image filesystem usage (mountpoint and used bytes), where the runtime reports it. */
+  imageFsInfo?(opts?: CriCallOptions): Promise<{ mountpoint: string; usedBytes: number }[]>;
 }

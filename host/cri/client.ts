@@ -176,6 +176,11 @@ export class CriClient implements CriRuntime, CriImages {
     await this.img.unary('removeImage', { image: { image } }, this.o(opts, { image }));
   }
 
+  async imageFsInfo(opts?: CriCallOptions): Promise<{ mountpoint: string; usedBytes: number }[]> {
+    const res = await this.img.unary('imageFsInfo', {}, this.o(opts));
+    return res.imageFilesystems.map((f) => ({ mountpoint: f.fsId?.mountpoint ?? '', usedBytes: Number(f.usedBytes?.value ?? 0n) }));
+  }
+
   close(): void {
     for (const c of this.channels) c.close();
   }

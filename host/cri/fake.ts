@@ -377,7 +377,18 @@ export class FakeCri implements CriRuntime, CriImages {
 
   listImages(): Promise<Image[]> {
     this.enter('ListImages');
-    return Promise.resolve([...this.images].map((i) => create(ImageSchema, { id: `sha256:${i}`, repoTags: [i], size: 1n })));
+    return Promise.resolve([...this.images].map((i) => create(ImageSchema, { id: `sha256:${i}`, repoTags: [i], size: BigInt(this.imageSizes.get(i) ?? 1) })));
+  }
+
+  /** Image sizes for imageFsInfo / listImages (bytes; default 1). */
+  readonly imageSizes = new Map<string, number>();
+  imageFsMountpoint = '/';
+
+  imageFsInfo(): Promise<{ mountpoint: string; usedBytes: number }[]> {
+    this.enter('ImageFsInfo');
+    let used = 0;
+    for (const i of this.images) used += this.imageSizes.get(i) ?? 1;
+    return Promise.resolve([{ mountpoint: this.imageFsMountpoint, usedBytes: used }]);
   }
 
   removeImage(image: string): Promise<void> {

@@ -6,7 +6,8 @@
  * events (any but ContainerRemoved syncs the pod), the 1 s sync ticker (pods whose requeue time is
  * due), probe results (liveness/startup failure → sync; readiness → status), and the 2 s
  * housekeeping tick (only once every source has reported: orphaned runtime pods are killed and
- * removed, finished workers forgotten).
+ * removed, finished workers forgotten). Container GC runs every minute, image GC every 5 minutes,
+ * log rotation every containerLogMonitorInterval.
  *
  * API:
  *   const k = new Kubelet({ settings, cri, images, logger });
@@ -38,6 +39,8 @@ import { StatusManager } from './status/manager.js';
 import { VolumeManager } from './volumes/volumes.js';
 import { PodWorkers, type PodSyncer, type SyncOutcome } from './workers.js';
 import { ContainerGc } from './gc.js';
+import { ImageGc } from './imagegc.js';
+import { DEFAULT_SANDBOX_IMAGE } from '../containerd/config.js';
 
 export const SYNC_TICK_MS = 1_000;
 export const HOUSEKEEPING_MS = 2_000;
@@ -59,6 +62,8 @@ export interface KubeletOptions {
   makeLogDirs?: boolean;
   /** Do not start file/http sources (tests feed `podConfig` directly). */
   noSources?: boolean;
+  /** Images image GC never removes (the sandbox image always is). */
+  pinnedImages?: string[];
   /** Extra source names to wait for before housekeeping (tests). */
   extraSources?: string[];
 }
@@ -77,6 +82,7 @@ export class Kubelet implements PodSyncer {
   readonly podConfig: PodConfig;
   readonly volumes: VolumeManager;
   readonly gc: ContainerGc;
+  readonly imageGc: ImageGc;
   /** Desired pods by UID. */
   readonly pods = new Map<string, Pod>();
   private readonly waiting = new Map<string, Record<string, Waiting>>();
@@ -152,6 +158,19 @@ export class Kubelet implements PodSyncer {
       logger: this.log,
     });
     this.gc = new ContainerGc({ cri: o.cri, cache: this.cache, clock: this.clock, isDesired: (uid) => this.pods.has(uid), logger: this.log });
+    this.imageGc = new ImageGc({
+      images: o.images,
+      runtime: o.cri,
+      clock: this.clock,
+      policy: {
+        highThresholdPercent: cfg.imageGCHighThresholdPercent,
+        lowThresholdPercent: cfg.imageGCLowThresholdPercent,
+        minAgeMs: durationMs(cfg.imageMinimumGCAge),
+        maxAgeMs: durationMs(cfg.imageMaximumGCAge),
+      },
+      pinned: [DEFAULT_SANDBOX_IMAGE, ...(o.pinnedImages ?? [])],
+      logger: this.log,
+    });
     const sourceNames: string[] = [...(o.extraSources ?? [])];
     if (!o.noSources && cfg.staticPodPath) sourceNames.push('file');
     if (!o.noSources && cfg.staticPodURL) sourceNames.push('http');
@@ -201,6 +220,7 @@ export class Kubelet implements PodSyncer {
     this.every(SYNC_TICK_MS, () => this.syncTick());
     this.every(HOUSEKEEPING_MS, () => void this.housekeep());
     this.every(60_000, () => void this.gc.collect());
+    this.every(5 * 60_000, () => void this.imageGc.collect().catch((e: unknown) => this.log.warn({ err: e }, 'image gc failed')));
     this.every(durationMs(this.settings.config.containerLogMonitorInterval), () => void this.rotateLogs());
     this.log.info({ node: this.settings.nodeName, staticPodPath: this.settings.config.staticPodPath }, 'kubelet started');
   }

@@ -14,7 +14,8 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:f
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../../shared/log/logger.js';
-import { socketAnswers, isRoot, have } from '../../../shared/testing/harness.js';
+import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { launchContainerd, type Containerd } from '../../containerd/launcher.js';
 import { containerdLayout } from '../../containerd/config.js';
 import { CriClient } from '../../cri/client.js';
@@ -39,6 +40,20 @@ export interface UpOptions {
   out: (line: string) => void;
   signal: AbortSignal;
   logger: Logger;
+}
+
+const isRoot = (): boolean => process.getuid?.() === 0;
+const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (!existsSync(path)) return resolve(false);
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
 }
 
 function summary(r: PodRecord): string {
