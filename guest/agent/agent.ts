@@ -1,5 +1,6 @@
 /**
- * cocolet-agent: the in-TEE half. Start-up order matters: init-data is read and MEASURED (PCR 8
+ * cocolet-agent: the in-TEE half. Start-up order matters: init-data is read and MEASURED (checked
+ * against SNP HOSTDATA / TDX MRCONFIGID through configfs-tsm on those TEEs, else extended into PCR 8
  * of the vTPM when present) and the policy installed BEFORE any transport is opened, so no host
  * request is ever served under an unmeasured or absent policy.
  */
@@ -13,6 +14,7 @@ import { Health } from '../../shared/gen/kata/health_pb.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { TtrpcServer } from '../../shared/ttrpc/index.js';
 import { findInitdataDevice, readInitdataFile, type Initdata } from '../initdata/initdata.js';
+import { checkInitdataBinding, readTsmReport } from '../initdata/bind.js';
 import { extendedValue, INITDATA_PCR, pcrExtend, pcrRead, tpmDevice } from '../initdata/tpm.js';
 import { CONFIDENTIAL_DEFAULT_POLICY } from '../policy/defaults.js';
 import { parsePolicy, type PolicyDocument } from '../policy/document.js';
@@ -57,7 +59,7 @@ export function rootIsRamfs(): boolean {
 }
 
 export interface Measurement {
-  source: 'tpm-pcr8' | 'none';
+  source: 'tpm-pcr8' | 'snp-hostdata' | 'tdx-mrconfigid' | 'none';
   digest?: string;
   pcr8?: string;
 }
@@ -80,8 +82,14 @@ export class Agent {
       log.info({ policy: CONFIDENTIAL_DEFAULT_POLICY.name }, 'no init-data; using the default confidential policy');
       return { policy: CONFIDENTIAL_DEFAULT_POLICY, settings: {} };
     }
+    const tsm = this.o.processMode ? undefined : readTsmReport();
     const dev = this.o.processMode ? undefined : tpmDevice();
-    if (dev) {
+    if (tsm) {
+      // Hardware TEE: the host put the digest into HOSTDATA / MRCONFIGID at launch; refuse on mismatch.
+      const b = checkInitdataBinding(tsm.provider, tsm.outblob, id.digest);
+      this.measurement = { source: b.tee === 'snp' ? 'snp-hostdata' : 'tdx-mrconfigid', digest: id.digest.toString('hex') };
+      log.info({ algorithm: id.algorithm, digest: id.digest.toString('hex'), tee: b.tee, field: b.field }, 'init-data bound to the TEE report');
+    } else if (dev) {
       // vTPM attesters bind init-data by extending PCR 8 with a SHA-256 digest of the TOML.
       const d = id.algorithm === 'sha256' ? id.digest : createHash('sha256').update(id.raw).digest();
       const before = pcrRead(dev, INITDATA_PCR);
