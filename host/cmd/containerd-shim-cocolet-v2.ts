@@ -33,8 +33,8 @@ async function main(): Promise<number> {
       const logFd = openShimLog(flags.bundle || process.cwd());
       const logger = createLogger({ component: 'shim', level, destination: fdSink(logFd), base: { sandbox: flags.id } });
       try {
-        const address = await startShim({ flags, stdin: await readStdinBytes(), logFd, logger, entry: process.argv[1] ?? fileURLToPath(import.meta.url) });
-        process.stdout.write(address);
+        const out = await startShim({ flags, stdin: await readStdinBytes(), logFd, logger, entry: process.argv[1] ?? fileURLToPath(import.meta.url) });
+        process.stdout.write(out);
         return 0;
       } catch (e) {
         logger.error({ err: (e as Error).message }, 'start failed');

@@ -8,6 +8,8 @@ import { spawn } from 'node:child_process';
 
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { BootstrapResultSchema } from '../../shared/gen/containerd/bootstrap/v1/bootstrap_pb.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
 import type { ShimFlags } from './flags.js';
@@ -37,12 +39,21 @@ export interface StartInput {
   entry: string;
 }
 
-/** Returns the address to print. */
-export async function startShim(inp: StartInput): Promise<string> {
+/** What `start` prints: the plain address (containerd 1.6+), or a BootstrapResult for 2.3+. */
+export function startOutput(address: string, bootstrap: boolean): Uint8Array | string {
+  if (!bootstrap) return address;
+  return toBinary(BootstrapResultSchema, create(BootstrapResultSchema, { version: 2, address, protocol: 'ttrpc' }));
+}
+
+/** Returns what to print on stdout. */
+export async function startShim(inp: StartInput): Promise<Uint8Array | string> {
   const { flags, logger } = inp;
   const bundle = resolve(flags.bundle || process.cwd());
-  const configPath = decodeRuntimeOptions(inp.stdin).configPath || process.env[CONFIG_ENV] || '';
+  const opts = decodeRuntimeOptions(inp.stdin, flags);
+  const configPath = opts.configPath || process.env[CONFIG_ENV] || '';
   const cfg = loadShimConfig(configPath);
+  if (opts.bootstrap?.socketDir) cfg.runtime.socketDir = opts.bootstrap.socketDir;
+  const out = (address: string): Uint8Array | string => startOutput(address, opts.bootstrap !== undefined);
   const spec = readSpec(bundle);
   const group = groupId(spec, flags.id);
   const sock = socketPath(cfg.runtime.socketDir, flags.address, flags.namespace, group);
@@ -50,14 +61,14 @@ export async function startShim(inp: StartInput): Promise<string> {
   if (await probeSocket(sock)) {
     logger.info({ container: flags.id, sandbox: group }, 'task joins the running sandbox shim');
     writeBundleFile(bundle, 'address', address);
-    return address;
+    return out(address);
   }
   if (group !== flags.id) throw new CocoletError(ErrorCode.FailedPrecondition, `the shim of sandbox ${group} is not running`, { context: { container: flags.id, sandbox: group } });
   const child = spawn(process.execPath, [inp.entry, ...serveArgv(flags, bundle, sock)], {
     cwd: bundle,
     detached: true,
     stdio: ['ignore', inp.logFd, inp.logFd, 'pipe'],
-    env: { ...process.env, [CONFIG_ENV]: configPath },
+    env: { ...process.env, [CONFIG_ENV]: configPath, ...(opts.bootstrap?.ttrpcAddress ? { TTRPC_ADDRESS: opts.bootstrap.ttrpcAddress } : {}) },
   });
   const ready = child.stdio[3] as NodeJS.ReadableStream;
   const outcome = await new Promise<string>((res) => {
@@ -85,6 +96,6 @@ export async function startShim(inp: StartInput): Promise<string> {
   }
   writeBundleFile(bundle, 'address', address);
   logger.info({ sandbox: group, daemonPid: child.pid }, 'shim daemon started');
-  return address;
+  return out(address);
 }
 
