@@ -25,10 +25,17 @@ let kubelet: Kubelet;
 let dir: string;
 let manifests: string;
 
-function newKubelet(): Kubelet {
+function newKubelet(o: { evented?: boolean; logMaxSize?: string } = {}): Kubelet {
   return new Kubelet({
+    eventedPleg: o.evented ?? false,
     settings: {
-      config: { ...defaultKubeletConfiguration(), staticPodPath: manifests, podLogsDir: join(dir, 'logs'), containerRuntimeEndpoint: c!.address },
+      config: {
+        ...defaultKubeletConfiguration(),
+        staticPodPath: manifests,
+        podLogsDir: join(dir, 'logs'),
+        containerRuntimeEndpoint: c!.address,
+        ...(o.logMaxSize ? { containerLogMaxSize: o.logMaxSize, containerLogMaxFiles: 3 } : {}),
+      },
       rootDir: join(dir, 'root'),
       nodeName: NODE,
       runtimeClassHandlers: { ...DEFAULT_RUNTIME_CLASSES, 'runc-class': 'runc' },
@@ -219,16 +226,46 @@ test('a broken manifest is reported and skipped; its neighbours run', { skip, ti
   rmSync(join(manifests, 'broken.yaml'));
 });
 
-test('kubelet restart while pods run: nothing restarted, state recovered from the runtime', { skip, timeout: 120_000 }, async () => {
+test('kubelet restart while pods run: nothing restarted, state recovered; evented PLEG falls back on containerd 1.6', { skip, timeout: 120_000 }, async () => {
   await until('good Running', () => record('good')?.status.phase === 'Running');
   const before = cs('good', 'main')!.containerID;
   await kubelet.stop();
-  kubelet = newKubelet();
+  kubelet = newKubelet({ evented: true, logMaxSize: '1Ki' });
   await kubelet.start();
+  await until('fell back to generic relist', () => kubelet.pleg.mode === 'generic');
   await until('good Running again', () => record('good')?.status.phase === 'Running' && cond('good', 'Ready') === 'True');
   assert.equal(cs('good', 'main')!.containerID, before);
   assert.equal(cs('good', 'main')!.restartCount, 0);
   const sandboxes = await cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.uid': record('good')!.pod.metadata.uid! } });
   assert.equal(sandboxes.length, 1);
   assert.ok(existsSync(join(dir, 'root', 'status.json')));
+});
+
+test('memory-medium emptyDir is a tmpfs; container logs rotate through ReopenContainerLog', { skip, timeout: 120_000 }, async () => {
+  writeFileSync(
+    join(manifests, 'mem.yaml'),
+    pod('mem', {
+      containers: [
+        {
+          ...bb('main', 'grep " /m " /proc/mounts; i=0; while true; do i=$((i+1)); echo "line $i 0123456789012345678901234567890123456789"; sleep 0.05; done'),
+          volumeMounts: [{ name: 'm', mountPath: '/m' }],
+        },
+      ],
+      volumes: [{ name: 'm', emptyDir: { medium: 'Memory', sizeLimit: '16Mi' } }],
+    }),
+  );
+  await until('mem Running', () => record('mem')?.status.phase === 'Running');
+  const uid = record('mem')!.pod.metadata.uid!;
+  const logPath = join(dir, 'logs', `default_${podName('mem')}_${uid}`, 'main', '0.log');
+  await until('tmpfs line logged', () => existsSync(logPath) && readFileSync(logPath, 'utf8').includes('tmpfs'));
+  const { rotatedFiles, readContainerLog } = await import('../../host/kubelet/logs/crilog.js');
+  await until('rotated', async () => {
+    await kubelet.rotateLogs();
+    return rotatedFiles(logPath).length >= 1 && existsSync(logPath) && readFileSync(logPath, 'utf8').length > 0;
+  });
+  const lines = readContainerLog(logPath, { withRotated: true }).map((e) => e.text);
+  assert.match(lines[0]!, /tmpfs/);
+  rmSync(join(manifests, 'mem.yaml'));
+  await until('mem removed', () => !record('mem'));
+  assert.equal(existsSync(join(dir, 'root', 'pods', uid)), false, 'pod dir (and its tmpfs) removed');
 });

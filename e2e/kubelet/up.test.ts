@@ -37,3 +37,16 @@ test('cocolet up --once brings the example pods to Running and cleans up', { tim
   const st = spawnSync(process.execPath, [cli, 'status', '--state-dir', state], { encoding: 'utf8' });
   assert.equal(st.status, 0, st.stdout);
 });
+
+test('cocolet up stops everything on SIGINT', { timeout: 240_000 }, async (t) => {
+  const why = containerdSkipReason();
+  if (why) return t.skip(why);
+  const state = h.tempDir('ccu-');
+  const p = h.start(process.execPath, [cli, 'up', '--state-dir', state, '--timeout', '120'], { env: { ...process.env, COCOLET_LOG_LEVEL: 'error' } });
+  await p.waitForOutput(/Ctrl-C to stop/, { timeoutMs: 120_000 });
+  p.child.kill('SIGINT');
+  const code = await p.exited;
+  assert.equal(code, 0, p.output());
+  assert.match(p.output(), /stopped/);
+  assert.deepEqual(mountsUnder(state), []);
+});
