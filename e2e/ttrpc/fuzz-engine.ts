@@ -80,7 +80,7 @@ function request(id: number, method: string, payload: Buffer | undefined, flags 
   const md = rng && rng.int(4) === 0 ? [{ key: 'k', value: 'v' }] : undefined;
   const timeout = rng && rng.int(8) === 0 ? 1 + rng.int(50_000_000) : 0;
   const e = encodeRequest(0, rng && rng.int(50) === 0 ? 'no.such.Service' : ECHO_SERVICE_NAME, method, payload, timeout, md);
-  return encodeFrame(id, MessageType.Request, flags, e.payload ? Buffer.concat([e.prefix, e.payload]) : e.prefix);
+  return encodeFrame(id, MessageType.Request, flags, e.payload ? Buffer.concat([e.prefix, ...e.payload]) : e.prefix);
 }
 
 /** A group of valid frames for one call on stream `id`. */

@@ -73,13 +73,21 @@ export class Channel {
     this.push(enc.prefix, enc.payload);
   }
 
+  /** Sends a frame whose data is the concatenation of `chunks` (not copied). */
+  sendChunks(streamId: number, type: number, flags: number, chunks: readonly Uint8Array[], length: number): void {
+    this.checkSize(length);
+    const h = Buffer.allocUnsafe(HEADER_LENGTH);
+    writeHeader(h, 0, length, streamId, type, flags);
+    this.push(h, length > 0 ? chunks : undefined);
+  }
+
   /** Sends a frame whose data is `data` as is. */
   sendRaw(streamId: number, type: number, flags: number, data: Uint8Array | undefined): void {
     const n = data?.length ?? 0;
     this.checkSize(n);
     const h = Buffer.allocUnsafe(HEADER_LENGTH);
     writeHeader(h, 0, n, streamId, type, flags);
-    this.push(h, n > 0 ? data : undefined);
+    this.push(h, n > 0 && data ? [data] : undefined);
   }
 
   /** Resolves when queued writes may continue (at once unless the transport is full). */
@@ -105,13 +113,16 @@ export class Channel {
     this.onEnd();
   }
 
-  private push(a: Uint8Array, b: Uint8Array | undefined): void {
+  private push(a: Uint8Array, rest: readonly Uint8Array[] | undefined): void {
     if (this.closedFlag) throw new CocoletError(ErrorCode.Unavailable, 'ttrpc: closed');
     this.chunks.push(a);
     this.bytes += a.length;
-    if (b !== undefined && b.length > 0) {
-      this.chunks.push(b);
-      this.bytes += b.length;
+    if (rest !== undefined) {
+      for (const c of rest) {
+        if (c.length === 0) continue;
+        this.chunks.push(c);
+        this.bytes += c.length;
+      }
     }
     if (!this.coalesce || this.bytes >= FLUSH_BYTES) {
       this.flush();

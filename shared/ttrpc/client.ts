@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { CocoletError, ErrorCode, StatusCode, errorFromStatus } from '../errors/index.js';
 import { silentLogger } from '../log/logger.js';
 import { Channel } from './channel.js';
-import { decodeResponse, encodeRequest, type ResponseEnvelope } from './envelope.js';
+import { decodeResponse, encodeRequest, type Payload, type ResponseEnvelope } from './envelope.js';
 import { fdTransport, type FdTransportOptions } from './fd-transport.js';
 import { Flag, HEADER_LENGTH, MAX_MESSAGE_LENGTH, MessageType, type FrameHeader } from './frame.js';
 import { Metadata } from './metadata.js';
@@ -50,8 +50,8 @@ export interface RawClientStream {
   readonly messages: AsyncIterable<Buffer>;
   /** Resolves with the final Response payload (empty for server streams), rejects with the status. */
   readonly result: Promise<Buffer>;
-  /** Sends one message; resolves when more may be sent (back-pressure). */
-  send(payload: Uint8Array): Promise<void>;
+  /** Sends one encoded message (a buffer or chunks); resolves when more may be sent (back-pressure). */
+  send(payload: Payload): Promise<void>;
   /** Tells the server no more messages follow. */
   closeSend(): void;
   /** Stops tracking the stream locally (ttrpc has no cancel frame). */
@@ -140,8 +140,8 @@ export class TtrpcClient {
     this.close();
   }
 
-  /** A unary call with an encoded request; resolves with the encoded response. */
-  unary(service: string, method: string, payload: Uint8Array, opts: CallOptions = {}): Promise<Buffer> {
+  /** A unary call with an encoded request (a buffer or chunks); resolves with the encoded response. */
+  unary(service: string, method: string, payload: Payload, opts: CallOptions = {}): Promise<Buffer> {
     return new Promise<Buffer>((resolve, reject) => {
       const rpc = `/${service}/${method}`;
       if (this.closeError) return reject(this.closeError.withContext({ rpc }));
@@ -160,7 +160,7 @@ export class TtrpcClient {
    * Opens a stream. `clientStreams` selects Request flags: remote-open (the client will send Data
    * frames) or remote-closed (server streaming, `payload` is the only request message).
    */
-  stream(service: string, method: string, payload: Uint8Array | undefined, clientStreams: boolean, opts: CallOptions = {}): RawClientStream {
+  stream(service: string, method: string, payload: Payload | undefined, clientStreams: boolean, opts: CallOptions = {}): RawClientStream {
     const rpc = `/${service}/${method}`;
     if (this.closeError) throw this.closeError.withContext({ rpc });
     const id = this.allocId();
@@ -200,7 +200,12 @@ export class TtrpcClient {
         if (sendClosed) throw new CocoletError(ErrorCode.FailedPrecondition, 'ttrpc: stream send side closed', { context: { rpc } });
         if (this.closeError) throw this.closeError.withContext({ rpc });
         if (!this.pending.has(id)) return; // finished already; the result tells why
-        this.channel.sendRaw(id, MessageType.Data, 0, bytes);
+        if (bytes instanceof Uint8Array) this.channel.sendRaw(id, MessageType.Data, 0, bytes);
+        else {
+          let n = 0;
+          for (const c of bytes) n += c.length;
+          this.channel.sendChunks(id, MessageType.Data, 0, bytes, n);
+        }
         const ready = this.channel.ready();
         if (ready) await ready;
       },
@@ -259,7 +264,7 @@ export class TtrpcClient {
     return p;
   }
 
-  private sendRequest(id: number, service: string, method: string, payload: Uint8Array | undefined, opts: CallOptions, flags: number): void {
+  private sendRequest(id: number, service: string, method: string, payload: Payload | undefined, opts: CallOptions, flags: number): void {
     const md = opts.metadata === undefined ? undefined : opts.metadata instanceof Metadata ? opts.metadata.toPairs() : new Metadata(opts.metadata).toPairs();
     const timeoutNano = opts.timeoutMs !== undefined && opts.timeoutMs > 0 ? Math.round(opts.timeoutMs * 1e6) : 0;
     const enc = encodeRequest(HEADER_LENGTH, service, method, payload, timeoutNano, md);

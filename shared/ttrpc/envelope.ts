@@ -63,11 +63,22 @@ function putString(b: Buffer, off: number, tag: number, s: string, byteLen: numb
   return off;
 }
 
+/** A payload: one buffer, or chunks to be written one after the other. */
+export type Payload = Uint8Array | readonly Uint8Array[];
+
+function payloadChunks(p: Payload | undefined): { chunks: Uint8Array[] | undefined; length: number } {
+  if (p === undefined) return { chunks: undefined, length: 0 };
+  if (p instanceof Uint8Array) return p.length > 0 ? { chunks: [p], length: p.length } : { chunks: undefined, length: 0 };
+  let n = 0;
+  for (const c of p) n += c.length;
+  return n > 0 ? { chunks: p.filter((c) => c.length > 0), length: n } : { chunks: undefined, length: 0 };
+}
+
 export interface EncodedPrefix {
   /** Everything before the payload bytes (including the payload's tag and length). */
   prefix: Buffer;
-  /** Payload bytes to write right after the prefix (not copied). */
-  payload: Uint8Array | undefined;
+  /** Payload chunks to write right after the prefix (not copied). */
+  payload: Uint8Array[] | undefined;
   /** Total encoded length. */
   length: number;
 }
@@ -80,7 +91,7 @@ export function encodeRequest(
   headerRoom: number,
   service: string,
   method: string,
-  payload: Uint8Array | undefined,
+  payload: Payload | undefined,
   timeoutNano: number,
   metadata: readonly KeyValuePair[] | undefined,
 ): EncodedPrefix {
@@ -99,7 +110,7 @@ export function encodeRequest(
       size += 1 + varintSize(inner) + inner;
     }
   }
-  const pLen = payload?.length ?? 0;
+  const { chunks, length: pLen } = payloadChunks(payload);
   if (pLen > 0) size += 1 + varintSize(pLen);
   const b = Buffer.allocUnsafe(headerRoom + size);
   let off = headerRoom;
@@ -124,11 +135,11 @@ export function encodeRequest(
     b[off++] = 0x1a;
     off = putVarint(b, off, pLen);
   }
-  return { prefix: b, payload: pLen > 0 ? payload : undefined, length: size + pLen };
+  return { prefix: b, payload: chunks, length: size + pLen };
 }
 
 /** Encodes a Response the same way (status first, payload last and not copied). */
-export function encodeResponse(headerRoom: number, status: { code: number; message: string } | undefined, payload: Uint8Array | undefined): EncodedPrefix {
+export function encodeResponse(headerRoom: number, status: { code: number; message: string } | undefined, payload: Payload | undefined): EncodedPrefix {
   let size = 0;
   let stLen = 0;
   let msgLen = 0;
@@ -137,7 +148,7 @@ export function encodeResponse(headerRoom: number, status: { code: number; messa
     stLen = (status.code !== 0 ? 1 + int32Size(status.code) : 0) + (msgLen > 0 ? 1 + varintSize(msgLen) + msgLen : 0);
     size += 1 + varintSize(stLen) + stLen;
   }
-  const pLen = payload?.length ?? 0;
+  const { chunks, length: pLen } = payloadChunks(payload);
   if (pLen > 0) size += 1 + varintSize(pLen);
   const b = Buffer.allocUnsafe(headerRoom + size);
   let off = headerRoom;
@@ -154,7 +165,7 @@ export function encodeResponse(headerRoom: number, status: { code: number; messa
     b[off++] = 0x12;
     off = putVarint(b, off, pLen);
   }
-  return { prefix: b, payload: pLen > 0 ? payload : undefined, length: size + pLen };
+  return { prefix: b, payload: chunks, length: size + pLen };
 }
 
 /** int32 values are sign-extended to 64 bits on the wire (negative ones take 10 bytes). */

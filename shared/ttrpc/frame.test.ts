@@ -60,7 +60,7 @@ test('decoder: oversized frame is discarded and reported, later frames still dec
 
 test('envelope: request encoding matches Go ttrpc golden bytes', () => {
   const enc = encodeRequest(10, 'peers.echo.v1.Echo', 'Echo', hex(`0a05 ${ascii('abcde')}`), 0, undefined);
-  const frame = Buffer.concat([enc.prefix, enc.payload!]);
+  const frame = Buffer.concat([enc.prefix, ...enc.payload!]);
   frame.writeUInt32BE(enc.length, 0);
   frame.writeUInt32BE(1, 4);
   frame[8] = 1;
@@ -70,7 +70,7 @@ test('envelope: request encoding matches Go ttrpc golden bytes', () => {
 
 test('envelope: response encodings match Go ttrpc golden bytes', () => {
   const ok = encodeResponse(0, undefined, hex(`0a05 ${ascii('abcde')}`));
-  assert.deepEqual(Buffer.concat([ok.prefix, ok.payload!]), goldenEchoResponse.subarray(10));
+  assert.deepEqual(Buffer.concat([ok.prefix, ...ok.payload!]), goldenEchoResponse.subarray(10));
   const fail = encodeResponse(0, { code: 2, message: 'deliberate failure' }, undefined);
   assert.deepEqual(fail.prefix, goldenFailResponse.subarray(10));
 });
@@ -96,7 +96,7 @@ test('envelope: agrees with the generated schemas both ways', () => {
     { key: 'e', value: '' },
   ]);
   const enc = encodeRequest(0, 'a.b.C', 'M', new Uint8Array([1, 2, 3]), 1.5e9, decoded.metadata);
-  const back = fromBinary(RequestSchema, Buffer.concat([enc.prefix, enc.payload!]));
+  const back = fromBinary(RequestSchema, Buffer.concat([enc.prefix, ...enc.payload!]));
   assert.equal(back.timeoutNano, 1_500_000_000n);
   assert.equal(back.metadata.length, 3);
   const resp = encodeResponse(0, { code: -5, message: 'neg' }, undefined);

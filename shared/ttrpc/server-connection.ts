@@ -3,7 +3,8 @@
  * with the statuses containerd/ttrpc answers, dispatch of unary and streaming calls, deadlines,
  * back-pressure and teardown.
  */
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type Message } from '@bufbuild/protobuf';
+import type { DescMessage, DescMethod, Message } from '@bufbuild/protobuf';
+import { decodeMessage, encodeMessage, type EncodedMessage } from './codec.js';
 import { CocoletError, ErrorCode, StatusCode, statusCodeOf } from '../errors/index.js';
 import { Channel } from './channel.js';
 import { channels, type CallTrace } from './diagnostics.js';
@@ -198,7 +199,7 @@ export class ServerConnection {
   private async runUnary(call: CallState, ctx: ServerCallContext, desc: DescMethod, impl: AnyServerMethodImpl, payload: Buffer): Promise<void> {
     const trace = channels.serverStart.hasSubscribers || channels.serverEnd.hasSubscribers ? startTrace(ctx, desc) : undefined;
     let status: Status | undefined;
-    let out: Uint8Array | undefined;
+    let out: EncodedMessage | undefined;
     try {
       const req = decodeMessage(desc.input, payload);
       const result =
@@ -216,7 +217,7 @@ export class ServerConnection {
   private async runStreaming(call: CallState, ctx: ServerCallContext, desc: DescMethod, impl: AnyServerMethodImpl, queue: AsyncQueue<Buffer>): Promise<void> {
     const trace = channels.serverStart.hasSubscribers || channels.serverEnd.hasSubscribers ? startTrace(ctx, desc) : undefined;
     let status: Status | undefined;
-    let out: Uint8Array | undefined;
+    let out: EncodedMessage | undefined;
     const kind = desc.methodKind;
     try {
       const messages = decodeAll(desc.input, queue);
@@ -254,8 +255,8 @@ export class ServerConnection {
   private async sendStream(call: CallState, schema: DescMessage, items: AsyncIterable<unknown>): Promise<void> {
     for await (const item of items) {
       if (call.done) throw new CocoletError(ErrorCode.Cancelled, 'stream finished');
-      const bytes = encodeMessage(schema, item);
-      this.channel.sendRaw(call.id, MessageType.Data, 0, bytes);
+      const m = encodeMessage(schema, item);
+      this.channel.sendChunks(call.id, MessageType.Data, 0, m.chunks, m.length);
       const ready = this.channel.ready();
       if (ready) await ready;
     }
@@ -272,7 +273,7 @@ export class ServerConnection {
   // ---- outbound -------------------------------------------------------------------------------
 
   /** Ends a call: sends its Response (unless `silent`) and releases its state. */
-  private finish(call: CallState, status: Status | undefined, payload: Uint8Array | undefined, silent = false): void {
+  private finish(call: CallState, status: Status | undefined, payload: EncodedMessage | undefined, silent = false): void {
     if (call.done) return;
     call.done = true;
     if (call.timer) clearTimeout(call.timer);
@@ -280,7 +281,7 @@ export class ServerConnection {
     if (this.calls.get(call.id) === call) this.calls.delete(call.id);
     if (!silent && !this.channel.closed) {
       try {
-        this.channel.sendEncoded(call.id, MessageType.Response, 0, encodeResponse(HEADER_LENGTH, status, payload));
+        this.channel.sendEncoded(call.id, MessageType.Response, 0, encodeResponse(HEADER_LENGTH, status, payload?.chunks));
       } catch (e) {
         // Response too large: answer with the error instead.
         const st = { code: statusCodeOf(e), message: (e as Error).message };
@@ -323,20 +324,6 @@ export class ServerConnection {
     this.closeCallbacks = [];
     for (const cb of cbs) cb();
   }
-}
-
-function decodeMessage(schema: DescMessage, bytes: Uint8Array): Message {
-  try {
-    return fromBinary(schema, bytes);
-  } catch (e) {
-    throw new CocoletError(ErrorCode.ProtobufInvalid, `unmarshal ${schema.typeName}: ${(e as Error).message}`, { cause: e });
-  }
-}
-
-function encodeMessage(schema: DescMessage, value: unknown): Uint8Array {
-  if (value === undefined || value === null) throw new CocoletError(ErrorCode.Internal, 'ttrpc: handler returned no message');
-  const msg = isMessage(value, schema) ? value : create(schema, value as never);
-  return toBinary(schema, msg);
 }
 
 async function* decodeAll(schema: DescMessage, queue: AsyncQueue<Buffer>): AsyncGenerator<Message> {

@@ -3,7 +3,9 @@
  * async method per RPC (by local name) that encodes requests, decodes responses and runs the
  * client's interceptors.
  */
-import { create, fromBinary, isMessage, toBinary, type DescMessage, type DescMethod, type DescService, type Message } from '@bufbuild/protobuf';
+import { create, isMessage, type DescMessage, type DescMethod, type DescService, type Message } from '@bufbuild/protobuf';
+import { decodeMessage, encodeMessage } from './codec.js';
+import type { Payload } from './envelope.js';
 import { CocoletError, ErrorCode } from '../errors/index.js';
 import type { TtrpcClient, RawClientStream } from './client.js';
 import { channels, type CallTrace } from './diagnostics.js';
@@ -42,16 +44,12 @@ function toMessage(schema: DescMessage, value: unknown): Message {
   return isMessage(value, schema) ? value : create(schema, value as never);
 }
 
-function encode(schema: DescMessage, value: unknown): Uint8Array {
-  return toBinary(schema, toMessage(schema, value));
+function encode(schema: DescMessage, value: unknown): Payload {
+  return encodeMessage(schema, value ?? {}).chunks;
 }
 
 function decode(schema: DescMessage, bytes: Uint8Array, rpc: string): Message {
-  try {
-    return fromBinary(schema, bytes);
-  } catch (e) {
-    throw new CocoletError(ErrorCode.ProtobufInvalid, `unmarshal ${schema.typeName}: ${(e as Error).message}`, { cause: e, context: { rpc } });
-  }
+  return decodeMessage(schema, bytes, { rpc });
 }
 
 /** Runs the interceptor chain around `run`; call.metadata/timeoutMs may be changed by them. */
@@ -105,11 +103,11 @@ async function unaryCall(client: TtrpcClient, service: string, m: DescMethod, re
   return (await traced(
     service,
     m,
-    intercept(client, call, async () => decode(m.output, await client.unary(service, m.name, toBinary(m.input, request), callOptions(o, call)), rpc)),
+    intercept(client, call, async () => decode(m.output, await client.unary(service, m.name, encode(m.input, request), callOptions(o, call)), rpc)),
   )) as Message;
 }
 
-async function open(client: TtrpcClient, service: string, m: DescMethod, o: CallOptions, payload: Uint8Array | undefined, clientStreams: boolean, request?: Message): Promise<RawClientStream> {
+async function open(client: TtrpcClient, service: string, m: DescMethod, o: CallOptions, payload: Payload | undefined, clientStreams: boolean, request?: Message): Promise<RawClientStream> {
   if (client.interceptors.length === 0) return client.stream(service, m.name, payload, clientStreams, o);
   const call = makeCall(service, m, o, request);
   let s: RawClientStream | undefined;
@@ -124,7 +122,7 @@ async function open(client: TtrpcClient, service: string, m: DescMethod, o: Call
 async function* serverStream(client: TtrpcClient, service: string, m: DescMethod, req: unknown, o: CallOptions): AsyncGenerator<Message> {
   const rpc = `/${service}/${m.name}`;
   const request = toMessage(m.input, req);
-  const s = await open(client, service, m, o, toBinary(m.input, request), false, request);
+  const s = await open(client, service, m, o, encode(m.input, request), false, request);
   let finished = false;
   try {
     for await (const b of s.messages) yield decode(m.output, b, rpc);
