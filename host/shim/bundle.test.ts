@@ -41,21 +41,25 @@ const optionCases = [
   },
 ];
 for (const tc of optionCases) {
-  test(`options: ${tc.name}`, () => assert.equal(decodeRuntimeOptions(tc.bytes).configPath, tc.want));
+  test(`options: ${tc.name}`, async () => assert.equal((await decodeRuntimeOptions(tc.bytes)).configPath, tc.want));
 }
 
-test('options: a runc options Any is refused with a clear error', () => {
+test('options: a runc options Any is refused with a clear error', async () => {
   const bytes = toBinary(AnySchema, create(AnySchema, { typeUrl: 'containerd.runc.v1.Options', value: new Uint8Array([8, 1]) }));
-  assert.throws(() => decodeRuntimeOptions(bytes), (e) => isCocoletError(e, ErrorCode.InvalidArgument));
+  await assert.rejects(decodeRuntimeOptions(bytes), (e) => isCocoletError(e, ErrorCode.InvalidArgument));
+});
+
+test('options: garbage on stdin is refused', async () => {
+  await assert.rejects(decodeRuntimeOptions(new Uint8Array([0xff, 0xff, 0xff])), (e) => isCocoletError(e, ErrorCode.InvalidArgument));
 });
 
 test('options: containerd 2.3 BootstrapParams are recognised by id and namespace', async () => {
   const { BootstrapParamsSchema } = await import('../../shared/gen/containerd/bootstrap/v1/bootstrap_pb.js');
   const opts = create(AnySchema, { typeUrl: 'runtimeoptions.v1.Options', value: toBinary(OptionsSchema, create(OptionsSchema, { configPath: '/etc/cocolet/shim.toml' })) });
   const bytes = toBinary(BootstrapParamsSchema, create(BootstrapParamsSchema, { instanceId: 'sb1', namespace: 'k8s.io', containerdTtrpcAddress: '/run/containerd/containerd.sock.ttrpc', socketDir: '/run/s', extensions: [{ value: opts }] }));
-  const r = decodeRuntimeOptions(bytes, { id: 'sb1', namespace: 'k8s.io' });
+  const r = await decodeRuntimeOptions(bytes, { id: 'sb1', namespace: 'k8s.io' });
   assert.equal(r.configPath, '/etc/cocolet/shim.toml');
   assert.deepEqual(r.bootstrap, { ttrpcAddress: '/run/containerd/containerd.sock.ttrpc', socketDir: '/run/s' });
   // The same bytes for another task id are not taken as bootstrap params.
-  assert.throws(() => decodeRuntimeOptions(bytes, { id: 'other', namespace: 'k8s.io' }));
+  await assert.rejects(decodeRuntimeOptions(bytes, { id: 'other', namespace: 'k8s.io' }));
 });

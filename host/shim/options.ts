@@ -1,12 +1,13 @@
 /**
  * Runtime options on the shim's stdin at `start`: a marshalled google.protobuf.Any; for non-runc
  * runtimes containerd's CRI sends `runtimeoptions.v1.Options{type_url, config_path}` (type URL
- * without the `type.googleapis.com/` prefix). `ctr run` sends nothing (/dev/null).
+ * without the `type.googleapis.com/` prefix). `ctr run` sends nothing (/dev/null). containerd
+ * 2.3+ sends `BootstrapParams` instead (options in its extensions).
+ *
+ * `start` runs once per task on containerd's critical path, so the common case (an Any holding
+ * runtimeoptions.v1.Options) is read with a few lines of protobuf wire decoding; the generated
+ * protobuf code is loaded only for anything else.
  */
-import { fromBinary } from '@bufbuild/protobuf';
-import { AnySchema } from '@bufbuild/protobuf/wkt';
-import { OptionsSchema } from '../../shared/gen/containerd/runtimeoptions/v1/api_pb.js';
-import { BootstrapParamsSchema } from '../../shared/gen/containerd/bootstrap/v1/bootstrap_pb.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
 
 export interface RuntimeOptions {
@@ -18,47 +19,85 @@ export interface RuntimeOptions {
 
 export const OPTIONS_TYPE = 'runtimeoptions.v1.Options';
 
-function optionsFromAny(any: { typeUrl: string; value: Uint8Array }): string {
-  const type = any.typeUrl.replace(/^.*\//, '');
-  if (type !== OPTIONS_TYPE) throw new CocoletError(ErrorCode.InvalidArgument, `unsupported runtime options type ${JSON.stringify(any.typeUrl)} (want ${OPTIONS_TYPE})`);
-  return fromBinary(OptionsSchema, any.value).configPath;
-}
-
-/**
- * containerd 2.3+ sends `BootstrapParams` on stdin; it is recognised (like containerd's own shims
- * do) by instance_id and namespace equal to the -id and -namespace flags.
- */
-function tryBootstrap(bytes: Uint8Array, ident?: { id: string; namespace: string }): RuntimeOptions | undefined {
-  if (!ident) return undefined;
-  let p;
-  try {
-    p = fromBinary(BootstrapParamsSchema, bytes);
-  } catch {
+/** Length-delimited fields of a protobuf message (field number → last value); undefined if malformed. */
+export function lengthDelimitedFields(b: Uint8Array): Map<number, Uint8Array> | undefined {
+  const out = new Map<number, Uint8Array>();
+  let i = 0;
+  const varint = (): number | undefined => {
+    let v = 0;
+    for (let shift = 0; shift < 35; shift += 7) {
+      if (i >= b.length) return undefined;
+      const x = b[i++]!;
+      v += (x & 0x7f) * 2 ** shift;
+      if ((x & 0x80) === 0) return v;
+    }
     return undefined;
+  };
+  while (i < b.length) {
+    const tag = varint();
+    if (tag === undefined || tag >>> 3 === 0) return undefined;
+    const wire = tag & 7;
+    if (wire === 0) {
+      if (varint() === undefined) return undefined;
+    } else if (wire === 1) i += 8;
+    else if (wire === 5) i += 4;
+    else if (wire === 2) {
+      const n = varint();
+      if (n === undefined || i + n > b.length) return undefined;
+      out.set(tag >>> 3, b.subarray(i, i + n));
+      i += n;
+    } else return undefined;
+    if (i > b.length) return undefined;
   }
-  if (p.instanceId !== ident.id || p.namespace !== ident.namespace) return undefined;
-  let configPath = '';
-  for (const ext of p.extensions) {
-    if (ext.value && ext.value.typeUrl.replace(/^.*\//, '') === OPTIONS_TYPE) configPath = optionsFromAny(ext.value);
-  }
-  return { configPath, bootstrap: { ttrpcAddress: p.containerdTtrpcAddress, ...(p.socketDir ? { socketDir: p.socketDir } : {}) } };
+  return out;
 }
 
-/** Decodes the stdin bytes; empty input means no options. */
-export function decodeRuntimeOptions(bytes: Uint8Array, ident?: { id: string; namespace: string }): RuntimeOptions {
+const text = (b: Uint8Array | undefined): string => (b ? Buffer.from(b).toString('utf8') : '');
+const bareType = (url: string): string => url.replace(/^.*\//, '');
+
+/** The config path in an Any holding runtimeoptions.v1.Options; undefined if it is not one. */
+function fastOptions(bytes: Uint8Array): string | undefined {
+  const any = lengthDelimitedFields(bytes);
+  if (!any || bareType(text(any.get(1))) !== OPTIONS_TYPE) return undefined;
+  const opts = lengthDelimitedFields(any.get(2) ?? new Uint8Array());
+  if (!opts) throw new CocoletError(ErrorCode.InvalidArgument, 'runtime options on stdin are malformed');
+  return text(opts.get(2));
+}
+
+/** Decodes the stdin bytes; empty input means no options. `ident` (the -id/-namespace flags) enables BootstrapParams detection. */
+export async function decodeRuntimeOptions(bytes: Uint8Array, ident?: { id: string; namespace: string }): Promise<RuntimeOptions> {
   if (bytes.length === 0) return { configPath: '' };
-  const boot = tryBootstrap(bytes, ident);
-  if (boot) return boot;
+  const fast = fastOptions(bytes);
+  if (fast !== undefined) return { configPath: fast };
+  const [{ fromBinary }, { AnySchema }, { BootstrapParamsSchema }] = await Promise.all([
+    import('@bufbuild/protobuf'),
+    import('@bufbuild/protobuf/wkt'),
+    import('../../shared/gen/containerd/bootstrap/v1/bootstrap_pb.js'),
+  ]);
+  if (ident) {
+    try {
+      const p = fromBinary(BootstrapParamsSchema, bytes);
+      if (p.instanceId === ident.id && p.namespace === ident.namespace) {
+        let configPath = '';
+        for (const ext of p.extensions) {
+          if (ext.value && bareType(ext.value.typeUrl) === OPTIONS_TYPE) configPath = text(lengthDelimitedFields(ext.value.value)?.get(2));
+        }
+        return { configPath, bootstrap: { ttrpcAddress: p.containerdTtrpcAddress, ...(p.socketDir ? { socketDir: p.socketDir } : {}) } };
+      }
+    } catch {
+      /* not bootstrap params */
+    }
+  }
   let any;
   try {
     any = fromBinary(AnySchema, bytes);
   } catch (e) {
     throw new CocoletError(ErrorCode.InvalidArgument, `runtime options on stdin are not a protobuf Any: ${(e as Error).message}`, { cause: e });
   }
-  return { configPath: optionsFromAny(any) };
+  throw new CocoletError(ErrorCode.InvalidArgument, `unsupported runtime options type ${JSON.stringify(any.typeUrl)} (want ${OPTIONS_TYPE})`);
 }
 
-/** Reads all of fd 0 synchronously when it is not a terminal; bounded to 1 MiB. */
+/** Reads all of fd 0 when it is not a terminal; bounded to 1 MiB. */
 export async function readStdinBytes(): Promise<Uint8Array> {
   if (process.stdin.isTTY) return new Uint8Array();
   const chunks: Buffer[] = [];

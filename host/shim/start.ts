@@ -8,8 +8,6 @@ import { spawn } from 'node:child_process';
 
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
-import { create, toBinary } from '@bufbuild/protobuf';
-import { BootstrapResultSchema } from '../../shared/gen/containerd/bootstrap/v1/bootstrap_pb.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
 import type { ShimFlags } from './flags.js';
@@ -40,8 +38,9 @@ export interface StartInput {
 }
 
 /** What `start` prints: the plain address (containerd 1.6+), or a BootstrapResult for 2.3+. */
-export function startOutput(address: string, bootstrap: boolean): Uint8Array | string {
+export async function startOutput(address: string, bootstrap: boolean): Promise<Uint8Array | string> {
   if (!bootstrap) return address;
+  const [{ create, toBinary }, { BootstrapResultSchema }] = await Promise.all([import('@bufbuild/protobuf'), import('../../shared/gen/containerd/bootstrap/v1/bootstrap_pb.js')]);
   return toBinary(BootstrapResultSchema, create(BootstrapResultSchema, { version: 2, address, protocol: 'ttrpc' }));
 }
 
@@ -49,11 +48,11 @@ export function startOutput(address: string, bootstrap: boolean): Uint8Array | s
 export async function startShim(inp: StartInput): Promise<Uint8Array | string> {
   const { flags, logger } = inp;
   const bundle = resolve(flags.bundle || process.cwd());
-  const opts = decodeRuntimeOptions(inp.stdin, flags);
+  const opts = await decodeRuntimeOptions(inp.stdin, flags);
   const configPath = opts.configPath || process.env[CONFIG_ENV] || '';
   const cfg = loadShimConfig(configPath);
   if (opts.bootstrap?.socketDir) cfg.runtime.socketDir = opts.bootstrap.socketDir;
-  const out = (address: string): Uint8Array | string => startOutput(address, opts.bootstrap !== undefined);
+  const out = (address: string): Promise<Uint8Array | string> => startOutput(address, opts.bootstrap !== undefined);
   const spec = readSpec(bundle);
   const group = groupId(spec, flags.id);
   const sock = socketPath(cfg.runtime.socketDir, flags.address, flags.namespace, group);
