@@ -174,6 +174,7 @@ export class Kubelet implements PodSyncer {
     const sourceNames: string[] = [...(o.extraSources ?? [])];
     if (!o.noSources && cfg.staticPodPath) sourceNames.push('file');
     if (!o.noSources && cfg.staticPodURL) sourceNames.push('http');
+    if (!o.noSources && o.settings.kubeconfig) sourceNames.push('api');
     this.podConfig = new PodConfig({ sources: sourceNames, onUpdate: (u) => this.onConfigUpdate(u) });
     if (!o.noSources && cfg.staticPodPath) {
       this.sources.push(
@@ -215,6 +216,7 @@ export class Kubelet implements PodSyncer {
       }
     }
     this.running = true;
+    if (this.settings.kubeconfig && !this.o.noSources) await this.startApi(this.settings.kubeconfig);
     this.pleg.start();
     for (const s of this.sources) s.start();
     this.every(SYNC_TICK_MS, () => this.syncTick());
@@ -223,6 +225,29 @@ export class Kubelet implements PodSyncer {
     this.every(5 * 60_000, () => void this.imageGc.collect().catch((e: unknown) => this.log.warn({ err: e }, 'image gc failed')));
     this.every(durationMs(this.settings.config.containerLogMonitorInterval), () => void this.rotateLogs());
     this.log.info({ node: this.settings.nodeName, staticPodPath: this.settings.config.staticPodPath }, 'kubelet started');
+  }
+
+  /** API server source, Node + Lease, and status writer (loaded only when a kubeconfig is set). */
+  private async startApi(kubeconfig: string): Promise<void> {
+    const api = await import('./sources/apiserver.js');
+    const kc = api.kubeConfigFrom(kubeconfig);
+    const nodeName = this.settings.nodeName;
+    const cfg = this.settings.config;
+    const source = new api.ApiServerSource({ kubeconfig: kc, nodeName, onSnapshot: (pods) => this.podConfig.set('api', pods), logger: this.log });
+    const agent = new api.NodeAgent({
+      kubeconfig: kc,
+      nodeName,
+      leaseDurationSeconds: cfg.nodeLeaseDurationSeconds,
+      statusUpdateMs: durationMs(cfg.nodeStatusUpdateFrequency),
+      maxPods: cfg.maxPods,
+      ready: () => this.pleg.healthy(),
+      logger: this.log,
+    });
+    const writer = new api.ApiStatusWriter({ kubeconfig: kc, nodeName, logger: this.log });
+    this.status.onChange((_uid, r) => {
+      if (r) void writer.writeStatus(r.pod, r.status);
+    });
+    this.sources.push(source, agent);
   }
 
   private every(ms: number, fn: () => void): void {

@@ -1,0 +1,153 @@
+// The API source, Node registration + Lease, and pod status / mirror pods against an in-process
+// fake API server (plain node:http speaking the few REST paths the kubelet uses).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import * as k8s from '@kubernetes/client-node';
+import { waitFor } from '../../../shared/testing/harness.js';
+import type { Pod } from '../api/types.js';
+import { ApiServerSource, ApiStatusWriter, NodeAgent } from './apiserver.js';
+
+interface Call {
+  method: string;
+  path: string;
+  body?: unknown;
+  contentType?: string;
+}
+
+const calls: Call[] = [];
+const nodes = new Map<string, unknown>();
+const leases = new Map<string, { metadata: { name: string; resourceVersion?: string }; spec: Record<string, unknown> }>();
+const watchers: ServerResponse[] = [];
+const mkPod = (name: string, node: string, uid: string): unknown => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: 'default', uid, resourceVersion: '5' },
+  spec: { nodeName: node, containers: [{ name: 'c', image: 'i:1' }] },
+});
+let server: Server;
+let kc: k8s.KubeConfig;
+
+function body(req: IncomingMessage): Promise<unknown> {
+  return new Promise((r) => {
+    let s = '';
+    req.on('data', (d: Buffer) => (s += d.toString()));
+    req.on('end', () => r(s ? JSON.parse(s) : undefined));
+  });
+}
+
+function send(res: ServerResponse, code: number, obj: unknown): void {
+  res.statusCode = code;
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify(obj));
+}
+
+before(async () => {
+  server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url!, 'http://x');
+      const b = await body(req);
+      calls.push({ method: req.method!, path: url.pathname, body: b, contentType: req.headers['content-type'] });
+      const notFound = (): void => send(res, 404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+      const p = url.pathname;
+      if (p === '/api/v1/pods' && url.searchParams.get('watch')) {
+        assert.equal(url.searchParams.get('fieldSelector'), 'spec.nodeName=node1');
+        res.setHeader('content-type', 'application/json');
+        res.write('');
+        watchers.push(res);
+        return;
+      }
+      if (p === '/api/v1/pods') {
+        return send(res, 200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '7' }, items: [mkPod('a', 'node1', 'ua')] });
+      }
+      const node = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/.exec(p);
+      if (node && req.method === 'GET') return nodes.has(node[1]!) ? send(res, 200, nodes.get(node[1]!)) : notFound();
+      if (p === '/api/v1/nodes' && req.method === 'POST') {
+        const n = b as { metadata: { name: string } };
+        nodes.set(n.metadata.name, n);
+        return send(res, 201, n);
+      }
+      if (node && node[2] && req.method === 'PATCH') return send(res, 200, nodes.get(node[1]!) ?? {});
+      const lease = /^\/apis\/coordination.k8s.io\/v1\/namespaces\/kube-node-lease\/leases(?:\/([^/]+))?$/.exec(p);
+      if (lease) {
+        if (req.method === 'GET') return leases.has(lease[1]!) ? send(res, 200, leases.get(lease[1]!)) : notFound();
+        const l = b as { metadata: { name: string }; spec: Record<string, unknown> };
+        leases.set(l.metadata.name, { ...l, metadata: { ...l.metadata, resourceVersion: String(calls.length) } });
+        return send(res, req.method === 'POST' ? 201 : 200, leases.get(l.metadata.name));
+      }
+      if (/^\/api\/v1\/namespaces\/[^/]+\/pods$/.test(p) && req.method === 'POST') return send(res, 201, b);
+      if (/^\/api\/v1\/namespaces\/[^/]+\/pods\/[^/]+\/status$/.test(p) && req.method === 'PATCH') return send(res, 200, mkPod('x', 'node1', 'ux'));
+      notFound();
+    })();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'fake-token' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+});
+
+after(() => {
+  for (const w of watchers) w.destroy();
+  server.closeAllConnections();
+  server.close();
+});
+
+test('api source: lists pods bound to the node, then follows the watch', async () => {
+  const snaps: string[][] = [];
+  const src = new ApiServerSource({ kubeconfig: kc, nodeName: 'node1', onSnapshot: (p: Pod[]) => snaps.push(p.map((x) => x.metadata.name).sort()) });
+  src.start();
+  try {
+    await waitFor(() => watchers.length === 1, { what: 'watch opened', timeoutMs: 10_000 });
+    assert.deepEqual(snaps[0], ['a']);
+    const w = watchers[0]!;
+    w.write(`${JSON.stringify({ type: 'ADDED', object: mkPod('b', 'node1', 'ub') })}\n`);
+    await waitFor(() => snaps.at(-1)?.join() === 'a,b', { what: 'added pod', timeoutMs: 10_000 });
+    w.write(`${JSON.stringify({ type: 'DELETED', object: mkPod('a', 'node1', 'ua') })}\n`);
+    await waitFor(() => snaps.at(-1)?.join() === 'b', { what: 'deleted pod', timeoutMs: 10_000 });
+    const watchCall = calls.find((c) => c.path === '/api/v1/pods' && c.method === 'GET');
+    assert.ok(watchCall);
+  } finally {
+    src.stop();
+  }
+});
+
+test('node agent: registers the Node, creates then renews its Lease, reports Ready', async () => {
+  const agent = new NodeAgent({ kubeconfig: kc, nodeName: 'node1', ready: () => ({ ok: true, message: '' }) });
+  await agent.register();
+  assert.ok(nodes.has('node1'));
+  await agent.register();
+  assert.equal(calls.filter((c) => c.method === 'POST' && c.path === '/api/v1/nodes').length, 1, 'registered once');
+  await agent.renewLease();
+  await agent.renewLease();
+  assert.equal(calls.filter((c) => c.method === 'POST' && c.path.endsWith('/leases')).length, 1);
+  assert.equal(calls.filter((c) => c.method === 'PUT' && c.path.endsWith('/leases/node1')).length, 1);
+  assert.equal(leases.get('node1')?.spec.holderIdentity, 'node1');
+  assert.equal(leases.get('node1')?.spec.leaseDurationSeconds, 40);
+  await agent.updateStatus();
+  const patch = calls.find((c) => c.method === 'PATCH' && c.path === '/api/v1/nodes/node1/status');
+  assert.equal(patch?.contentType, 'application/merge-patch+json');
+  assert.equal((patch?.body as { status: { conditions: { type: string; status: string }[] } }).status.conditions[0]!.status, 'True');
+});
+
+test('status writer: static pods get a mirror pod, then a merge-patched status', async () => {
+  const w = new ApiStatusWriter({ kubeconfig: kc, nodeName: 'node1' });
+  const pod: Pod = {
+    metadata: { name: 's-node1', namespace: 'default', uid: 'h1', annotations: { 'kubernetes.io/config.source': 'file', 'kubernetes.io/config.hash': 'h1' } },
+    spec: { containers: [{ name: 'c', image: 'i:1' }] },
+  };
+  await w.writeStatus(pod, { phase: 'Running', conditions: [], containerStatuses: [] });
+  await w.writeStatus(pod, { phase: 'Running', conditions: [], containerStatuses: [] });
+  const mirrors = calls.filter((c) => c.method === 'POST' && c.path === '/api/v1/namespaces/default/pods');
+  assert.equal(mirrors.length, 1);
+  const m = mirrors[0]!.body as { metadata: { annotations: Record<string, string>; ownerReferences: { kind: string; name: string }[] } };
+  assert.equal(m.metadata.annotations['kubernetes.io/config.mirror'], 'h1');
+  assert.equal(m.metadata.ownerReferences[0]!.kind, 'Node');
+  const patches = calls.filter((c) => c.method === 'PATCH' && c.path === '/api/v1/namespaces/default/pods/s-node1/status');
+  assert.equal(patches.length, 2);
+  assert.equal((patches[0]!.body as { status: { phase: string } }).status.phase, 'Running');
+});
