@@ -123,4 +123,17 @@ test(`${kind} hypervisor: the VM killed -9 mid-run → the container exits (137)
   assert.equal(st.exitCode, 137);
   await removePod(pod, ctr);
 });
+
+test(`${kind} hypervisor: ctr run (no CRI) with the image named by annotation — output and exit code come back`, async (t) => {
+  if (!c) return t.skip(skip ?? 'containerd is not available');
+  const r = await run('ctr', [
+    '-a', c.address, '-n', 'k8s.io', 'run', '--rm', '--fifo-dir', h.tempDir('ccf-'), '--runtime', 'io.containerd.cocolet.v2',
+    '--annotation', `io.kubernetes.cri.image-name=${reg.image}`,
+    '--annotation', `io.katacontainers.config.hypervisor.cc_init_data=${initData(PERMISSIVE_POLICY)}`,
+    reg.image, `${kind}-ctr`, '/bin/sh', '-c', 'echo ctr-through-the-agent; exit 9',
+  ], 120_000);
+  assert.equal(r.stdout, 'ctr-through-the-agent\n', r.stderr);
+  assert.equal(r.code, 9);
+  await assertNoLeftovers(shim, c.dir);
+});
 }
