@@ -1,7 +1,8 @@
 /**
- * `npm run bench -- ttrpc [--secs N]`: unary Echo round trips over unix sockets, client and
- * server in separate processes, 16 B and 64 KiB payloads, 1 and 16 calls in flight, for
- * cocolet ttrpc, Go containerd/ttrpc (client -> server) and @grpc/grpc-js (client -> server).
+ * `npm run bench -- ttrpc [--secs N] [--rounds N] [--only peer]`: unary Echo round trips over
+ * unix sockets, client and server in separate processes, 16 B and 64 KiB payloads, 1 and 16
+ * calls in flight, for cocolet ttrpc, Go containerd/ttrpc (client -> server) and @grpc/grpc-js
+ * (client -> server). About 80 s with the defaults.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +22,9 @@ interface Result {
 const here = dirname(fileURLToPath(import.meta.url));
 const worker = join(here, 'worker.js');
 const argSecs = process.argv.indexOf('--secs');
-const secs = argSecs > 0 ? Number(process.argv[argSecs + 1]) : 2;
+const secs = argSecs > 0 ? Number(process.argv[argSecs + 1]) : 1.5;
+const argRounds = process.argv.indexOf('--rounds');
+const rounds = argRounds > 0 ? Number(process.argv[argRounds + 1]) : 3;
 const argOnly = process.argv.indexOf('--only');
 const only = argOnly > 0 ? process.argv[argOnly + 1] : undefined;
 const children = new Set<ChildProcess>();
@@ -70,24 +73,38 @@ async function main(): Promise<void> {
     'go-ttrpc': { server: [go.binary, ['-mode', 'server', '-sock', join(dir, 'go.sock')]], client: (size: number, conc: number) => [go.binary!, ['-mode', 'bench', '-sock', join(dir, 'go.sock'), '-secs', String(secs), '-size', String(size), '-conc', String(conc)]] },
     'grpc-js': { server: [node, [worker, 'grpc-server', join(dir, 'grpc.sock')]], client: (size: number, conc: number) => [node, [worker, 'grpc-client', join(dir, 'grpc.sock'), String(secs), String(size), String(conc)]] },
   };
-  const results = new Map<string, Result>();
+  // Peers are measured interleaved (each configuration runs every peer back to back, `rounds`
+  // times) and the median round is reported, so load from other work on the machine hits all
+  // peers alike.
+  const runs = new Map<string, Result[]>();
+  const servers: ChildProcess[] = [];
+  const names = Object.keys(peers).filter((n) => only === undefined || n === only);
   try {
-    for (const [name, p] of Object.entries(peers)) {
-      if (only !== undefined && name !== only) continue;
-      const server = await startServer(...p.server);
+    for (const name of names) servers.push(await startServer(...peers[name]!.server));
+    for (let round = 0; round < rounds; round++) {
       for (const size of [16, 65536]) {
         for (const conc of [1, 16]) {
-          const r = await runClient(...p.client(size, conc));
-          results.set(`${name}/${size}/${conc}`, r);
-          process.stderr.write(`${name} size=${size} conc=${conc}: ${Math.round(r.rps)} rps p50 ${r.p50_us.toFixed(0)} us p99 ${r.p99_us.toFixed(0)} us\n`);
+          for (const name of names) {
+            const r = await runClient(...peers[name]!.client(size, conc));
+            const key = `${name}/${size}/${conc}`;
+            runs.set(key, [...(runs.get(key) ?? []), r]);
+            process.stderr.write(`round ${round + 1} ${name} size=${size} conc=${conc}: ${Math.round(r.rps)} rps p50 ${r.p50_us.toFixed(0)} us p99 ${r.p99_us.toFixed(0)} us\n`);
+          }
         }
       }
-      server.kill('SIGTERM');
-      await new Promise((r) => server.once('exit', r));
+    }
+    for (const s of servers) {
+      s.kill('SIGTERM');
+      await new Promise((r) => s.once('exit', r));
     }
   } finally {
     for (const c of children) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const results = new Map<string, Result>();
+  for (const [k, rs] of runs) {
+    results.set(k, { rps: median(rs.map((r) => r.rps)), p50_us: median(rs.map((r) => r.p50_us)), p99_us: median(rs.map((r) => r.p99_us)), calls: rs.reduce((a, r) => a + r.calls, 0) });
   }
   if (only !== undefined) return;
   const report = new BenchReport('ttrpc');
@@ -103,7 +120,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  report.note(`${secs} s per measurement after 1000 warm-up calls; one connection per client; unix sockets; separate client and server processes`);
+  report.note(`median of ${rounds} interleaved rounds of ${secs} s per peer and configuration, after 1000 warm-up calls; one connection per client; unix sockets; client and server in separate processes`);
   report.print();
 }
 
