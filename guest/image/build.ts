@@ -100,12 +100,13 @@ function strippedNode(nodeBinary: string, cacheDir: string): Buffer {
   const path = join(cacheDir, `node-${key}`);
   if (!existsSync(path)) {
     mkdirSync(cacheDir, { recursive: true });
+    const tmp = `${path}.tmp-${process.pid}`;
     try {
-      execFileSync('strip', ['-o', `${path}.tmp`, nodeBinary], { stdio: 'ignore' });
+      execFileSync('strip', ['-o', tmp, nodeBinary], { stdio: 'ignore' });
     } catch {
-      writeFileSync(`${path}.tmp`, readFileSync(nodeBinary));
+      writeFileSync(tmp, readFileSync(nodeBinary));
     }
-    renameSync(`${path}.tmp`, path);
+    renameSync(tmp, path);
   }
   return readFileSync(path);
 }
@@ -194,9 +195,11 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
       sha384: launchMeasurement('sha384', kernelBytes, initramfs, cmdline),
     },
   };
+  // Concurrent builders (parallel test files) write identical bytes: unique temp names + atomic renames.
   const put = (name: string, data: Uint8Array | string): void => {
-    writeFileSync(join(dir, `${name}.tmp`), data);
-    renameSync(join(dir, `${name}.tmp`), join(dir, name));
+    const tmp = join(dir, `${name}.tmp-${process.pid}`);
+    writeFileSync(tmp, data);
+    renameSync(tmp, join(dir, name));
   };
   put(IMAGE_FILES.kernel, kernelBytes);
   put(IMAGE_FILES.initramfs, initramfs);

@@ -56,6 +56,7 @@ export function obtainKernel(cacheDir: string): GuestKernel {
   mkdirSync(debDir, { recursive: true });
   let deb = readdirSync(debDir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
   if (!deb) {
+    // apt-get writes <pkg>_<ver>_<arch>.deb via a partial file and renames it: safe to race.
     const r = spawnSync('apt-get', ['download', pkg], { cwd: debDir, encoding: 'utf8' });
     deb = readdirSync(debDir).find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
     if (!deb) {
@@ -67,13 +68,18 @@ export function obtainKernel(cacheDir: string): GuestKernel {
       throw new Error(`apt-get download ${pkg} failed: ${r.stderr.trim().split('\n').pop() ?? ''}`);
     }
   }
-  const tmp = `${root}.tmp`;
+  const tmp = `${root}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   run('dpkg-deb', ['-x', join(debDir, deb), tmp]);
   run('depmod', ['-b', tmp, release]);
-  rmSync(root, { recursive: true, force: true });
-  renameSync(tmp, root);
+  try {
+    renameSync(tmp, root);
+  } catch {
+    // another builder finished first (same package, same files): keep theirs
+    rmSync(tmp, { recursive: true, force: true });
+    if (!existsSync(join(modulesDir, 'modules.dep'))) throw new Error(`cannot install the kernel into ${root}`);
+  }
   return { release, bzImage, modulesDir, source: join(debDir, deb) };
 }
 
