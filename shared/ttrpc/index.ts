@@ -10,6 +10,7 @@ export { createClient, type CreateClientOptions } from './typed.js';
 export { Metadata, type MetadataInit } from './metadata.js';
 export { DuplexTransport, StreamPairTransport, type Transport, type TransportSink } from './transport.js';
 export { fdTransport, type FdTransportOptions } from './fd-transport.js';
+export { observeServerCalls, observeClientCalls, type CallObservation } from './interceptors.js';
 export { channels as diagnosticsChannels, type CallTrace } from './diagnostics.js';
 export { Flag, MessageType, HEADER_LENGTH, MAX_MESSAGE_LENGTH, FrameDecoder, encodeFrame, type FrameHeader } from './frame.js';
 export type {

@@ -322,3 +322,25 @@ test('client: a response frame over 4 MiB fails only that call', async () => {
     await new Promise((r) => srv.close(r));
   }
 });
+
+test('observe interceptors report method, status code and duration on both sides', async () => {
+  const { observeServerCalls, observeClientCalls } = await import('./index.js');
+  const serverSeen: Array<[string, number]> = [];
+  const clientSeen: Array<[string, number]> = [];
+  const srv = new TtrpcServer({ interceptors: [observeServerCalls((o) => serverSeen.push([o.fullMethod, o.code]))] });
+  srv.register(EchoService, echoImpl);
+  const path = join(dir, 'observe.sock');
+  await srv.listen(path);
+  const c = await TtrpcClient.connect(path, { interceptors: [observeClientCalls((o) => clientSeen.push([o.fullMethod, o.code]))] });
+  try {
+    const e = createClient(EchoService, c);
+    await e.echo({});
+    await rejectsWith(e.status({ value: StatusCode.NOT_FOUND }), ErrorCode.NotFound);
+  } finally {
+    c.close();
+    await srv.shutdown({ graceMs: 0 });
+  }
+  const want = [[`/${ECHO_SERVICE_NAME}/Echo`, 0], [`/${ECHO_SERVICE_NAME}/Status`, StatusCode.NOT_FOUND]];
+  assert.deepEqual(serverSeen, want);
+  assert.deepEqual(clientSeen, want);
+});
