@@ -364,3 +364,44 @@ test('container GC keeps one dead instance per container', () =>
     const all = n.cri.containersOf(uid(p), 'main');
     assert.equal(all.filter((c) => c.state === 2).length, 1);
   }));
+
+test('sidecar init containers keep running, let the next init start, and stop after the app', () =>
+  withNode(async (n) => {
+    const p = testPod('sidecar', {
+      restartPolicy: 'Never',
+      initContainers: [testContainer('proxy', { restartPolicy: 'Always' }), testContainer('setup')],
+    });
+    n.setPods([p]);
+    await n.step(0);
+    assert.ok(n.cri.running(uid(p), 'proxy'), 'sidecar started');
+    assert.ok(n.cri.running(uid(p), 'setup'), 'next init container started without waiting for the sidecar to exit');
+    n.cri.exit(n.cri.running(uid(p), 'setup')!.id, 0);
+    await n.step(1000);
+    assert.ok(n.cri.running(uid(p), 'main'));
+    assert.equal(cond(n, p, 'Initialized'), 'True');
+    assert.equal(phase(n, p), 'Running');
+    n.cri.exit(n.cri.running(uid(p), 'proxy')!.id, 1);
+    await n.step(1000);
+    assert.ok(n.cri.running(uid(p), 'proxy'), 'a sidecar restarts even with restartPolicy Never');
+    n.cri.exit(n.cri.running(uid(p), 'main')!.id, 0);
+    await n.step(1000);
+    assert.equal(phase(n, p), 'Succeeded', 'the pod completes when its app containers do');
+    const stops = n.cri.calls.filter((c) => c.method === 'StopContainer').map((c) => c.id);
+    assert.ok(stops.length >= 1);
+    assert.equal(n.cri.running(uid(p), 'proxy'), undefined, 'sidecar stopped at the end');
+  }));
+
+test('a pod that finished on its own is cleaned up when it is deleted', () =>
+  withNode(async (n) => {
+    const p = testPod('done', { restartPolicy: 'Never' });
+    n.setPods([p]);
+    await n.step(0);
+    n.cri.exit(n.cri.running(uid(p), 'main')!.id, 0);
+    await n.step(1000);
+    assert.equal(phase(n, p), 'Succeeded');
+    assert.equal(n.cri.sandboxes.size, 1, 'kept (stopped) while the pod exists');
+    n.setPods([]);
+    await n.step(0);
+    assert.equal(n.cri.sandboxes.size, 0);
+    assert.equal(n.kubelet.status.get(uid(p)), undefined);
+  }));

@@ -94,7 +94,11 @@ export class PodWorkers {
       w = { uid, pod: u.pod, phase: 'sync', busy: false, lastSyncAt: this.o.startTime ?? 0, deleted: false };
       this.workers.set(uid, w);
     }
-    if (w.phase === 'finished') return;
+    if (w.phase === 'finished') {
+      // A pod that finished on its own (terminal phase) is cleaned up once it is deleted.
+      if (u.type !== 'kill' || !u.deleted || w.deleted) return;
+      w.phase = 'terminated';
+    }
     if (u.pod) w.pod = u.pod;
     if (u.type === 'kill') {
       if (u.graceSeconds !== undefined) w.grace = w.grace === undefined ? u.graceSeconds : Math.min(w.grace, u.graceSeconds);

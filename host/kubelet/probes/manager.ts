@@ -72,7 +72,8 @@ export class ProbeManager {
 
   addPod(pod: Pod): void {
     const uid = pod.metadata.uid!;
-    for (const c of pod.spec.containers) {
+    const sidecars = (pod.spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always');
+    for (const c of [...sidecars, ...pod.spec.containers]) {
       for (const [type, probe] of [['liveness', c.livenessProbe], ['readiness', c.readinessProbe], ['startup', c.startupProbe]] as const) {
         if (!probe) continue;
         const k = this.key(uid, c.name, type);

@@ -55,6 +55,8 @@ export interface SyncResult {
 export interface ProbeVerdicts {
   livenessFailed(uid: string, container: string, containerId: string): boolean;
   startupFailed(uid: string, container: string, containerId: string): boolean;
+  /** The startup probe passed (true when there is none). */
+  started(uid: string, container: string, containerId: string): boolean;
 }
 
 export interface RuntimeManagerOptions {
@@ -243,9 +245,23 @@ export class RuntimeManager {
       }
     };
 
-    // Init containers, one at a time, in order.
+    // Init containers, one at a time, in order. Sidecars (restartPolicy Always) keep running and
+    // are restarted whatever the pod's policy; the next init container starts once a sidecar has
+    // started (its startup probe, if any, passed).
+    // Once app containers exist in this sandbox, a restarting sidecar no longer blocks anything.
+    const initialized = pod.spec.containers.some((c) => inSandbox(c.name));
     for (const ic of pod.spec.initContainers ?? []) {
       const cur = inSandbox(ic.name);
+      if (ic.restartPolicy === 'Always') {
+        if (!cur || cur.state === 'exited') {
+          await start(ic, true);
+          if (!initialized && (ic.startupProbe || res.waiting[ic.name])) return res;
+          continue;
+        }
+        if (cur.state !== 'running' && !initialized) return res;
+        if (!initialized && ic.startupProbe && this.o.probes && !this.o.probes.started(uid, ic.name, cur.id)) return res;
+        continue;
+      }
       if (!cur) {
         await start(ic, true);
         return res;
@@ -349,9 +365,12 @@ export class RuntimeManager {
     );
   }
 
-  /** Stops every container (preStop + grace) and then the sandboxes. */
+  /** Stops every container (preStop + grace; app containers before sidecars) and then the sandboxes. */
   async killPod(pod: Pod | undefined, status: RuntimePodStatus, graceSeconds?: number): Promise<void> {
-    await this.killContainers(pod, status, status.containers.filter((c) => c.state === 'running' || c.state === 'unknown'), graceSeconds, 'pod terminating');
+    const sidecars = new Set((pod?.spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always').map((c) => c.name));
+    const live = status.containers.filter((c) => c.state === 'running' || c.state === 'unknown');
+    await this.killContainers(pod, status, live.filter((c) => !sidecars.has(c.name)), graceSeconds, 'pod terminating');
+    await this.killContainers(pod, status, live.filter((c) => sidecars.has(c.name)), graceSeconds, 'pod terminating (sidecar)');
     for (const s of status.sandboxes) {
       if (s.state === 'ready') await this.o.cri.stopPodSandbox(s.id, { context: { pod: pod ? podKey(pod) : status.uid } }).catch(() => undefined);
     }

@@ -79,7 +79,12 @@ function containerStatus(
 export function podPhase(pod: Pod, init: ContainerStatus[], app: ContainerStatus[]): PodPhase {
   const policy = pod.spec.restartPolicy ?? 'Always';
   let pendingInit = false;
+  const sidecars = new Set((pod.spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always').map((c) => c.name));
   for (const s of init) {
+    if (sidecars.has(s.name)) {
+      if (!s.state.running && s.restartCount === 0 && !s.lastState.terminated) pendingInit = true;
+      continue;
+    }
     if (s.state.terminated?.exitCode === 0) continue;
     if (s.state.terminated && policy === 'Never') return 'Failed';
     if (s.state.waiting?.reason === 'CrashLoopBackOff' && policy === 'Never') return 'Failed';
@@ -126,14 +131,15 @@ export function generatePodStatus(pod: Pod, rt: RuntimePodStatus, o: GenerateOpt
   const prev = o.previous;
   const initSpecs = pod.spec.initContainers ?? [];
   const init = initSpecs.map((c) => containerStatus(pod, c, rt, o.waiting, o.probes, 'PodInitializing'));
-  const initDone = init.every((s) => s.state.terminated?.exitCode === 0);
+  const sidecars = new Set(initSpecs.filter((c) => c.restartPolicy === 'Always').map((c) => c.name));
+  const initDone = init.every((s) => (sidecars.has(s.name) ? Boolean(s.state.running) || s.restartCount > 0 : s.state.terminated?.exitCode === 0));
   const app = pod.spec.containers.map((c) => containerStatus(pod, c, rt, o.waiting, o.probes, initDone ? 'ContainerCreating' : 'PodInitializing'));
   let phase = podPhase(pod, init, app);
   if (prev && (prev.phase === 'Succeeded' || prev.phase === 'Failed')) phase = prev.phase;
   const sandboxReady = rt.sandboxes[0]?.state === 'ready';
   const terminal = phase === 'Succeeded' || phase === 'Failed';
   const unready = app.filter((s) => !s.ready).map((s) => s.name);
-  const uninit = init.filter((s) => s.state.terminated?.exitCode !== 0).map((s) => s.name);
+  const uninit = init.filter((s) => !sidecars.has(s.name) && s.state.terminated?.exitCode !== 0).map((s) => s.name);
   const nowIso = new Date(o.now).toISOString();
   const cond = (type: string, ok: boolean, reason?: string, message?: string): PodCondition => {
     const old = prev?.conditions.find((c) => c.type === type);
