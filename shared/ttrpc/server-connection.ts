@@ -30,7 +30,10 @@ interface Status {
 interface CallState {
   id: number;
   done: boolean;
+  /** Created on first use of ctx.signal (most handlers never look at it). */
   ac: AbortController | undefined;
+  /** Why the call was aborted before anyone asked for its signal. */
+  abortReason: unknown;
   timer: NodeJS.Timeout | undefined;
   /** Inbound messages for streaming calls. */
   queue: AsyncQueue<Buffer> | undefined;
@@ -146,7 +149,7 @@ export class ServerConnection {
     }
     const { desc, impl } = found.method;
     const streaming = desc.methodKind !== 'unary';
-    const call: CallState = { id, done: false, ac: undefined, timer: undefined, queue: undefined, streaming };
+    const call: CallState = { id, done: false, ac: undefined, abortReason: undefined, timer: undefined, queue: undefined, streaming };
     this.calls.set(id, call);
     const ctx = this.makeContext(call, req);
     if (!streaming) {
@@ -163,24 +166,13 @@ export class ServerConnection {
   }
 
   private makeContext(call: CallState, req: RequestEnvelope): ServerCallContext {
-    const ac = new AbortController();
-    call.ac = ac;
-    const ctx: ServerCallContext = {
-      service: req.service,
-      method: req.method,
-      fullMethod: `/${req.service}/${req.method}`,
-      metadata: Metadata.fromPairs(req.metadata),
-      signal: ac.signal,
-      streamId: call.id,
-      peer: this.peer,
-    };
+    const ctx = new CallContext(call, req, this.peer);
     if (req.timeoutNano > 0) {
       const ms = Math.max(0, Math.ceil(req.timeoutNano / 1e6));
       ctx.deadline = Date.now() + ms;
       call.timer = setTimeout(() => {
         call.timer = undefined;
-        const err = new CocoletError(ErrorCode.DeadlineExceeded, 'context deadline exceeded', { context: { rpc: ctx.fullMethod } });
-        ac.abort(err);
+        abortCall(call, new CocoletError(ErrorCode.DeadlineExceeded, 'context deadline exceeded', { context: { rpc: ctx.fullMethod } }));
         this.finish(call, { code: StatusCode.DEADLINE_EXCEEDED, message: 'context deadline exceeded' }, undefined);
       }, ms);
     }
@@ -288,9 +280,7 @@ export class ServerConnection {
         this.channel.sendEncoded(call.id, MessageType.Response, 0, encodeResponse(HEADER_LENGTH, st, undefined));
       }
     }
-    if (call.ac && !call.ac.signal.aborted && status !== undefined) {
-      call.ac.abort(new CocoletError(ErrorCode.Cancelled, 'call finished'));
-    }
+    if (status !== undefined) abortCall(call, new CocoletError(ErrorCode.Cancelled, 'call finished'));
     if (this.calls.size === 0) this.server.checkIdle();
   }
 
@@ -298,7 +288,7 @@ export class ServerConnection {
   private sendStatus(id: number, status: Status, endCall = false): void {
     const call = endCall ? this.calls.get(id) : undefined;
     if (call) {
-      call.ac?.abort(new CocoletError(ErrorCode.Cancelled, status.message));
+      abortCall(call, new CocoletError(ErrorCode.Cancelled, status.message));
       this.finish(call, status, undefined);
       return;
     }
@@ -311,7 +301,7 @@ export class ServerConnection {
       call.done = true;
       if (call.timer) clearTimeout(call.timer);
       call.queue?.fail(reason);
-      call.ac?.abort(reason);
+      abortCall(call, reason);
     }
     this.calls.clear();
   }
@@ -323,6 +313,46 @@ export class ServerConnection {
     const cbs = this.closeCallbacks;
     this.closeCallbacks = [];
     for (const cb of cbs) cb();
+  }
+}
+
+/** Aborts a call's signal, or records why for when the signal is first asked for. */
+function abortCall(call: CallState, reason: unknown): void {
+  if (call.ac) {
+    if (!call.ac.signal.aborted) call.ac.abort(reason);
+  } else if (call.abortReason === undefined) call.abortReason = reason;
+}
+
+class CallContext implements ServerCallContext {
+  readonly service: string;
+  readonly method: string;
+  readonly fullMethod: string;
+  readonly streamId: number;
+  deadline?: number;
+  private md: Metadata | undefined;
+
+  constructor(
+    private readonly call: CallState,
+    private readonly req: RequestEnvelope,
+    readonly peer: string,
+  ) {
+    this.service = req.service;
+    this.method = req.method;
+    this.fullMethod = `/${req.service}/${req.method}`;
+    this.streamId = call.id;
+  }
+
+  get metadata(): Metadata {
+    return (this.md ??= Metadata.fromPairs(this.req.metadata));
+  }
+
+  get signal(): AbortSignal {
+    const call = this.call;
+    if (!call.ac) {
+      call.ac = new AbortController();
+      if (call.abortReason !== undefined) call.ac.abort(call.abortReason);
+    }
+    return call.ac.signal;
   }
 }
 
