@@ -405,3 +405,18 @@ test('a pod that finished on its own is cleaned up when it is deleted', () =>
     assert.equal(n.cri.sandboxes.size, 0);
     assert.equal(n.kubelet.status.get(uid(p)), undefined);
   }));
+
+test('activeDeadlineSeconds fails the pod with DeadlineExceeded and stops it', () =>
+  withNode(async (n) => {
+    const p = testPod('deadline', { activeDeadlineSeconds: 30 });
+    n.setPods([p]);
+    await n.step(0);
+    assert.equal(phase(n, p), 'Running');
+    await n.step(29_000);
+    assert.equal(phase(n, p), 'Running');
+    await n.step(2_000);
+    await n.step(1_000);
+    assert.equal(phase(n, p), 'Failed');
+    assert.equal(n.kubelet.status.get(uid(p))?.status.reason, 'DeadlineExceeded');
+    assert.equal(n.cri.running(uid(p), 'main'), undefined);
+  }));

@@ -424,6 +424,14 @@ export class Kubelet implements PodSyncer {
   async syncPod(uid: string, pod: Pod): Promise<SyncOutcome> {
     const prev = this.status.get(uid)?.status;
     if (prev && (prev.phase === 'Succeeded' || prev.phase === 'Failed')) return { terminal: true };
+    const deadline = pod.spec.activeDeadlineSeconds;
+    const started = prev?.startTime ? Date.parse(prev.startTime) : undefined;
+    if (deadline !== undefined && started !== undefined && this.clock.now() - started >= deadline * 1000) {
+      const message = 'Pod was active on the node longer than the specified deadline';
+      this.events.record(podKey(pod), 'Normal', 'DeadlineExceeded', message, uid);
+      this.status.set(pod, { ...prev!, phase: 'Failed', reason: 'DeadlineExceeded', message });
+      return { terminal: true };
+    }
     const before = this.cache.get(uid).status;
     const r = await this.runtime.syncPod(pod, before);
     this.waiting.set(uid, r.waiting);
@@ -432,10 +440,16 @@ export class Kubelet implements PodSyncer {
     if (r.changed) await this.pleg.inspect(uid);
     const rt = this.cache.get(uid).status;
     this.publishStatus(pod, rt);
-    const phase = this.status.get(uid)?.status.phase;
+    const st = this.status.get(uid)?.status;
+    const phase = st?.phase;
+    let requeue = r.requeueAfterMs;
+    if (deadline !== undefined && st?.startTime) {
+      const left = Date.parse(st.startTime) + deadline * 1000 - this.clock.now();
+      requeue = Math.max(0, Math.min(requeue ?? Infinity, left));
+    }
     return {
       terminal: phase === 'Succeeded' || phase === 'Failed',
-      ...(r.requeueAfterMs !== undefined ? { requeueAfterMs: r.requeueAfterMs } : {}),
+      ...(requeue !== undefined ? { requeueAfterMs: requeue } : {}),
       ...(r.error ? { error: r.error } : {}),
     };
   }

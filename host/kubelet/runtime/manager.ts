@@ -262,6 +262,7 @@ export class RuntimeManager {
         if (!initialized && ic.startupProbe && this.o.probes && !this.o.probes.started(uid, ic.name, cur.id)) return res;
         continue;
       }
+      if (initialized) continue; // regular init containers never run again once the app started
       if (!cur) {
         await start(ic, true);
         return res;

@@ -178,5 +178,9 @@ export function generatePodStatus(pod: Pod, rt: RuntimePodStatus, o: GenerateOpt
   }
   if (o.hostIP) st.hostIP = o.hostIP;
   if (o.message) st.message = o.message;
+  if (prev && (prev.phase === 'Succeeded' || prev.phase === 'Failed')) {
+    if (prev.reason) st.reason = prev.reason;
+    if (prev.message) st.message = prev.message;
+  }
   return st;
 }
