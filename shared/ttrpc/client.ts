@@ -199,7 +199,8 @@ export class TtrpcClient {
       send: async (bytes) => {
         if (sendClosed) throw new CocoletError(ErrorCode.FailedPrecondition, 'ttrpc: stream send side closed', { context: { rpc } });
         if (this.closeError) throw this.closeError.withContext({ rpc });
-        if (!this.pending.has(id)) return; // finished already; the result tells why
+        // Finished already (the result tells why): stop the sender.
+        if (!this.pending.has(id)) throw new CocoletError(ErrorCode.Cancelled, 'ttrpc: stream already finished', { context: { rpc } });
         if (bytes instanceof Uint8Array) this.channel.sendRaw(id, MessageType.Data, 0, bytes);
         else {
           let n = 0;

@@ -344,3 +344,39 @@ test('observe interceptors report method, status code and duration on both sides
   assert.deepEqual(serverSeen, want);
   assert.deepEqual(clientSeen, want);
 });
+
+test('client stream stops pulling requests once the server has answered', async () => {
+  const srv = new TtrpcServer();
+  srv.register(EchoService, {
+    // answers after the first message without reading the rest
+    sum: async (reqs) => {
+      for await (const r of reqs) return { value: r.value };
+      return { value: -1 };
+    },
+  });
+  const path = join(dir, 'early.sock');
+  await srv.listen(path);
+  const c = await TtrpcClient.connect(path);
+  let pulled = 0;
+  try {
+    const r = await createClient(EchoService, c).sum((async function* () {
+      for (let i = 0; i < 1_000_000; i++) {
+        pulled++;
+        yield { value: 7 };
+        await new Promise((res) => setImmediate(res));
+      }
+    })());
+    assert.equal(r.value, 7);
+    await waitUntil(() => c.inFlight === 0);
+    const before = pulled;
+    await new Promise((res) => setTimeout(res, 20));
+    assert.ok(pulled - before <= 1, `request generator kept being pulled (${before} -> ${pulled})`);
+  } finally {
+    c.close();
+    await srv.shutdown({ graceMs: 0 });
+  }
+});
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+}
