@@ -177,6 +177,8 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
   add({ path: 'etc/passwd', kind: 'file', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n') });
   add({ path: 'etc/group', kind: 'file', data: Buffer.from('root:x:0:\n') });
   add({ path: 'etc/hosts', kind: 'file', data: Buffer.from('127.0.0.1 localhost\n') });
+  // QEMU user networking's DNS forwarder (registries by host name)
+  add({ path: 'etc/resolv.conf', kind: 'file', data: Buffer.from('nameserver 10.0.2.3\n') });
   for (const d of ['dev', 'proc', 'sys', 'run', 'tmp', 'root', 'var/lib']) add({ path: d, kind: 'dir' });
   const initramfs = writeCpio(entries);
   const kernelBytes = readFileSync(kernel.bzImage);
