@@ -20,10 +20,29 @@ export function repoRoot(): string {
   throw new Error('repository root not found (set COCOLET_ROOT)');
 }
 
-export function goCommand(): string | undefined {
-  const go = process.env.COCOLET_GO ?? 'go';
-  const r = spawnSync(go, ['version'], { stdio: 'ignore' });
-  return r.status === 0 ? go : undefined;
+/** Oldest go command that can build the peer (1.21+ fetches the newer toolchain go.mod asks for). */
+const MIN_GO = [1, 21];
+
+function goVersion(go: string): number[] | undefined {
+  const r = spawnSync(go, ['env', 'GOVERSION'], { encoding: 'utf8' });
+  const m = r.status === 0 ? /go(\d+)\.(\d+)/.exec(r.stdout) : null;
+  return m ? [Number(m[1]), Number(m[2])] : undefined;
+}
+
+/**
+ * A go command new enough for the peer: $COCOLET_GO, else `go` on PATH, else the upstream
+ * install location (/usr/local/go), which Debian's older golang package may shadow.
+ */
+export function goCommand(): { go?: string; why?: string } {
+  const candidates = process.env.COCOLET_GO ? [process.env.COCOLET_GO] : ['go', '/usr/local/go/bin/go'];
+  let found: string | undefined;
+  for (const go of candidates) {
+    const v = goVersion(go);
+    if (!v) continue;
+    found = `${go} is go${v.join('.')}`;
+    if (v[0]! > MIN_GO[0]! || (v[0] === MIN_GO[0] && v[1]! >= MIN_GO[1]!)) return { go };
+  }
+  return { why: found ? `${found}; the ttrpc peer needs go >= ${MIN_GO.join('.')}` : 'go toolchain not found (set COCOLET_GO)' };
 }
 
 export interface GoPeerBuild {
@@ -34,8 +53,8 @@ export interface GoPeerBuild {
 
 /** Builds (or finds the cached) Go peer. Never throws: reports why it could not build. */
 export function buildGoPeer(): GoPeerBuild {
-  const go = goCommand();
-  if (!go) return { skip: 'go toolchain not found on PATH (set COCOLET_GO)' };
+  const { go, why } = goCommand();
+  if (!go) return { skip: why ?? 'go toolchain not found' };
   const root = repoRoot();
   const src = join(root, 'e2e', 'ttrpc', 'gopeer');
   const h = createHash('sha256');

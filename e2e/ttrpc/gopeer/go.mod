@@ -1,6 +1,6 @@
 module cocolet.dev/e2e/ttrpc/gopeer
 
-go 1.26.8
+go 1.25.0
 
 require (
 	github.com/containerd/ttrpc v1.2.10
