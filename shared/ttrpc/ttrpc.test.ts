@@ -380,3 +380,18 @@ test('client stream stops pulling requests once the server has answered', async 
 async function waitUntil(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
 }
+
+test('deadlines apply to streams too', async () => {
+  const never = (async function* () {
+    yield { value: Buffer.from('a') };
+    await new Promise(() => undefined);
+  })();
+  const t0 = Date.now();
+  await rejectsWith(
+    (async () => {
+      for await (const m of echo.echoStream(never, { timeoutMs: 50 })) void m;
+    })(),
+    ErrorCode.DeadlineExceeded,
+  );
+  assert.ok(Date.now() - t0 < 5000);
+});
