@@ -252,6 +252,10 @@ test('service: output the guest policy keeps from the host is not copied, the ex
 
 const errors = [
   { name: 'Checkpoint is unimplemented', call: (r: Rig) => r.task.checkpoint({ id: 'x' }), status: StatusCode.UNIMPLEMENTED },
+  { name: 'Stats is not found, so containerd skips the task instead of failing ListContainerStats', call: async (r: Rig) => {
+    await r.task.create({ id: 'c1', bundle: r.bundle('c1', sh('true')) });
+    return r.task.stats({ id: 'c1' });
+  }, status: StatusCode.NOT_FOUND },
   { name: 'State of an unknown task is not found', call: (r: Rig) => r.task.state({ id: 'nope' }), status: StatusCode.NOT_FOUND },
   { name: 'Start of an unknown exec is not found', call: (r: Rig) => r.task.start({ id: 'nope', execId: 'e' }), status: StatusCode.NOT_FOUND },
   { name: 'Create from a missing bundle is invalid', call: (r: Rig) => r.task.create({ id: 'x', bundle: '/nonexistent/bundle' }), status: StatusCode.INVALID_ARGUMENT },

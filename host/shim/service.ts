@@ -107,7 +107,9 @@ export function taskService(opts: TaskServiceOptions): ServiceImpl<typeof TaskV2
     async stats(req) {
       trace('Stats', req.id);
       sb.state(req.id, '');
-      return {};
+      // containerd skips a task whose Stats is NOT_FOUND (an empty answer would fail the whole
+      // CRI ListContainerStats); cgroup metrics from the guest are not mapped yet.
+      throw new CocoletError(ErrorCode.NotFound, 'metrics are not available for tasks in a cocolet sandbox', { context: { container: req.id } });
     },
     async connect(req) {
       trace('Connect', req.id);
