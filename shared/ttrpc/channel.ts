@@ -49,7 +49,15 @@ export class Channel {
     this.coalesce = opts.coalesce ?? true;
     this.decoder = new FrameDecoder(handlers, this.maxMessageSize);
     transport.start({
-      data: (chunk) => this.decoder.push(chunk),
+      data: (chunk) => {
+        try {
+          this.decoder.push(chunk);
+        } catch (e) {
+          // A bug in a frame handler must cost this connection, never the process.
+          this.transport.close();
+          this.onEnd(e instanceof Error ? e : new Error(String(e)));
+        }
+      },
       end: (e) => this.onEnd(e),
       drain: () => this.onDrain(),
     });
