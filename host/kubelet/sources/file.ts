@@ -60,7 +60,7 @@ export class FileSource {
   private kick(): void {
     if (this.stopped) return;
     if (this.debounce) clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.scan(), this.opts.debounceMs ?? 20);
+    this.debounce = setTimeout(() => void this.scan(), this.opts.debounceMs ?? 5);
   }
 
   /** Reads the whole directory once and reports the snapshot. Concurrent calls coalesce. */
