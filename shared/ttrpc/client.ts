@@ -28,6 +28,11 @@ export interface ConnectOptions extends TtrpcClientOptions {
   /** Give up connecting after this long (default 10000 ms). */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * Retry every this many ms while the socket is missing or refuses (ENOENT, ECONNREFUSED), as
+   * when a VM's chardev socket or a shim's socket is not there yet; default: fail at once.
+   */
+  retryIntervalMs?: number;
 }
 
 interface Pending {
@@ -89,11 +94,37 @@ export class TtrpcClient {
   }
 
   /** Connects to a unix socket path, or a TCP address. */
-  static connect(target: string | { host?: string; port: number }, opts: ConnectOptions = {}): Promise<TtrpcClient> {
+  static async connect(target: string | { host?: string; port: number }, opts: ConnectOptions = {}): Promise<TtrpcClient> {
     const path = typeof target === 'string' ? target : `${target.host ?? '127.0.0.1'}:${target.port}`;
+    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+    for (;;) {
+      try {
+        return await TtrpcClient.connectOnce(target, path, deadline - Date.now(), opts);
+      } catch (e) {
+        const errno = ((e as CocoletError).cause as NodeJS.ErrnoException | undefined)?.code;
+        const retriable = opts.retryIntervalMs !== undefined && (errno === 'ENOENT' || errno === 'ECONNREFUSED');
+        if (!retriable || Date.now() + opts.retryIntervalMs! >= deadline) throw e;
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => {
+            opts.signal?.removeEventListener('abort', onAbort);
+            resolve();
+          }, opts.retryIntervalMs);
+          const onAbort = (): void => {
+            clearTimeout(t);
+            reject(new CocoletError(ErrorCode.Cancelled, 'ttrpc: connect cancelled'));
+          };
+          if (opts.signal?.aborted) onAbort();
+          else opts.signal?.addEventListener('abort', onAbort, { once: true });
+        });
+      }
+    }
+  }
+
+  private static connectOnce(target: string | { host?: string; port: number }, path: string, timeoutMs: number, opts: ConnectOptions): Promise<TtrpcClient> {
     return new Promise((resolve, reject) => {
+      if (opts.signal?.aborted) return reject(new CocoletError(ErrorCode.Cancelled, 'ttrpc: connect cancelled'));
       const sock = typeof target === 'string' ? netConnect(target) : netConnect({ host: target.host ?? '127.0.0.1', port: target.port, noDelay: true });
-      const timer = setTimeout(() => fail(new CocoletError(ErrorCode.DeadlineExceeded, 'ttrpc: connect timed out', { context: { socket: path } })), opts.timeoutMs ?? 10_000);
+      const timer = setTimeout(() => fail(new CocoletError(ErrorCode.DeadlineExceeded, 'ttrpc: connect timed out', { context: { socket: path } })), Math.max(0, timeoutMs));
       const onAbort = (): void => fail(new CocoletError(ErrorCode.Cancelled, 'ttrpc: connect cancelled'));
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       const done = (): void => {

@@ -395,3 +395,20 @@ test('deadlines apply to streams too', async () => {
   );
   assert.ok(Date.now() - t0 < 5000);
 });
+
+test('connect retries until the socket appears, and fails at once without retryIntervalMs', async () => {
+  const path = join(dir, 'late.sock');
+  await rejectsWith(TtrpcClient.connect(path), ErrorCode.Unavailable);
+  const srv = new TtrpcServer();
+  srv.register(EchoService, echoImpl);
+  const connecting = TtrpcClient.connect(path, { retryIntervalMs: 5, timeoutMs: 10_000 });
+  setTimeout(() => void srv.listen(path), 30);
+  const c = await connecting;
+  try {
+    assert.equal(Buffer.from((await createClient(EchoService, c).echo({ value: Buffer.from('late') })).value).toString(), 'late');
+  } finally {
+    c.close();
+    await srv.shutdown({ graceMs: 0 });
+  }
+  await rejectsWith(TtrpcClient.connect(join(dir, 'never.sock'), { retryIntervalMs: 5, timeoutMs: 50 }), ErrorCode.Unavailable);
+});
