@@ -91,6 +91,7 @@ async function main(argv: string[]): Promise<number> {
         confidential,
         timeoutMs: timeout ? Number(timeout) * 1000 : DEFAULT_UP_TIMEOUT_MS,
         ...(shimDir ? { shimDir: resolve(shimDir) } : {}),
+        shimBinary: join(dirname(fileURLToPath(import.meta.url)), 'containerd-shim-cocolet-v2.js'),
         ...(endpoint ? { endpoint } : {}),
         out,
         signal: ac.signal,

@@ -17,6 +17,7 @@ export interface KubeEvent {
 
 export class EventRecorder {
   private readonly events: KubeEvent[] = [];
+  private readonly listeners: ((e: KubeEvent) => void)[] = [];
 
   constructor(
     private readonly log: Logger = silentLogger(),
@@ -28,8 +29,13 @@ export class EventRecorder {
     const e: KubeEvent = { time: new Date(this.now()).toISOString(), type, reason, message, object, ...(uid ? { uid } : {}) };
     this.events.push(e);
     if (this.events.length > this.max) this.events.splice(0, this.events.length - this.max);
+    for (const l of this.listeners) l(e);
     if (type === 'Warning') this.log.warn({ pod: object, reason, detail: message }, 'event');
     else this.log.info({ pod: object, reason, detail: message }, 'event');
+  }
+
+  onEvent(cb: (e: KubeEvent) => void): void {
+    this.listeners.push(cb);
   }
 
   list(filter?: { object?: string; uid?: string; reason?: string }): KubeEvent[] {

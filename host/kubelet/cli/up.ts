@@ -10,7 +10,7 @@
  * `cocolet` is routed to the CRI handler `cocolet`, served by `containerd-shim-cocolet-v2`, which
  * containerd looks up on its PATH (prefixed with `--shim-dir` / `$COCOLET_SHIM_DIR`).
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../../shared/log/logger.js';
@@ -36,6 +36,9 @@ export interface UpOptions {
   timeoutMs: number;
   confidential: boolean;
   shimDir?: string;
+  /** The compiled shim (`containerd-shim-cocolet-v2.js` beside the cocolet command), linked into
+   * `<stateDir>/bin` for `--confidential` when no `shimDir` is given. */
+  shimBinary?: string;
   endpoint?: string;
   out: (line: string) => void;
   signal: AbortSignal;
@@ -80,6 +83,16 @@ export async function up(o: UpOptions): Promise<number> {
     }
   }
   mkdirSync(o.stateDir, { recursive: true });
+  let shimDir = o.shimDir;
+  if (o.confidential && !shimDir && o.shimBinary && existsSync(o.shimBinary)) {
+    shimDir = join(o.stateDir, 'bin');
+    mkdirSync(shimDir, { recursive: true });
+    const link = join(shimDir, 'containerd-shim-cocolet-v2');
+    rmSync(link, { force: true });
+    chmodSync(o.shimBinary, 0o755);
+    symlinkSync(o.shimBinary, link);
+  }
+  if (o.confidential) o.out(shimDir ? `confidential pods: containerd-shim-cocolet-v2 from ${shimDir}` : 'confidential pods: containerd-shim-cocolet-v2 must be on PATH (build it or pass --shim-dir)');
   let containerd: Containerd | undefined;
   let kubelet: Kubelet | undefined;
   const cleanup = async (): Promise<void> => {
@@ -101,7 +114,7 @@ export async function up(o: UpOptions): Promise<number> {
         say(`reusing containerd at ${layout.address}`);
       } else {
         say('starting containerd');
-        containerd = await launchContainerd({ dir: layout.dir, ...(o.shimDir ? { shimDir: o.shimDir } : {}), logger: o.logger });
+        containerd = await launchContainerd({ dir: layout.dir, ...(shimDir ? { shimDir } : {}), logger: o.logger });
         say(`containerd ready (pid ${containerd.pid}, CNI bridge ${containerd.bridge} ${containerd.subnet})`);
       }
       endpoint = layout.address;
@@ -138,7 +151,7 @@ export async function up(o: UpOptions): Promise<number> {
     const last = new Map<string, string>();
     const allRunning = (): boolean => {
       const pods = k.status.all();
-      return pods.length >= expected && pods.every((r) => r.status.phase === 'Running');
+      return pods.length >= expected && pods.every((r) => r.status.phase === 'Running' && r.status.containerStatuses.every((c) => c.state.running));
     };
     let resolveRunning: () => void = () => undefined;
     const running = new Promise<void>((r) => (resolveRunning = r));
@@ -152,6 +165,13 @@ export async function up(o: UpOptions): Promise<number> {
       }
       if (allRunning()) resolveRunning();
     });
+    const warned = new Set<string>();
+    k.events.onEvent((e) => {
+      const key = `${e.object}/${e.reason}`;
+      if (e.type !== 'Warning' || warned.has(key)) return;
+      warned.add(key);
+      say(`${e.object}: ${e.reason}: ${e.message.split('\n')[0]!.slice(0, 300)}`);
+    });
     await k.start();
     say(`kubelet running (root ${join(o.stateDir, 'kubelet')})`);
     const abort = new Promise<'aborted'>((r) => (o.signal.aborted ? r('aborted') : o.signal.addEventListener('abort', () => r('aborted'), { once: true })));
@@ -161,7 +181,12 @@ export async function up(o: UpOptions): Promise<number> {
     clearTimeout(timer);
     if (first === 'timeout') {
       say(`not all pods Running after ${o.timeoutMs / 1000}s`);
-      for (const e of k.events.list().filter((x) => x.type === 'Warning').slice(-10)) say(`  ${e.object}: ${e.reason}: ${e.message}`);
+      const seen = new Set<string>();
+      for (const e of k.events.list().filter((x) => x.type === 'Warning')) {
+        const line = `  ${e.object}: ${e.reason}: ${e.message.split('\n')[0]!.slice(0, 300)}`;
+        if (!seen.has(line)) say(line);
+        seen.add(line);
+      }
       await cleanup();
       return 1;
     }
