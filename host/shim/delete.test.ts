@@ -23,7 +23,14 @@ test('delete: stops the leftover VM of the sandbox, removes its files and answer
   writeFileSync(sock, '');
   writeFileSync(join(bundle, 'address'), `unix://${sock}`);
   // A stand-in for a VM whose command line names the sandbox work dir, in its own group.
-  const vm = spawn('/bin/sh', ['-c', `exec sleep 300 # ${work}`], { detached: true, stdio: 'ignore' });
+  const vm = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 300_000)', work], { detached: true, stdio: 'ignore' });
+  after(() => {
+    try {
+      vm.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
+  });
   const gone = new Promise((r) => vm.once('exit', r));
   writeRecord(bundle, { version: 1, id: 'sb1', group: 'sb1', socket: sock, daemonPid: 999_999, workDir: work, vmPid: vm.pid!, vmPgid: vm.pid! });
   const flags = parseShimFlags(['-namespace', 'k8s.io', '-address', '/c.sock', '-id', 'sb1', '-bundle', bundle, 'delete']);
