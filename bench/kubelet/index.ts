@@ -117,7 +117,7 @@ function cpuMs(): number {
 
 async function plegRelist(): Promise<void> {
   for (const containers of [100, 1000, 5000]) {
-    const cri = new FakeCri({ images: [] });
+    const cri = new FakeCri({ images: [], recordCalls: false });
     cri.populate(containers / 2, 2);
     const cache = new PodCache();
     const pleg = new Pleg({ cri, cache, clock: realClock, onEvent: () => undefined });

@@ -19,7 +19,7 @@ const pods = Number(podsArg ?? 110);
 const windowMs = Number(windowArg ?? 5000);
 
 async function main(): Promise<void> {
-  const cri = new FakeCri({ images: [TEST_IMAGE] });
+  const cri = new FakeCri({ images: [TEST_IMAGE], recordCalls: false });
   const dir = mkdtempSync(join(tmpdir(), 'cocolet-bench-'));
   let stop: () => Promise<void>;
   if (mode === 'kubelet') {
@@ -47,13 +47,14 @@ async function main(): Promise<void> {
     const t = setInterval(() => void bareRelist(cri), 1000);
     stop = () => Promise.resolve(clearInterval(t));
   }
-  // Let start-up work settle, then measure a window.
-  await new Promise((r) => setTimeout(r, 1500));
+  // Let start-up work settle (the second sync of every pod after its PLEG events), then measure.
+  await new Promise((r) => setTimeout(r, 3000 + pods * 3));
   (globalThis as { gc?: () => void }).gc?.();
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, windowMs));
   const c1 = process.cpuUsage(c0);
+  if (process.env.COCOLET_BENCH_DEBUG) process.stderr.write(`${JSON.stringify(Object.fromEntries(cri.callCounts))}\n`);
   const secs = (performance.now() - t0) / 1000;
   const rssMiB = process.memoryUsage().rss / (1024 * 1024);
   await stop();

@@ -141,6 +141,7 @@ async function main(): Promise<void> {
     }
     report.note(`runc and process: ${RUNS} runs each after one warm-up; the process hypervisor is NOT confidential (the agent runs on the host) and pulls the image itself from a local registry`);
     report.print();
+    if (process.env.COCOLET_BENCH_SHIM_LOG) writeFileSync(process.env.COCOLET_BENCH_SHIM_LOG, readFileSync(c.layout.logPath)); // for profiling the shim
   } catch (e) {
     if (c) console.error(c.logTail(40));
     throw e;

@@ -69,6 +69,8 @@ export interface FakeCriOptions {
   evented?: boolean;
   /** Handlers the runtime knows ('' always). */
   handlers?: string[];
+  /** Keep the call log (default true; benchmarks turn it off and read `callCounts`). */
+  recordCalls?: boolean;
 }
 
 const ms2ns = (ms: number): bigint => BigInt(Math.round(ms)) * 1_000_000n;
@@ -107,8 +109,12 @@ export class FakeCri implements CriRuntime, CriImages {
     this.failures.set(method, [...(this.failures.get(method) ?? []), err]);
   }
 
+  /** Calls per method (always kept). */
+  readonly callCounts = new Map<string, number>();
+
   private enter(method: string, id?: string, detail?: string): void {
-    this.calls.push({ method, ...(id ? { id } : {}), ...(detail ? { detail } : {}) });
+    this.callCounts.set(method, (this.callCounts.get(method) ?? 0) + 1);
+    if (this.opts.recordCalls !== false) this.calls.push({ method, ...(id ? { id } : {}), ...(detail ? { detail } : {}) });
     const f = this.failures.get(method);
     if (f && f.length) {
       const e = f.shift()!;

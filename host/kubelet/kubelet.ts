@@ -251,10 +251,11 @@ export class Kubelet implements PodSyncer {
   }
 
   private every(ms: number, fn: () => void): void {
+    const slot = this.timers.length;
     const tick = (): void => {
       if (!this.running) return;
       fn();
-      this.timers.push(this.clock.setTimer(tick, ms));
+      this.timers[slot] = this.clock.setTimer(tick, ms);
     };
     this.timers.push(this.clock.setTimer(tick, ms));
   }

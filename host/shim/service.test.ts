@@ -17,6 +17,7 @@ import { TaskExitSchema } from '../../shared/gen/containerd/events/task_pb.js';
 import { fromBinary } from '@bufbuild/protobuf';
 import { AgentService } from '../../shared/gen/kata/agent_pb.js';
 import { silentLogger } from '../../shared/log/logger.js';
+import { waitFor } from '../../shared/testing/harness.js';
 import { isCocoletError } from '../../shared/errors/errors.js';
 import { StatusCode } from '../../shared/errors/status.js';
 import { defaultShimConfig } from './config.js';
@@ -245,6 +246,29 @@ test('service: output the guest policy keeps from the host is not copied, the ex
     // Nothing was opened for writing: open our own writer end to finish the reader, then check.
     writeFileSync(out.path, '');
     assert.equal(await out.text, '');
+  } finally {
+    await r.close();
+  }
+});
+
+test('service: pause/resume and an OOM in the guest become containerd events', async () => {
+  const r = await rig();
+  try {
+    await r.task.create({ id: 'c1', bundle: r.bundle('c1', sh('exec sleep 30')) });
+    await r.task.start({ id: 'c1' });
+    await r.task.pause({ id: 'c1' });
+    assert.equal((await r.task.state({ id: 'c1' })).status, Status.PAUSED);
+    await r.task.resume({ id: 'c1' });
+    assert.equal((await r.task.state({ id: 'c1' })).status, Status.RUNNING);
+    r.hv.agent.oom('c1');
+    await waitFor(() => r.events.topics.includes('/tasks/oom'), { what: 'the OOM event' });
+    assert.deepEqual(r.events.topics, ['/tasks/create', '/tasks/start', '/tasks/paused', '/tasks/resumed', '/tasks/oom']);
+    assert.equal((await r.task.pids({ id: 'c1' })).processes[0]?.pid, 4242);
+    const conn = await r.task.connect({ id: 'c1' });
+    assert.equal(conn.shimPid, process.pid);
+    assert.equal(conn.taskPid, 4242);
+    await r.task.kill({ id: 'c1', signal: 9 });
+    await r.task.wait({ id: 'c1' });
   } finally {
     await r.close();
   }

@@ -49,6 +49,15 @@ function notFound(what: string): CocoletError {
 export class FakeAgent {
   readonly containers = new Map<string, Container>();
   sandboxId = '';
+  private oomWaiters: Array<(id: string) => void> = [];
+  private oomQueue: string[] = [];
+
+  /** Reports an OOM kill of `containerId` to the next GetOOMEvent call. */
+  oom(containerId: string): void {
+    const w = this.oomWaiters.shift();
+    if (w) w(containerId);
+    else this.oomQueue.push(containerId);
+  }
   constructor(private readonly opts: FakeAgentOptions = {}) {}
 
   private proc(cid: string, eid: string): Proc {
@@ -191,8 +200,18 @@ export class FakeAgent {
       updateContainer: async () => ({}),
       statsContainer: async () => ({}),
       getGuestDetails: async () => ({ agentDetails: { version: 'fake-agent' } }),
-      getOOMEvent: async (_req, ctx) =>
-        new Promise((_, rej) => ctx.signal.addEventListener('abort', () => rej(new CocoletError(ErrorCode.Cancelled, 'cancelled')), { once: true })),
+      getOOMEvent: async (_req, ctx) => {
+        const queued = this.oomQueue.shift();
+        if (queued) return { containerId: queued };
+        return new Promise((res, rej) => {
+          const w = (id: string): void => res({ containerId: id });
+          this.oomWaiters.push(w);
+          ctx.signal.addEventListener('abort', () => {
+            this.oomWaiters = this.oomWaiters.filter((x) => x !== w);
+            rej(new CocoletError(ErrorCode.Cancelled, 'cancelled'));
+          }, { once: true });
+        });
+      },
     };
   }
 }
