@@ -154,14 +154,20 @@ test('probes: exec liveness fails and the container recovers; httpGet + tcpSocke
       containers: [
         { ...bb('live', liveScript), volumeMounts: [{ name: 'd', mountPath: '/d' }], livenessProbe: { exec: { command: ['cat', '/tmp/ok'] }, periodSeconds: 1, failureThreshold: 1 } },
         { ...bb('web', webScript), ports: [{ name: 'http', containerPort: 8080 }], readinessProbe: { httpGet: { path: '/index.html', port: 'http' }, periodSeconds: 1, failureThreshold: 1 } },
-        { ...bb('tcp', 'exec httpd -f -p 9090 -h /'), readinessProbe: { tcpSocket: { port: 9090 }, periodSeconds: 1 } },
+        { ...bb('tcp', 'exec sleep 3600'), readinessProbe: { tcpSocket: { port: 9090 }, periodSeconds: 1, failureThreshold: 1 } },
       ],
       volumes: [{ name: 'd', emptyDir: {} }],
     }),
   );
   await until('liveness restart', () => cs('probe', 'live')?.restartCount === 1 && cs('probe', 'live')?.state.running);
+  await until('web ready, tcp not (nothing listens)', () => cs('probe', 'web')?.ready === true && cs('probe', 'tcp')?.state.running);
+  assert.equal(cs('probe', 'tcp')?.ready, false);
+  await exec('tcp', 'probe', 'httpd -p 9090 -h /');
   await until('all ready', () => cond('probe', 'Ready') === 'True');
-  assert.equal(cs('probe', 'tcp')?.ready, true);
+  await exec('tcp', 'probe', 'killall httpd');
+  await until('tcp not ready', () => cs('probe', 'tcp')?.ready === false);
+  await exec('tcp', 'probe', 'httpd -p 9090 -h /');
+  await until('tcp ready again', () => cs('probe', 'tcp')?.ready === true);
   await exec('web', 'probe', 'rm /www/index.html');
   await until('web not ready', () => cs('probe', 'web')?.ready === false && cond('probe', 'Ready') === 'False');
   await exec('web', 'probe', 'echo hi > /www/index.html');
