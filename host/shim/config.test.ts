@@ -11,8 +11,7 @@ test('config: full example parses', () => {
   const c = parseShimConfig(`
 [hypervisor]
 kind = "process"
-kernel = "/k/vmlinuz"
-initrd = "/k/initrd"
+image_dir = "/k/guest"
 default_vcpus = 2
 default_memory = 1024
 enable_annotations = ["default_memory"]
@@ -23,6 +22,7 @@ command = ["node", "/x/agent.js"]
 socket_dir = "/tmp/s"
 `);
   assert.equal(c.hypervisor.kind, 'process');
+  assert.equal(c.hypervisor.imageDir, '/k/guest');
   assert.equal(c.hypervisor.defaultVcpus, 2);
   assert.equal(c.hypervisor.defaultMemoryMiB, 1024);
   assert.deepEqual(c.agent.command, ['node', '/x/agent.js']);
@@ -37,7 +37,8 @@ const invalid = [
   { name: 'unknown key', text: '[hypervisor]\nvcpus = 2' },
   { name: 'vcpus zero', text: '[hypervisor]\ndefault_vcpus = 0' },
   { name: 'memory as string', text: '[hypervisor]\ndefault_memory = "1G"' },
-  { name: 'relative kernel path', text: '[hypervisor]\nkernel = "vmlinuz"' },
+  { name: 'relative image dir', text: '[hypervisor]\nimage_dir = "guest"' },
+  { name: 'kernel/initrd are not separate keys (the image dir holds them)', text: '[hypervisor]\nkernel = "/k/vmlinuz"' },
   { name: 'unknown annotation key', text: '[hypervisor]\nenable_annotations = ["path"]' },
 ];
 for (const tc of invalid) {
@@ -75,4 +76,14 @@ test('init-data: base64(gzip(TOML)), base64(TOML) and plain TOML all give the sa
   for (const enc of [gzipSync(Buffer.from(toml)).toString('base64'), Buffer.from(toml).toString('base64'), toml]) {
     assert.equal(Buffer.from(decodeInitData(enc)).toString('utf8'), toml);
   }
+});
+
+test('config: the example in examples/shim/configuration.toml is valid and says the defaults', async () => {
+  const { readFileSync, existsSync } = await import('node:fs');
+  const { dirname, join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  let root = process.env.COCOLET_ROOT ?? dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8 && !existsSync(join(root, 'package.json')); i++) root = dirname(root);
+  const c = parseShimConfig(readFileSync(join(root, 'examples', 'shim', 'configuration.toml'), 'utf8'));
+  assert.deepEqual(c, defaultShimConfig());
 });

@@ -30,10 +30,11 @@ export const INIT_DATA_ANNOTATION = `${ANNOTATION_PREFIX}cc_init_data`;
 export interface ShimConfig {
   hypervisor: {
     kind: HypervisorKind;
-    /** QEMU binary (empty: found by host/vmm). */
+    /** QEMU binary (empty: qemu-system-x86_64 on PATH). */
     path: string;
-    kernel: string;
-    initrd: string;
+    /** Guest image directory (kernel, initramfs, measured command line; `npm run guest-image`); empty: host/vmm's default. */
+    imageDir: string;
+    /** Extra kernel command-line words (appended after the image's measured command line). */
     kernelParams: string;
     defaultVcpus: number;
     defaultMemoryMiB: number;
@@ -55,7 +56,7 @@ export interface ShimConfig {
 
 export function defaultShimConfig(): ShimConfig {
   return {
-    hypervisor: { kind: 'qemu', path: '', kernel: '', initrd: '', kernelParams: '', defaultVcpus: DEFAULT_VCPUS, defaultMemoryMiB: DEFAULT_MEMORY_MIB, enableAnnotations: [...DEFAULT_ENABLE_ANNOTATIONS] },
+    hypervisor: { kind: 'qemu', path: '', imageDir: '', kernelParams: '', defaultVcpus: DEFAULT_VCPUS, defaultMemoryMiB: DEFAULT_MEMORY_MIB, enableAnnotations: [...DEFAULT_ENABLE_ANNOTATIONS] },
     agent: { dialTimeoutS: DEFAULT_DIAL_TIMEOUT_S, createContainerTimeoutS: DEFAULT_CREATE_CONTAINER_TIMEOUT_S, command: [] },
     runtime: { socketDir: DEFAULT_SOCKET_DIR, stateDir: DEFAULT_STATE_DIR },
   };
@@ -113,7 +114,7 @@ export function parseShimConfig(text: string): ShimConfig {
   checkKeys(doc, '', ['hypervisor', 'agent', 'runtime']);
   const d = defaultShimConfig();
   const h = table(doc, 'hypervisor');
-  checkKeys(h, 'hypervisor', ['kind', 'path', 'kernel', 'initrd', 'kernel_params', 'default_vcpus', 'default_memory', 'enable_annotations']);
+  checkKeys(h, 'hypervisor', ['kind', 'path', 'image_dir', 'kernel_params', 'default_vcpus', 'default_memory', 'enable_annotations']);
   const kind = str(h, 'hypervisor', 'kind', d.hypervisor.kind);
   if (!['qemu', 'process', 'fake'].includes(kind)) throw bad('hypervisor.kind', `must be "qemu" or "process" (got ${JSON.stringify(kind)})`);
   const a = table(doc, 'agent');
@@ -124,8 +125,7 @@ export function parseShimConfig(text: string): ShimConfig {
     hypervisor: {
       kind: kind as HypervisorKind,
       path: str(h, 'hypervisor', 'path', '', { absolute: true }),
-      kernel: str(h, 'hypervisor', 'kernel', '', { absolute: true }),
-      initrd: str(h, 'hypervisor', 'initrd', '', { absolute: true }),
+      imageDir: str(h, 'hypervisor', 'image_dir', '', { absolute: true }),
       kernelParams: str(h, 'hypervisor', 'kernel_params', ''),
       defaultVcpus: int(h, 'hypervisor', 'default_vcpus', d.hypervisor.defaultVcpus, 1, 256),
       defaultMemoryMiB: int(h, 'hypervisor', 'default_memory', d.hypervisor.defaultMemoryMiB, 64, 1 << 20),

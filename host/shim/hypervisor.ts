@@ -9,7 +9,7 @@
 import type { Logger } from '../../shared/log/logger.js';
 import { gunzipSync } from 'node:zlib';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
-import { createHypervisor as createVmmHypervisor, type Hypervisor as VmmHypervisorType } from '../vmm/index.js';
+import { ProcessHypervisor, QemuHypervisor, type Hypervisor as VmmHypervisorType } from '../vmm/index.js';
 import type { ShimConfig } from './config.js';
 
 export interface VmStartRequest {
@@ -62,15 +62,27 @@ export function decodeInitData(annotation: string): Uint8Array {
   }
 }
 
-/** Adapts host/vmm's hypervisor (qemu microVM + swtpm, or the agent as a local process). */
+/** Adapts host/vmm's hypervisors (qemu microVM + swtpm, or the agent as a local process). */
 class VmmHypervisor implements Hypervisor {
   constructor(
-    readonly kind: string,
-    private readonly inner: VmmHypervisorType,
+    readonly kind: 'qemu' | 'process',
+    private readonly cfg: ShimConfig,
+    private readonly logger: Logger,
   ) {}
 
+  private inner(kernelParams: string): VmmHypervisorType {
+    if (this.kind === 'process') return new ProcessHypervisor({ logger: this.logger });
+    const h = this.cfg.hypervisor;
+    return new QemuHypervisor({
+      logger: this.logger,
+      ...(h.path ? { qemuBinary: h.path } : {}),
+      ...(h.imageDir ? { imageDir: h.imageDir } : {}),
+      ...(kernelParams.trim() ? { extraCmdline: kernelParams.trim().split(/\s+/) } : {}),
+    });
+  }
+
   async start(req: VmStartRequest): Promise<VmHandle> {
-    const h = await this.inner.start({
+    const h = await this.inner(req.kernelParams).start({
       id: req.id,
       stateDir: req.workDir,
       vcpus: req.vcpus,
@@ -99,5 +111,5 @@ export async function createHypervisor(cfg: ShimConfig, logger: Logger): Promise
     logger.warn({ kind }, 'hypervisor is the test fake: containers run as local processes, not confidential');
     return new FakeAgentHypervisor({ command: cfg.agent.command });
   }
-  return new VmmHypervisor(kind, createVmmHypervisor(kind, { logger }));
+  return new VmmHypervisor(kind, cfg, logger);
 }
