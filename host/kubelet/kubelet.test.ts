@@ -420,3 +420,26 @@ test('activeDeadlineSeconds fails the pod with DeadlineExceeded and stops it', (
     assert.equal(n.kubelet.status.get(uid(p))?.status.reason, 'DeadlineExceeded');
     assert.equal(n.cri.running(uid(p), 'main'), undefined);
   }));
+
+test('a pod removed and re-added while terminating starts again', () =>
+  withNode(async (n) => {
+    const p = testPod('again', {
+      terminationGracePeriodSeconds: 5,
+      containers: [testContainer('main', { lifecycle: { preStop: { exec: { command: ['slow'] } } } })],
+    });
+    let release: () => void = () => undefined;
+    n.cri.execHandler = () => new Promise((r) => (release = () => r({ stdout: new Uint8Array(), stderr: new Uint8Array(), exitCode: 0 })));
+    n.setPods([p]);
+    await n.step(0);
+    const first = n.cri.running(uid(p), 'main')!.id;
+    n.setPods([]);
+    await n.clock.advance(0);
+    n.setPods([p]); // back while its preStop hook still runs
+    release();
+    await n.step(0);
+    await n.step(1000);
+    const second = n.cri.running(uid(p), 'main');
+    assert.ok(second, 'running again');
+    assert.notEqual(second.id, first);
+    assert.equal(phase(n, p), 'Running');
+  }));

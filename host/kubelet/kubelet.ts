@@ -425,6 +425,7 @@ export class Kubelet implements PodSyncer {
   async syncPod(uid: string, pod: Pod): Promise<SyncOutcome> {
     const prev = this.status.get(uid)?.status;
     if (prev && (prev.phase === 'Succeeded' || prev.phase === 'Failed')) return { terminal: true };
+    this.probes.addPod(pod); // idempotent; restores probes of a pod re-added during its teardown
     const deadline = pod.spec.activeDeadlineSeconds;
     const started = prev?.startTime ? Date.parse(prev.startTime) : undefined;
     if (deadline !== undefined && started !== undefined && this.clock.now() - started >= deadline * 1000) {

@@ -61,6 +61,8 @@ interface Worker {
   lastSyncAt: number;
   grace?: number;
   deleted: boolean;
+  /** A create that arrived while the pod was being deleted. */
+  restart?: WorkUpdate;
 }
 
 const jitter = (ms: number, factor = 0.5): number => ms + Math.random() * factor * ms;
@@ -93,6 +95,12 @@ export class PodWorkers {
       if (!u.pod) return;
       w = { uid, pod: u.pod, phase: 'sync', busy: false, lastSyncAt: this.o.startTime ?? 0, deleted: false };
       this.workers.set(uid, w);
+    }
+    if (u.type === 'create' && w.deleted && w.phase !== 'sync') {
+      // Re-added while being torn down (e.g. a static manifest removed and restored): start it
+      // again once the old instance is gone.
+      w.restart = u;
+      return;
     }
     if (w.phase === 'finished') {
       // A pod that finished on its own (terminal phase) is cleaned up once it is deleted.
@@ -166,7 +174,10 @@ export class PodWorkers {
       }
     } finally {
       w.busy = false;
-      if (w.phase === 'finished' && w.deleted) this.workers.delete(w.uid);
+      if (w.phase === 'finished' && w.deleted) {
+        this.workers.delete(w.uid);
+        if (w.restart && !this.stopped) this.updatePod(w.uid, w.restart);
+      }
       if (![...this.workers.values()].some((x) => x.busy)) {
         const ws = this.idleWaiters;
         this.idleWaiters = [];

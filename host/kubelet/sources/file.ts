@@ -74,7 +74,7 @@ export class FileSource {
         do {
           this.rescan = false;
           const pods = await this.readAll();
-          if (!this.stopped) this.opts.onSnapshot(pods);
+          if (pods && !this.stopped) this.opts.onSnapshot(pods);
         } while (this.rescan && !this.stopped);
       } finally {
         this.scanning = undefined;
@@ -83,13 +83,15 @@ export class FileSource {
     return this.scanning;
   }
 
-  private async readAll(): Promise<Pod[]> {
+  private async readAll(): Promise<Pod[] | undefined> {
     let names: string[];
     try {
       names = (await readdir(this.opts.dir)).sort();
     } catch (e) {
-      this.log.warn({ err: e, dir: this.opts.dir }, 'static pod dir unreadable');
-      return [];
+      // A missing directory means no static pods; any other error keeps the previous pods.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      this.log.warn({ err: e, dir: this.opts.dir }, 'static pod dir unreadable; keeping the previous pods');
+      return undefined;
     }
     const pods: Pod[] = [];
     const live = new Set<string>();
