@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NamespaceMode } from '../../../shared/gen/cri/runtime/v1/api_pb.js';
+import type { Container, Pod } from '../api/types.js';
+import { containerConfig, containerHash, oomScoreAdj, qosClass, sandboxConfig } from './podspec.js';
+
+const c = (resources?: Container['resources']): Container => ({ name: 'c', image: 'i:1', ...(resources ? { resources } : {}) });
+const pod = (containers: Container[], extra: Partial<Pod['spec']> = {}): Pod => ({ metadata: { name: 'p', namespace: 'ns', uid: 'u' }, spec: { containers, ...extra } });
+
+const qos: { name: string; p: Pod; want: string; oomMin: number; oomMax: number }[] = [
+  { name: 'no resources → BestEffort, 1000', p: pod([c()]), want: 'BestEffort', oomMin: 1000, oomMax: 1000 },
+  { name: 'requests = limits → Guaranteed, clamped to 0 (never negative)', p: pod([c({ requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } })]), want: 'Guaranteed', oomMin: 0, oomMax: 0 },
+  { name: 'only requests → Burstable, 2..999', p: pod([c({ requests: { memory: '1Gi' } })]), want: 'Burstable', oomMin: 2, oomMax: 999 },
+];
+for (const tc of qos) {
+  test(`QoS and oom_score_adj: ${tc.name}`, () => {
+    assert.equal(qosClass(tc.p), tc.want);
+    const adj = oomScoreAdj(tc.p, tc.p.spec.containers[0]!);
+    assert.ok(adj >= tc.oomMin && adj <= tc.oomMax, String(adj));
+    const cfg = containerConfig(tc.p, tc.p.spec.containers[0]!, { restartCount: 0, image: 'i:1', mounts: [], init: false });
+    assert.ok((cfg.linux?.resources?.oomScoreAdj ?? 0n) >= 0n);
+  });
+}
+
+const ns: { name: string; extra: Partial<Pod['spec']>; network: NamespaceMode; pid: NamespaceMode; ipc: NamespaceMode; hostname: string }[] = [
+  { name: 'default', extra: {}, network: NamespaceMode.POD, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD, hostname: 'p' },
+  { name: 'hostNetwork (empty hostname)', extra: { hostNetwork: true }, network: NamespaceMode.NODE, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD, hostname: '' },
+  { name: 'shareProcessNamespace', extra: { shareProcessNamespace: true }, network: NamespaceMode.POD, pid: NamespaceMode.POD, ipc: NamespaceMode.POD, hostname: 'p' },
+  { name: 'hostPID + hostIPC', extra: { hostPID: true, hostIPC: true }, network: NamespaceMode.POD, pid: NamespaceMode.NODE, ipc: NamespaceMode.NODE, hostname: 'p' },
+];
+for (const tc of ns) {
+  test(`namespace options on sandbox AND container: ${tc.name}`, () => {
+    const p = pod([c()], tc.extra);
+    const sb = sandboxConfig(p, { podLogsDir: '/logs', attempt: 0 });
+    const ct = containerConfig(p, p.spec.containers[0]!, { restartCount: 0, image: 'i:1', mounts: [], init: false });
+    for (const o of [sb.linux?.securityContext?.namespaceOptions, ct.linux?.securityContext?.namespaceOptions]) {
+      assert.equal(o?.network, tc.network);
+      assert.equal(o?.pid, tc.pid);
+      assert.equal(o?.ipc, tc.ipc);
+    }
+    assert.equal(sb.hostname, tc.hostname);
+    assert.equal(sb.logDirectory, '/logs/ns_p_u');
+    assert.equal(ct.logPath, 'c/0.log');
+  });
+}
+
+test('container hash changes with the spec', () => {
+  assert.equal(containerHash(c()), containerHash(c()));
+  assert.notEqual(containerHash(c()), containerHash({ ...c(), args: ['x'] }));
+});
