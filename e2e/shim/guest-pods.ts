@@ -73,7 +73,7 @@ async function runPod(name: string, initdata: string, script: string): Promise<{
   return { exitCode: st.exitCode, log: readFileSync(join(logDirectory, 'main.log'), 'utf8'), pod, ctr };
 }
 
-async function startSleeper(name: string): Promise<{ pod: string; ctr: string; vmPid: number }> {
+async function startSleeper(name: string): Promise<{ pod: string; ctr: string; vmPid: number; daemonPid: number }> {
   const sandboxConfig = {
     metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 },
     hostname: name,
@@ -84,8 +84,8 @@ async function startSleeper(name: string): Promise<{ pod: string; ctr: string; v
   const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
   const ctr = await cri.createContainer(pod, { metadata: { name: 'sleeper' }, image: { image: reg.image }, command: ['/bin/sleep', '300'], logPath: 'sleeper.log', linux: { securityContext: { namespaceOptions: {} } } }, sandboxConfig);
   await cri.startContainer(ctr);
-  const rec = JSON.parse(readFileSync(join(c!.dir, 'state', 'io.containerd.runtime.v2.task', 'k8s.io', pod, 'cocolet-shim.json'), 'utf8')) as { vmPid: number };
-  return { pod, ctr, vmPid: rec.vmPid };
+  const rec = JSON.parse(readFileSync(join(c!.dir, 'state', 'io.containerd.runtime.v2.task', 'k8s.io', pod, 'cocolet-shim.json'), 'utf8')) as { vmPid: number; daemonPid: number };
+  return { pod, ctr, vmPid: rec.vmPid, daemonPid: rec.daemonPid };
 }
 
 async function removePod(pod: string, ctr: string): Promise<void> {
@@ -135,5 +135,13 @@ test(`${kind} hypervisor: ctr run (no CRI) with the image named by annotation â€
   assert.equal(r.stdout, 'ctr-through-the-agent\n', r.stderr);
   assert.equal(r.code, 9);
   await assertNoLeftovers(shim, c.dir);
+});
+
+test(`${kind} hypervisor: the shim killed -9 â†’ containerd's delete stops the VM and its helpers, nothing is left`, async (t) => {
+  if (!c) return t.skip(skip ?? 'containerd is not available');
+  const { pod, ctr, daemonPid } = await startSleeper(`${kind}-shimkill`);
+  process.kill(daemonPid, 'SIGKILL');
+  await waitFor(async () => (await cri.containerStatus(ctr))?.state === ContainerState.CONTAINER_EXITED, { what: 'containerd to see the task gone', timeoutMs: 30_000 });
+  await removePod(pod, ctr);
 });
 }
