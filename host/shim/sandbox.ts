@@ -27,6 +27,7 @@ import { startStdio, type StdioCopy } from './stdio.js';
 import { reapLocalAgent } from './reap.js';
 import { dialAgent, type AgentConnection } from './agent.js';
 import type { Hypervisor, VmHandle } from './hypervisor.js';
+import type { Preboot } from './preboot.js';
 import type { EventSink } from './events.js';
 import { TaskProcess, type TaskIo, type ExitInfo } from './task.js';
 
@@ -80,6 +81,8 @@ export interface SandboxOptions {
   logger: Logger;
   /** Called once the VM runs (the daemon records its pid for `delete`). */
   onVmStarted?: (vm: VmHandle, workDir: string) => void;
+  /** A VM the daemon already started for this sandbox (see preboot.ts); adopted by the first Create. */
+  preboot?: Preboot;
 }
 
 export class Sandbox {
@@ -124,18 +127,30 @@ export class Sandbox {
 
   // ---- VM lifecycle ----
 
-  private async boot(annotations: Record<string, string>, hostname: string): Promise<void> {
-    const { config } = this.opts;
-    const settings = sandboxSettings(config, annotations);
+  private async startVm(annotations: Record<string, string>): Promise<{ vm: VmHandle; kind: string; t0: number }> {
+    const pre = this.opts.preboot;
+    if (pre) {
+      this.opts.preboot = undefined;
+      return { vm: await pre.vm, kind: pre.kind, t0: pre.startedAt };
+    }
+    const settings = sandboxSettings(this.opts.config, annotations);
     mkdirSync(this.workDir, { recursive: true, mode: 0o700 });
     const hv = await this.opts.hypervisor();
     const t0 = Date.now();
+    const vm = await hv.start({ id: this.opts.id, workDir: this.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: this.log });
+    return { vm, kind: hv.kind, t0 };
+  }
+
+  private async boot(annotations: Record<string, string>, hostname: string): Promise<void> {
+    const { config } = this.opts;
     let vm: VmHandle | undefined;
     try {
-      vm = await hv.start({ id: this.opts.id, workDir: this.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: this.log });
+      const started = await this.startVm(annotations);
+      vm = started.vm;
+      const t0 = started.t0;
       this.vm = vm;
       this.opts.onVmStarted?.(vm, this.workDir);
-      if (!vm.confidential) this.log.warn({ kind: hv.kind }, 'sandbox is not confidential: the hypervisor is a local stand-in');
+      if (!vm.confidential) this.log.warn({ kind: started.kind }, 'sandbox is not confidential: the hypervisor is a local stand-in');
       const t1 = Date.now();
       this.agentConn = await dialAgent(vm.agentSocketPath, { timeoutMs: config.agent.dialTimeoutS * 1000, until: vm.exited });
       const t2 = Date.now();
@@ -192,6 +207,9 @@ export class Sandbox {
 
   /** Stops the VM and removes what the sandbox made (idempotent). */
   async teardown(): Promise<void> {
+    const pre = this.opts.preboot;
+    this.opts.preboot = undefined;
+    if (pre && !this.vm) this.vm = await pre.vm.catch(() => undefined); // started early, never adopted
     const wasUp = !this.tornDown;
     this.tornDown = true;
     if (wasUp && this.agentConn) await this.agentConn.api.destroySandbox({}, { timeoutMs: 5000 }).catch(() => {});

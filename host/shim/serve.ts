@@ -5,17 +5,15 @@
  */
 import { chmodSync, closeSync, mkdirSync, rmSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from '../../shared/log/logger.js';
-import { TtrpcServer } from '../../shared/ttrpc/index.js';
 import { delay } from '../../shared/lifecycle/disposables.js';
 import type { ShimFlags } from './flags.js';
 import { loadShimConfig } from './config.js';
-import { ForwardPublisher } from './events.js';
-import { Sandbox } from './sandbox.js';
 import { createHypervisor } from './hypervisor.js';
-import { registerTaskService, taskService } from './service.js';
-import { writeRecord, type ShimRecord } from './bundle.js';
+import { readSpec, writeRecord, type ShimRecord } from './bundle.js';
 import { probeSocket, CONFIG_ENV } from './start.js';
+import { prebootVm } from './preboot.js';
 
 /** fd on which `start` waits for "ok\n". */
 export const READY_FD = 3;
@@ -31,16 +29,29 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
       /* start is gone */
     }
   };
+  let preboot: ReturnType<typeof prebootVm>;
   try {
     const cfg = loadShimConfig(process.env[CONFIG_ENV] ?? '');
+    if (await probeSocket(sock)) throw new Error(`another shim already listens on ${sock}`);
+    // Boot first, then load the task service: the two overlap.
+    preboot = prebootVm({ config: cfg, id: flags.id, workDir: join(cfg.runtime.stateDir, flags.id), spec: readSpec(bundle), logger });
+    // (the record below names the work dir at once, so `delete` finds an early VM even before Create)
+    const [{ TtrpcServer }, { ForwardPublisher }, { Sandbox }, { registerTaskService, taskService }] = await Promise.all([
+      import('../../shared/ttrpc/index.js'),
+      import('./events.js'),
+      import('./sandbox.js'),
+      import('./service.js'),
+    ]);
     const events = new ForwardPublisher({ ttrpcAddress: process.env.TTRPC_ADDRESS || `${flags.address}.ttrpc`, namespace: flags.namespace, logger });
-    const record: ShimRecord = { version: 1, id: flags.id, group: flags.id, socket: sock, daemonPid: process.pid };
+    const workDir = join(cfg.runtime.stateDir, flags.id);
+    const record: ShimRecord = { version: 1, id: flags.id, group: flags.id, socket: sock, daemonPid: process.pid, ...(preboot ? { workDir } : {}) };
     const sandbox = new Sandbox({
       id: flags.id,
       config: cfg,
       hypervisor: () => createHypervisor(cfg, logger),
       events,
       logger,
+      ...(preboot ? { preboot } : {}),
       onVmStarted: (vm, workDir) => {
         Object.assign(record, { vmPid: vm.pid, workDir, ...(vm.pgid ? { vmPgid: vm.pgid } : {}) });
         writeRecord(bundle, record);
@@ -61,7 +72,6 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
     const server = new TtrpcServer({ logger });
     registerTaskService(server, taskService({ sandbox, logger, onShutdown: () => void exit('shutdown') }));
     mkdirSync(dirname(sock), { recursive: true, mode: 0o700 });
-    if (await probeSocket(sock)) throw new Error(`another shim already listens on ${sock}`);
     rmSync(sock, { force: true });
     await server.listen(sock);
     chmodSync(sock, 0o600);
@@ -74,6 +84,7 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
   } catch (e) {
     logger.error({ err: (e as Error).message }, 'shim daemon failed to start');
     report(`error: ${(e as Error).message}`);
+    await preboot?.vm.then((vm) => vm.stop()).catch(() => {});
     process.exit(1);
   }
 }

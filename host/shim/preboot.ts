@@ -1,0 +1,32 @@
+/**
+ * Starting the sandbox's VM as early as possible: the daemon knows from the bundle, before it has
+ * even loaded the task service, whether its first task is a sandbox (or a lone task) and which
+ * settings and init-data the pod asks for. Booting then overlaps the daemon's own start-up and
+ * containerd's Create round trip. Kept free of the heavy modules (ttrpc, generated protobuf).
+ */
+import { mkdirSync } from 'node:fs';
+import type { Logger } from '../../shared/log/logger.js';
+import { sandboxSettings, type ShimConfig } from './config.js';
+import { taskRole, type OciSpec } from './bundle.js';
+import { createHypervisor, type VmHandle } from './hypervisor.js';
+
+export interface Preboot {
+  kind: string;
+  /** ms since epoch when the hypervisor was asked to start. */
+  startedAt: number;
+  vm: Promise<VmHandle>;
+}
+
+/** Starts the VM for a sandbox or lone task; undefined for a container (its sandbox has the VM). */
+export function prebootVm(o: { config: ShimConfig; id: string; workDir: string; spec: OciSpec; logger: Logger }): Preboot | undefined {
+  if (taskRole(o.spec) === 'container') return undefined;
+  const startedAt = Date.now();
+  const vm = (async () => {
+    const settings = sandboxSettings(o.config, o.spec.annotations ?? {});
+    mkdirSync(o.workDir, { recursive: true, mode: 0o700 });
+    const hv = await createHypervisor(o.config, o.logger);
+    return hv.start({ id: o.id, workDir: o.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: o.logger.child({ sandbox: o.id }) });
+  })();
+  vm.catch(() => {}); // reported by the Create that adopts it
+  return { kind: o.config.hypervisor.kind, startedAt, vm };
+}
