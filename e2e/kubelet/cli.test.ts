@@ -4,6 +4,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Harness, waitFor } from '../../shared/testing/harness.js';
@@ -32,9 +33,15 @@ test('cocolet kubelet with upstream flags runs a static pod; status and logs rea
   assert.notEqual(bad.status, 0);
   assert.match(bad.stdout, /pod-manifest-pth/);
 
+  const port = await new Promise<number>((r) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => r(p));
+    });
+  });
   const k = h.start(process.execPath, [
     cli, 'kubelet', `--config=${join(dir, 'config.yaml')}`, '--pod-manifest-path', manifests,
-    '--container-runtime-endpoint', `unix://${c.address}`, '--root-dir', root, '--node-name', 'cli',
+    '--container-runtime-endpoint', `unix://${c.address}`, '--root-dir', root, '--node-name', 'cli', `--healthz-port=${port}`,
   ], { env: { ...process.env, COCOLET_LOG_LEVEL: 'error' } });
   const status = (): StatusFile | undefined => {
     const r = spawnSync(process.execPath, [cli, 'status', '--root-dir', root, '--json'], { encoding: 'utf8' });
@@ -45,6 +52,9 @@ test('cocolet kubelet with upstream flags runs a static pod; status and logs rea
     () => spawnSync(process.execPath, [cli, 'logs', '--root-dir', root, 'hello', 'main'], { encoding: 'utf8' }).stdout.includes('hello world'),
     { what: 'logs', timeoutMs: 30_000, intervalMs: 200 },
   );
+  const healthz = await fetch(`http://127.0.0.1:${port}/healthz`);
+  assert.equal(healthz.status, 200);
+  assert.match(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), /kubelet_pod_start_duration_seconds_count 1/);
   await k.stop();
   const cri = new CriClient({ endpoint: c.address });
   try {

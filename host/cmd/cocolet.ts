@@ -107,7 +107,8 @@ async function main(argv: string[]): Promise<number> {
       const settings = resolveSettings(flags);
       const endpoint = settings.config.containerRuntimeEndpoint;
       const cri = new CriClient({ endpoint, ...(settings.config.imageServiceEndpoint ? { imageEndpoint: settings.config.imageServiceEndpoint } : {}) });
-      const k = new Kubelet({ settings, cri, images: cri, logger: createLogger({ component: 'kubelet' }) });
+      const healthz = settings.config.healthzPort > 0 ? { healthz: { address: settings.config.healthzBindAddress, port: settings.config.healthzPort } } : {};
+      const k = new Kubelet({ settings, cri, images: cri, logger: createLogger({ component: 'kubelet' }), ...healthz });
       const ac = signalController();
       await k.start();
       await new Promise<void>((r) => ac.signal.addEventListener('abort', () => r(), { once: true }));

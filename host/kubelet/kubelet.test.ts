@@ -443,3 +443,29 @@ test('a pod removed and re-added while terminating starts again', () =>
     assert.notEqual(second.id, first);
     assert.equal(phase(n, p), 'Running');
   }));
+
+test('healthz and metrics: ok while PLEG relists, pod start recorded with upstream names', () =>
+  withNode(
+    async (n) => {
+      const p = testPod('metrics');
+      n.setPods([p]);
+      await n.step(0);
+      await n.step(2000);
+      const port = n.kubelet.healthzServer!.port;
+      const h = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(h.status, 200);
+      assert.equal(await h.text(), 'ok');
+      const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(m, /kubelet_pod_start_duration_seconds_count 1/);
+      assert.match(m, /kubelet_started_containers_total\{container_type="container"\} 1/);
+      assert.match(m, /kubelet_running_pods 1/);
+      assert.match(m, /kubelet_pleg_relist_duration_seconds_count [1-9]/);
+      n.kubelet.pleg.stop();
+      await n.clock.advance(181_000); // not step(): a worker now waits for PLEG, as it should
+      const bad = await fetch(`http://127.0.0.1:${port}/healthz`);
+      assert.equal(bad.status, 500);
+      assert.match(await bad.text(), /\[-\]pleg failed: pleg was last seen active/);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz/syncloop`)).status, 200);
+    },
+    { healthz: true },
+  ));

@@ -19,7 +19,9 @@ import { join } from 'node:path';
 import type { Logger } from '../../shared/log/logger.js';
 import { silentLogger } from '../../shared/log/logger.js';
 import type { CriImages, CriRuntime } from '../cri/api.js';
-import { podKey, type Pod } from './api/types.js';
+import { Annotations, podKey, type Pod } from './api/types.js';
+import { KubeletMetrics } from './metrics.js';
+import { serveHealthz, type HealthzServer } from './server/healthz.js';
 import { realClock, sleep, type Clock, type TimerHandle } from './clock.js';
 import { durationMs, parseQuantity } from './config/kubeletconfig.js';
 import { rotateIfNeeded } from './logs/crilog.js';
@@ -46,6 +48,8 @@ export const SYNC_TICK_MS = 1_000;
 export const HOUSEKEEPING_MS = 2_000;
 export const MAX_WAIT_FOR_RUNTIME_MS = 30_000;
 export const STATUS_FILE_NAME = 'status.json';
+/** /healthz/syncloop fails when the sync loop has not ticked for this long. */
+export const SYNC_LOOP_STALL_MS = 5 * 60_000;
 
 export interface KubeletOptions {
   settings: KubeletSettings;
@@ -64,6 +68,8 @@ export interface KubeletOptions {
   noSources?: boolean;
   /** Images image GC never removes (the sandbox image always is). */
   pinnedImages?: string[];
+  /** Serve /healthz and /metrics on this address (port 0 = any free port). */
+  healthz?: { address: string; port: number };
   /** Extra source names to wait for before housekeeping (tests). */
   extraSources?: string[];
 }
@@ -83,6 +89,12 @@ export class Kubelet implements PodSyncer {
   readonly volumes: VolumeManager;
   readonly gc: ContainerGc;
   readonly imageGc: ImageGc;
+  readonly metrics = new KubeletMetrics();
+  /** The healthz server once started. */
+  healthzServer: HealthzServer | undefined;
+  private lastTick = 0;
+  private readonly firstSeen = new Map<string, number>();
+  private readonly startRecorded = new Set<string>();
   /** Desired pods by UID. */
   readonly pods = new Map<string, Pod>();
   private readonly waiting = new Map<string, Record<string, Waiting>>();
@@ -145,6 +157,11 @@ export class Kubelet implements PodSyncer {
       clock: this.clock,
       onEvent: (e) => this.onPlegEvent(e),
       ...(o.relistPeriodMs ? { relistPeriodMs: o.relistPeriodMs } : {}),
+      onRelist: (d, i) => {
+        this.metrics.plegRelistDuration.observe(d / 1000);
+        this.metrics.plegRelistInterval.observe(i / 1000);
+        this.metrics.plegLastSeen.set(this.clock.now() / 1000);
+      },
       evented: o.eventedPleg ?? false,
       logger: this.log,
     });
@@ -216,6 +233,28 @@ export class Kubelet implements PodSyncer {
       }
     }
     this.running = true;
+    this.lastTick = this.clock.now();
+    this.events.onEvent((e) => {
+      if (e.reason === 'Started') this.metrics.startedContainers.inc({ container_type: 'container' });
+      else if (e.reason === 'Failed') this.metrics.startedContainersErrors.inc({ container_type: 'container', code: 'error' });
+    });
+    if (this.o.healthz) {
+      this.healthzServer = await serveHealthz({
+        address: this.o.healthz.address,
+        port: this.o.healthz.port,
+        registry: this.metrics.registry,
+        checks: [
+          { name: 'pleg', check: () => this.pleg.healthy() },
+          {
+            name: 'syncloop',
+            check: () => {
+              const since = this.clock.now() - this.lastTick;
+              return since < SYNC_LOOP_STALL_MS ? { ok: true, message: '' } : { ok: false, message: `sync loop last ran ${Math.round(since / 1000)}s ago` };
+            },
+          },
+        ],
+      });
+    }
     if (this.settings.kubeconfig && !this.o.noSources) await this.startApi(this.settings.kubeconfig);
     this.pleg.start();
     for (const s of this.sources) s.start();
@@ -270,6 +309,7 @@ export class Kubelet implements PodSyncer {
     this.workers.stop();
     this.cache.close();
     await this.workers.idle();
+    await this.healthzServer?.close();
     this.status.flush();
   }
 
@@ -319,6 +359,7 @@ export class Kubelet implements PodSyncer {
       return;
     }
     this.pods.set(uid, pod);
+    if (!this.firstSeen.has(uid)) this.firstSeen.set(uid, this.clock.now());
     this.probes.addPod(pod);
     this.workers.updatePod(uid, { type: 'create', pod });
   }
@@ -337,6 +378,7 @@ export class Kubelet implements PodSyncer {
 
   private syncTick(): void {
     const now = this.clock.now();
+    this.lastTick = now;
     for (const [uid, at] of this.due) {
       if (at > now) continue;
       this.due.delete(uid);
@@ -363,16 +405,36 @@ export class Kubelet implements PodSyncer {
     const uid = pod.metadata.uid!;
     const prev = this.status.get(uid)?.status;
     const err = this.syncErrors.get(uid);
-    this.status.set(
-      pod,
-      generatePodStatus(pod, rt, {
+    const st = generatePodStatus(pod, rt, {
         now: this.clock.now(),
         ...(prev ? { previous: prev } : {}),
         waiting: this.waiting.get(uid) ?? {},
         probes: this.probes,
         ...(err ? { message: err } : {}),
-      }),
-    );
+      });
+    this.status.set(pod, st);
+    const seen = this.firstSeen.get(uid);
+    if (seen !== undefined && !this.startRecorded.has(uid) && st.phase === 'Running' && st.containerStatuses.every((c) => c.state.running)) {
+      this.startRecorded.add(uid);
+      this.metrics.podStartDuration.observe((this.clock.now() - seen) / 1000);
+    }
+  }
+
+  private updateGauges(): void {
+    let pods = 0;
+    const states: Record<string, number> = { running: 0, exited: 0, created: 0, unknown: 0 };
+    for (const uid of this.cache.uids()) {
+      const st = this.cache.get(uid).status;
+      if (st.sandboxes.some((s) => s.state === 'ready')) pods++;
+      for (const c of st.containers) states[c.state] = (states[c.state] ?? 0) + 1;
+    }
+    this.metrics.runningPods.set(pods);
+    for (const [k, v] of Object.entries(states)) this.metrics.runningContainers.set({ container_state: k }, v);
+    let statics = 0;
+    for (const p of this.pods.values()) if (p.metadata.annotations?.[Annotations.configSource] !== 'api') statics++;
+    this.metrics.desiredPods.set({ static: 'true' }, statics);
+    this.metrics.desiredPods.set({ static: 'false' }, this.pods.size - statics);
+    this.metrics.workingPods.set(this.workers.size);
   }
 
   /** Rotates container logs over containerLogMaxSize, keeping containerLogMaxFiles. */
@@ -395,6 +457,7 @@ export class Kubelet implements PodSyncer {
   }
 
   private async housekeep(): Promise<void> {
+    this.updateGauges();
     if (this.housekeeping || !this.podConfig.allSourcesReady()) return;
     this.housekeeping = true;
     try {
@@ -469,6 +532,8 @@ export class Kubelet implements PodSyncer {
     await this.runtime.removePod(this.cache.get(uid).status);
     await this.pleg.inspect(uid);
     this.status.remove(uid);
+    this.firstSeen.delete(uid);
+    this.startRecorded.delete(uid);
     this.waiting.delete(uid);
     this.syncErrors.delete(uid);
     this.due.delete(uid);

@@ -32,6 +32,7 @@ export interface FakeNodeOptions {
   evented?: boolean;
   cri?: FakeCri;
   clock?: FakeClock;
+  healthz?: boolean;
 }
 
 export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
@@ -54,6 +55,7 @@ export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
       noSources: true,
       extraSources: ['test'],
       eventedPleg: o.evented ?? false,
+      ...(o.healthz ? { healthz: { address: '127.0.0.1', port: 0 } } : {}),
     });
   let kubelet = make();
   await kubelet.start();

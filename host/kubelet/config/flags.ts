@@ -40,6 +40,8 @@ const CONFIG_FLAGS: Record<string, { field: string; type: 'string' | 'int' | 'bo
   'image-gc-low-threshold': { field: 'imageGCLowThresholdPercent', type: 'int' },
   'minimum-image-ttl-duration': { field: 'imageMinimumGCAge', type: 'duration' },
   'serialize-image-pulls': { field: 'serializeImagePulls', type: 'bool' },
+  'healthz-port': { field: 'healthzPort', type: 'int' },
+  'healthz-bind-address': { field: 'healthzBindAddress', type: 'string' },
 };
 
 const OTHER_FLAGS = new Set(['config', 'root-dir', 'node-name', 'hostname-override', 'kubeconfig', 'runtime-class-handler', 'v', 'status-file']);

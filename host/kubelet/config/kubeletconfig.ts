@@ -184,6 +184,8 @@ export interface KubeletConfiguration {
   podPidsLimit: number;
   oomScoreAdj: number;
   crashLoopBackOff: { maxContainerRestartPeriod?: string };
+  healthzPort: number;
+  healthzBindAddress: string;
   /** Every other accepted field, untouched. */
   [field: string]: unknown;
 }
@@ -214,6 +216,8 @@ export const KUBELET_DEFAULTS = {
   podLogsDir: '/var/log/pods',
   staticPodPath: '',
   staticPodURL: '',
+  healthzPort: 10248,
+  healthzBindAddress: '127.0.0.1',
 } as const;
 
 function fail(field: string, message: string): never {

@@ -48,6 +48,8 @@ export interface PlegOptions {
   onEvent: (e: PlegEvent) => void;
   relistPeriodMs?: number;
   thresholdMs?: number;
+  /** Called after each successful relist (durations in ms). */
+  onRelist?: (durationMs: number, intervalMs: number) => void;
   /** Try CRI container events first. */
   evented?: boolean;
   logger?: Logger;
@@ -184,6 +186,7 @@ export class Pleg {
     this.reinspect.clear();
     await Promise.all([...toInspect].map((uid) => this.inspect(uid, pods.get(uid) ?? emptyListing(uid), start)));
     this.opts.cache.updateTime(start);
+    if (this.lastRelistStart > 0) this.opts.onRelist?.(this.opts.clock.now() - start, start - this.lastRelistStart);
     this.lastRelistStart = start;
     for (const e of events) this.opts.onEvent(e);
   }
