@@ -295,6 +295,10 @@ test('maxPods: pods beyond capacity are rejected with OutOfpods', () =>
       assert.equal(phase(n, a), 'Running');
       assert.equal(phase(n, b), 'Failed');
       assert.equal(n.kubelet.status.get(uid(b))?.status.reason, 'OutOfpods');
+      n.setPods([a]);
+      await n.step(0);
+      assert.equal(n.kubelet.status.get(uid(b)), undefined, 'a rejected pod disappears with its manifest');
+      assert.equal(phase(n, a), 'Running');
     },
     { config: { maxPods: 1 } },
   ));

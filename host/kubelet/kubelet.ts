@@ -367,6 +367,11 @@ export class Kubelet implements PodSyncer {
   private removePod(pod: Pod): void {
     const uid = pod.metadata.uid!;
     this.pods.delete(uid);
+    if (this.workers.phase(uid) === undefined) {
+      // Never admitted (e.g. OutOfpods): only its status is left.
+      this.status.remove(uid);
+      return;
+    }
     this.workers.updatePod(uid, { type: 'kill', pod, deleted: true, graceSeconds: pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30 });
   }
 
