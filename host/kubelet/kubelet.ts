@@ -19,13 +19,12 @@ import { join } from 'node:path';
 import type { Logger } from '../../shared/log/logger.js';
 import { silentLogger } from '../../shared/log/logger.js';
 import type { CriImages, CriRuntime } from '../cri/api.js';
-import { Annotations, podKey, type Pod } from './api/types.js';
-import { KubeletMetrics } from './metrics.js';
+import { podKey, type Pod } from './api/types.js';
+import { KubeletMetrics, updateGauges } from './metrics.js';
+import { rotatePodLogs } from './logs/rotation.js';
 import { serveHealthz, type HealthzServer } from './server/healthz.js';
 import { realClock, sleep, type Clock, type TimerHandle } from './clock.js';
-import { durationMs, parseQuantity } from './config/kubeletconfig.js';
-import { rotateIfNeeded } from './logs/crilog.js';
-import { containerLogPath, podLogDir } from './runtime/podspec.js';
+import { durationMs } from './config/kubeletconfig.js';
 import type { KubeletSettings } from './config/flags.js';
 import { EventRecorder } from './events.js';
 import { PodCache } from './pleg/cache.js';
@@ -268,25 +267,8 @@ export class Kubelet implements PodSyncer {
 
   /** API server source, Node + Lease, and status writer (loaded only when a kubeconfig is set). */
   private async startApi(kubeconfig: string): Promise<void> {
-    const api = await import('./sources/apiserver.js');
-    const kc = api.kubeConfigFrom(kubeconfig);
-    const nodeName = this.settings.nodeName;
-    const cfg = this.settings.config;
-    const source = new api.ApiServerSource({ kubeconfig: kc, nodeName, onSnapshot: (pods) => this.podConfig.set('api', pods), logger: this.log });
-    const agent = new api.NodeAgent({
-      kubeconfig: kc,
-      nodeName,
-      leaseDurationSeconds: cfg.nodeLeaseDurationSeconds,
-      statusUpdateMs: durationMs(cfg.nodeStatusUpdateFrequency),
-      maxPods: cfg.maxPods,
-      ready: () => this.pleg.healthy(),
-      logger: this.log,
-    });
-    const writer = new api.ApiStatusWriter({ kubeconfig: kc, nodeName, logger: this.log });
-    this.status.onChange((_uid, r) => {
-      if (r) void writer.writeStatus(r.pod, r.status);
-    });
-    this.sources.push(source, agent);
+    const { startApiIntegration } = await import('./sources/api-wiring.js');
+    this.sources.push(...(await startApiIntegration({ kubeconfig, settings: this.settings, podConfig: this.podConfig, status: this.status, pleg: this.pleg, log: this.log })));
   }
 
   private every(ms: number, fn: () => void): void {
@@ -426,39 +408,14 @@ export class Kubelet implements PodSyncer {
   }
 
   private updateGauges(): void {
-    let pods = 0;
-    const states: Record<string, number> = { running: 0, exited: 0, created: 0, unknown: 0 };
-    for (const uid of this.cache.uids()) {
-      const st = this.cache.get(uid).status;
-      if (st.sandboxes.some((s) => s.state === 'ready')) pods++;
-      for (const c of st.containers) states[c.state] = (states[c.state] ?? 0) + 1;
-    }
-    this.metrics.runningPods.set(pods);
-    for (const [k, v] of Object.entries(states)) this.metrics.runningContainers.set({ container_state: k }, v);
-    let statics = 0;
-    for (const p of this.pods.values()) if (p.metadata.annotations?.[Annotations.configSource] !== 'api') statics++;
-    this.metrics.desiredPods.set({ static: 'true' }, statics);
-    this.metrics.desiredPods.set({ static: 'false' }, this.pods.size - statics);
-    this.metrics.workingPods.set(this.workers.size);
+    updateGauges(this.metrics, this.cache, this.pods.values(), this.workers.size);
   }
 
   /** Rotates container logs over containerLogMaxSize, keeping containerLogMaxFiles. */
   async rotateLogs(): Promise<void> {
-    const cfg = this.settings.config;
-    const maxBytes = parseQuantity(cfg.containerLogMaxSize) ?? 10 * 1024 * 1024;
     const reopen = this.o.cri.reopenContainerLog?.bind(this.o.cri);
     if (!reopen) return;
-    for (const [uid, pod] of this.pods) {
-      for (const c of this.cache.get(uid).status.containers) {
-        if (c.state !== 'running') continue;
-        const path = join(podLogDir(cfg.podLogsDir, pod), containerLogPath(c.name, c.restartCount));
-        try {
-          await rotateIfNeeded({ path, maxBytes, maxFiles: cfg.containerLogMaxFiles, reopen: () => reopen(c.id) });
-        } catch (e) {
-          this.log.warn({ pod: podKey(pod), container: c.name, err: e }, 'log rotation failed');
-        }
-      }
-    }
+    await rotatePodLogs({ config: this.settings.config, pods: this.pods, cache: this.cache, reopen, log: this.log });
   }
 
   private async housekeep(): Promise<void> {

@@ -3,6 +3,8 @@
  * deliberate buckets, on a per-kubelet registry (no global state, so tests can run several).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Annotations, type Pod } from './api/types.js';
+import type { PodCache } from './pleg/cache.js';
 
 /** Upstream pod start buckets (seconds). */
 export const POD_START_BUCKETS = [0.5, 1, 2, 3, 4, 5, 6, 8, 10, 20, 30, 45, 60, 120, 180, 240, 300, 360, 480, 600, 900, 1200, 1800, 2700, 3600];
@@ -21,4 +23,26 @@ export class KubeletMetrics {
   readonly runningContainers = new Gauge({ name: 'kubelet_running_containers', help: 'Containers by state.', labelNames: ['container_state'], registers: [this.registry] });
   readonly desiredPods = new Gauge({ name: 'kubelet_desired_pods', help: 'Pods the sources want on this node.', labelNames: ['static'], registers: [this.registry] });
   readonly workingPods = new Gauge({ name: 'kubelet_working_pods', help: 'Pods with a pod worker.', registers: [this.registry] });
+}
+
+/** Refreshes the gauges from the pod cache and the desired pods (every housekeeping tick). */
+export function updateGauges(m: KubeletMetrics, cache: PodCache, desired: Iterable<Pod>, workers: number): void {
+  let pods = 0;
+  const states: Record<string, number> = { running: 0, exited: 0, created: 0, unknown: 0 };
+  for (const uid of cache.uids()) {
+    const st = cache.get(uid).status;
+    if (st.sandboxes.some((s) => s.state === 'ready')) pods++;
+    for (const c of st.containers) states[c.state] = (states[c.state] ?? 0) + 1;
+  }
+  m.runningPods.set(pods);
+  for (const [k, v] of Object.entries(states)) m.runningContainers.set({ container_state: k }, v);
+  let statics = 0;
+  let all = 0;
+  for (const p of desired) {
+    all++;
+    if (p.metadata.annotations?.[Annotations.configSource] !== 'api') statics++;
+  }
+  m.desiredPods.set({ static: 'true' }, statics);
+  m.desiredPods.set({ static: 'false' }, all - statics);
+  m.workingPods.set(workers);
 }
