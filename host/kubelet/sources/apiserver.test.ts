@@ -151,3 +151,41 @@ test('status writer: static pods get a mirror pod, then a merge-patched status',
   assert.equal(patches.length, 2);
   assert.equal((patches[0]!.body as { status: { phase: string } }).status.phase, 'Running');
 });
+
+test('a kubelet with --kubeconfig runs the pods the API binds to its node and patches their status', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { FakeCri } = await import('../../cri/fake.js');
+  const { Kubelet } = await import('../kubelet.js');
+  const { defaultKubeletConfiguration } = await import('../config/kubeletconfig.js');
+  const dir = mkdtempSync(join(tmpdir(), 'cocolet-api-'));
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(kubeconfig, kc.exportConfig());
+  const cri = new FakeCri({ images: ['i:1'] });
+  const k = new Kubelet({
+    settings: { config: { ...defaultKubeletConfiguration(), podLogsDir: join(dir, 'logs') }, rootDir: dir, nodeName: 'node1', kubeconfig, runtimeClassHandlers: {} },
+    cri,
+    images: cri,
+    statusFile: false,
+    makeLogDirs: false,
+  });
+  const before = calls.length;
+  await k.start();
+  try {
+    await waitFor(() => k.status.all().find((r) => r.pod.metadata.name === 'a')?.status.phase === 'Running', { what: 'api pod a Running', timeoutMs: 15_000 });
+    await waitFor(
+      () => calls.slice(before).some((c) => c.method === 'PATCH' && c.path === '/api/v1/namespaces/default/pods/a/status' && (c.body as { status: { phase: string } }).status.phase === 'Running'),
+      { what: 'status patched', timeoutMs: 15_000 },
+    );
+    assert.ok(calls.slice(before).some((c) => c.method === 'PUT' || c.method === 'POST'), 'lease renewed');
+    assert.equal(
+      calls.slice(before).filter((c) => c.method === 'POST' && c.path === '/api/v1/namespaces/default/pods').length,
+      0,
+      'API pods get no mirror pod',
+    );
+  } finally {
+    await k.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
