@@ -56,3 +56,9 @@ test('extra runtimes are added beside runc and cocolet', () => {
   const c = parse(renderContainerdConfig({ dir: '/x', bridge: 'b', subnet: '10.1.0.0/24', extraRuntimes: { probe: { runtimeType: 'io.containerd.probe.v2' } } }));
   assert.equal(get(c, [...cri, 'containerd', 'runtimes', 'probe', 'runtime_type']), 'io.containerd.probe.v2');
 });
+
+test('the cocolet shim config path reaches the runtime options as ConfigPath (absent when not given)', () => {
+  const c = parse(renderContainerdConfig({ dir: '/x', bridge: 'b', subnet: '10.1.0.0/24', cocoletConfigPath: '/x/shim.toml' }));
+  assert.equal(get(c, [...cri, 'containerd', 'runtimes', 'cocolet', 'options', 'ConfigPath']), '/x/shim.toml');
+  assert.equal(get(cfg, [...cri, 'containerd', 'runtimes', 'cocolet', 'options']), undefined);
+});

@@ -85,6 +85,8 @@ export interface ContainerdConfigOptions {
   subnet: string;
   /** containerd log level (`info` by default; `debug` also passes -debug to shims). */
   logLevel?: string;
+  /** The cocolet shim's config file, passed as the `cocolet` runtime's `options.ConfigPath`. */
+  cocoletConfigPath?: string;
   /** Extra runtime handlers: name → runtime_type (e.g. for tests of other shims). */
   extraRuntimes?: Record<string, { runtimeType: string; podAnnotations?: string[] }>;
 }
@@ -116,7 +118,11 @@ export function renderContainerdConfig(opts: ContainerdConfigOptions): string {
   const l = containerdLayout(opts.dir);
   const runtimes: Record<string, unknown> = {
     runc: { runtime_type: 'io.containerd.runc.v2', options: { Root: l.runcRoot } },
-    [COCOLET_RUNTIME_HANDLER]: { runtime_type: COCOLET_RUNTIME_TYPE, pod_annotations: COCOLET_POD_ANNOTATIONS },
+    [COCOLET_RUNTIME_HANDLER]: {
+      runtime_type: COCOLET_RUNTIME_TYPE,
+      pod_annotations: COCOLET_POD_ANNOTATIONS,
+      ...(opts.cocoletConfigPath ? { options: { ConfigPath: opts.cocoletConfigPath } } : {}),
+    },
   };
   for (const [name, r] of Object.entries(opts.extraRuntimes ?? {})) {
     runtimes[name] = { runtime_type: r.runtimeType, ...(r.podAnnotations ? { pod_annotations: r.podAnnotations } : {}) };
