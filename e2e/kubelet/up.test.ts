@@ -18,7 +18,7 @@ test('cocolet up --once brings the example pods to Running and cleans up', { tim
   const why = containerdSkipReason();
   if (why) return t.skip(why);
   const state = h.tempDir('ccu-');
-  const p = h.start(process.execPath, [cli, 'up', '--once', '--state-dir', state, '--timeout', '120'], {
+  const p = h.start(process.execPath, [cli, 'up', '--once', '--no-confidential', '--state-dir', state, '--timeout', '120'], {
     env: { ...process.env, COCOLET_LOG_LEVEL: 'error' },
   });
   const code = await p.exited;
@@ -42,7 +42,7 @@ test('cocolet up stops everything on SIGINT', { timeout: 240_000 }, async (t) =>
   const why = containerdSkipReason();
   if (why) return t.skip(why);
   const state = h.tempDir('ccu-');
-  const p = h.start(process.execPath, [cli, 'up', '--state-dir', state, '--timeout', '120'], { env: { ...process.env, COCOLET_LOG_LEVEL: 'error' } });
+  const p = h.start(process.execPath, [cli, 'up', '--no-confidential', '--state-dir', state, '--timeout', '120'], { env: { ...process.env, COCOLET_LOG_LEVEL: 'error' } });
   await p.waitForOutput(/Ctrl-C to stop/, { timeoutMs: 120_000 });
   p.child.kill('SIGINT');
   const code = await p.exited;

@@ -2,7 +2,8 @@
 /**
  * The `cocolet` command.
  *
- *   cocolet up [--once|--exit-when-running] [--state-dir DIR] [--timeout SECONDS] [--confidential]
+ *   cocolet up [--once|--exit-when-running] [--state-dir DIR] [--timeout SECONDS]
+ *              [--no-confidential | --confidential (a missing prerequisite is an error)]
  *              [--shim-dir DIR] [--container-runtime-endpoint SOCK]
  *   cocolet kubelet [kubelet flags: --config, --pod-manifest-path, --container-runtime-endpoint,
  *              --root-dir, --node-name, --kubeconfig, --runtime-class-handler name=handler, ...]
@@ -75,7 +76,12 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'up': {
       const once = takeFlag(args, '--once') || takeFlag(args, '--exit-when-running');
-      const confidential = takeFlag(args, '--confidential');
+      const noConfidential = takeFlag(args, '--no-confidential');
+      const requireConfidential = takeFlag(args, '--confidential');
+      if (noConfidential && requireConfidential) {
+        out('cocolet up: --confidential and --no-confidential exclude each other');
+        return 2;
+      }
       const timeout = takeValue(args, '--timeout');
       const shimDir = takeValue(args, '--shim-dir') ?? process.env.COCOLET_SHIM_DIR;
       const endpoint = takeValue(args, '--container-runtime-endpoint');
@@ -88,7 +94,8 @@ async function main(argv: string[]): Promise<number> {
         stateDir: resolve(stateDir),
         root: repoRoot(),
         once,
-        confidential,
+        confidential: !noConfidential,
+        requireConfidential,
         timeoutMs: timeout ? Number(timeout) * 1000 : DEFAULT_UP_TIMEOUT_MS,
         ...(shimDir ? { shimDir: resolve(shimDir) } : {}),
         shimBinary: join(dirname(fileURLToPath(import.meta.url)), 'containerd-shim-cocolet-v2.js'),

@@ -6,9 +6,13 @@
  * kubelet and prints progress until every pod is Running. SIGINT / SIGTERM (or, with `--once`,
  * reaching Running) stops the pods, the kubelet and the containerd it started.
  *
- * Confidential pods: `--confidential` also copies `examples/pods-confidential/`; their RuntimeClass
- * `cocolet` is routed to the CRI handler `cocolet`, served by `containerd-shim-cocolet-v2`, which
- * containerd looks up on its PATH (prefixed with `--shim-dir` / `$COCOLET_SHIM_DIR`).
+ * Confidential pods (by default, when the node has what they need; `--no-confidential` skips them,
+ * `--confidential` makes a missing prerequisite an error): host/node/confidential.ts builds the
+ * guest image if missing, writes the shim config (the `cocolet` runtime's options.ConfigPath),
+ * starts a loopback registry the guest pulls from and renders `examples/pods-confidential/` with
+ * the guest-visible image and init-data. Their RuntimeClass `cocolet` is routed to the CRI handler
+ * `cocolet`, served by `containerd-shim-cocolet-v2`, which containerd looks up on its PATH
+ * (prefixed with `--shim-dir` / `$COCOLET_SHIM_DIR`, else a link in `<stateDir>/bin`).
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -24,6 +28,7 @@ import { defaultKubeletConfiguration } from '../config/kubeletconfig.js';
 import { DEFAULT_RUNTIME_CLASSES } from '../config/flags.js';
 import { Kubelet } from '../kubelet.js';
 import type { PodRecord } from '../status/manager.js';
+import { checkConfidentialPrerequisites, ensureGuestImage, prepareConfidentialNode, writeShimConfig, type ConfidentialNode } from '../../node/confidential.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/cocolet';
 export const DEFAULT_UP_TIMEOUT_MS = 180_000;
@@ -34,7 +39,10 @@ export interface UpOptions {
   root: string;
   once: boolean;
   timeoutMs: number;
+  /** Run the confidential example pods when the prerequisites are there. */
   confidential: boolean;
+  /** A missing prerequisite for the confidential pods is an error (explicit `--confidential`). */
+  requireConfidential?: boolean;
   shimDir?: string;
   /** The compiled shim (`containerd-shim-cocolet-v2.js` beside the cocolet command), linked into
    * `<stateDir>/bin` for `--confidential` when no `shimDir` is given. */
@@ -83,8 +91,28 @@ export async function up(o: UpOptions): Promise<number> {
     }
   }
   mkdirSync(o.stateDir, { recursive: true });
+  let confidential = o.confidential;
+  if (confidential) {
+    const pre = o.endpoint ? { ok: false as const, missing: 'the containerd `cocolet up` starts (not --container-runtime-endpoint)' } : checkConfidentialPrerequisites(o.shimDir ? {} : o.shimBinary ? { shimBinary: o.shimBinary } : {});
+    if (!pre.ok) {
+      o.out(`confidential pod: ${o.requireConfidential ? 'cannot run' : 'skipped'}, missing ${pre.missing}`);
+      if (o.requireConfidential) return 2;
+      confidential = false;
+    }
+  }
+  let shimConfigPath: string | undefined;
+  if (confidential) {
+    try {
+      await ensureGuestImage({ log: (m) => o.out(`confidential pod: ${m}`), signal: o.signal });
+    } catch (e) {
+      o.out(`confidential pod: ${o.requireConfidential ? 'cannot run' : 'skipped'}, ${e instanceof Error ? e.message : String(e)}`);
+      if (o.requireConfidential || o.signal.aborted) return o.signal.aborted ? 130 : 2;
+      confidential = false;
+    }
+  }
+  if (confidential) shimConfigPath = writeShimConfig({ stateDir: o.stateDir });
   let shimDir = o.shimDir;
-  if (o.confidential && !shimDir && o.shimBinary && existsSync(o.shimBinary)) {
+  if (confidential && !shimDir && o.shimBinary && existsSync(o.shimBinary)) {
     shimDir = join(o.stateDir, 'bin');
     mkdirSync(shimDir, { recursive: true });
     const link = join(shimDir, 'containerd-shim-cocolet-v2');
@@ -92,15 +120,21 @@ export async function up(o: UpOptions): Promise<number> {
     chmodSync(o.shimBinary, 0o755);
     symlinkSync(o.shimBinary, link);
   }
-  if (o.confidential) o.out(shimDir ? `confidential pods: containerd-shim-cocolet-v2 from ${shimDir}` : 'confidential pods: containerd-shim-cocolet-v2 must be on PATH (build it or pass --shim-dir)');
+  if (confidential) o.out(shimDir ? `confidential pods: containerd-shim-cocolet-v2 from ${shimDir}` : 'confidential pods: containerd-shim-cocolet-v2 must be on PATH (build it or pass --shim-dir)');
   let containerd: Containerd | undefined;
   let kubelet: Kubelet | undefined;
+  let coco: ConfidentialNode | undefined;
   const cleanup = async (): Promise<void> => {
     if (kubelet) {
       say('stopping pods');
       await kubelet.stopAllPods();
       await kubelet.stop();
     }
+    if (coco) {
+      say('stopping the image registry');
+      await coco.dispose();
+    }
+    if (shimConfigPath) rmSync(shimConfigPath, { force: true });
     if (containerd) {
       say('stopping containerd');
       await containerd.stop();
@@ -114,7 +148,7 @@ export async function up(o: UpOptions): Promise<number> {
         say(`reusing containerd at ${layout.address}`);
       } else {
         say('starting containerd');
-        containerd = await launchContainerd({ dir: layout.dir, ...(shimDir ? { shimDir } : {}), logger: o.logger });
+        containerd = await launchContainerd({ dir: layout.dir, ...(shimDir ? { shimDir } : {}), ...(shimConfigPath ? { cocoletConfigPath: shimConfigPath } : {}), logger: o.logger });
         say(`containerd ready (pid ${containerd.pid}, CNI bridge ${containerd.bridge} ${containerd.subnet})`);
       }
       endpoint = layout.address;
@@ -127,10 +161,19 @@ export async function up(o: UpOptions): Promise<number> {
     rmSync(manifests, { recursive: true, force: true });
     mkdirSync(manifests, { recursive: true });
     const dirs = [join(o.root, 'examples', 'pods')];
-    if (o.confidential) dirs.push(join(o.root, 'examples', 'pods-confidential'));
     for (const d of dirs) {
       if (!existsSync(d)) continue;
       for (const f of readdirSync(d)) if (/\.(ya?ml|json)$/.test(f)) copyFileSync(join(d, f), join(manifests, f));
+    }
+    if (confidential) {
+      say('confidential pod: starting the registry the guest pulls from');
+      coco = await prepareConfidentialNode({
+        stateDir: o.stateDir,
+        containerdAddress: endpoint.replace(/^unix:\/\//, ''),
+        examplesDir: join(o.root, 'examples', 'pods-confidential'),
+        manifestsDir: manifests,
+      });
+      say(`confidential pod: image ${coco.image} (pulled inside the guest), shim config ${shimConfigPath}`);
     }
     const expected = readdirSync(manifests).length;
     say(`static pods: ${manifests} (${expected} manifests)`);
