@@ -28,11 +28,10 @@ import { parseAllDocuments } from 'yaml';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
 import { BUSYBOX_BIN, BUSYBOX_IMAGE } from '../images/oci.js';
 import { GUEST_HOST_ADDRESS, pushBusybox, startLocalRegistry, type LocalRegistry } from '../images/registry.js';
+import { INIT_DATA_ANNOTATION } from '../shim/config.js';
 import { guestImageDir } from '../vmm/image.js';
 import { DEMO_POLICY } from './policy.js';
 
-/** The pod annotation carrying CoCo init-data (base64 of gzip(TOML)). */
-export const INITDATA_ANNOTATION = 'io.katacontainers.config.hypervisor.cc_init_data';
 /** The compiled guest image builder, relative to this module. */
 export const GUEST_IMAGE_BUILDER = fileURLToPath(new URL('../../guest/image/build.js', import.meta.url));
 /** Commands a confidential pod needs on the node. */
@@ -143,7 +142,7 @@ export function renderConfidentialManifests(o: { examplesDir: string; image: str
       if (d.errors.length) throw new CocoletError(ErrorCode.InvalidArgument, `${f}: ${d.errors[0]!.message}`);
       const pod = d.toJS() as { kind?: string; metadata?: { annotations?: Record<string, string> }; spec?: { containers?: { image?: string }[]; initContainers?: { image?: string }[] } } | null;
       if (!pod || pod.kind !== 'Pod') continue;
-      pod.metadata = { ...pod.metadata, annotations: { ...pod.metadata?.annotations, [INITDATA_ANNOTATION]: o.initdata } };
+      pod.metadata = { ...pod.metadata, annotations: { ...pod.metadata?.annotations, [INIT_DATA_ANNOTATION]: o.initdata } };
       for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) if (c.image === BUSYBOX_IMAGE) c.image = o.image;
       texts.push(JSON.stringify(pod, null, 2));
     }
