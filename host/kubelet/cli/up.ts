@@ -103,7 +103,7 @@ export async function up(o: UpOptions): Promise<number> {
   let shimConfigPath: string | undefined;
   if (confidential) {
     try {
-      await ensureGuestImage({ log: (m) => o.out(`confidential pod: ${m}`), signal: o.signal });
+      await ensureGuestImage({ log: (m) => say(`confidential pod: ${m}`), signal: o.signal });
     } catch (e) {
       o.out(`confidential pod: ${o.requireConfidential ? 'cannot run' : 'skipped'}, ${e instanceof Error ? e.message : String(e)}`);
       if (o.requireConfidential || o.signal.aborted) return o.signal.aborted ? 130 : 2;
@@ -120,7 +120,7 @@ export async function up(o: UpOptions): Promise<number> {
     chmodSync(o.shimBinary, 0o755);
     symlinkSync(o.shimBinary, link);
   }
-  if (confidential) o.out(shimDir ? `confidential pods: containerd-shim-cocolet-v2 from ${shimDir}` : 'confidential pods: containerd-shim-cocolet-v2 must be on PATH (build it or pass --shim-dir)');
+  if (confidential) say(shimDir ? `confidential pod: containerd-shim-cocolet-v2 from ${shimDir}` : 'confidential pods: containerd-shim-cocolet-v2 must be on PATH (build it or pass --shim-dir)');
   let containerd: Containerd | undefined;
   let kubelet: Kubelet | undefined;
   let coco: ConfidentialNode | undefined;
