@@ -2,7 +2,7 @@
 // Runs every compiled test file (unit tests beside the code, integration and end-to-end tests
 // under e2e/) with Node's own test runner, which prints the summary last.
 // Usage: node scripts/run-tests.mjs [substring ...]   (only files whose path contains one)
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, relative, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,16 @@ if (files.length === 0) {
   console.error(`run-tests: no test files match ${filters.join(', ') || '(all)'}`);
   process.exit(1);
 }
+// The guest image is built once per run, before any test, so that every VM test finds it (tests
+// never build it themselves concurrently). Unchanged inputs make this a quick fingerprint check.
+const builder = join(dist, 'guest', 'image', 'build.js');
+const needsGuest = files.some((f) => /e2e[\\/](guest|shim|kubelet)[\\/]/.test(f));
+if (needsGuest && existsSync(builder) && process.env.COCOLET_SKIP_GUEST_IMAGE !== '1') {
+  const r = spawnSync(process.execPath, [builder], { cwd: root, encoding: 'utf8', env: { ...process.env, COCOLET_ROOT: root } });
+  if (r.status === 0) console.log(`run-tests: ${(r.stdout.split('\n')[0] ?? '').trim()}`);
+  else console.log(`run-tests: the guest image could not be built, so the VM tests will skip: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+}
+
 const concurrency = process.env.COCOLET_TEST_CONCURRENCY ?? '2';
 const child = spawn(process.execPath, ['--enable-source-maps', '--test', `--test-concurrency=${concurrency}`, ...files], {
   cwd: root,
