@@ -36,6 +36,17 @@ function repoRoot(): string {
 
 const out = (s: string): void => void process.stdout.write(`${s}\n`);
 
+const USAGE = `usage:
+  cocolet up [--once|--exit-when-running] [--state-dir DIR] [--timeout SECONDS]
+             [--no-confidential | --confidential] [--shim-dir DIR] [--container-runtime-endpoint SOCK]
+      a standalone node running the example pods (standard + confidential) until Ctrl-C
+  cocolet kubelet [--config FILE] [--pod-manifest-path DIR] [--container-runtime-endpoint unix://SOCK]
+                  [--root-dir DIR] [--node-name NAME] [--kubeconfig FILE] [--runtime-class-handler NAME=HANDLER] ...
+      the kubelet alone, with the upstream flag names
+  cocolet status [--root-dir DIR] [--json]
+  cocolet logs [--root-dir DIR] [--previous] [--tail N] [--timestamps] <pod> [<container>]
+--state-dir defaults to $COCOLET_STATE_DIR or /var/lib/cocolet; status and logs read <state-dir>/kubelet.`;
+
 function takeFlag(args: string[], name: string): boolean {
   const i = args.indexOf(name);
   if (i < 0) return false;
@@ -140,7 +151,7 @@ async function main(argv: string[]): Promise<number> {
       return cmdLogs({ rootDir, pod, ...(container ? { container } : {}), previous, timestamps, ...(tail ? { tail: Number(tail) } : {}) }, out);
     }
     default:
-      out('usage: cocolet up|kubelet|status|logs … (see the header of host/cmd/cocolet.ts)');
+      out(USAGE);
       return cmd === undefined || cmd === 'help' || cmd === '--help' ? 0 : 2;
   }
 }
