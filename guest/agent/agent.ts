@@ -4,7 +4,6 @@
  * of the vTPM when present) and the policy installed BEFORE any transport is opened, so no host
  * request is ever served under an unmeasured or absent policy.
  */
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { uptime } from 'node:os';
@@ -15,13 +14,12 @@ import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { TtrpcServer } from '../../shared/ttrpc/index.js';
 import { findInitdataDevice, readInitdataFile, type Initdata } from '../initdata/initdata.js';
 import { checkInitdataBinding, readTsmReport } from '../initdata/bind.js';
+import { digestOf } from '../initdata/builtins.js';
 import { extendedValue, INITDATA_PCR, pcrExtend, pcrRead, tpmDevice } from '../initdata/tpm.js';
 import { CONFIDENTIAL_DEFAULT_POLICY } from '../policy/defaults.js';
 import { parsePolicy, type PolicyDocument } from '../policy/document.js';
 import { PolicyGate } from '../policy/gate.js';
-import { ImageStore } from '../pull/store.js';
-import { ContainerManager } from '../runtime/containers.js';
-import { Runc } from '../runtime/runc.js';
+import type { ContainerManager } from '../runtime/containers.js';
 import { createAgentService, createHealthService } from './service.js';
 import { serveTransports, type ServingTransport } from './transports.js';
 
@@ -68,6 +66,7 @@ export class Agent {
   private server: TtrpcServer | undefined;
   private transports: ServingTransport[] = [];
   private containers: ContainerManager | undefined;
+  private containersLoading: Promise<ContainerManager> | undefined;
   initdata: Initdata | undefined;
   measurement: Measurement = { source: 'none' };
 
@@ -91,7 +90,7 @@ export class Agent {
       log.info({ algorithm: id.algorithm, digest: id.digest.toString('hex'), tee: b.tee, field: b.field }, 'init-data bound to the TEE report');
     } else if (dev) {
       // vTPM attesters bind init-data by extending PCR 8 with a SHA-256 digest of the TOML.
-      const d = id.algorithm === 'sha256' ? id.digest : createHash('sha256').update(id.raw).digest();
+      const d = id.algorithm === 'sha256' ? id.digest : digestOf('sha256', id.raw);
       const before = pcrRead(dev, INITDATA_PCR);
       pcrExtend(dev, INITDATA_PCR, d);
       const after = pcrRead(dev, INITDATA_PCR);
@@ -119,23 +118,24 @@ export class Agent {
 
   async start(): Promise<void> {
     const log = this.o.logger;
-    log.info({ sinceProcessStartMs: Math.round(performance.now()) }, 'agent starting');
+    log.info({ sinceProcessStartMs: Math.round(process.uptime() * 1000) }, 'agent starting');
     if (this.o.processMode) log.warn('agent running as a host process: NOT confidential (development only)');
     const { policy, settings } = this.loadInitdata();
-    const gate = new PolicyGate(policy, log.child({ component: 'policy' }));
+    const gate = new PolicyGate(policy, log.child({ component: 'policy' }), this.o.processMode);
     mkdirSync(this.o.stateDir, { recursive: true });
-    const images = new ImageStore({ root: join(this.o.stateDir, 'images'), logger: log, insecureRegistries: settings.insecureRegistries ?? [] });
-    const runc = new Runc({ binary: this.o.runcBinary, root: join(this.o.stateDir, 'runc'), noPivot: rootIsRamfs() });
-    const cgroupParent = `/cocolet-${createHash('sha256').update(this.o.stateDir).digest('hex').slice(0, 8)}`;
     const copyRoot = this.o.processMode ? join(this.o.stateDir, 'guest-root') : '/';
-    this.containers = new ContainerManager({
-      stateDir: this.o.stateDir, runc, images, logger: log, cgroupParent, sharedRoot: copyRoot,
-      allowHostMounts: () => gate.allowsHostMounts(),
-      checkImageDigest: (d) => gate.checkImageDigest(d),
-    });
+    const noPivot = rootIsRamfs();
+    // The container runtime (runc, image pull, unpacking) loads on the first request that needs it.
+    const containers = (): Promise<ContainerManager> => (this.containersLoading ??= import('./runtime-loader.js').then((m) => {
+      this.containers = m.createContainerManager({
+        stateDir: this.o.stateDir, runcBinary: this.o.runcBinary, noPivot, insecureRegistries: settings.insecureRegistries ?? [],
+        sharedRoot: copyRoot, processMode: this.o.processMode, gate, logger: log,
+      });
+      return this.containers;
+    }));
     const server = new TtrpcServer({ logger: log, interceptors: [gate.interceptor()] });
     server.register(AgentService, createAgentService({
-      containers: this.containers, gate, logger: log,
+      containers, containerCount: () => this.containers?.size ?? 0, gate, logger: log,
       copyRoot,
       initDaemon: process.pid === 1,
     }));

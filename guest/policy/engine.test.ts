@@ -17,6 +17,8 @@ const pinned = new PolicyEngine(parsePolicy({
   },
 }));
 
+const confProcess = new PolicyEngine(CONFIDENTIAL_DEFAULT_POLICY, true);
+const hostRootfs = { driver: 'cocolet.host_rootfs', source: '/run/bundle/rootfs', fstype: 'bind' };
 const cc = (init: object) => create(CreateContainerRequestSchema, { containerId: 'c', storages: [{ driver: 'image_guest_pull', source: 'reg.example/app:1' }], ...init } as never);
 const proc = (args: string[], env: string[] = ['PATH=/bin']) => ({ OCI: { Process: { Args: args, Env: env } } });
 
@@ -31,6 +33,9 @@ const cases: { name: string; engine: PolicyEngine; method: string; req: unknown;
   { name: 'bind of a CopyFile-d shared file allowed', engine: conf, method: 'CreateContainer', req: cc({ OCI: { Process: { Args: ['x'] }, Mounts: [{ destination: '/etc/hosts', source: '/run/kata-containers/shared/containers/abc-hosts', type: 'bind' }] } }), allowed: true },
   { name: 'traversal out of the shared folder is a host mount', engine: conf, method: 'CreateContainer', req: cc({ OCI: { Process: { Args: ['x'] }, Mounts: [{ destination: '/x', source: '/run/kata-containers/shared/containers/../../../etc', type: 'bind' }] } }), allowed: false },
   { name: 'host storage denied', engine: conf, method: 'CreateContainer', req: cc({ storages: [{ driver: 'local', source: '/dev/sda' }] }), allowed: false },
+  { name: 'host-prepared rootfs is host storage for a VM agent', engine: conf, method: 'CreateContainer', req: cc({ storages: [{ driver: 'image_guest_pull', source: 'reg.example/app:1' }, hostRootfs] }), allowed: false, rule: 'rules.CreateContainer.allowHostMounts' },
+  { name: 'host-prepared rootfs passes for a process-mode agent', engine: confProcess, method: 'CreateContainer', req: cc({ storages: [{ driver: 'image_guest_pull', source: 'reg.example/app:1' }, hostRootfs] }), allowed: true },
+  { name: 'process mode: other host storage still denied', engine: confProcess, method: 'CreateContainer', req: cc({ storages: [hostRootfs, { driver: 'local', source: '/dev/sda' }] }), allowed: false },
   { name: 'extra capability is privileged', engine: open, method: 'CreateContainer', req: cc({ OCI: { Process: { Args: ['x'], Capabilities: { Bounding: ['CAP_SYS_ADMIN'] } } } }), allowed: false, rule: 'rules.CreateContainer.allowPrivileged' },
   { name: 'host devices are privileged', engine: open, method: 'CreateContainer', req: cc({ OCI: { Process: { Args: ['x'] }, Linux: { Devices: [{ Path: '/dev/kvm' }] } } }), allowed: false },
   { name: 'joining a host namespace is privileged', engine: open, method: 'CreateContainer', req: cc({ OCI: { Process: { Args: ['x'] }, Linux: { Namespaces: [{ Type: 'network', Path: '/proc/1/ns/net' }] } } }), allowed: false },
@@ -58,6 +63,8 @@ test('digest pins are checked once the manifest digest is known', () => {
   assert.equal(pinned.checkImageDigest('sha256:' + 'a'.repeat(64)).allowed, true);
   assert.equal(pinned.checkImageDigest('sha256:' + 'b'.repeat(64)).allowed, false);
   assert.equal(conf.checkImageDigest('sha256:' + 'b'.repeat(64)).allowed, true);
+  assert.equal(pinned.pinsImageDigests(), true);
+  assert.equal(conf.pinsImageDigests(), false);
 });
 
 const invalid: { name: string; doc: unknown }[] = [

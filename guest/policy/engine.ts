@@ -39,7 +39,8 @@ function checkEnv(method: string, rule: PolicyRule, env: readonly string[]): Dec
 }
 
 export class PolicyEngine {
-  constructor(readonly doc: PolicyDocument) {}
+  /** `processMode`: the agent runs on the host (NOT confidential), where the host's prepared rootfs is not host-chosen storage. */
+  constructor(readonly doc: PolicyDocument, private readonly processMode = false) {}
 
   get name(): string {
     return this.doc.name;
@@ -81,7 +82,7 @@ export class PolicyEngine {
   private createContainer(rule: PolicyRule, r: CreateContainerRequest): Decision | undefined {
     const base = 'rules.CreateContainer';
     if (!rule.allowHostMounts) {
-      if (hostStorages(r.storages).length > 0) return deny(`${base}.allowHostMounts`, 'host-chosen storage not allowed');
+      if (hostStorages(r.storages, this.processMode).length > 0) return deny(`${base}.allowHostMounts`, 'host-chosen storage not allowed');
       const m = r.OCI?.Mounts.find((x) => isHostMount(x));
       if (m) return deny(`${base}.allowHostMounts`, `host mount at ${m.destination} not allowed`);
       if (r.devices.length > 0) return deny(`${base}.allowHostMounts`, 'host devices not allowed');
@@ -97,6 +98,11 @@ export class PolicyEngine {
       if (patterns.length > 0 && !matchAny(patterns, ref)) return deny(`${base}.images`, 'image not allowed');
     }
     return checkArgv('CreateContainer', rule, r.OCI?.Process?.Args ?? []) ?? checkEnv('CreateContainer', rule, r.OCI?.Process?.Env ?? []);
+  }
+
+  /** Whether the policy pins image digests (then the image must be pulled to learn its digest). */
+  pinsImageDigests(): boolean {
+    return (this.doc.rules.CreateContainer?.images ?? []).some((p) => p.startsWith('sha256:'));
   }
 
   /** Digest pins (`sha256:` entries of CreateContainer.images) checked once the manifest is known. */

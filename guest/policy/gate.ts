@@ -24,8 +24,14 @@ export class PolicyGate {
   private engine: PolicyEngine;
   private readonly counts = new Map<string, number>();
 
-  constructor(doc: PolicyDocument, private readonly log: Logger) {
-    this.engine = new PolicyEngine(doc);
+  /** `processMode`: the agent runs on the host, NOT confidential (see PolicyEngine). */
+  constructor(doc: PolicyDocument, private readonly log: Logger, private readonly processMode = false) {
+    this.engine = new PolicyEngine(doc, processMode);
+  }
+
+  /** Whether the current policy pins image digests. */
+  pinsImageDigests(): boolean {
+    return this.engine.pinsImageDigests();
   }
 
   get policyName(): string {
@@ -39,7 +45,7 @@ export class PolicyGate {
 
   /** Replaces the policy (SetPolicy, when the current policy allowed it). */
   replace(doc: PolicyDocument): void {
-    this.engine = new PolicyEngine(doc);
+    this.engine = new PolicyEngine(doc, this.processMode);
     this.log.info({ policy: doc.name }, 'policy replaced');
   }
 

@@ -7,6 +7,13 @@ import type { Mount, Spec } from '../../shared/gen/kata/oci_pb.js';
 
 /** Storage driver for images the guest pulls itself. */
 export const IMAGE_GUEST_PULL = 'image_guest_pull';
+/**
+ * Storage driver naming a root file system the host already prepared (containerd's snapshot,
+ * mounted by the shim). Only a process-mode agent (on the host, NOT confidential) may use it; a
+ * VM agent treats it as host-chosen storage (denied by the policies that forbid host mounts) and
+ * refuses it anyway.
+ */
+export const HOST_ROOTFS = 'cocolet.host_rootfs';
 /** Guest folder holding files the host copied in with CopyFile (Kata's shared container path). */
 export const SHARED_CONTAINERS_DIR = '/run/kata-containers/shared/containers';
 /** OCI annotation carrying the image name (containerd CRI). */
@@ -41,8 +48,14 @@ export function isHostMount(m: Pick<Mount, 'type' | 'source' | 'options'>): bool
   return true;
 }
 
-export function hostStorages(storages: readonly Storage[]): Storage[] {
-  return storages.filter((s) => s.driver !== IMAGE_GUEST_PULL);
+/** Storages the host chose; in process mode the host's prepared rootfs is not one (the host owns that agent anyway). */
+export function hostStorages(storages: readonly Storage[], processMode = false): Storage[] {
+  return storages.filter((s) => s.driver !== IMAGE_GUEST_PULL && !(processMode && s.driver === HOST_ROOTFS));
+}
+
+/** The host-prepared rootfs storage of a request, if any. */
+export function hostRootfsStorage(req: CreateContainerRequest): Storage | undefined {
+  return req.storages.find((s) => s.driver === HOST_ROOTFS);
 }
 
 /** Reasons a spec asks for privileges beyond an ordinary container (empty when none). */

@@ -11,7 +11,7 @@ import type { CreateContainerRequest, ExecProcessRequest } from '../../shared/ge
 import type { LinuxResources } from '../../shared/gen/kata/oci_pb.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { delay } from '../../shared/lifecycle/disposables.js';
-import { imageReference } from '../policy/inspect.js';
+import { hasTraversal, hostRootfsStorage, imageReference } from '../policy/inspect.js';
 import type { ImageStore } from '../pull/store.js';
 import { Runc, readRuncLog, type RuncStats } from './runc.js';
 import { buildRuncConfig, resourcesJson, type RuncConfig } from './spec.js';
@@ -81,6 +81,11 @@ export interface ContainerManagerOptions {
   checkImageDigest: (digest: string) => void;
   /** cgroup parent for containers (unique per agent). */
   cgroupParent: string;
+  /**
+   * Whether a `cocolet.host_rootfs` storage (the host's prepared rootfs) may replace the pull: only
+   * for an agent running as a host process (NOT confidential); absent = never (refused), false = pull instead.
+   */
+  hostRootfsAllowed?: () => boolean;
   /** Where the guest's `/` is for CopyFile-d files (`/` in a VM). */
   sharedRoot?: string;
 }
@@ -130,28 +135,38 @@ export class ContainerManager {
     checkId('exec_id', req.execId, true);
     if (this.containers.has(id)) throw new CocoletError(ErrorCode.AlreadyExists, `container ${id} already exists`, { context: { container: id } });
     const ref = imageReference(req);
-    if (!ref) throw new CocoletError(ErrorCode.InvalidArgument, 'no image to run: cocolet pulls images inside the guest (storage driver image_guest_pull)', { context: { container: id } });
-    const image = await this.o.images.pull(ref, this.o.checkImageDigest);
+    const hostRoot = hostRootfsStorage(req);
+    if (hostRoot && !this.o.hostRootfsAllowed) throw new CocoletError(ErrorCode.PolicyDenied, 'a host-prepared rootfs is only accepted by an agent running as a host process', { context: { container: id } });
+    if (hostRoot && !this.o.hostRootfsAllowed?.()) this.o.logger.info({ container: id }, 'host rootfs ignored: the policy pins image digests');
+    const useHostRoot = hostRoot !== undefined && this.o.hostRootfsAllowed?.() === true;
+    if (useHostRoot && hasTraversal(hostRoot.source)) throw new CocoletError(ErrorCode.InvalidArgument, 'host rootfs must be a clean absolute path', { context: { container: id } });
+    if (!ref && !useHostRoot) throw new CocoletError(ErrorCode.InvalidArgument, 'no image to run: cocolet pulls images inside the guest (storage driver image_guest_pull)', { context: { container: id } });
+    const image = useHostRoot ? undefined : await this.o.images.pull(ref!, this.o.checkImageDigest);
     const dir = join(this.o.stateDir, 'containers', id);
     const bundle = join(dir, 'bundle');
-    const rootfs = join(bundle, 'rootfs');
+    const rootfs = useHostRoot ? hostRoot.source : join(bundle, 'rootfs');
     const cgroupsPath = `${this.o.cgroupParent}/${id}`;
-    const config = buildRuncConfig({ spec: req.OCI, image: image.config, rootfs, cgroupsPath, allowHostMounts: this.o.allowHostMounts(), sharedRoot: this.o.sharedRoot });
-    mkdirSync(rootfs, { recursive: true });
-    mkdirSync(join(dir, 'upper'), { recursive: true });
-    mkdirSync(join(dir, 'work'), { recursive: true });
+    // With the host's rootfs, containerd already merged the image config into the spec.
+    const config = buildRuncConfig({ spec: req.OCI, ...(image ? { image: image.config } : {}), rootfs, cgroupsPath, allowHostMounts: this.o.allowHostMounts(), sharedRoot: this.o.sharedRoot });
+    mkdirSync(useHostRoot ? bundle : rootfs, { recursive: true });
+    if (!useHostRoot) {
+      mkdirSync(join(dir, 'upper'), { recursive: true });
+      mkdirSync(join(dir, 'work'), { recursive: true });
+    }
     const c: Container = { id, dir, bundle, config, state: 'created', init: new ManagedProcess(id), execs: new Map(), overlay: false, cgroupsPath, oomKills: 0 };
     this.containers.set(id, c);
     try {
-      await sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${image.rootfs},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, rootfs]);
-      c.overlay = true;
+      if (image) {
+        await sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${image.rootfs},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, rootfs]);
+        c.overlay = true;
+      }
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
     } catch (e) {
       await this.cleanup(c);
       this.containers.delete(id);
       throw e;
     }
-    this.o.logger.info({ container: id, image: ref, digest: image.manifestDigest }, 'container created');
+    this.o.logger.info({ container: id, image: ref, digest: image?.manifestDigest, hostRootfs: useHostRoot }, 'container created');
   }
 
   async start(id: string): Promise<void> {

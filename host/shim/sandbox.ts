@@ -35,6 +35,8 @@ import { TaskProcess, type TaskIo, type ExitInfo } from './task.js';
 export const VM_LOST_EXIT_STATUS = 137;
 /** How long an exit waits for the last output to be copied. */
 export const STDIO_DRAIN_MS = 2000;
+/** Storage driver of a host-prepared rootfs; only a process-mode agent accepts it (guest/policy/inspect.ts HOST_ROOTFS). */
+export const HOST_ROOTFS_DRIVER = 'cocolet.host_rootfs';
 /** Where guest-pulled images are mounted in the guest (Kata's layout). */
 export const GUEST_ROOTFS_DIR = '/run/kata-containers';
 
@@ -262,8 +264,16 @@ export class Sandbox {
       const kind = this.opts.config.hypervisor.kind;
       let rootPath: string;
       const storages: MessageInitShape<typeof StorageSchema>[] = [];
-      if (kind !== 'fake') {
-        // The agent (in a VM or as a process) pulls the image itself; the host's rootfs is never used.
+      if (kind === 'process' && input.rootfs.length > 0) {
+        // The process agent is on the host (NOT confidential): hand it containerd's rootfs so it need
+        // not pull; the image storage stays for its policy (and for a pull if the policy pins digests).
+        rootPath = mountRootfs(input.bundle, input.rootfs);
+        c.mounted = true;
+        const image = spec.annotations?.[CRI_IMAGE_NAME];
+        if (image) storages.push({ driver: 'image_guest_pull', source: image, fstype: 'overlay', mountPoint: rootPath, driverOptions: [`image_guest_pull=${JSON.stringify({ metadata: spec.annotations ?? {} })}`] });
+        storages.push({ driver: HOST_ROOTFS_DRIVER, source: rootPath, fstype: 'bind', mountPoint: rootPath });
+      } else if (kind !== 'fake') {
+        // The agent in a VM pulls the image itself; the host's rootfs is never used.
         const image = spec.annotations?.[CRI_IMAGE_NAME];
         if (!image) throw new CocoletError(ErrorCode.FailedPrecondition, `with the ${kind} hypervisor the guest pulls the image itself and needs its name (io.kubernetes.cri.image-name): run the container through CRI`, { context: { container: input.id } });
         rootPath = `${GUEST_ROOTFS_DIR}/${input.id}/rootfs`;
