@@ -9,7 +9,7 @@
 import type { Logger } from '../../shared/log/logger.js';
 import { gunzipSync } from 'node:zlib';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
-import { ProcessHypervisor, QemuHypervisor, type Hypervisor as VmmHypervisorType } from '../vmm/index.js';
+import type { Hypervisor as VmmHypervisorType } from '../vmm/hypervisor.js';
 import type { ShimConfig } from './config.js';
 
 export interface VmStartRequest {
@@ -70,8 +70,13 @@ class VmmHypervisor implements Hypervisor {
     private readonly logger: Logger,
   ) {}
 
-  private inner(kernelParams: string): VmmHypervisorType {
-    if (this.kind === 'process') return new ProcessHypervisor({ logger: this.logger });
+  /** Loads only the chosen hypervisor's module (QEMU's pulls in swtpm, image and disk code the process kind never needs). */
+  private async inner(kernelParams: string): Promise<VmmHypervisorType> {
+    if (this.kind === 'process') {
+      const { ProcessHypervisor } = await import('../vmm/process.js');
+      return new ProcessHypervisor({ logger: this.logger });
+    }
+    const { QemuHypervisor } = await import('../vmm/qemu.js');
     const h = this.cfg.hypervisor;
     return new QemuHypervisor({
       logger: this.logger,
@@ -82,7 +87,7 @@ class VmmHypervisor implements Hypervisor {
   }
 
   async start(req: VmStartRequest): Promise<VmHandle> {
-    const h = await this.inner(req.kernelParams).start({
+    const h = await (await this.inner(req.kernelParams)).start({
       id: req.id,
       stateDir: req.workDir,
       vcpus: req.vcpus,
