@@ -1,6 +1,10 @@
 /**
  * grpc.AgentService and grpc.Health handlers. Each handler only does its job: the policy gate
  * (an interceptor) has already checked the request, and errors are mapped in one place.
+ *
+ * Boot time: nothing here may pull the container runtime, the image puller, CopyFile or metrics
+ * into the agent's start path; those modules are imported on first use (the guest bundle puts
+ * them in chunks that Node only loads then), so Health answers after the least code is loaded.
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -10,14 +14,15 @@ import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import type { ServiceImpl } from '../../shared/ttrpc/index.js';
 import { parsePolicy } from '../policy/document.js';
 import type { PolicyGate } from '../policy/gate.js';
-import { checkId, type ContainerManager } from '../runtime/containers.js';
-import { copyFile } from './copyfile.js';
-import { renderMetrics } from './metrics.js';
+import type { ContainerManager } from '../runtime/containers.js';
 
 export const AGENT_VERSION = '0.1.0';
 
 export interface AgentServiceDeps {
-  containers: ContainerManager;
+  /** The container manager, created (and its modules loaded) on the first request that needs it. */
+  containers: () => Promise<ContainerManager>;
+  /** Containers managed so far (0 while the manager has not been created). */
+  containerCount: () => number;
   gate: PolicyGate;
   logger: Logger;
   /** Where the guest's `/` is for CopyFile (`/` in a VM, a state folder in process mode). */
@@ -39,6 +44,7 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
   let sandbox: SandboxState | undefined;
   const impl: ServiceImpl<typeof AgentService> = {
     async createSandbox(req) {
+      const { checkId } = await import('../runtime/containers.js');
       checkId('sandbox_id', req.sandboxId, true);
       if (sandbox) throw new CocoletError(ErrorCode.AlreadyExists, `sandbox ${sandbox.id} already exists`, { context: { sandbox: sandbox.id } });
       sandbox = { id: req.sandboxId, hostname: req.hostname };
@@ -46,65 +52,65 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
       return {};
     },
     async destroySandbox() {
-      await d.containers.removeAll();
+      await (await d.containers()).removeAll();
       d.logger.info({ sandbox: sandbox?.id }, 'sandbox destroyed');
       sandbox = undefined;
       return {};
     },
     async createContainer(req) {
-      await d.containers.create(req);
+      await (await d.containers()).create(req);
       return {};
     },
     async startContainer(req) {
-      await d.containers.start(req.containerId);
+      await (await d.containers()).start(req.containerId);
       return {};
     },
     async removeContainer(req) {
-      await d.containers.remove(req.containerId, req.timeout);
+      await (await d.containers()).remove(req.containerId, req.timeout);
       return {};
     },
     async execProcess(req) {
-      await d.containers.exec(req);
+      await (await d.containers()).exec(req);
       return {};
     },
     async signalProcess(req) {
-      await d.containers.signal(req.containerId, req.execId, req.signal);
+      await (await d.containers()).signal(req.containerId, req.execId, req.signal);
       return {};
     },
     async waitProcess(req, ctx) {
-      return { status: await d.containers.wait(req.containerId, req.execId, ctx.signal) };
+      return { status: await (await d.containers()).wait(req.containerId, req.execId, ctx.signal) };
     },
     async readStdout(req, ctx) {
-      return { data: await d.containers.read(req.containerId, req.execId, 'stdout', req.len, ctx.signal) };
+      return { data: await (await d.containers()).read(req.containerId, req.execId, 'stdout', req.len, ctx.signal) };
     },
     async readStderr(req, ctx) {
-      return { data: await d.containers.read(req.containerId, req.execId, 'stderr', req.len, ctx.signal) };
+      return { data: await (await d.containers()).read(req.containerId, req.execId, 'stderr', req.len, ctx.signal) };
     },
     async writeStdin(req) {
-      return { len: await d.containers.writeStdin(req.containerId, req.execId, req.data) };
+      return { len: await (await d.containers()).writeStdin(req.containerId, req.execId, req.data) };
     },
     async closeStdin(req) {
-      d.containers.closeStdin(req.containerId, req.execId);
+      (await d.containers()).closeStdin(req.containerId, req.execId);
       return {};
     },
     async ttyWinResize(req) {
-      d.containers.ttyResize(req.containerId, req.execId);
+      (await d.containers()).ttyResize(req.containerId, req.execId);
       return {};
     },
     async pauseContainer(req) {
-      await d.containers.pause(req.containerId);
+      await (await d.containers()).pause(req.containerId);
       return {};
     },
     async resumeContainer(req) {
-      await d.containers.resume(req.containerId);
+      await (await d.containers()).resume(req.containerId);
       return {};
     },
     async updateContainer(req) {
-      await d.containers.update(req.containerId, req.resources);
+      await (await d.containers()).update(req.containerId, req.resources);
       return {};
     },
     async statsContainer(req) {
-      const s = await d.containers.stats(req.containerId);
+      const s = await (await d.containers()).stats(req.containerId);
       return {
         cgroupStats: {
           cpuStats: {
@@ -121,7 +127,7 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
       };
     },
     async getOOMEvent(_req, ctx) {
-      return { containerId: await d.containers.nextOom(ctx.signal) };
+      return { containerId: await (await d.containers()).nextOom(ctx.signal) };
     },
     async getGuestDetails(req) {
       let block = 0n;
@@ -146,6 +152,7 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
       };
     },
     async copyFile(req) {
+      const { copyFile } = await import('./copyfile.js');
       copyFile(req, d.copyRoot);
       return {};
     },
@@ -154,7 +161,8 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
       return {};
     },
     async getMetrics() {
-      return { metrics: renderMetrics(d.gate.decisionCounts(), d.containers.size) };
+      const { renderMetrics } = await import('./metrics.js');
+      return { metrics: renderMetrics(d.gate.decisionCounts(), d.containerCount()) };
     },
   };
   // Every RPC cocolet does not implement answers UNIMPLEMENTED naming it (after the policy gate).

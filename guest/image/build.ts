@@ -1,6 +1,6 @@
 /**
  * Builds the guest image: a kernel and a reproducible initramfs (cpio newc, sorted, mtime 0,
- * owner 0) holding busybox, runc, the needed kernel modules, Node and the one-file agent bundle.
+ * owner 0) holding busybox, runc, the needed kernel modules, Node and the agent bundle (entry + on-demand chunks).
  * Same inputs → same bytes; rebuilding is skipped when the inputs' fingerprint is unchanged.
  *
  * CLI: `npm run guest-image` (`node dist/guest/image/build.js [--force]`). Prints the launch
@@ -19,7 +19,7 @@ import { launchMeasurement, type LaunchMeasurement } from './measure.js';
 import { guestImageDir, IMAGE_FILES } from './paths.js';
 
 /** Bumped whenever the image layout changes, so cached images are rebuilt. */
-export const IMAGE_FORMAT_VERSION = 4;
+export const IMAGE_FORMAT_VERSION = 5;
 
 /** Kernel command line (tuned for fast boots on QEMU microvm; see the microVM reference). */
 export const BASE_CMDLINE = [
@@ -45,8 +45,10 @@ export interface ImageManifest {
   fingerprint: string;
   kernelRelease: string;
   cmdline: string;
-  files: { kernel: string; initramfs: string; bundle: string };
-  sizes: { kernel: number; initramfs: number; bundle: number };
+  /** `bundle` is the agent's entry file; `bundleChunks` its on-demand chunks beside it. */
+  files: { kernel: string; initramfs: string; bundle: string; bundleChunks: string[] };
+  /** `bundle`: all agent files; `bundleEntry`: the entry alone (what loads before Health answers). */
+  sizes: { kernel: number; initramfs: number; bundle: number; bundleEntry: number };
   bundlePackages: string[];
   /** Bytes of the bundle's inputs before bundling and minifying. */
   bundleInputBytes: number;
@@ -139,7 +141,7 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
     modules: modules.map((m) => [m.name, sha256(m.data)]),
     node: statKey(nodeBinary), busybox: statKey(busybox), runc: statKey(runc),
     libs: libs.map(([g, r]) => [g, statKey(r)]),
-    bundle: sha256(bundle.code), init, cmdline,
+    bundle: sha256(bundle.code), chunks: bundle.chunks.map((c) => [c.name, sha256(c.code)]), init, cmdline,
   }));
   const manifestPath = join(dir, IMAGE_FILES.manifest);
   if (!opts.force && existsSync(manifestPath)) {
@@ -167,7 +169,8 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
   add({ path: 'bin/busybox', kind: 'file', data: readFileSync(busybox), mode: 0o755 });
   add({ path: 'bin/node', kind: 'file', data: strippedNode(nodeBinary, cacheDir), mode: 0o755 });
   add({ path: 'usr/sbin/runc', kind: 'file', data: readFileSync(runc), mode: 0o755 });
-  add({ path: 'agent/cocolet-agent.mjs', kind: 'file', data: bundle.code, mode: 0o644 });
+  add({ path: `agent/${IMAGE_FILES.bundle}`, kind: 'file', data: bundle.code, mode: 0o644 });
+  for (const c of bundle.chunks) add({ path: `agent/${c.name}`, kind: 'file', data: c.code, mode: 0o644 });
   for (const [guestPath, real] of libs) add({ path: guestPath, kind: 'file', data: readFileSync(real), mode: 0o755 });
   for (const m of modules) add({ path: `lib/modules/${m.name}.ko`, kind: 'file', data: m.data, mode: 0o644 });
   for (const a of busyboxApplets(busybox)) {
@@ -188,8 +191,11 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
     fingerprint,
     kernelRelease: kernel.release,
     cmdline,
-    files: { kernel: IMAGE_FILES.kernel, initramfs: IMAGE_FILES.initramfs, bundle: IMAGE_FILES.bundle },
-    sizes: { kernel: kernelBytes.length, initramfs: initramfs.length, bundle: bundle.code.length },
+    files: { kernel: IMAGE_FILES.kernel, initramfs: IMAGE_FILES.initramfs, bundle: IMAGE_FILES.bundle, bundleChunks: bundle.chunks.map((c) => c.name) },
+    sizes: {
+      kernel: kernelBytes.length, initramfs: initramfs.length,
+      bundle: bundle.chunks.reduce((n, c) => n + c.code.length, bundle.code.length), bundleEntry: bundle.code.length,
+    },
     bundlePackages: bundle.packages,
     bundleInputBytes: bundle.inputBytes,
     measurement: {
@@ -205,6 +211,8 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
   };
   put(IMAGE_FILES.kernel, kernelBytes);
   put(IMAGE_FILES.initramfs, initramfs);
+  // Chunks first: the entry (what the process hypervisor starts) only appears once its chunks are there.
+  for (const c of bundle.chunks) put(c.name, c.code);
   put(IMAGE_FILES.bundle, bundle.code);
   put(IMAGE_FILES.cmdline, cmdline + '\n');
   put(IMAGE_FILES.manifest, JSON.stringify(manifest, null, 2) + '\n');
@@ -219,7 +227,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `guest image ${r.rebuilt ? 'built' : 'unchanged'} in ${r.dir}\n` +
       `  kernel     ${m.kernelRelease} (${mb(m.sizes.kernel)} MiB)\n` +
-      `  initramfs  ${mb(m.sizes.initramfs)} MiB; agent bundle ${(m.sizes.bundle / 1024).toFixed(0)} KiB, packages: ${m.bundlePackages.join(', ') || '(none)'}\n` +
+      `  initramfs  ${mb(m.sizes.initramfs)} MiB; agent bundle ${(m.sizes.bundle / 1024).toFixed(0)} KiB (entry ${(m.sizes.bundleEntry / 1024).toFixed(0)} KiB), packages: ${m.bundlePackages.join(', ') || '(none)'}\n` +
       `  cmdline    ${m.cmdline}\n` +
       `  launch measurement sha256 ${m.measurement.sha256.launch}\n` +
       `  launch measurement sha384 ${m.measurement.sha384.launch}\n`,

@@ -1,13 +1,26 @@
 /**
- * Bundles the guest agent into ONE file with esbuild (the guest gets no node_modules). Reports
- * which npm packages ended up inside: that is the guest's runtime dependency list.
+ * Bundles the guest agent with esbuild (the guest gets no node_modules): one entry file plus the
+ * chunks esbuild splits off at dynamic `import()`s (container runtime, image pull, CopyFile,
+ * metrics), so Node parses only the start path before Health answers; chunk names are content
+ * hashes (same inputs, same names and bytes). Reports which npm packages ended up inside: that is
+ * the guest's runtime dependency list.
  */
-import { build } from 'esbuild';
+import { builtinModules } from 'node:module';
+import { build, type Plugin } from 'esbuild';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export interface AgentBundle {
+export interface BundleFile {
+  /** File name, beside the entry (the entry is IMAGE_FILES.bundle). */
+  name: string;
   code: Buffer;
+}
+
+export interface AgentBundle {
+  /** The entry file (what Node starts). */
+  code: Buffer;
+  /** Chunks loaded on demand by the entry, sorted by name. */
+  chunks: BundleFile[];
   /** npm packages whose code is in the bundle, sorted. */
   packages: string[];
   /** Total bytes of the bundle's input files (what an unbundled agent would ship). */
@@ -30,9 +43,37 @@ export function packagesOf(inputs: readonly string[]): string[] {
   return [...pk].sort();
 }
 
+const BUILTINS = new Set(builtinModules);
+
+/**
+ * Node built-ins reached through `require` (the banner's) instead of ESM `import`: an ESM import of
+ * a built-in materialises every export of it (`node:fs` then loads fs/promises, readline and the
+ * stream stack), a require only loads the module itself; the bundle reads the exports it uses
+ * through esbuild's CommonJS interop, on access. Marked free of side effects, so a built-in whose
+ * imports are all unused is dropped as before.
+ */
+export const requireBuiltins: Plugin = {
+  name: 'require-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (a) => {
+      const name = a.path.replace(/^node:/, '');
+      if (!BUILTINS.has(name)) return undefined;
+      // the shim's own require stays a real require (the banner's)
+      return a.namespace === 'node-builtin' ? { path: a.path, external: true } : { path: name, namespace: 'node-builtin', sideEffects: false };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (a) => ({ contents: `module.exports = require(${JSON.stringify(`node:${a.path}`)});`, loader: 'js' }));
+  },
+};
+
 export async function bundleAgent(entry = agentEntry()): Promise<AgentBundle> {
+  const outdir = '/cocolet-agent-bundle';
   const r = await build({
-    entryPoints: [entry],
+    entryPoints: { 'cocolet-agent': entry },
+    outdir,
+    splitting: true,
+    entryNames: '[name]',
+    chunkNames: 'chunk-[hash]',
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     target: 'node20',
@@ -42,10 +83,18 @@ export async function bundleAgent(entry = agentEntry()): Promise<AgentBundle> {
     legalComments: 'none',
     metafile: true,
     logLevel: 'error',
+    plugins: [requireBuiltins],
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
-  const out = r.outputFiles[0];
-  if (!out) throw new Error('esbuild produced no output');
+  let code: Buffer | undefined;
+  const chunks: BundleFile[] = [];
+  for (const f of r.outputFiles) {
+    const name = f.path.slice(outdir.length + 1);
+    if (name === 'cocolet-agent.mjs') code = Buffer.from(f.contents);
+    else chunks.push({ name, code: Buffer.from(f.contents) });
+  }
+  if (!code) throw new Error('esbuild produced no entry file');
+  chunks.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const inputs = Object.values(r.metafile.inputs);
-  return { code: Buffer.from(out.contents), packages: packagesOf(Object.keys(r.metafile.inputs)), inputBytes: inputs.reduce((n, i) => n + i.bytes, 0) };
+  return { code, chunks, packages: packagesOf(Object.keys(r.metafile.inputs)), inputBytes: inputs.reduce((n, i) => n + i.bytes, 0) };
 }

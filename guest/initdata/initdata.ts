@@ -8,11 +8,10 @@
  * `cocolet-agent.json` (agent settings: `insecureRegistries`). A `policy.rego` is refused (no
  * Rego engine): failing closed beats silently ignoring the pod author's policy.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
 import { parse as parseToml } from 'smol-toml';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
+import { digestOf, nodeZlib } from './builtins.js';
 
 export const INITDATA_MAGIC = Buffer.from('initdata', 'ascii');
 export const INITDATA_VERSION = '0.1.0';
@@ -52,7 +51,7 @@ export function parseInitdata(raw: Buffer): Initdata {
     if (typeof v !== 'string') throw bad(`data.${k} must be a string`);
     data[k] = v;
   }
-  return { raw, algorithm: alg as InitdataAlgorithm, digest: createHash(alg).update(raw).digest(), data };
+  return { raw, algorithm: alg as InitdataAlgorithm, digest: digestOf(alg, raw), data };
 }
 
 /** Decodes the block-device layout; undefined when the magic is absent. */
@@ -61,7 +60,7 @@ export function decodeInitdataBlock(block: Buffer): Buffer | undefined {
   const len = block.readBigUInt64LE(8);
   if (len > BigInt(MAX_INITDATA_BYTES) || Number(len) > block.length - 16) throw bad('block length out of range');
   try {
-    return gunzipSync(block.subarray(16, 16 + Number(len)), { maxOutputLength: MAX_INITDATA_BYTES });
+    return nodeZlib().gunzipSync(block.subarray(16, 16 + Number(len)), { maxOutputLength: MAX_INITDATA_BYTES });
   } catch (e) {
     throw bad(`gzip payload unreadable (${(e as Error).message})`);
   }

@@ -3,8 +3,8 @@
  * bank. Enough to measure init-data into PCR 8 without a TPM library in the guest.
  */
 import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
+import { digestOf } from './builtins.js';
 
 const TPM_ST_NO_SESSIONS = 0x8001;
 const TPM_ST_SESSIONS = 0x8002;
@@ -51,7 +51,7 @@ export function pcrReadCommand(pcr: number): Buffer {
 
 /** The value PCR `old` becomes after extending with `digest` (SHA-256 bank). */
 export function extendedValue(old: Buffer, digest: Buffer): Buffer {
-  return createHash('sha256').update(Buffer.concat([old, digest])).digest();
+  return digestOf('sha256', old, digest);
 }
 
 export function tpmDevice(): string | undefined {

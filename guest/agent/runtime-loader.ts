@@ -1,0 +1,40 @@
+/**
+ * Builds the container manager (runc, the image store and puller, layer unpacking). Imported
+ * dynamically by the agent on the first request that needs it, so none of this code, nor the
+ * Node built-ins it uses (child_process, zlib, crypto), loads before Health answers.
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { digestOf } from '../initdata/builtins.js';
+import type { PolicyGate } from '../policy/gate.js';
+import { ImageStore } from '../pull/store.js';
+import { ContainerManager } from '../runtime/containers.js';
+import { Runc } from '../runtime/runc.js';
+
+export interface RuntimeOptions {
+  stateDir: string;
+  runcBinary?: string;
+  /** runc must not pivot_root (the root is the initramfs). */
+  noPivot: boolean;
+  insecureRegistries: string[];
+  /** Where the guest's `/` is for CopyFile-d files. */
+  sharedRoot: string;
+  processMode: boolean;
+  gate: PolicyGate;
+  logger: Logger;
+}
+
+export function createContainerManager(o: RuntimeOptions): ContainerManager {
+  const images = new ImageStore({ root: join(o.stateDir, 'images'), logger: o.logger, insecureRegistries: o.insecureRegistries });
+  const runc = new Runc({ binary: o.runcBinary, root: join(o.stateDir, 'runc'), noPivot: o.noPivot });
+  const cgroupParent = `/cocolet-${digestOf('sha256', Buffer.from(o.stateDir)).toString('hex').slice(0, 8)}`;
+  const gate = o.gate;
+  return new ContainerManager({
+    stateDir: o.stateDir, runc, images, logger: o.logger, cgroupParent, sharedRoot: o.sharedRoot,
+    allowHostMounts: () => gate.allowsHostMounts(),
+    checkImageDigest: (d) => gate.checkImageDigest(d),
+    // Process mode only (NOT confidential): run on the rootfs containerd prepared instead of pulling,
+    // unless the policy pins digests (only a pull learns the digest).
+    ...(o.processMode ? { hostRootfsAllowed: () => !gate.pinsImageDigests() } : {}),
+  });
+}
