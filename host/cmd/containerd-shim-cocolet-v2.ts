@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseShimFlags, USAGE, type ShimFlags } from '../shim/flags.js';
 import { fdSink, openShimLog } from '../shim/logsink.js';
+import type { Logger } from '../../shared/log/logger.js';
 
 // Each action loads only what it needs: `start` and `delete` run once per task on containerd's
 // critical path, so they must not pay for the daemon's modules.
@@ -29,15 +30,17 @@ async function main(): Promise<number> {
       process.stderr.write(`${USAGE}\n`);
       return 2;
     case 'start': {
-      const [{ createLogger }, { startShim }, { readStdinBytes }] = await Promise.all([import('../../shared/log/logger.js'), import('../shim/start.js'), import('../shim/options.js')]);
+      // pino costs ~20 ms to load: only at debug level (its lines are debug) or when reporting a failure.
+      const [{ startShim }, { readStdinBytes }] = await Promise.all([import('../shim/start.js'), import('../shim/options.js')]);
       const logFd = openShimLog(flags.bundle || process.cwd());
-      const logger = createLogger({ component: 'shim', level, destination: fdSink(logFd), base: { sandbox: flags.id } });
+      const makeLogger = async (): Promise<Logger> => (await import('../../shared/log/logger.js')).createLogger({ component: 'shim', level, destination: fdSink(logFd), base: { sandbox: flags.id } });
+      const verbose = level === 'debug' || level === 'trace';
       try {
-        const out = await startShim({ flags, stdin: await readStdinBytes(), logFd, logger, entry: process.argv[1] ?? fileURLToPath(import.meta.url) });
+        const out = await startShim({ flags, stdin: await readStdinBytes(), logFd, ...(verbose ? { logger: await makeLogger() } : {}), entry: process.argv[1] ?? fileURLToPath(import.meta.url) });
         process.stdout.write(out);
         return 0;
       } catch (e) {
-        logger.error({ err: (e as Error).message }, 'start failed');
+        (await makeLogger()).error({ err: (e as Error).message }, 'start failed');
         process.stderr.write(`cocolet shim start: ${(e as Error).message}\n`);
         return 1;
       }

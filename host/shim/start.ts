@@ -32,7 +32,8 @@ export interface StartInput {
   flags: ShimFlags;
   stdin: Uint8Array;
   logFd: number;
-  logger: Logger;
+  /** Optional: `start` runs on containerd's critical path, so the entry loads pino only at debug level or on failure. */
+  logger?: Logger;
   /** The script the daemon runs (this binary). */
   entry: string;
 }
@@ -58,7 +59,7 @@ export async function startShim(inp: StartInput): Promise<Uint8Array | string> {
   const sock = socketPath(cfg.runtime.socketDir, flags.address, flags.namespace, group);
   const address = `unix://${sock}`;
   if (await probeSocket(sock)) {
-    logger.info({ container: flags.id, sandbox: group }, 'task joins the running sandbox shim');
+    logger?.debug({ container: flags.id, sandbox: group }, 'task joins the running sandbox shim');
     writeBundleFile(bundle, 'address', address);
     return out(address);
   }
@@ -94,7 +95,7 @@ export async function startShim(inp: StartInput): Promise<Uint8Array | string> {
     throw new CocoletError(ErrorCode.RuntimeFailed, `shim daemon did not start: ${outcome}`, { context: { sandbox: group } });
   }
   writeBundleFile(bundle, 'address', address);
-  logger.info({ sandbox: group, daemonPid: child.pid }, 'shim daemon started');
+  logger?.debug({ sandbox: group, daemonPid: child.pid }, 'shim daemon started');
   return out(address);
 }
 
