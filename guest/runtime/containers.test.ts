@@ -1,0 +1,65 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create } from '@bufbuild/protobuf';
+import { CreateContainerRequestSchema } from '../../shared/gen/kata/agent_pb.js';
+import { isCocoletError, ErrorCode } from '../../shared/errors/index.js';
+import { silentLogger } from '../../shared/log/logger.js';
+import { HOST_ROOTFS, IMAGE_GUEST_PULL } from '../policy/inspect.js';
+import type { Runc } from './runc.js';
+import type { ImageStore } from '../pull/store.js';
+import { ContainerManager } from './containers.js';
+
+const PULLED = new Error('pulled');
+
+function manager(stateDir: string, hostRootfsAllowed: (() => boolean) | undefined, pulls: string[]): ContainerManager {
+  const images = { pull: async (ref: string) => (pulls.push(ref), Promise.reject(PULLED)) } as unknown as ImageStore;
+  return new ContainerManager({
+    stateDir, runc: {} as Runc, images, logger: silentLogger(), cgroupParent: '/cocolet-test',
+    allowHostMounts: () => false, checkImageDigest: () => undefined,
+    ...(hostRootfsAllowed ? { hostRootfsAllowed } : {}),
+  });
+}
+
+const req = (source: string) => create(CreateContainerRequestSchema, {
+  containerId: 'c1',
+  OCI: { Process: { Args: ['/bin/true'] } },
+  storages: [{ driver: IMAGE_GUEST_PULL, source: 'reg.example/app:1' }, { driver: HOST_ROOTFS, source, fstype: 'bind', mountPoint: source }],
+});
+
+const cases: { name: string; allowed: (() => boolean) | undefined; source: string; expect: 'denied' | 'invalid' | 'pulls' | 'host-root' }[] = [
+  { name: 'a VM agent (no process mode) refuses the host rootfs before pulling', allowed: undefined, source: '/run/b/rootfs', expect: 'denied' },
+  { name: 'process mode with a digest-pinning policy pulls instead', allowed: () => false, source: '/run/b/rootfs', expect: 'pulls' },
+  { name: 'process mode refuses a rootfs path with traversal', allowed: () => true, source: '/run/b/../../etc', expect: 'invalid' },
+  { name: 'process mode runs on the host rootfs without pulling', allowed: () => true, source: '/run/b/rootfs', expect: 'host-root' },
+];
+
+for (const tc of cases) {
+  test(tc.name, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ccr-'));
+    try {
+      const pulls: string[] = [];
+      const m = manager(dir, tc.allowed, pulls);
+      const run = m.create(req(tc.source));
+      if (tc.expect === 'host-root') {
+        await run;
+        const cfg = JSON.parse(readFileSync(join(dir, 'containers', 'c1', 'bundle', 'config.json'), 'utf8')) as { root: { path: string } };
+        assert.equal(cfg.root.path, tc.source);
+        assert.deepEqual(pulls, []);
+        return;
+      }
+      const err = await run.then(() => undefined, (e: unknown) => e);
+      if (tc.expect === 'pulls') {
+        assert.equal(err, PULLED);
+        assert.deepEqual(pulls, ['reg.example/app:1']);
+        return;
+      }
+      assert.ok(isCocoletError(err, tc.expect === 'denied' ? ErrorCode.PolicyDenied : ErrorCode.InvalidArgument), String(err));
+      assert.deepEqual(pulls, []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
