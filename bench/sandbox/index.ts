@@ -2,7 +2,8 @@
  * `npm run bench -- sandbox`: time from RunPodSandbox to a started container through containerd's
  * CRI, in one run on one containerd, for
  *   - runc (the peer: containerd's own shim),
- *   - cocolet with the `process` hypervisor (the real agent as a local process; goal <= 1.5x runc),
+ *   - cocolet with the `process` hypervisor (the real agent as a local process on containerd's rootfs;
+ *     goal <= 1.5x runc),
  *   - cocolet with the `qemu` hypervisor (microVM + swtpm), when the guest image exists, with a
  *     breakdown from the shim's log: VM start, agent ready, CreateSandbox, and the container part.
  * Options: --runs N (default 5 for runc/process, 2 for qemu), --no-qemu.
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
     } else {
       report.note('qemu: skipped (needs qemu-system-x86_64, swtpm and the guest image: npm run guest-image)');
     }
-    report.note(`runc and process: ${RUNS} runs each after one warm-up; the process hypervisor is NOT confidential (the agent runs on the host) and pulls the image itself from a local registry`);
+    report.note(`runc and process: ${RUNS} runs each after one warm-up; the process hypervisor is NOT confidential (the agent runs on the host) and runs containers on containerd's rootfs (no pull; qemu pulls in the guest)`);
     report.print();
     if (process.env.COCOLET_BENCH_SHIM_LOG) writeFileSync(process.env.COCOLET_BENCH_SHIM_LOG, readFileSync(c.layout.logPath)); // for profiling the shim
   } catch (e) {

@@ -89,7 +89,7 @@ export class ProcessHypervisor implements Hypervisor {
         if (gone || Date.now() > deadline) {
           throw new CocoletError(ErrorCode.VmFailed, 'agent process did not start; see its log', { context: { sandbox: o.id, log: consoleLog } });
         }
-        await delay(10);
+        await delay(3); // the agent needs ~100 ms; a short poll keeps the wait close to its real start
       }
       log.info({ pid }, 'agent process started');
       let stopping: Promise<void> | undefined;
