@@ -5,7 +5,7 @@
  * hashes (same inputs, same names and bytes). Reports which npm packages ended up inside: that is
  * the guest's runtime dependency list.
  */
-import { builtinModules } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import { build, type Plugin } from 'esbuild';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,32 @@ const BUILTINS = new Set(builtinModules);
  * through esbuild's CommonJS interop, on access. Marked free of side effects, so a built-in whose
  * imports are all unused is dropped as before.
  */
+/**
+ * Built-ins the start path imports but does not call before Health answers (sonic-boom's `assert`,
+ * the image puller's and runc's modules): their shim loads the real module on first use. The
+ * proxy reports the export names of this Node (the guest runs the same binary), so esbuild's
+ * interop copies them as getters without loading anything.
+ */
+export const LAZY_BUILTINS: readonly string[] = ['assert', 'child_process', 'crypto', 'dgram', 'dns', 'os', 'zlib'];
+
+const lazyRequire = createRequire(import.meta.url);
+
+function builtinShim(name: string): string {
+  const id = JSON.stringify(`node:${name}`);
+  if (!LAZY_BUILTINS.includes(name)) return `module.exports = require(${id});`;
+  const keys = JSON.stringify(Object.getOwnPropertyNames(lazyRequire(`node:${name}`) as object).sort());
+  return `let m; const load = () => (m ??= require(${id})); const keys = ${keys};
+module.exports = new Proxy(function () {}, {
+  get: (_, k) => load()[k],
+  set: (_, k, v) => { load()[k] = v; return true; },
+  has: (_, k) => k in load(),
+  apply: (_, self, args) => load().apply(self, args),
+  construct: (_, args) => new (load())(...args),
+  ownKeys: () => [...keys, 'prototype'],
+  getOwnPropertyDescriptor: (t, k) => (k === 'prototype' ? Reflect.getOwnPropertyDescriptor(t, k) : keys.includes(k) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined),
+});`;
+}
+
 export const requireBuiltins: Plugin = {
   name: 'require-builtins',
   setup(b) {
@@ -61,7 +87,7 @@ export const requireBuiltins: Plugin = {
       // the shim's own require stays a real require (the banner's)
       return a.namespace === 'node-builtin' ? { path: a.path, external: true } : { path: name, namespace: 'node-builtin', sideEffects: false };
     });
-    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (a) => ({ contents: `module.exports = require(${JSON.stringify(`node:${a.path}`)});`, loader: 'js' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (a) => ({ contents: builtinShim(a.path), loader: 'js' }));
   },
 };
 

@@ -1,8 +1,13 @@
 /**
  * The guest's /init (busybox sh). Kernel command-line words of the form `k=v` without a dot are
  * handed to init as environment variables; the image uses `cocolet_mode` (`agent`, the default,
- * or `hello`: start Node, print one line, power off — the boot benchmark's baseline).
+ * or `hello`: start Node, print one line, power off — the boot benchmark's baseline). Both modes
+ * start the same node with the same flags: NODE_START_FLAGS plus `cocolet_node_flags`
+ * (comma-separated, for measurements; the command line is part of the launch measurement).
  */
+
+/** Node flags of both modes (chosen by boot-time measurements under TCG, see bench/guest). */
+export const NODE_START_FLAGS: readonly string[] = [];
 
 /** Marker lines written on the serial console (host side waits on them). */
 export const CONSOLE_MARKERS = {
@@ -14,7 +19,7 @@ export const CONSOLE_MARKERS = {
 /** Guest IPv4 setup on QEMU user networking (slirp): static, no DHCP needed. */
 export const GUEST_NET = { address: '10.0.2.15/24', gateway: '10.0.2.2' } as const;
 
-export function initScript(moduleOrder: readonly string[]): string {
+export function initScript(moduleOrder: readonly string[], nodeFlags: readonly string[] = NODE_START_FLAGS): string {
   return `#!/bin/sh
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin UV_THREADPOOL_SIZE=8
 mount -t devtmpfs dev /dev
@@ -35,9 +40,10 @@ if [ -e /sys/class/net/eth0 ]; then
   ip link set eth0 up
   ip route add default via ${GUEST_NET.gateway}
 fi
+NODE_FLAGS="${nodeFlags.join(' ')} $(echo "$cocolet_node_flags" | tr , ' ')"
 case "$cocolet_mode" in
-  hello) /bin/node -e 'console.log("${CONSOLE_MARKERS.hello}", require("fs").readFileSync("/proc/uptime","utf8").split(" ")[0])' > /dev/ttyS0 2>&1 ;;
-  *) /bin/node /agent/cocolet-agent.mjs --transport=auto > /dev/ttyS0 2>&1
+  hello) /bin/node $NODE_FLAGS -e 'console.log("${CONSOLE_MARKERS.hello}", require("fs").readFileSync("/proc/uptime","utf8").split(" ")[0])' > /dev/ttyS0 2>&1 ;;
+  *) /bin/node $NODE_FLAGS /agent/cocolet-agent.mjs --transport=auto > /dev/ttyS0 2>&1
      echo "${CONSOLE_MARKERS.agentExit} $?" > /dev/ttyS0 ;;
 esac
 sync
