@@ -91,6 +91,21 @@ export const requireBuiltins: Plugin = {
   },
 };
 
+/** The compiled guest logger (pino-free, same API and lines) next to this file's compiled output. */
+export function guestLoggerModule(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'agent', 'log.js');
+}
+
+/** Resolves the shared logger module (pino) to the guest's pino-free one. */
+export function aliasLogger(target = guestLoggerModule()): Plugin {
+  return {
+    name: 'guest-logger',
+    setup(b) {
+      b.onResolve({ filter: /(^|\/)log\/logger\.js$/ }, (a) => (a.importer.includes('/shared/') || a.importer.includes('/guest/') ? { path: target } : undefined));
+    },
+  };
+}
+
 export async function bundleAgent(entry = agentEntry()): Promise<AgentBundle> {
   const outdir = '/cocolet-agent-bundle';
   const r = await build({
@@ -109,7 +124,7 @@ export async function bundleAgent(entry = agentEntry()): Promise<AgentBundle> {
     legalComments: 'none',
     metafile: true,
     logLevel: 'error',
-    plugins: [requireBuiltins],
+    plugins: [aliasLogger(), requireBuiltins],
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
   let code: Buffer | undefined;
