@@ -73,8 +73,8 @@ module.exports = new Proxy(function () {}, {
   has: (_, k) => k in load(),
   apply: (_, self, args) => load().apply(self, args),
   construct: (_, args) => new (load())(...args),
-  ownKeys: () => [...keys, 'prototype'],
-  getOwnPropertyDescriptor: (t, k) => (k === 'prototype' ? Reflect.getOwnPropertyDescriptor(t, k) : keys.includes(k) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined),
+  ownKeys: (t) => [...new Set([...keys, ...Reflect.ownKeys(t)])],
+  getOwnPropertyDescriptor: (t, k) => Reflect.getOwnPropertyDescriptor(t, k) ?? (keys.includes(k) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined),
 });`;
 }
 
