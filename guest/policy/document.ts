@@ -14,32 +14,8 @@
  */
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 
-export interface PolicyRule {
-  allow: boolean;
-  /** Image reference regexes; an entry `sha256:<hex>` instead pins the manifest digest. */
-  images?: string[];
-  /** Exact argv lists the process may run (CreateContainer, ExecProcess). */
-  commands?: string[][];
-  /** Regexes over the argv joined with single spaces. */
-  commandPatterns?: string[];
-  /** Every environment entry must match one of these regexes. */
-  env?: string[];
-  /** Regexes a CopyFile path must match. */
-  paths?: string[];
-  /** Host-chosen bind mounts / storages allowed (default false). */
-  allowHostMounts?: boolean;
-  /** Privileged containers (extra capabilities, host devices, host namespaces) allowed (default false). */
-  allowPrivileged?: boolean;
-  /** CreateSandbox: guest hooks and kernel modules allowed (default false). */
-  allowGuestHooks?: boolean;
-}
-
-export interface PolicyDocument {
-  version: 1;
-  name: string;
-  default: 'allow' | 'deny';
-  rules: Record<string, PolicyRule>;
-}
+export type { PolicyRule, PolicyDocument } from '../../shared/agent-policy/types.js';
+import type { PolicyRule, PolicyDocument } from '../../shared/agent-policy/types.js';
 
 const RULE_KEYS = new Set(['allow', 'images', 'commands', 'commandPatterns', 'env', 'paths', 'allowHostMounts', 'allowPrivileged', 'allowGuestHooks']);
 
