@@ -18,6 +18,7 @@ import { parseTpmsAttest, parseTpmtPublic, parseTpmtSignature } from '../../shar
 import { attestationFixtures, ccaSamplesDir, fx } from '../../shared/attestation/testing/fixtures.js';
 import { EvidenceError } from '../../shared/attestation/errors.js';
 import { parseCertificate } from '../../shared/attestation/certs.js';
+import { Rng } from '../../shared/testing/rng.js';
 
 export interface Target {
   name: string;
@@ -43,23 +44,6 @@ export interface FuzzStats {
 }
 
 /** xorshift32: deterministic, seedable. */
-export class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 0x9e3779b9;
-  }
-  next(): number {
-    let x = this.s;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.s = x >>> 0;
-    return this.s;
-  }
-  below(n: number): number {
-    return n <= 0 ? 0 : this.next() % n;
-  }
-}
 
 const INTERESTING = [0x00, 0x01, 0x7f, 0x80, 0xff, 0xfe, 0x10, 0x40];
 

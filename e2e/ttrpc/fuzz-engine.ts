@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { TtrpcClient, createClient, encodeFrame, Flag, MessageType } from '../../shared/ttrpc/index.js';
 import { encodeRequest } from '../../shared/ttrpc/envelope.js';
 import { EchoService, ECHO_SERVICE_NAME } from '../../shared/ttrpc/testing/echo-service.js';
+import { Rng } from '../../shared/testing/rng.js';
 
 export interface FuzzOptions {
   frames: number;
@@ -39,28 +40,6 @@ export interface FuzzStats {
 }
 
 /** xorshift32: small, seeded, reproducible. */
-export class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0 || 0x9e3779b9;
-  }
-  next(): number {
-    let x = this.s;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.s = x >>> 0;
-    return this.s;
-  }
-  int(n: number): number {
-    return this.next() % n;
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) b[i] = this.next() & 0xff;
-    return b;
-  }
-}
 
 const METHODS = ['Echo', 'Fail', 'Status', 'Sleep', 'Meta', 'Big', 'Count', 'Sum', 'EchoStream', 'Nope', ''];
 
@@ -77,62 +56,62 @@ function varintMsg(v: number): Buffer {
 }
 
 function request(id: number, method: string, payload: Buffer | undefined, flags = 0, rng?: Rng): Buffer {
-  const md = rng && rng.int(4) === 0 ? [{ key: 'k', value: 'v' }] : undefined;
-  const timeout = rng && rng.int(8) === 0 ? 1 + rng.int(50_000_000) : 0;
-  const e = encodeRequest(0, rng && rng.int(50) === 0 ? 'no.such.Service' : ECHO_SERVICE_NAME, method, payload, timeout, md);
+  const md = rng && rng.below(4) === 0 ? [{ key: 'k', value: 'v' }] : undefined;
+  const timeout = rng && rng.below(8) === 0 ? 1 + rng.below(50_000_000) : 0;
+  const e = encodeRequest(0, rng && rng.below(50) === 0 ? 'no.such.Service' : ECHO_SERVICE_NAME, method, payload, timeout, md);
   return encodeFrame(id, MessageType.Request, flags, e.payload ? Buffer.concat([e.prefix, ...e.payload]) : e.prefix);
 }
 
 /** A group of valid frames for one call on stream `id`. */
 function validCall(rng: Rng, id: number): Buffer[] {
-  switch (rng.int(7)) {
+  switch (rng.below(7)) {
     case 0:
     case 1: {
-      const p = rng.bytes(rng.int(48));
+      const p = rng.bytes(rng.below(48));
       return [request(id, 'Echo', Buffer.concat([Buffer.from([0x0a, p.length]), p]), 0, rng)];
     }
     case 2:
-      return [request(id, METHODS[rng.int(METHODS.length)]!, varintMsg(rng.int(300)), 0, rng)];
+      return [request(id, METHODS[rng.below(METHODS.length)]!, varintMsg(rng.below(300)), 0, rng)];
     case 3: {
       const frames = [request(id, 'EchoStream', undefined, Flag.RemoteOpen, rng)];
-      for (let i = rng.int(4); i > 0; i--) frames.push(encodeFrame(id, MessageType.Data, 0, Buffer.from([0x0a, 1, rng.int(256)])));
+      for (let i = rng.below(4); i > 0; i--) frames.push(encodeFrame(id, MessageType.Data, 0, Buffer.from([0x0a, 1, rng.below(256)])));
       frames.push(encodeFrame(id, MessageType.Data, Flag.RemoteClosed | Flag.NoData));
       return frames;
     }
     case 4:
-      return [request(id, 'Count', varintMsg(rng.int(8)), Flag.RemoteClosed, rng)];
+      return [request(id, 'Count', varintMsg(rng.below(8)), Flag.RemoteClosed, rng)];
     case 5: {
       const frames = [request(id, 'Sum', undefined, Flag.RemoteOpen, rng)];
-      for (let i = rng.int(4); i > 0; i--) frames.push(encodeFrame(id, MessageType.Data, 0, varintMsg(rng.int(1000))));
+      for (let i = rng.below(4); i > 0; i--) frames.push(encodeFrame(id, MessageType.Data, 0, varintMsg(rng.below(1000))));
       frames.push(encodeFrame(id, MessageType.Data, Flag.RemoteClosed | Flag.NoData));
       return frames;
     }
     default:
-      return [encodeFrame(rng.int(2) === 0 ? id : id + 2 * rng.int(10), MessageType.Data, rng.int(8), rng.bytes(rng.int(16)))];
+      return [encodeFrame(rng.below(2) === 0 ? id : id + 2 * rng.below(10), MessageType.Data, rng.below(8), rng.bytes(rng.below(16)))];
   }
 }
 
 /** Header-preserving mutations: the frame keeps a consistent length, so framing stays in sync. */
 function mutateSafe(rng: Rng, f: Buffer): Buffer {
   let b = Buffer.from(f);
-  switch (rng.int(6)) {
+  switch (rng.below(6)) {
     case 0: // corrupt bytes inside the data
-      if (b.length > 10) for (let i = rng.int(4) + 1; i > 0; i--) b[10 + rng.int(b.length - 10)] = rng.int(256);
+      if (b.length > 10) for (let i = rng.below(4) + 1; i > 0; i--) b[10 + rng.below(b.length - 10)] = rng.below(256);
       break;
     case 1: // truncate the data
-      b = b.subarray(0, 10 + rng.int(Math.max(1, b.length - 10)));
+      b = b.subarray(0, 10 + rng.below(Math.max(1, b.length - 10)));
       break;
     case 2: // append garbage to the data
-      b = Buffer.concat([b, rng.bytes(1 + rng.int(32))]);
+      b = Buffer.concat([b, rng.bytes(1 + rng.below(32))]);
       break;
     case 3:
-      b[8] = rng.int(6);
+      b[8] = rng.below(6);
       break;
     case 4:
-      b[9] = rng.int(256);
+      b[9] = rng.below(256);
       break;
     default:
-      b.writeUInt32BE([0, 2, rng.next(), 0xffffffff, 1, 4][rng.int(6)]!, 4);
+      b.writeUInt32BE([0, 2, rng.next(), 0xffffffff, 1, 4][rng.below(6)]!, 4);
   }
   b.writeUInt32BE(b.length - 10, 0);
   return b;
@@ -141,23 +120,23 @@ function mutateSafe(rng: Rng, f: Buffer): Buffer {
 /** Anything goes, including the length field: the rest of the connection may desynchronise. */
 function mutateAny(rng: Rng, f: Buffer): Buffer {
   const b = Buffer.from(f);
-  switch (rng.int(5)) {
+  switch (rng.below(5)) {
     case 0:
       if (b.length > 0) {
-        const i = rng.int(b.length);
-        b[i] = b[i]! ^ (1 << rng.int(8));
+        const i = rng.below(b.length);
+        b[i] = b[i]! ^ (1 << rng.below(8));
       }
       return b;
     case 1:
-      if (b.length > 0) b[rng.int(Math.min(b.length, 10))] = rng.int(256);
+      if (b.length > 0) b[rng.below(Math.min(b.length, 10))] = rng.below(256);
       return b;
     case 2:
-      return b.subarray(0, rng.int(b.length + 1));
+      return b.subarray(0, rng.below(b.length + 1));
     case 3:
-      if (b.length >= 4) b.writeUInt32BE(rng.int(b.length + 4096), 0);
+      if (b.length >= 4) b.writeUInt32BE(rng.below(b.length + 4096), 0);
       return b;
     default:
-      return rng.bytes(rng.int(40));
+      return rng.bytes(rng.below(40));
   }
 }
 
@@ -168,16 +147,16 @@ function mutateAny(rng: Rng, f: Buffer): Buffer {
 export function makeBatch(rng: Rng, n: number): { data: Buffer; frames: number } {
   const out: Buffer[] = [];
   let id = 1;
-  const tail = 1 + rng.int(4);
+  const tail = 1 + rng.below(4);
   while (out.length < n - tail) {
-    const kind = rng.int(10);
+    const kind = rng.below(10);
     const call = validCall(rng, id);
     if (kind < 5) out.push(...call);
-    else if (kind < 9) for (const f of call) out.push(rng.int(2) === 0 ? mutateSafe(rng, f) : f);
-    else out.push(encodeFrame(rng.next() & 0xffff, rng.int(5), rng.int(8), rng.bytes(rng.int(40))));
+    else if (kind < 9) for (const f of call) out.push(rng.below(2) === 0 ? mutateSafe(rng, f) : f);
+    else out.push(encodeFrame(rng.next() & 0xffff, rng.below(5), rng.below(8), rng.bytes(rng.below(40))));
     // mostly increasing odd ids, sometimes skipping, sometimes going back
-    id += 2 * (1 + (rng.int(20) === 0 ? rng.int(3) : 0));
-    if (rng.int(50) === 0) id = Math.max(1, id - 6);
+    id += 2 * (1 + (rng.below(20) === 0 ? rng.below(3) : 0));
+    if (rng.below(50) === 0) id = Math.max(1, id - 6);
   }
   while (out.length < n) out.push(mutateAny(rng, validCall(rng, id)[0]!));
   return { data: Buffer.concat(out), frames: out.length };
