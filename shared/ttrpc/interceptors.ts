@@ -14,34 +14,26 @@ export interface CallObservation {
   seconds: number;
 }
 
+/** Runs `next`, then reports how long it took and the status code it ended with. */
+async function timed<T>(observe: (o: CallObservation) => void, fullMethod: string, kind: string, next: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  let code = 0;
+  try {
+    return await next();
+  } catch (e) {
+    code = statusCodeOf(e);
+    throw e;
+  } finally {
+    observe({ fullMethod, kind, code, seconds: (performance.now() - t0) / 1000 });
+  }
+}
+
 /** Times every server call and reports it with its status code. */
 export function observeServerCalls(observe: (o: CallObservation) => void): ServerInterceptor {
-  return async (call, next) => {
-    const t0 = performance.now();
-    let code = 0;
-    try {
-      return await next();
-    } catch (e) {
-      code = statusCodeOf(e);
-      throw e;
-    } finally {
-      observe({ fullMethod: call.ctx.fullMethod, kind: call.kind, code, seconds: (performance.now() - t0) / 1000 });
-    }
-  };
+  return (call, next) => timed(observe, call.ctx.fullMethod, call.kind, next);
 }
 
 /** Times every client call made through createClient and reports it with its status code. */
 export function observeClientCalls(observe: (o: CallObservation) => void): ClientInterceptor {
-  return async (call, next) => {
-    const t0 = performance.now();
-    let code = 0;
-    try {
-      return await next();
-    } catch (e) {
-      code = statusCodeOf(e);
-      throw e;
-    } finally {
-      observe({ fullMethod: `/${call.service}/${call.method}`, kind: call.kind, code, seconds: (performance.now() - t0) / 1000 });
-    }
-  };
+  return (call, next) => timed(observe, `/${call.service}/${call.method}`, call.kind, next);
 }
