@@ -39,7 +39,7 @@ describe('cocolet-agent in a QEMU microVM', { skip, timeout: 600_000 }, () => {
     reg = await startRegistry(h);
     stateDir = join(h.tempDir('cocolet-vm-'), 'vm');
     toml = initdataToml({ insecureRegistries: [`10.0.2.2:${reg.port}`] });
-    vm = await new QemuHypervisor().start({ id: 'vmtest', stateDir, initdata: toml, agentTcp: true, vcpus: 2, onVcpuThreads: (t) => void (vcpuThreads = t) });
+    vm = await new QemuHypervisor().start({ id: 'vmtest', stateDir, initdata: toml, agentTcp: true, vcpus: 1, onVcpuThreads: (t) => void (vcpuThreads = t) });
     h.defer('vm', () => vm.stop());
     // The VM boots for a few seconds; host/vmm's connectAgent probes Health until SERVING.
     const conn = await connectVmAgent(vm, { timeoutMs: 180_000 });
@@ -56,8 +56,10 @@ describe('cocolet-agent in a QEMU microVM', { skip, timeout: 600_000 }, () => {
     assert.ok(log.indexOf('init-data measured') < log.indexOf('agent ready'));
   });
 
+  // One vCPU, as the shim's default: a CI run once saw a 2-vCPU guest under TCG on a loaded
+  // 2-core host lock up (soft lockup in runc on both vCPUs) and miss its deadline.
   test('the vCPU pinning hook sees one host thread per vCPU', () => {
-    assert.deepEqual(vcpuThreads.map((t) => t.index), [0, 1]);
+    assert.deepEqual(vcpuThreads.map((t) => t.index), [0]);
     assert.ok(vcpuThreads.every((t) => t.tid > 0));
   });
 
