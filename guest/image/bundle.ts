@@ -9,6 +9,7 @@ import { builtinModules, createRequire } from 'node:module';
 import { build, type Plugin } from 'esbuild';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { precomputedDescriptors } from './descriptors.js';
 
 export interface BundleFile {
   /** File name, beside the entry (the entry is IMAGE_FILES.bundle). */
@@ -96,6 +97,11 @@ export function guestLoggerModule(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', 'agent', 'log.js');
 }
 
+/** The compiled runtime half of the precomputed descriptors (see descriptors.ts). */
+export function hydrateModule(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'agent', 'file-desc.js');
+}
+
 /** Resolves the shared logger module (pino) to the guest's pino-free one. */
 export function aliasLogger(target = guestLoggerModule()): Plugin {
   return {
@@ -124,7 +130,7 @@ export async function bundleAgent(entry = agentEntry()): Promise<AgentBundle> {
     legalComments: 'none',
     metafile: true,
     logLevel: 'error',
-    plugins: [aliasLogger(), requireBuiltins],
+    plugins: [aliasLogger(), requireBuiltins, precomputedDescriptors(hydrateModule())],
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
   let code: Buffer | undefined;
