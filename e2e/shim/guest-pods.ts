@@ -111,10 +111,15 @@ test(`${kind} hypervisor: the confidential default policy keeps output from the 
   await removePod(r.pod, r.ctr);
 });
 
-test(`${kind} hypervisor: the VM killed -9 mid-run → the container exits (137), containerd sees it, nothing is left`, async (t) => {
+test(`${kind} hypervisor: ContainerStats reads the running container's cgroup in the guest; the VM killed -9 → the container exits (137), containerd sees it, nothing is left`, async (t) => {
   if (!c) return t.skip(skip ?? 'containerd is not available');
   const { pod, ctr, vmPid } = await startSleeper(`${kind}-killed`);
   assert.equal((await cri.containerStatus(ctr))?.state, ContainerState.CONTAINER_RUNNING);
+  // containerd → shim Stats → agent StatsContainer → the container's cgroup inside the guest
+  const stats = await cri.containerStats(ctr);
+  assert.equal(stats?.attributes?.id, ctr);
+  assert.ok((stats?.cpu?.usageCoreNanoSeconds?.value ?? 0n) > 0n, `CPU usage of the running container: ${String(stats?.cpu?.usageCoreNanoSeconds?.value)}`);
+  assert.ok((stats?.memory?.workingSetBytes?.value ?? 0n) > 0n, `memory working set: ${String(stats?.memory?.workingSetBytes?.value)}`);
   process.kill(vmPid, 'SIGKILL');
   const st = await waitFor(async () => {
     const s = await cri.containerStatus(ctr);

@@ -36,8 +36,12 @@ interface SandboxState {
   hostname: string;
 }
 
-function u64(n: number | undefined): bigint {
-  return BigInt(Math.max(0, Math.trunc(n ?? 0)));
+const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
+/** A counter from runc's JSON as uint64; "no limit" (2^64−1, a float 2^64 once parsed) stays the maximum. */
+export function u64(n: number | undefined): bigint {
+  const v = BigInt(Math.max(0, Math.trunc(n ?? 0)));
+  return v > U64_MAX ? U64_MAX : v;
 }
 
 export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof AgentService> {
@@ -120,6 +124,8 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
           memoryStats: {
             cache: u64(s.memory?.cache),
             usage: { usage: u64(s.memory?.usage?.usage), maxUsage: u64(s.memory?.usage?.max), failcnt: u64(s.memory?.usage?.failcnt), limit: u64(s.memory?.usage?.limit) },
+            // the cgroup's own counters (inactive_file, anon, …): the host derives the working set
+            stats: Object.fromEntries(Object.entries(s.memory?.raw ?? {}).filter(([, v]) => typeof v === 'number').map(([k, v]) => [k, u64(v)])),
           },
           pidsStats: { current: u64(s.pids?.current), limit: u64(s.pids?.limit) },
         },

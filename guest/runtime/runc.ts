@@ -70,7 +70,7 @@ export class Runc {
 
 export interface RuncStats {
   cpu?: { usage?: { total?: number; percpu?: number[]; kernel?: number; user?: number }; throttling?: { periods?: number; throttledPeriods?: number; throttledTime?: number } };
-  memory?: { cache?: number; usage?: { limit?: number; usage?: number; max?: number; failcnt?: number }; swap?: { limit?: number; usage?: number; max?: number; failcnt?: number } };
+  memory?: { cache?: number; usage?: { limit?: number; usage?: number; max?: number; failcnt?: number }; swap?: { limit?: number; usage?: number; max?: number; failcnt?: number }; raw?: Record<string, number> };
   pids?: { current?: number; limit?: number };
 }
 

@@ -12,6 +12,7 @@ import { RuntimeService, ImageService } from '../../shared/gen/cri/runtime/v1/ap
 import type {
   Container,
   ContainerEventResponse,
+  ContainerStats,
   ContainerStatus,
   Image,
   PodSandbox,
@@ -138,6 +139,12 @@ export class CriClient implements CriRuntime, CriImages {
   async containerStatus(containerId: string, opts?: CriCallOptions): Promise<ContainerStatus | undefined> {
     const res = await this.r.unary('containerStatus', { containerId, verbose: false }, this.o(opts, { container: containerId }));
     return res.status;
+  }
+
+  /** Resource usage of one container (CPU nanoseconds, memory working set, …). */
+  async containerStats(containerId: string, opts?: CriCallOptions): Promise<ContainerStats | undefined> {
+    const res = await this.r.unary('containerStats', { containerId }, this.o(opts, { container: containerId }));
+    return res.stats;
   }
 
   async execSync(containerId: string, cmd: string[], timeoutSeconds: number, opts?: CriCallOptions): Promise<ExecResult> {

@@ -9,7 +9,7 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { timestampFromDate, type Any } from '@bufbuild/protobuf/wkt';
 import type { Logger } from '../../shared/log/logger.js';
 import { CocoletError, ErrorCode, isCocoletError } from '../../shared/errors/errors.js';
 import { delay } from '../../shared/lifecycle/disposables.js';
@@ -30,6 +30,7 @@ import type { Hypervisor, VmHandle } from './hypervisor.js';
 import type { Preboot } from './preboot.js';
 import type { EventSink } from './events.js';
 import { TaskProcess, type TaskIo, type ExitInfo } from './task.js';
+import { metricsFromAgentStats } from './metrics.js';
 
 /** Exit status reported for processes that died with their VM (SIGKILL-style). */
 export const VM_LOST_EXIT_STATUS = 137;
@@ -421,6 +422,13 @@ export class Sandbox {
   async resize(id: string, execId: string, width: number, height: number): Promise<void> {
     this.process(id, execId);
     await this.agent.ttyWinResize({ containerId: id, execId, row: height, column: width });
+  }
+
+  /** cgroup metrics of a container from the guest (the sandbox task has none of its own). */
+  async stats(id: string): Promise<Any> {
+    const c = this.container(id);
+    if (c.role === 'sandbox') throw new CocoletError(ErrorCode.NotFound, 'the sandbox task has no metrics of its own; its containers have', { context: { sandbox: this.opts.id, container: id } });
+    return metricsFromAgentStats(await this.agent.statsContainer({ containerId: id }));
   }
 
   async update(id: string, resourcesJson: Uint8Array | undefined): Promise<void> {

@@ -106,10 +106,9 @@ export function taskService(opts: TaskServiceOptions): ServiceImpl<typeof TaskV2
     },
     async stats(req) {
       trace('Stats', req.id);
-      sb.state(req.id, '');
-      // containerd skips a task whose Stats is NOT_FOUND (an empty answer would fail the whole
-      // CRI ListContainerStats); cgroup metrics from the guest are not mapped yet.
-      throw new CocoletError(ErrorCode.NotFound, 'metrics are not available for tasks in a cocolet sandbox', { context: { container: req.id } });
+      // NOT_FOUND (the sandbox task) makes containerd skip the task instead of failing the whole
+      // CRI ListContainerStats.
+      return { stats: await sb.stats(req.id) };
     },
     async connect(req) {
       trace('Connect', req.id);
