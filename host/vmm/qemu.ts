@@ -146,6 +146,10 @@ export class QemuHypervisor implements Hypervisor {
       const cmdline = [image.cmdline, ...(this.opts.extraCmdline ?? []), ...envExtra].join(' ');
       const vcpus = Math.max(1, Math.ceil(o.vcpus ?? 1));
       const memoryMiB = Math.ceil(o.memoryMiB ?? DEFAULT_WORKLOAD_MEMORY_MIB) + GUEST_MEMORY_OVERHEAD_MIB;
+      if (accel.accel === 'tcg' && vcpus > 1) {
+        // seen here: a 2-vCPU TCG guest on a loaded 2-core host soft-locked with both vCPUs in runc
+        log.warn({ vcpus }, 'several vCPUs under software emulation (TCG) can stall the guest; one vCPU is the safe choice without KVM');
+      }
       const args = qemuArgs({
         name: o.id.replace(/[^A-Za-z0-9_.-]/g, '_'), accel, image, cmdline, vcpus, memoryMiB, agentSocket, consoleLog, swtpmSocket, initdataDisk,
         net: { egress: o.egress ?? true, hostfwdPort },
