@@ -1,7 +1,10 @@
 /**
  * The guest's /init (busybox sh). Kernel command-line words of the form `k=v` without a dot are
  * handed to init as environment variables; the image uses `cocolet_mode` (`agent`, the default,
- * or `hello`: start Node, print one line, power off — the boot benchmark's baseline). Both modes
+ * `hello`: start Node, print one line, power off — the boot benchmark's baseline; or `profile`:
+ * the agent under `node --cpu-prof`, stopped `cocolet_profile_s` seconds (default 3) after it is
+ * ready, its log and then its gzipped, base64 profile written on the console between the
+ * PROFILE markers — a measurement aid, see bench/guest/profile.ts). All modes
  * start the same node with the same flags: NODE_START_FLAGS plus `cocolet_node_flags`
  * (comma-separated, for measurements; the command line is part of the launch measurement).
  */
@@ -14,6 +17,8 @@ export const CONSOLE_MARKERS = {
   init: 'COCOLET_INIT',
   hello: 'COCOLET_NODE_HELLO',
   agentExit: 'COCOLET_AGENT_EXIT',
+  profileBegin: 'COCOLET_PROFILE_BEGIN',
+  profileEnd: 'COCOLET_PROFILE_END',
 } as const;
 
 /** Guest IPv4 setup on QEMU user networking (slirp): static, no DHCP needed. */
@@ -43,6 +48,16 @@ fi
 NODE_FLAGS="${nodeFlags.join(' ')} $(echo "$cocolet_node_flags" | tr , ' ')"
 case "$cocolet_mode" in
   hello) /bin/node $NODE_FLAGS -e 'console.log("${CONSOLE_MARKERS.hello}", require("fs").readFileSync("/proc/uptime","utf8").split(" ")[0])' > /dev/ttyS0 2>&1 ;;
+  profile) mkdir -p /tmp/prof
+     /bin/node $NODE_FLAGS --cpu-prof --cpu-prof-dir=/tmp/prof /agent/cocolet-agent.mjs --transport=auto > /tmp/agent.log 2>&1 &
+     pid=$!
+     i=0; while ! grep -q '"agent ready"' /tmp/agent.log && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
+     sleep "\${cocolet_profile_s:-3}"
+     kill -TERM $pid; wait $pid
+     cat /tmp/agent.log > /dev/ttyS0
+     echo "${CONSOLE_MARKERS.profileBegin}" > /dev/ttyS0
+     gzip -c /tmp/prof/*.cpuprofile | base64 > /dev/ttyS0
+     echo "${CONSOLE_MARKERS.profileEnd}" > /dev/ttyS0 ;;
   *) /bin/node $NODE_FLAGS /agent/cocolet-agent.mjs --transport=auto > /dev/ttyS0 2>&1
      echo "${CONSOLE_MARKERS.agentExit} $?" > /dev/ttyS0 ;;
 esac
