@@ -18,6 +18,14 @@ const SIZE: Record<Curve, number> = { 'P-256': 32, 'P-384': 48 };
 
 const HASH: Record<Curve, string> = { 'P-256': 'sha256', 'P-384': 'sha384' };
 
+/**
+ * Raw points already imported (and so already checked to be on the curve), oldest first. A
+ * verifier sees the same few keys again and again — a TDX quote's attestation key belongs to its
+ * platform's quoting enclave — and importing one costs about as much as a verification.
+ */
+const importedKeys = new Map<string, KeyObject>();
+const IMPORTED_KEYS_MAX = 1024;
+
 export class EcdsaPublicKey {
   private nodeKey: KeyObject | undefined;
 
@@ -41,6 +49,12 @@ export class EcdsaPublicKey {
       return fail(Reason.Malformed, `${what}: ${curve} public key must be ${2 * n} raw bytes, got ${raw.length}`);
     }
     const k = new EcdsaPublicKey(curve, point);
+    const id = `${curve}:${Buffer.from(point.buffer, point.byteOffset, point.length).toString('base64')}`;
+    const known = importedKeys.get(id);
+    if (known) {
+      k.nodeKey = known;
+      return k;
+    }
     try {
       // OpenSSL checks that the point is on the curve when it decodes the key.
       k.nodeKey = createPublicKey({
@@ -50,6 +64,8 @@ export class EcdsaPublicKey {
     } catch (e) {
       return fail(Reason.Malformed, `${what}: not a point on ${curve}`, e);
     }
+    if (importedKeys.size >= IMPORTED_KEYS_MAX) importedKeys.delete(importedKeys.keys().next().value!);
+    importedKeys.set(id, k.nodeKey);
     return k;
   }
 
