@@ -1,6 +1,6 @@
 /**
  * Builds the guest image: a kernel and a reproducible initramfs (cpio newc, sorted, mtime 0,
- * owner 0) holding busybox, runc, the needed kernel modules, Node and the agent bundle (entry + on-demand chunks).
+ * owner 0) holding busybox, runc, the needed kernel modules, Node and the agent bundle (CommonJS, plus its ESM entry).
  * Same inputs → same bytes; rebuilding is skipped when the inputs' fingerprint is unchanged.
  *
  * CLI: `npm run guest-image` (`node dist/guest/image/build.js [--force]`). Prints the launch
@@ -19,7 +19,7 @@ import { launchMeasurement, type LaunchMeasurement } from './measure.js';
 import { guestImageDir, IMAGE_FILES } from './paths.js';
 
 /** Bumped whenever the image layout changes, so cached images are rebuilt. */
-export const IMAGE_FORMAT_VERSION = 5;
+export const IMAGE_FORMAT_VERSION = 6;
 
 /** Kernel command line (tuned for fast boots on QEMU microvm; see the microVM reference). */
 export const BASE_CMDLINE = [
@@ -45,9 +45,9 @@ export interface ImageManifest {
   fingerprint: string;
   kernelRelease: string;
   cmdline: string;
-  /** `bundle` is the agent's entry file; `bundleChunks` its on-demand chunks beside it. */
+  /** `bundle` is the agent's ESM entry file; `bundleChunks` the files beside it (the CommonJS bundle /init starts). */
   files: { kernel: string; initramfs: string; bundle: string; bundleChunks: string[] };
-  /** `bundle`: all agent files; `bundleEntry`: the entry alone (what loads before Health answers). */
+  /** `bundle`: all agent files; `bundleEntry`: what Node parses before Health answers (the CommonJS bundle /init starts). */
   sizes: { kernel: number; initramfs: number; bundle: number; bundleEntry: number };
   bundlePackages: string[];
   /** Bytes of the bundle's inputs before bundling and minifying. */
@@ -194,7 +194,8 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
     files: { kernel: IMAGE_FILES.kernel, initramfs: IMAGE_FILES.initramfs, bundle: IMAGE_FILES.bundle, bundleChunks: bundle.chunks.map((c) => c.name) },
     sizes: {
       kernel: kernelBytes.length, initramfs: initramfs.length,
-      bundle: bundle.chunks.reduce((n, c) => n + c.code.length, bundle.code.length), bundleEntry: bundle.code.length,
+      bundle: bundle.chunks.reduce((n, c) => n + c.code.length, bundle.code.length),
+      bundleEntry: bundle.chunks.find((c) => c.name === IMAGE_FILES.agentMain)?.code.length ?? bundle.code.length,
     },
     bundlePackages: bundle.packages,
     bundleInputBytes: bundle.inputBytes,

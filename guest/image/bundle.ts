@@ -1,15 +1,17 @@
 /**
- * Bundles the guest agent with esbuild (the guest gets no node_modules): one entry file plus the
- * chunks esbuild splits off at dynamic `import()`s (container runtime, image pull, CopyFile,
- * metrics), so Node parses only the start path before Health answers; chunk names are content
- * hashes (same inputs, same names and bytes). Reports which npm packages ended up inside: that is
- * the guest's runtime dependency list.
+ * Bundles the guest agent with esbuild (the guest gets no node_modules) into one CommonJS file,
+ * `IMAGE_FILES.agentMain`, which /init starts, plus a two-line ESM entry, `IMAGE_FILES.bundle`, that
+ * requires it (what the process hypervisor starts). The modules behind dynamic `import()`s
+ * (container runtime, image pull, CopyFile, metrics) stay in the file but run on first use.
+ * Same inputs, same bytes. Reports which npm packages ended up inside: that is the guest's
+ * runtime dependency list.
  */
 import { builtinModules, createRequire } from 'node:module';
 import { build, type Plugin } from 'esbuild';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { precomputedDescriptors } from './descriptors.js';
+import { IMAGE_FILES } from './paths.js';
 
 export interface BundleFile {
   /** File name, beside the entry (the entry is IMAGE_FILES.bundle). */
@@ -18,9 +20,9 @@ export interface BundleFile {
 }
 
 export interface AgentBundle {
-  /** The entry file (what Node starts). */
+  /** The ESM entry file (IMAGE_FILES.bundle): requires the CommonJS bundle. */
   code: Buffer;
-  /** Chunks loaded on demand by the entry, sorted by name. */
+  /** Files beside the entry: the CommonJS bundle (IMAGE_FILES.agentMain). */
   chunks: BundleFile[];
   /** npm packages whose code is in the bundle, sorted. */
   packages: string[];
@@ -59,7 +61,7 @@ const BUILTINS = new Set(builtinModules);
  * proxy reports the export names of this Node (the guest runs the same binary), so esbuild's
  * interop copies them as getters without loading anything.
  */
-export const LAZY_BUILTINS: readonly string[] = ['assert', 'child_process', 'crypto', 'dgram', 'dns', 'os', 'zlib'];
+export const LAZY_BUILTINS: readonly string[] = ['assert', 'child_process', 'crypto', 'dgram', 'dns', 'os', 'worker_threads', 'zlib'];
 
 const lazyRequire = createRequire(import.meta.url);
 
@@ -102,6 +104,11 @@ export function hydrateModule(): string {
   return join(dirname(fileURLToPath(import.meta.url)), '..', 'agent', 'file-desc.js');
 }
 
+/** The compiled `import.meta.url` stand-in injected into the CommonJS bundle. */
+export function moduleUrlShim(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), 'module-url.js');
+}
+
 /** Resolves the shared logger module (pino) to the guest's pino-free one. */
 export function aliasLogger(target = guestLoggerModule()): Plugin {
   return {
@@ -112,36 +119,39 @@ export function aliasLogger(target = guestLoggerModule()): Plugin {
   };
 }
 
+/**
+ * The ESM entry (IMAGE_FILES.bundle, what the process hypervisor starts) only requires the CommonJS
+ * bundle beside it; the VM's /init starts the CommonJS bundle directly, so Node never sets up its
+ * ESM loader for the agent.
+ */
+export function esmEntryShim(main: string): string {
+  return `import { createRequire } from 'node:module';\ncreateRequire(import.meta.url)(${JSON.stringify(`./${main}`)});\n`;
+}
+
 export async function bundleAgent(entry = agentEntry()): Promise<AgentBundle> {
-  const outdir = '/cocolet-agent-bundle';
   const r = await build({
-    entryPoints: { 'cocolet-agent': entry },
-    outdir,
-    splitting: true,
-    entryNames: '[name]',
-    chunkNames: 'chunk-[hash]',
-    outExtension: { '.js': '.mjs' },
+    entryPoints: [entry],
+    outfile: `/${IMAGE_FILES.agentMain}`,
     bundle: true,
     platform: 'node',
     target: 'node20',
-    format: 'esm',
+    // CommonJS: one file, no ESM loader (resolving, loading and linking chunks cost boot time
+    // under TCG); the dynamic import()s stay lazy (esbuild wraps those modules in init functions).
+    format: 'cjs',
     write: false,
     minify: true,
     legalComments: 'none',
     metafile: true,
     logLevel: 'error',
     plugins: [aliasLogger(), requireBuiltins, precomputedDescriptors(hydrateModule())],
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    define: { 'import.meta.url': '__cocoletModuleUrl' },
+    inject: [moduleUrlShim()],
   });
-  let code: Buffer | undefined;
-  const chunks: BundleFile[] = [];
-  for (const f of r.outputFiles) {
-    const name = f.path.slice(outdir.length + 1);
-    if (name === 'cocolet-agent.mjs') code = Buffer.from(f.contents);
-    else chunks.push({ name, code: Buffer.from(f.contents) });
-  }
-  if (!code) throw new Error('esbuild produced no entry file');
-  chunks.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (r.outputFiles.length !== 1) throw new Error(`esbuild produced ${r.outputFiles.length} files, expected one`);
+  const main: BundleFile = { name: IMAGE_FILES.agentMain, code: Buffer.from(r.outputFiles[0]!.contents) };
   const inputs = Object.values(r.metafile.inputs);
-  return { code, chunks, packages: packagesOf(Object.keys(r.metafile.inputs)), inputBytes: inputs.reduce((n, i) => n + i.bytes, 0) };
+  return {
+    code: Buffer.from(esmEntryShim(main.name)), chunks: [main],
+    packages: packagesOf(Object.keys(r.metafile.inputs)), inputBytes: inputs.reduce((n, i) => n + i.bytes, 0),
+  };
 }

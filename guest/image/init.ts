@@ -9,6 +9,8 @@
  * (comma-separated, for measurements; the command line is part of the launch measurement).
  */
 
+import { IMAGE_FILES } from './paths.js';
+
 /** Node flags of both modes (chosen by boot-time measurements under TCG, see bench/guest). */
 export const NODE_START_FLAGS: readonly string[] = [];
 
@@ -49,7 +51,7 @@ NODE_FLAGS="${nodeFlags.join(' ')} $(echo "$cocolet_node_flags" | tr , ' ')"
 case "$cocolet_mode" in
   hello) /bin/node $NODE_FLAGS -e 'console.log("${CONSOLE_MARKERS.hello}", require("fs").readFileSync("/proc/uptime","utf8").split(" ")[0])' > /dev/ttyS0 2>&1 ;;
   profile) mkdir -p /tmp/prof
-     /bin/node $NODE_FLAGS --cpu-prof --cpu-prof-dir=/tmp/prof /agent/cocolet-agent.mjs --transport=auto > /tmp/agent.log 2>&1 &
+     /bin/node $NODE_FLAGS --cpu-prof --cpu-prof-dir=/tmp/prof /agent/${IMAGE_FILES.agentMain} --transport=auto > /tmp/agent.log 2>&1 &
      pid=$!
      i=0; while ! grep -q '"agent ready"' /tmp/agent.log && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
      sleep "\${cocolet_profile_s:-3}"
@@ -58,7 +60,7 @@ case "$cocolet_mode" in
      echo "${CONSOLE_MARKERS.profileBegin}" > /dev/ttyS0
      gzip -c /tmp/prof/*.cpuprofile | base64 > /dev/ttyS0
      echo "${CONSOLE_MARKERS.profileEnd}" > /dev/ttyS0 ;;
-  *) /bin/node $NODE_FLAGS /agent/cocolet-agent.mjs --transport=auto > /dev/ttyS0 2>&1
+  *) /bin/node $NODE_FLAGS /agent/${IMAGE_FILES.agentMain} --transport=auto > /dev/ttyS0 2>&1
      echo "${CONSOLE_MARKERS.agentExit} $?" > /dev/ttyS0 ;;
 esac
 sync

@@ -25,5 +25,8 @@ export const IMAGE_FILES = {
   initramfs: 'initramfs.cpio',
   cmdline: 'cmdline',
   manifest: 'manifest.json',
+  /** The agent's ESM entry (the process hypervisor starts it): requires `agentMain`. */
   bundle: 'cocolet-agent.mjs',
+  /** The agent bundle (CommonJS, one file; the VM's /init starts it). */
+  agentMain: 'cocolet-agent.cjs',
 } as const;
