@@ -2,7 +2,7 @@
  * Where the agent listens: `unix:<path>` (development, the process hypervisor), `tcp:<host>:<port>`
  * (second transport inside the VM), `virtio[:<name>]` (the virtio-serial port, default
  * `agent.channel.0`, found by its name under /sys/class/virtio-ports), `auto` (virtio-serial when
- * the VM has virtio ports, plus TCP on port 1024 when it has a network interface).
+ * the VM has virtio ports, then TCP on port 1024 when it has a network interface).
  */
 import { existsSync, openSync, readdirSync, readFileSync, closeSync, constants } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -104,9 +104,14 @@ export async function serveTransports(server: TtrpcServer, specs: readonly strin
       if (!dev) throw new Error(`virtio-serial port ${name} not found`);
       out.push(serveVirtioPort(server, dev, log));
     } else if (spec === 'auto') {
-      if (existsSync('/sys/class/net/eth0')) out.push(await serveTcp(server, '0.0.0.0', AGENT_TCP_PORT, log));
+      // The host's channel first; TCP (node:net and its stream stack load then) once the port is
+      // serving and its pending reads have had an event-loop turn.
       const dev = await findVirtioPort(AGENT_CHANNEL);
-      if (dev) out.push(serveVirtioPort(server, dev, log));
+      if (dev) {
+        out.push(serveVirtioPort(server, dev, log));
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (existsSync('/sys/class/net/eth0')) out.push(await serveTcp(server, '0.0.0.0', AGENT_TCP_PORT, log));
       if (out.length === 0) throw new Error('no transport found (no virtio-serial port, no network)');
     } else {
       throw new Error(`unknown transport ${spec}`);

@@ -61,7 +61,7 @@ const BUILTINS = new Set(builtinModules);
  * proxy reports the export names of this Node (the guest runs the same binary), so esbuild's
  * interop copies them as getters without loading anything.
  */
-export const LAZY_BUILTINS: readonly string[] = ['assert', 'child_process', 'crypto', 'dgram', 'dns', 'os', 'worker_threads', 'zlib'];
+export const LAZY_BUILTINS: readonly string[] = ['assert', 'child_process', 'crypto', 'dgram', 'dns', 'net', 'os', 'worker_threads', 'zlib'];
 
 const lazyRequire = createRequire(import.meta.url);
 

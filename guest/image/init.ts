@@ -11,8 +11,14 @@
 
 import { IMAGE_FILES } from './paths.js';
 
-/** Node flags of both modes (chosen by boot-time measurements under TCG, see bench/guest). */
-export const NODE_START_FLAGS: readonly string[] = [];
+/** Node flags of both modes (chosen by boot-time measurements under TCG, see bench/guest and guest/README.md). */
+export const NODE_START_FLAGS: readonly string[] = [
+  // Under TCG, TurboFan's compiles (a second thread on the VM's one vCPU, and new host code for
+  // QEMU to translate) and Sparkplug's batches cost more at start than they save: tier up to
+  // TurboFan only after ~15x the default work per function, and skip Sparkplug.
+  '--interrupt-budget=1000000',
+  '--no-sparkplug',
+];
 
 /** Marker lines written on the serial console (host side waits on them). */
 export const CONSOLE_MARKERS = {
