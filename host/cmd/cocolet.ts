@@ -126,7 +126,7 @@ async function main(argv: string[]): Promise<number> {
       const endpoint = settings.config.containerRuntimeEndpoint;
       const cri = new CriClient({ endpoint, ...(settings.config.imageServiceEndpoint ? { imageEndpoint: settings.config.imageServiceEndpoint } : {}) });
       const healthz = settings.config.healthzPort > 0 ? { healthz: { address: settings.config.healthzBindAddress, port: settings.config.healthzPort } } : {};
-      const k = new Kubelet({ settings, cri, images: cri, logger: createLogger({ component: 'kubelet' }), ...healthz });
+      const k = new Kubelet({ settings, cri, images: cri, logger: createLogger({ component: 'kubelet' }), ...healthz, server: {} });
       const ac = signalController();
       await k.start();
       await new Promise<void>((r) => ac.signal.addEventListener('abort', () => r(), { once: true }));

@@ -10,6 +10,7 @@ import type {
   ContainerConfigSchema,
   ContainerEventResponse,
   ContainerFilterSchema,
+  ContainerStats,
   ContainerStatus,
   Image,
   PodSandbox,
@@ -61,6 +62,8 @@ export interface CriRuntime {
   execSync(containerId: string, cmd: string[], timeoutSeconds: number, opts?: CriCallOptions): Promise<ExecResult>;
   /** Asks the runtime to reopen the container's log file (after rotation). */
   reopenContainerLog?(containerId: string, opts?: CriCallOptions): Promise<void>;
+  /** Resource usage of every container (or those matching the filter), where the runtime reports it. */
+  listContainerStats?(filter?: { id?: string; podSandboxId?: string; labelSelector?: Record<string, string> }, opts?: CriCallOptions): Promise<ContainerStats[]>;
   /** Container events stream, where the runtime offers it (containerd 1.6 does not). */
   getContainerEvents?(signal: AbortSignal): AsyncIterable<ContainerEventResponse>;
 }

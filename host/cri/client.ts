@@ -147,6 +147,12 @@ export class CriClient implements CriRuntime, CriImages {
     return res.stats;
   }
 
+  /** Resource usage of every container (or those matching the filter) in one call. */
+  async listContainerStats(filter?: { id?: string; podSandboxId?: string; labelSelector?: Record<string, string> }, opts?: CriCallOptions): Promise<ContainerStats[]> {
+    const res = await this.r.unary('listContainerStats', { filter: filter ?? {} }, this.o(opts));
+    return res.stats;
+  }
+
   async execSync(containerId: string, cmd: string[], timeoutSeconds: number, opts?: CriCallOptions): Promise<ExecResult> {
     const o = this.o(opts, { container: containerId });
     o.timeoutMs = timeoutSeconds * 1000 + 10_000;

@@ -22,7 +22,8 @@ import type { CriImages, CriRuntime } from '../cri/api.js';
 import { podKey, type Pod } from './api/types.js';
 import { KubeletMetrics, updateGauges } from './metrics.js';
 import { rotatePodLogs } from './logs/rotation.js';
-import { serveHealthz, type HealthzServer } from './server/healthz.js';
+import { serveHealthz, type HealthCheck, type HealthzServer } from './server/healthz.js';
+import type { KubeApiServer } from './server/kubeapi.js';
 import { realClock, sleep, type Clock, type TimerHandle } from './clock.js';
 import { durationMs } from './config/kubeletconfig.js';
 import type { KubeletSettings } from './config/flags.js';
@@ -69,6 +70,11 @@ export interface KubeletOptions {
   pinnedImages?: string[];
   /** Serve /healthz and /metrics on this address (port 0 = any free port). */
   healthz?: { address: string; port: number };
+  /**
+   * Serve the HTTPS API (server/kubeapi.ts) as the configuration says (`enableServer`, `address`,
+   * `port`, TLS, authentication, authorization); `address`/`port` here override it (port 0 = any free port).
+   */
+  server?: { address?: string; port?: number };
   /** Extra source names to wait for before housekeeping (tests). */
   extraSources?: string[];
 }
@@ -91,6 +97,8 @@ export class Kubelet implements PodSyncer {
   readonly metrics = new KubeletMetrics();
   /** The healthz server once started. */
   healthzServer: HealthzServer | undefined;
+  /** The HTTPS API server once started (when enabled). */
+  apiServer: KubeApiServer | undefined;
   private lastTick = 0;
   private readonly firstSeen = new Map<string, number>();
   private readonly startRecorded = new Set<string>();
@@ -237,23 +245,20 @@ export class Kubelet implements PodSyncer {
       if (e.reason === 'Started') this.metrics.startedContainers.inc({ container_type: 'container' });
       else if (e.reason === 'Failed') this.metrics.startedContainersErrors.inc({ container_type: 'container', code: 'error' });
     });
+    const checks: HealthCheck[] = [
+      { name: 'pleg', check: () => this.pleg.healthy() },
+      {
+        name: 'syncloop',
+        check: () => {
+          const since = this.clock.now() - this.lastTick;
+          return since < SYNC_LOOP_STALL_MS ? { ok: true, message: '' } : { ok: false, message: `sync loop last ran ${Math.round(since / 1000)}s ago` };
+        },
+      },
+    ];
     if (this.o.healthz) {
-      this.healthzServer = await serveHealthz({
-        address: this.o.healthz.address,
-        port: this.o.healthz.port,
-        registry: this.metrics.registry,
-        checks: [
-          { name: 'pleg', check: () => this.pleg.healthy() },
-          {
-            name: 'syncloop',
-            check: () => {
-              const since = this.clock.now() - this.lastTick;
-              return since < SYNC_LOOP_STALL_MS ? { ok: true, message: '' } : { ok: false, message: `sync loop last ran ${Math.round(since / 1000)}s ago` };
-            },
-          },
-        ],
-      });
+      this.healthzServer = await serveHealthz({ address: this.o.healthz.address, port: this.o.healthz.port, registry: this.metrics.registry, checks });
     }
+    if (this.o.server) await this.startServer(checks, this.o.server);
     if (this.settings.kubeconfig && !this.o.noSources) await this.startApi(this.settings.kubeconfig);
     this.pleg.start();
     for (const s of this.sources) s.start();
@@ -263,6 +268,29 @@ export class Kubelet implements PodSyncer {
     this.every(5 * 60_000, () => void this.imageGc.collect().catch((e: unknown) => this.log.warn({ err: e }, 'image gc failed')));
     this.every(durationMs(this.settings.config.containerLogMonitorInterval), () => void this.rotateLogs());
     this.log.info({ node: this.settings.nodeName, staticPodPath: this.settings.config.staticPodPath }, 'kubelet started');
+  }
+
+  /** The HTTPS API (loaded only when asked for and enabled by the configuration). */
+  private async startServer(checks: HealthCheck[], over: { address?: string; port?: number }): Promise<void> {
+    const { serverSettings, serveKubeApi, DEFAULT_SERVER_PORT } = await import('./server/kubeapi.js');
+    const cfg = this.settings.config;
+    const s = serverSettings(over.port !== undefined ? { ...cfg, port: DEFAULT_SERVER_PORT } : cfg, durationMs);
+    if (!s) return;
+    const cri = this.o.cri;
+    this.apiServer = await serveKubeApi({
+      ...s,
+      ...(over.address ? { address: over.address } : {}),
+      ...(over.port !== undefined ? { port: over.port } : {}),
+      nodeName: this.settings.nodeName,
+      rootDir: this.settings.rootDir,
+      ...(this.settings.kubeconfig ? { kubeconfig: this.settings.kubeconfig } : {}),
+      checks,
+      registry: this.metrics.registry,
+      pods: () => this.status.all(),
+      podLogsDir: cfg.podLogsDir,
+      ...(cri.listContainerStats ? { stats: () => cri.listContainerStats!() } : {}),
+      logger: this.log.child({ component: 'kubelet-server' }),
+    });
   }
 
   /** API server source, Node + Lease, and status writer (loaded only when a kubeconfig is set). */
@@ -292,6 +320,7 @@ export class Kubelet implements PodSyncer {
     this.cache.close();
     await this.workers.idle();
     await this.healthzServer?.close();
+    await this.apiServer?.close();
     this.status.flush();
   }
 

@@ -25,6 +25,17 @@ export interface HealthzServer {
   close(): Promise<void>;
 }
 
+/** The answer to `/healthz`, `/healthz/ping` or `/healthz/<check>`; undefined for other paths. */
+export function answerHealthz(path: string, checks: HealthCheck[]): { status: number; body: string } | undefined {
+  if (path === '/healthz/ping') return { status: 200, body: 'ok' };
+  if (path !== '/healthz' && !path.startsWith('/healthz/')) return undefined;
+  const only = path.slice('/healthz/'.length);
+  const results = checks.filter((c) => !only || c.name === only).map((c) => ({ name: c.name, ...c.check() }));
+  if (only && results.length === 0) return { status: 404, body: 'not found' };
+  const bad = results.filter((r) => !r.ok);
+  return bad.length ? { status: 500, body: bad.map((b) => `[-]${b.name} failed: ${b.message}`).join('\n') + '\n' } : { status: 200, body: 'ok' };
+}
+
 export async function serveHealthz(o: HealthzOptions): Promise<HealthzServer> {
   const server = createServer((req, res) => {
     void (async () => {
@@ -34,22 +45,11 @@ export async function serveHealthz(o: HealthzOptions): Promise<HealthzServer> {
         res.end(await o.registry.metrics());
         return;
       }
-      if (path === '/healthz/ping') {
-        res.end('ok');
-        return;
-      }
-      if (path === '/healthz' || path.startsWith('/healthz/')) {
-        const only = path.slice('/healthz/'.length);
-        const results = o.checks.filter((c) => !only || c.name === only).map((c) => ({ name: c.name, ...c.check() }));
-        if (only && results.length === 0) {
-          res.statusCode = 404;
-          res.end('not found');
-          return;
-        }
-        const bad = results.filter((r) => !r.ok);
-        res.statusCode = bad.length ? 500 : 200;
+      const h = answerHealthz(path, o.checks);
+      if (h) {
+        res.statusCode = h.status;
         res.setHeader('content-type', 'text/plain; charset=utf-8');
-        res.end(bad.length ? bad.map((b) => `[-]${b.name} failed: ${b.message}`).join('\n') + '\n' : 'ok');
+        res.end(h.body);
         return;
       }
       res.statusCode = 404;

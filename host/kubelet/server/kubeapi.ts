@@ -1,0 +1,258 @@
+/**
+ * The kubelet's authenticated HTTPS API (`address`:`port`, 0.0.0.0:10250 by default; `port: 0` or
+ * `enableServer: false` = off): `/healthz` (the healthz checks), `/pods` (v1 PodList with status),
+ * `/metrics` (the kubelet's prom-client registry), `/containerLogs/{ns}/{pod}/{container}`
+ * (tailLines, limitBytes, timestamps, previous) and `/stats/summary`.
+ *
+ * TLS: `tlsCertFile`/`tlsPrivateKeyFile`, or a self-signed certificate generated once into
+ * `<rootDir>/pki/` (certs.ts). Every request is authenticated and then authorized (auth.ts);
+ * failures answer 401 / 403 in plain text naming the reason, as upstream does. Webhook authn or
+ * authz without an API server does not stop the start: a warning is logged once and requests that
+ * would need the API server are refused with the reason.
+ *
+ * API: `serverSettings(config)` → settings or undefined (off);
+ * `const s = await serveKubeApi({ ...settings, nodeName, rootDir, kubeconfig, checks, registry, pods, podLogsDir, stats, logger })`;
+ * `s.port`, `s.certFile`; `await s.close()`.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import type { Registry } from 'prom-client';
+import type { ContainerStats } from '../../../shared/gen/cri/runtime/v1/api_pb.js';
+import type { Logger } from '../../../shared/log/logger.js';
+import { silentLogger } from '../../../shared/log/logger.js';
+import type { KubeletConfiguration } from '../config/kubeletconfig.js';
+import { readContainerLog } from '../logs/crilog.js';
+import { podLogDir } from '../runtime/podspec.js';
+import type { PodRecord } from '../status/manager.js';
+import { Authorizer, authenticate, requestAttributes, type AccessReviewer, type AuthzMode, type Credentials, type TokenReviewer } from './auth.js';
+import { servingCert } from './certs.js';
+import { BadRequest, parseLogQuery, parseLogsPath, podList, procNodeStats, renderLogs, summary, type NodeProcStats } from './endpoints.js';
+import { answerHealthz, type HealthCheck } from './healthz.js';
+
+export const DEFAULT_SERVER_ADDRESS = '0.0.0.0';
+export const DEFAULT_SERVER_PORT = 10250;
+
+export interface ServerSettings {
+  address: string;
+  port: number;
+  tlsCertFile?: string;
+  tlsPrivateKeyFile?: string;
+  clientCAFile?: string;
+  anonymous: boolean;
+  webhookAuthn: boolean;
+  authzMode: AuthzMode;
+  authorizedTtlMs?: number;
+  unauthorizedTtlMs?: number;
+}
+
+interface AuthConfig {
+  x509?: { clientCAFile?: string };
+  webhook?: { enabled?: boolean };
+  anonymous?: { enabled?: boolean };
+}
+
+/** The server settings from a KubeletConfiguration (v1beta1 defaults), or undefined when it is off. */
+export function serverSettings(cfg: KubeletConfiguration, durationMs: (d: string) => number): ServerSettings | undefined {
+  const port = typeof cfg.port === 'number' ? cfg.port : DEFAULT_SERVER_PORT;
+  if (cfg.enableServer === false || port === 0) return undefined;
+  const authn = (cfg.authentication ?? {}) as AuthConfig;
+  const authz = (cfg.authorization ?? {}) as { mode?: string; webhook?: { cacheAuthorizedTTL?: string; cacheUnauthorizedTTL?: string } };
+  const mode = authz.mode ?? 'Webhook';
+  if (mode !== 'AlwaysAllow' && mode !== 'Webhook') throw new Error(`authorization.mode: must be AlwaysAllow or Webhook, got ${JSON.stringify(mode)}`);
+  const str = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
+  const certFile = str(cfg.tlsCertFile);
+  const keyFile = str(cfg.tlsPrivateKeyFile);
+  const caFile = str(authn.x509?.clientCAFile);
+  return {
+    address: str(cfg.address) ?? DEFAULT_SERVER_ADDRESS,
+    port,
+    ...(certFile ? { tlsCertFile: certFile } : {}),
+    ...(keyFile ? { tlsPrivateKeyFile: keyFile } : {}),
+    ...(caFile ? { clientCAFile: caFile } : {}),
+    anonymous: authn.anonymous?.enabled ?? false,
+    webhookAuthn: authn.webhook?.enabled ?? true,
+    authzMode: mode,
+    ...(authz.webhook?.cacheAuthorizedTTL ? { authorizedTtlMs: durationMs(authz.webhook.cacheAuthorizedTTL) } : {}),
+    ...(authz.webhook?.cacheUnauthorizedTTL ? { unauthorizedTtlMs: durationMs(authz.webhook.cacheUnauthorizedTTL) } : {}),
+  };
+}
+
+export interface KubeApiOptions extends ServerSettings {
+  nodeName: string;
+  rootDir: string;
+  /** API server for TokenReview / SubjectAccessReview. */
+  kubeconfig?: string;
+  /** Injected reviewers (tests); otherwise built from the kubeconfig. */
+  reviewers?: { tokens?: TokenReviewer; access?: AccessReviewer };
+  checks: HealthCheck[];
+  registry: Registry;
+  pods: () => PodRecord[];
+  podLogsDir: string;
+  /** CRI ListContainerStats; undefined when the runtime offers none. */
+  stats?: () => Promise<ContainerStats[]>;
+  procDir?: string;
+  logger?: Logger;
+}
+
+export interface KubeApiServer {
+  port: number;
+  certFile: string;
+  close(): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: string | Buffer, type = 'text/plain; charset=utf-8'): void {
+  res.statusCode = status;
+  res.setHeader('content-type', type);
+  res.end(body);
+}
+
+function credentials(req: IncomingMessage): Credentials {
+  const sock = req.socket as TLSSocket;
+  const c: Credentials = {};
+  if (req.headers.authorization) c.authorization = req.headers.authorization;
+  const peer = typeof sock.getPeerCertificate === 'function' ? sock.getPeerCertificate() : undefined;
+  if (peer && Object.keys(peer).length > 0) {
+    const o = peer.subject?.O;
+    const cn = peer.subject?.CN;
+    c.cert = {
+      cn: Array.isArray(cn) ? (cn[0] ?? '') : (cn ?? ''),
+      o: o === undefined ? [] : Array.isArray(o) ? o : [o],
+      verified: sock.authorized,
+      ...(sock.authorizationError ? { error: String(sock.authorizationError) } : {}),
+    };
+  }
+  return c;
+}
+
+/** `<podLogDir>/<container>/<n>.log` numbers, ascending. */
+function logAttempts(dir: string): number[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((n) => /^(\d+)\.log$/.exec(n)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
+  const log = o.logger ?? silentLogger();
+  const tls = await servingCert({ rootDir: o.rootDir, nodeName: o.nodeName, ...(o.tlsCertFile ? { certFile: o.tlsCertFile } : {}), ...(o.tlsPrivateKeyFile ? { keyFile: o.tlsPrivateKeyFile } : {}) });
+  if (tls.generated) log.info({ certFile: tls.certFile }, 'generated self-signed serving certificate');
+  let reviewers = o.reviewers;
+  if (!reviewers && o.kubeconfig && (o.webhookAuthn || o.authzMode === 'Webhook')) {
+    const { apiReviewers } = await import('./webhook.js');
+    const r = await apiReviewers(o.kubeconfig);
+    reviewers = { tokens: r.tokens, access: r.access };
+  }
+  const tokens = o.webhookAuthn ? reviewers?.tokens : undefined;
+  const tokensUnavailable = !o.webhookAuthn ? 'authentication.webhook.enabled is false' : 'authentication.webhook.enabled is true but no API server is configured (--kubeconfig)';
+  const authz = new Authorizer({
+    mode: o.authzMode,
+    ...(reviewers?.access ? { reviewer: reviewers.access } : {}),
+    ...(o.authorizedTtlMs !== undefined ? { allowedTtlMs: o.authorizedTtlMs } : {}),
+    ...(o.unauthorizedTtlMs !== undefined ? { deniedTtlMs: o.unauthorizedTtlMs } : {}),
+  });
+  if (authz.misconfigured) log.warn({ mode: o.authzMode }, `kubelet API: ${authz.misconfigured}; every request will be answered 403`);
+  if (o.webhookAuthn && !tokens) log.warn({}, `kubelet API: ${tokensUnavailable}; bearer tokens will be answered 401`);
+  let prevNode: NodeProcStats | undefined;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'https://kubelet');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    const authn = await authenticate(credentials(req), { anonymous: o.anonymous, ...(tokens ? { tokens } : {}), tokensUnavailable });
+    if (!authn.ok) {
+      log.info({ path, method, status: 401, reason: authn.reason }, 'kubelet API request unauthenticated');
+      send(res, 401, `Unauthorized: ${authn.reason}\n`);
+      return;
+    }
+    const verdict = await authz.authorize(authn.user, requestAttributes(method, path, o.nodeName));
+    if (!verdict.allowed) {
+      log.info({ path, method, user: authn.user.name, status: 403, reason: verdict.reason }, 'kubelet API request forbidden');
+      send(res, 403, `${verdict.reason}\n`);
+      return;
+    }
+    log.debug({ path, method, user: authn.user.name, authn: authn.method }, 'kubelet API request');
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `method ${method} not allowed on ${path}`);
+    const h = answerHealthz(path, o.checks);
+    if (h) return send(res, h.status, h.body);
+    if (path === '/pods' || path === '/pods/') return send(res, 200, JSON.stringify(podList(o.pods())), 'application/json');
+    if (path === '/metrics') return send(res, 200, await o.registry.metrics(), o.registry.contentType);
+    if (path === '/stats/summary' || path === '/stats/summary/') {
+      const node = procNodeStats(o.procDir);
+      const stats = o.stats ? await o.stats() : [];
+      const current = new Set<string>();
+      for (const r of o.pods()) {
+        for (const c of [...(r.status.initContainerStatuses ?? []), ...(r.status.containerStatuses ?? [])]) {
+          if (c.containerID) current.add(c.containerID.replace(/^[^:]+:\/\//, ''));
+        }
+      }
+      const s = summary({ nodeName: o.nodeName, node, ...(prevNode ? { prevNode } : {}), pods: o.pods(), stats: stats.filter((x) => current.has(x.attributes?.id ?? '')) });
+      prevNode = node;
+      return send(res, 200, JSON.stringify(s), 'application/json');
+    }
+    if (path.startsWith('/containerLogs/')) return send(res, 200, containerLogs(path, url.searchParams));
+    send(res, 404, '404 page not found\n');
+  };
+
+  const containerLogs = (path: string, query: URLSearchParams): Buffer => {
+    const { namespace, pod, container } = parseLogsPath(path);
+    const q = parseLogQuery(query);
+    const rec = o.pods().find((r) => (r.pod.metadata.namespace ?? 'default') === namespace && r.pod.metadata.name === pod);
+    if (!rec) throw new HttpError(404, `pod "${namespace}/${pod}" not found on node ${o.nodeName}`);
+    const spec = rec.pod.spec;
+    const names = [...(spec.initContainers ?? []), ...spec.containers].map((c) => c.name);
+    if (!names.includes(container)) throw new HttpError(400, `container "${container}" is not valid for pod "${pod}" (containers: ${names.join(', ')})`);
+    const dir = join(podLogDir(o.podLogsDir, rec.pod), container);
+    const attempts = logAttempts(dir);
+    const attempt = q.previous ? attempts.at(-2) : attempts.at(-1);
+    if (attempt === undefined) {
+      throw new HttpError(400, q.previous ? `previous terminated container "${container}" in pod "${pod}" not found` : `container "${container}" in pod "${pod}" has no log yet (not started)`);
+    }
+    const file = join(dir, `${attempt}.log`);
+    return renderLogs(readContainerLog(file, { withRotated: true }), q);
+  };
+
+  const server: Server = createServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      ...(o.clientCAFile ? { requestCert: true, rejectUnauthorized: false, ca: readFileSync(o.clientCAFile, 'utf8') } : {}),
+    },
+    (req, res) => {
+      handle(req, res).catch((e: unknown) => {
+        const status = e instanceof HttpError || e instanceof BadRequest ? e.status : 500;
+        if (status === 500) log.error({ err: e, path: new URL(req.url ?? '/', 'https://kubelet').pathname }, 'kubelet API request failed');
+        if (!res.headersSent) send(res, status, `${(e as Error).message}\n`);
+        else res.destroy();
+      });
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.address, () => resolve());
+  });
+  const port = (server.address() as { port: number }).port;
+  log.info({ address: o.address, port, authz: o.authzMode, anonymous: o.anonymous, clientCA: o.clientCAFile !== undefined }, 'kubelet API serving');
+  return {
+    port,
+    certFile: tls.certFile,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
