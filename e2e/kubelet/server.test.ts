@@ -29,7 +29,6 @@ let caFile: string;
 let clientCert: string;
 let clientKey: string;
 let c: ContainerdFixture | undefined;
-let cri: CriClient | undefined;
 let kubelet: Kubelet | undefined;
 
 before(async () => {
@@ -44,7 +43,8 @@ before(async () => {
   writeFileSync(clientKey, client.key, { mode: 0o600 });
   if (skip) return;
   c = await startContainerd(h);
-  cri = new CriClient({ endpoint: c!.address });
+  const runtime = new CriClient({ endpoint: c!.address });
+  h.defer('cri client', () => runtime.close());
   mkdirSync(join(dir, 'manifests'));
   kubelet = new Kubelet({
     settings: {
@@ -60,21 +60,20 @@ before(async () => {
       nodeName: NODE,
       runtimeClassHandlers: DEFAULT_RUNTIME_CLASSES,
     },
-    cri,
-    images: cri,
+    cri: runtime,
+    images: runtime,
     server: { address: '127.0.0.1', port: 0 },
   });
-  await kubelet.start();
+  const k = kubelet;
+  h.defer('kubelet and its pods', async () => {
+    await k.stopAllPods(0);
+    await k.stop();
+  });
+  await k.start();
 });
 
-after(async () => {
-  if (kubelet) {
-    await kubelet.stopAllPods(0);
-    await kubelet.stop();
-  }
-  cri?.close();
-  await h.dispose();
-});
+// Teardown runs in reverse: kubelet (pods first), CRI client, containerd, temp dirs.
+after(() => h.dispose());
 
 /** curl over TLS, verifying the kubelet's serving certificate; with the test client certificate if asked. */
 async function curl(s: KubeApiServer, path: string, o: { cert?: boolean } = {}): Promise<{ status: number; body: string }> {
