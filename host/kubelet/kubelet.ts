@@ -277,20 +277,27 @@ export class Kubelet implements PodSyncer {
     const s = serverSettings(over.port !== undefined ? { ...cfg, port: DEFAULT_SERVER_PORT } : cfg, durationMs);
     if (!s) return;
     const cri = this.o.cri;
-    this.apiServer = await serveKubeApi({
-      ...s,
-      ...(over.address ? { address: over.address } : {}),
-      ...(over.port !== undefined ? { port: over.port } : {}),
-      nodeName: this.settings.nodeName,
-      rootDir: this.settings.rootDir,
-      ...(this.settings.kubeconfig ? { kubeconfig: this.settings.kubeconfig } : {}),
-      checks,
-      registry: this.metrics.registry,
-      pods: () => this.status.all(),
-      podLogsDir: cfg.podLogsDir,
-      ...(cri.listContainerStats ? { stats: () => cri.listContainerStats!() } : {}),
-      logger: this.log.child({ component: 'kubelet-server' }),
-    });
+    const address = over.address ?? s.address;
+    const port = over.port ?? s.port;
+    try {
+      this.apiServer = await serveKubeApi({
+        ...s,
+        address,
+        port,
+        nodeName: this.settings.nodeName,
+        rootDir: this.settings.rootDir,
+        ...(this.settings.kubeconfig ? { kubeconfig: this.settings.kubeconfig } : {}),
+        checks,
+        registry: this.metrics.registry,
+        pods: () => this.status.all(),
+        podLogsDir: cfg.podLogsDir,
+        ...(cri.listContainerStats ? { stats: () => cri.listContainerStats!() } : {}),
+        logger: this.log.child({ component: 'kubelet-server' }),
+      });
+    } catch (e) {
+      // Unlike upstream (fatal), pods keep being run: the API is an operator convenience.
+      this.log.error({ err: e, address, port }, 'kubelet API server not started');
+    }
   }
 
   /** API server source, Node + Lease, and status writer (loaded only when a kubeconfig is set). */

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Logger } from '../../shared/log/logger.js';
 import { FakeCri } from '../cri/fake.js';
 import type { Container, Pod, PodSpec } from './api/types.js';
 import { FakeClock, flushMicrotasks } from './clock.js';
@@ -33,6 +34,9 @@ export interface FakeNodeOptions {
   cri?: FakeCri;
   clock?: FakeClock;
   healthz?: boolean;
+  /** Serve the HTTPS API on 127.0.0.1 (port 0 = any free port). */
+  serverPort?: number;
+  logger?: Logger;
 }
 
 export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
@@ -56,6 +60,8 @@ export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
       extraSources: ['test'],
       eventedPleg: o.evented ?? false,
       ...(o.healthz ? { healthz: { address: '127.0.0.1', port: 0 } } : {}),
+      ...(o.serverPort !== undefined ? { server: { address: '127.0.0.1', port: o.serverPort } } : {}),
+      ...(o.logger ? { logger: o.logger } : {}),
     });
   let kubelet = make();
   await kubelet.start();

@@ -42,6 +42,10 @@ const CONFIG_FLAGS: Record<string, { field: string; type: 'string' | 'int' | 'bo
   'serialize-image-pulls': { field: 'serializeImagePulls', type: 'bool' },
   'healthz-port': { field: 'healthzPort', type: 'int' },
   'healthz-bind-address': { field: 'healthzBindAddress', type: 'string' },
+  address: { field: 'address', type: 'string' },
+  port: { field: 'port', type: 'int' },
+  'tls-cert-file': { field: 'tlsCertFile', type: 'string' },
+  'tls-private-key-file': { field: 'tlsPrivateKeyFile', type: 'string' },
 };
 
 const OTHER_FLAGS = new Set(['config', 'root-dir', 'node-name', 'hostname-override', 'kubeconfig', 'runtime-class-handler', 'v', 'status-file']);

@@ -6,7 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import type { PodRecord } from '../status/manager.js';
-import { defaultKubeletConfiguration, durationMs } from '../config/kubeletconfig.js';
+import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
+import { createLogger } from '../../../shared/log/logger.js';
+import { defaultKubeletConfiguration, durationMs, type KubeletConfiguration } from '../config/kubeletconfig.js';
+import { parseKubeletFlags, resolveSettings } from '../config/flags.js';
+import { newFakeNode } from '../testing.js';
 import { issueCert, type Pem } from './certs.js';
 import { serveKubeApi, serverSettings, type KubeApiOptions, type KubeApiServer } from './kubeapi.js';
 
@@ -151,4 +156,40 @@ test('endpoints: healthz, metrics, containerLogs with tail / timestamps / previo
   assert.equal(sum.node.nodeName, 'n1');
   assert.ok(sum.node.cpu.usageCoreNanoSeconds > 0);
   assert.deepEqual(sum.pods.map((p) => p.podRef.name), ['web-n1']);
+});
+
+test('flags: --address, --port, --tls-cert-file, --tls-private-key-file reach the server settings', () => {
+  const { flags } = parseKubeletFlags(['--address=127.0.0.2', '--port', '1234', '--tls-cert-file=/c.crt', '--tls-private-key-file=/c.key']);
+  const s = serverSettings(resolveSettings(flags).config, durationMs);
+  assert.deepEqual([s?.address, s?.port, s?.tlsCertFile, s?.tlsPrivateKeyFile], ['127.0.0.2', 1234, '/c.crt', '/c.key']);
+  assert.equal(serverSettings(resolveSettings(parseKubeletFlags(['--port=0']).flags).config, durationMs), undefined);
+});
+
+test('the kubelet serves its API when asked; a port in use is logged and the kubelet runs on', async () => {
+  const lines: string[] = [];
+  const destination = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
+  const config: Partial<KubeletConfiguration> = { authentication: { anonymous: { enabled: true } }, authorization: { mode: 'AlwaysAllow' } };
+  const n = await newFakeNode({ config, serverPort: 0 });
+  try {
+    assert.ok(n.kubelet.apiServer);
+    const r = await get(n.kubelet.apiServer, '/pods');
+    assert.equal(r.status, 200);
+    assert.equal((JSON.parse(r.body) as { kind: string }).kind, 'PodList');
+  } finally {
+    await n.dispose();
+  }
+  const taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+  const port = (taken.address() as { port: number }).port;
+  const n2 = await newFakeNode({ config, serverPort: port, logger: createLogger({ component: 'kubelet', level: 'warn', destination }) });
+  try {
+    assert.equal(n2.kubelet.apiServer, undefined);
+    const err = lines.map((l) => JSON.parse(l) as { level: string; msg: string; port?: number; err?: { message: string } }).find((l) => l.msg === 'kubelet API server not started');
+    assert.equal(err?.level, 'error');
+    assert.equal(err?.port, port);
+    assert.match(err?.err?.message ?? '', /EADDRINUSE/);
+  } finally {
+    await n2.dispose();
+    await new Promise<void>((r) => taken.close(() => r()));
+  }
 });
