@@ -292,7 +292,7 @@ export class Kubelet implements PodSyncer {
         pods: () => this.status.all(),
         podLogsDir: cfg.podLogsDir,
         ...(cri.listContainerStats ? { stats: () => cri.listContainerStats!() } : {}),
-        logger: this.log.child({ component: 'kubelet-server' }),
+        logger: this.log,
       });
     } catch (e) {
       // Unlike upstream (fatal), pods keep being run: the API is an operator convenience.

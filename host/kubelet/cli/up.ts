@@ -4,7 +4,9 @@
  * imports the pause and busybox images, copies the example static pods into
  * `<stateDir>/manifests` (the kubelet's staticPodPath; drop more manifests there), runs the
  * kubelet and prints progress until every pod is Running. SIGINT / SIGTERM (or, with `--once`,
- * reaching Running) stops the pods, the kubelet and the containerd it started.
+ * reaching Running) stops the pods, the kubelet and the containerd it started. The kubelet's HTTPS
+ * API listens on 127.0.0.1:10250 (any free port when taken) for client certificates from a local
+ * CA generated once into `<stateDir>/pki`; the progress output prints the curl command.
  *
  * Confidential pods (by default, when the node has what they need; `--no-confidential` skips them,
  * `--confidential` makes a missing prerequisite an error): host/node/confidential.ts builds the
@@ -19,7 +21,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../../shared/log/logger.js';
 import { spawnSync } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { launchContainerd, type Containerd } from '../../containerd/launcher.js';
 import { containerdLayout } from '../../containerd/config.js';
 import { CriClient } from '../../cri/client.js';
@@ -27,6 +29,8 @@ import { ensureStandardImages } from '../../images/oci.js';
 import { defaultKubeletConfiguration } from '../config/kubeletconfig.js';
 import { DEFAULT_RUNTIME_CLASSES } from '../config/flags.js';
 import { Kubelet } from '../kubelet.js';
+import { localClientPki } from '../server/certs.js';
+import { DEFAULT_SERVER_PORT } from '../server/kubeapi.js';
 import type { PodRecord } from '../status/manager.js';
 import { checkConfidentialPrerequisites, ensureGuestImage, prepareConfidentialNode, writeShimConfig, type ConfidentialNode } from '../../node/confidential.js';
 
@@ -64,6 +68,15 @@ function socketAnswers(path: string): Promise<boolean> {
       resolve(true);
     });
     s.once('error', () => resolve(false));
+  });
+}
+
+/** `port` when it can be bound on `address` now, else 0 (any free port). */
+function portOrAny(address: string, port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(0));
+    s.listen(port, address, () => s.close(() => resolve(port)));
   });
 }
 
@@ -178,17 +191,23 @@ export async function up(o: UpOptions): Promise<number> {
     const expected = readdirSync(manifests).length;
     say(`static pods: ${manifests} (${expected} manifests)`);
 
+    // The HTTPS API on loopback: client certificates from a local CA only (no API server to ask).
+    const pki = await localClientPki(join(o.stateDir, 'pki'));
     const config = {
       ...defaultKubeletConfiguration(),
       staticPodPath: manifests,
       podLogsDir: join(o.stateDir, 'pods-logs'),
       containerRuntimeEndpoint: endpoint,
+      address: '127.0.0.1',
+      authentication: { x509: { clientCAFile: pki.caFile }, webhook: { enabled: false }, anonymous: { enabled: false } },
+      authorization: { mode: 'AlwaysAllow' },
     };
     kubelet = new Kubelet({
       settings: { config, rootDir: join(o.stateDir, 'kubelet'), nodeName: hostname().toLowerCase(), runtimeClassHandlers: { ...DEFAULT_RUNTIME_CLASSES } },
       cri,
       images: cri,
       logger: o.logger,
+      server: { port: await portOrAny('127.0.0.1', DEFAULT_SERVER_PORT) },
     });
     const k = kubelet;
     const last = new Map<string, string>();
@@ -217,6 +236,12 @@ export async function up(o: UpOptions): Promise<number> {
     });
     await k.start();
     say(`kubelet running (root ${join(o.stateDir, 'kubelet')})`);
+    const api = k.apiServer;
+    say(
+      api
+        ? `kubelet API: curl --cacert ${api.certFile} --cert ${pki.certFile} --key ${pki.keyFile} https://localhost:${api.port}/pods (also /healthz, /metrics, /stats/summary, /containerLogs/<ns>/<pod>/<container>)`
+        : 'kubelet API: not serving (see the kubelet log)',
+    );
     const abort = new Promise<'aborted'>((r) => (o.signal.aborted ? r('aborted') : o.signal.addEventListener('abort', () => r('aborted'), { once: true })));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), o.timeoutMs)));

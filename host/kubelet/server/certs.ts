@@ -6,7 +6,7 @@
  *
  * API: `await servingCert({ rootDir, nodeName, certFile?, keyFile? })` → `{ cert, key, certFile, keyFile, generated }`;
  * `await issueCert({ cn, o?, dns?, ips?, isCa?, client?, issuer? })` → `{ cert, key }` (PEM), built with
- * @peculiar/asn1-x509 and signed by node:crypto.
+ * @peculiar/asn1-x509 and signed by node:crypto; `await localClientPki(dir)` → `{ caFile, certFile, keyFile }`.
  */
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -117,4 +117,28 @@ export async function servingCert(o: ServingCertOptions): Promise<ServingCert> {
   chmodSync(keyFile, 0o600);
   writeFileSync(certFile, pem.cert, { mode: 0o644 });
   return { ...pem, certFile, keyFile, generated: true };
+}
+
+export interface ClientPki {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * A local client CA and one client certificate signed by it (CN `cocolet-admin`, O `system:masters`),
+ * generated once into `dir` (`ca.crt`, `ca.key`, `client.crt`, `client.key`; keys 0600): the way
+ * `cocolet up` lets its operator reach the HTTPS API with curl.
+ */
+export async function localClientPki(dir: string): Promise<ClientPki> {
+  const f = { caFile: join(dir, 'ca.crt'), caKey: join(dir, 'ca.key'), certFile: join(dir, 'client.crt'), keyFile: join(dir, 'client.key') };
+  if (Object.values(f).every((p) => existsSync(p))) return { caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile };
+  const ca = await issueCert({ cn: 'cocolet-local-ca', isCa: true, days: 3650 });
+  const client = await issueCert({ cn: 'cocolet-admin', o: ['system:masters'], client: true, issuer: ca });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const [path, text, mode] of [[f.caKey, ca.key, 0o600], [f.keyFile, client.key, 0o600], [f.caFile, ca.cert, 0o644], [f.certFile, client.cert, 0o644]] as const) {
+    writeFileSync(path, text, { mode });
+    chmodSync(path, mode);
+  }
+  return { caFile: f.caFile, certFile: f.certFile, keyFile: f.keyFile };
 }

@@ -83,7 +83,7 @@ test('procNodeStats: busy jiffies as nanoseconds, memory in bytes, boot time', (
   assert.equal(s.bootTime, new Date(1700000000 * 1000).toISOString());
 });
 
-test('summary: node rates from two samples, containers grouped by pod UID, pod totals', () => {
+test('summary: node rates from two samples, running containers grouped by pod UID (an exited instance left out), pod totals', () => {
   const stat = (id: string, uid: string, name: string, cpu: bigint, ws: bigint) =>
     create(ContainerStatsSchema, {
       attributes: { id, metadata: { name }, labels: { [Labels.podUid]: uid, [Labels.containerName]: name } },
@@ -97,7 +97,7 @@ test('summary: node rates from two samples, containers grouped by pod UID, pod t
     node,
     prevNode,
     pods: [rec('web', 'u1', [{ name: 'app', id: 'c1' }, { name: 'side', id: 'c2' }]), rec('idle', 'u2', [])],
-    stats: [stat('c1', 'u1', 'app', 700n, 10n), stat('c2', 'u1', 'side', 300n, 5n), stat('c9', 'other', 'x', 1n, 1n)],
+    stats: [stat('c1', 'u1', 'app', 700n, 10n), stat('c2', 'u1', 'side', 300n, 5n), stat('c0', 'u1', 'app', 0n, 0n), stat('c9', 'other', 'x', 1n, 1n)],
   });
   assert.equal(s.node.nodeName, 'n1');
   assert.equal(s.node.cpu.usageNanoCores, 0.5e9, 'half a core over the last second');

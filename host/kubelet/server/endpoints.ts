@@ -2,7 +2,7 @@
  * What the kubelet's HTTPS API answers, as pure functions over the kubelet's state: the `/pods`
  * PodList, `/containerLogs` path and query parsing with the tail / byte-limit logic, and the
  * `/stats/summary` document (statsapi Summary: node CPU and memory from /proc, pods and containers
- * from CRI ListContainerStats).
+ * from CRI ListContainerStats, running containers only).
  *
  * API: `podList(records)`, `parseLogsPath(path)`, `parseLogQuery(params)`, `renderLogs(entries, q)`,
  * `procNodeStats(procDir)`, `summary({ node, pods, stats, nodeStats, prev })`.
@@ -171,9 +171,13 @@ export function summary(i: SummaryInput): Summary {
   const pods: PodSummary[] = [];
   for (const r of i.pods) {
     const uid = r.pod.metadata.uid!;
-    const starts = new Map([...(r.status.initContainerStatuses ?? []), ...(r.status.containerStatuses ?? [])].map((c) => [c.name, c.state.running?.startedAt]));
+    const statuses = [...(r.status.initContainerStatuses ?? []), ...(r.status.containerStatuses ?? [])];
+    const starts = new Map(statuses.map((c) => [c.name, c.state.running?.startedAt]));
+    // Only the running instance of each container (the runtime also reports exited ones, as zeros).
+    const running = new Set(statuses.filter((c) => c.state.running && c.containerID).map((c) => c.containerID!.replace(/^[^:]+:\/\//, '')));
     const containers: ContainerSummary[] = [];
     for (const s of byUid.get(uid) ?? []) {
+      if (!running.has(s.attributes?.id ?? '')) continue;
       const name = s.attributes?.metadata?.name ?? s.attributes?.labels[Labels.containerName] ?? '';
       const started = starts.get(name);
       const cpuTime = s.cpu?.timestamp ? iso(s.cpu.timestamp) : iso(n.time);

@@ -1,5 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { createLogger } from '../../../shared/log/logger.js';
 import { defaultKubeletConfiguration, durationMs, type KubeletConfiguration } from '../config/kubeletconfig.js';
 import { parseKubeletFlags, resolveSettings } from '../config/flags.js';
 import { newFakeNode } from '../testing.js';
-import { issueCert, type Pem } from './certs.js';
+import { issueCert, localClientPki, type Pem } from './certs.js';
 import { serveKubeApi, serverSettings, type KubeApiOptions, type KubeApiServer } from './kubeapi.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ccl-kubeapi-'));
@@ -192,4 +193,17 @@ test('the kubelet serves its API when asked; a port in use is logged and the kub
     await n2.dispose();
     await new Promise<void>((r) => taken.close(() => r()));
   }
+});
+
+test('localClientPki: a CA and a client certificate it signed, generated once, keys private', async () => {
+  const pkiDir = join(dir, 'pki');
+  const p = await localClientPki(pkiDir);
+  const caCert = new X509Certificate(readFileSync(p.caFile));
+  const cert = new X509Certificate(readFileSync(p.certFile));
+  assert.ok(cert.verify(caCert.publicKey));
+  assert.match(cert.subject, /CN=cocolet-admin/);
+  for (const f of [p.keyFile, join(pkiDir, 'ca.key')]) assert.equal(statSync(f).mode & 0o777, 0o600, f);
+  const again = await localClientPki(pkiDir);
+  assert.deepEqual(again, p);
+  assert.equal(new X509Certificate(readFileSync(again.certFile)).fingerprint256, cert.fingerprint256);
 });

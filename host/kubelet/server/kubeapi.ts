@@ -2,7 +2,7 @@
  * The kubelet's authenticated HTTPS API (`address`:`port`, 0.0.0.0:10250 by default; `port: 0` or
  * `enableServer: false` = off): `/healthz` (the healthz checks), `/pods` (v1 PodList with status),
  * `/metrics` (the kubelet's prom-client registry), `/containerLogs/{ns}/{pod}/{container}`
- * (tailLines, limitBytes, timestamps, previous) and `/stats/summary`.
+ * (tailLines, limitBytes, timestamps, previous) and `/stats/summary` (running containers only).
  *
  * TLS: `tlsCertFile`/`tlsPrivateKeyFile`, or a self-signed certificate generated once into
  * `<rootDir>/pki/` (certs.ts). Every request is authenticated and then authorized (auth.ts);
@@ -193,13 +193,7 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
     if (path === '/stats/summary' || path === '/stats/summary/') {
       const node = procNodeStats(o.procDir);
       const stats = o.stats ? await o.stats() : [];
-      const current = new Set<string>();
-      for (const r of o.pods()) {
-        for (const c of [...(r.status.initContainerStatuses ?? []), ...(r.status.containerStatuses ?? [])]) {
-          if (c.containerID) current.add(c.containerID.replace(/^[^:]+:\/\//, ''));
-        }
-      }
-      const s = summary({ nodeName: o.nodeName, node, ...(prevNode ? { prevNode } : {}), pods: o.pods(), stats: stats.filter((x) => current.has(x.attributes?.id ?? '')) });
+      const s = summary({ nodeName: o.nodeName, node, ...(prevNode ? { prevNode } : {}), pods: o.pods(), stats });
       prevNode = node;
       return send(res, 200, JSON.stringify(s), 'application/json');
     }
