@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ANONYMOUS, Authorizer, authenticate, requestAttributes, type AccessReviewer, type RequestAttributes, type UserInfo } from './auth.js';
+import { ANONYMOUS, Authorizer, authenticate, cachedTokenReviewer, requestAttributes, type AccessReviewer, type RequestAttributes, type UserInfo } from './auth.js';
 
 const alice = { cn: 'alice', o: ['ops', 'dev'], verified: true };
 
@@ -101,4 +101,28 @@ test('Webhook: a failing SubjectAccessReview forbids with the error and is not c
   assert.match(!r.allowed ? r.reason : '', /SubjectAccessReview failed: connection refused/);
   fail = false;
   assert.deepEqual(await az.authorize(ANONYMOUS, requestAttributes('GET', '/metrics', 'n1')), { allowed: true });
+});
+
+test('TokenReview answers are cached for the TTL by token hash; errors are not cached', async () => {
+  let now = 0;
+  let calls = 0;
+  let fail = false;
+  const inner = {
+    review: (t: string): Promise<UserInfo | undefined> => {
+      calls++;
+      return fail ? Promise.reject(new Error('api down')) : Promise.resolve(t === 'good' ? { name: 'bob', groups: [] } : undefined);
+    },
+  };
+  const r = cachedTokenReviewer(inner, 1000, () => now);
+  assert.equal((await r.review('good'))?.name, 'bob');
+  assert.equal(await r.review('bad'), undefined);
+  assert.equal((await r.review('good'))?.name, 'bob');
+  assert.equal(await r.review('bad'), undefined);
+  assert.equal(calls, 2, 'both answers cached');
+  now = 1500;
+  fail = true;
+  await assert.rejects(r.review('good'), /api down/);
+  fail = false;
+  assert.equal((await r.review('good'))?.name, 'bob');
+  assert.equal(calls, 4, 'expired, then the failure was not cached');
 });

@@ -12,9 +12,10 @@
  * start, Webhook without an API server answers 403 with a reason naming the mode and the missing
  * API server.
  *
- * API: `authenticate(creds, policy)`, `requestAttributes(method, path, node)`,
+ * API: `authenticate(creds, policy)`, `cachedTokenReviewer(reviewer, ttlMs)`, `requestAttributes(method, path, node)`,
  * `new Authorizer({ mode, reviewer })` → `authorize(user, attrs)`.
  */
+import { createHash } from 'node:crypto';
 
 export interface UserInfo {
   name: string;
@@ -34,6 +35,25 @@ export interface Credentials {
 export interface TokenReviewer {
   /** The user the token belongs to, or undefined when the API server says it is not valid. */
   review(token: string): Promise<UserInfo | undefined>;
+}
+
+/**
+ * TokenReview answers cached for `authentication.webhook.cacheTTL` (2 min default), keyed by the
+ * token's SHA-256 (the token itself is not kept); errors are not cached.
+ */
+export function cachedTokenReviewer(inner: TokenReviewer, ttlMs = 2 * 60_000, now: () => number = Date.now): TokenReviewer {
+  const cache = new Map<string, { user: UserInfo | undefined; until: number }>();
+  return {
+    async review(token: string): Promise<UserInfo | undefined> {
+      const key = createHash('sha256').update(token).digest('hex');
+      const hit = cache.get(key);
+      if (hit && hit.until > now()) return hit.user;
+      const user = await inner.review(token);
+      if (cache.size > 10_000) cache.clear();
+      cache.set(key, { user, until: now() + ttlMs });
+      return user;
+    },
+  };
 }
 
 export interface AccessReviewer {

@@ -84,10 +84,10 @@ test('server settings: v1beta1 defaults, off with port 0 or enableServer false, 
   assert.equal(serverSettings({ ...c, port: 0 }, durationMs), undefined);
   assert.equal(serverSettings({ ...c, enableServer: false }, durationMs), undefined);
   const s = serverSettings(
-    { ...c, address: '127.0.0.1', port: 1234, authentication: { x509: { clientCAFile: '/ca' }, anonymous: { enabled: true } }, authorization: { mode: 'AlwaysAllow', webhook: { cacheAuthorizedTTL: '1m' } } },
+    { ...c, address: '127.0.0.1', port: 1234, authentication: { x509: { clientCAFile: '/ca' }, anonymous: { enabled: true }, webhook: { cacheTTL: '30s' } }, authorization: { mode: 'AlwaysAllow', webhook: { cacheAuthorizedTTL: '1m' } } },
     durationMs,
   );
-  assert.deepEqual(s, { address: '127.0.0.1', port: 1234, clientCAFile: '/ca', anonymous: true, webhookAuthn: true, authzMode: 'AlwaysAllow', authorizedTtlMs: 60_000 });
+  assert.deepEqual(s, { address: '127.0.0.1', port: 1234, clientCAFile: '/ca', anonymous: true, webhookAuthn: true, tokenCacheTtlMs: 30_000, authzMode: 'AlwaysAllow', authorizedTtlMs: 60_000 });
   assert.throws(() => serverSettings({ ...c, authorization: { mode: 'RBAC' } }, durationMs), /authorization\.mode: must be AlwaysAllow or Webhook/);
 });
 

@@ -27,7 +27,7 @@ import type { KubeletConfiguration } from '../config/kubeletconfig.js';
 import { readContainerLog } from '../logs/crilog.js';
 import { podLogDir } from '../runtime/podspec.js';
 import type { PodRecord } from '../status/manager.js';
-import { Authorizer, authenticate, requestAttributes, type AccessReviewer, type AuthzMode, type Credentials, type TokenReviewer } from './auth.js';
+import { Authorizer, authenticate, cachedTokenReviewer, requestAttributes, type AccessReviewer, type AuthzMode, type Credentials, type TokenReviewer } from './auth.js';
 import { servingCert } from './certs.js';
 import { BadRequest, parseLogQuery, parseLogsPath, podList, procNodeStats, renderLogs, summary, type NodeProcStats } from './endpoints.js';
 import { answerHealthz, type HealthCheck } from './healthz.js';
@@ -43,6 +43,8 @@ export interface ServerSettings {
   clientCAFile?: string;
   anonymous: boolean;
   webhookAuthn: boolean;
+  /** authentication.webhook.cacheTTL */
+  tokenCacheTtlMs?: number;
   authzMode: AuthzMode;
   authorizedTtlMs?: number;
   unauthorizedTtlMs?: number;
@@ -50,7 +52,7 @@ export interface ServerSettings {
 
 interface AuthConfig {
   x509?: { clientCAFile?: string };
-  webhook?: { enabled?: boolean };
+  webhook?: { enabled?: boolean; cacheTTL?: string };
   anonymous?: { enabled?: boolean };
 }
 
@@ -74,6 +76,7 @@ export function serverSettings(cfg: KubeletConfiguration, durationMs: (d: string
     ...(caFile ? { clientCAFile: caFile } : {}),
     anonymous: authn.anonymous?.enabled ?? false,
     webhookAuthn: authn.webhook?.enabled ?? true,
+    ...(authn.webhook?.cacheTTL ? { tokenCacheTtlMs: durationMs(authn.webhook.cacheTTL) } : {}),
     authzMode: mode,
     ...(authz.webhook?.cacheAuthorizedTTL ? { authorizedTtlMs: durationMs(authz.webhook.cacheAuthorizedTTL) } : {}),
     ...(authz.webhook?.cacheUnauthorizedTTL ? { unauthorizedTtlMs: durationMs(authz.webhook.cacheUnauthorizedTTL) } : {}),
@@ -156,7 +159,7 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
     const r = await apiReviewers(o.kubeconfig);
     reviewers = { tokens: r.tokens, access: r.access };
   }
-  const tokens = o.webhookAuthn ? reviewers?.tokens : undefined;
+  const tokens = o.webhookAuthn && reviewers?.tokens ? cachedTokenReviewer(reviewers.tokens, o.tokenCacheTtlMs) : undefined;
   const tokensUnavailable = !o.webhookAuthn ? 'authentication.webhook.enabled is false' : 'authentication.webhook.enabled is true but no API server is configured (--kubeconfig)';
   const authz = new Authorizer({
     mode: o.authzMode,
