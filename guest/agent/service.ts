@@ -4,7 +4,7 @@
  *
  * Boot time: nothing here may pull the container runtime, the image puller, CopyFile or metrics
  * into the agent's start path; those modules are imported on first use (the guest bundle puts
- * them in chunks that Node only loads then), so Health answers after the least code is loaded.
+ * their code in init functions that run only then), so Health answers after the least code is loaded.
  */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
