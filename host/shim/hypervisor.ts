@@ -68,17 +68,13 @@ class VmmHypervisor implements Hypervisor {
     readonly kind: 'qemu' | 'process',
     private readonly cfg: ShimConfig,
     private readonly logger: Logger,
+    private readonly mod: VmmModule,
   ) {}
 
-  /** Loads only the chosen hypervisor's module (QEMU's pulls in swtpm, image and disk code the process kind never needs). */
-  private async inner(kernelParams: string): Promise<VmmHypervisorType> {
-    if (this.kind === 'process') {
-      const { ProcessHypervisor } = await import('../vmm/process.js');
-      return new ProcessHypervisor({ logger: this.logger });
-    }
-    const { QemuHypervisor } = await import('../vmm/qemu.js');
+  private inner(kernelParams: string): VmmHypervisorType {
+    if (this.mod.kind === 'process') return new this.mod.ProcessHypervisor({ logger: this.logger });
     const h = this.cfg.hypervisor;
-    return new QemuHypervisor({
+    return new this.mod.QemuHypervisor({
       logger: this.logger,
       ...(h.path ? { qemuBinary: h.path } : {}),
       ...(h.imageDir ? { imageDir: h.imageDir } : {}),
@@ -86,8 +82,9 @@ class VmmHypervisor implements Hypervisor {
     });
   }
 
+  /** The inner start runs synchronously up to its first await (the process kind spawns the agent there). */
   async start(req: VmStartRequest): Promise<VmHandle> {
-    const h = await (await this.inner(req.kernelParams)).start({
+    const h = await this.inner(req.kernelParams).start({
       id: req.id,
       stateDir: req.workDir,
       vcpus: req.vcpus,
@@ -108,6 +105,14 @@ class VmmHypervisor implements Hypervisor {
   }
 }
 
+type VmmModule = { kind: 'process'; ProcessHypervisor: typeof import('../vmm/process.js').ProcessHypervisor } | { kind: 'qemu'; QemuHypervisor: typeof import('../vmm/qemu.js').QemuHypervisor };
+
+/** Loads only the chosen hypervisor's module (QEMU's pulls in swtpm, image and disk code the process kind never needs). */
+async function loadVmm(kind: 'qemu' | 'process'): Promise<VmmModule> {
+  if (kind === 'process') return { kind, ProcessHypervisor: (await import('../vmm/process.js')).ProcessHypervisor };
+  return { kind, QemuHypervisor: (await import('../vmm/qemu.js')).QemuHypervisor };
+}
+
 /** Creates the configured hypervisor. */
 export async function createHypervisor(cfg: ShimConfig, logger: Logger): Promise<Hypervisor> {
   const kind = cfg.hypervisor.kind;
@@ -116,5 +121,5 @@ export async function createHypervisor(cfg: ShimConfig, logger: Logger): Promise
     logger.warn({ kind }, 'hypervisor is the test fake: containers run as local processes, not confidential');
     return new FakeAgentHypervisor({ command: cfg.agent.command });
   }
-  return new VmmHypervisor(kind, cfg, logger);
+  return new VmmHypervisor(kind, cfg, logger, await loadVmm(kind));
 }

@@ -15,18 +15,32 @@ export interface Preboot {
   /** ms since epoch when the hypervisor was asked to start. */
   startedAt: number;
   vm: Promise<VmHandle>;
+  /**
+   * Settles once the hypervisor has been asked to start (its process is spawned): the daemon waits
+   * for it before loading its heavy modules, which would otherwise delay the spawn behind their load.
+   */
+  launched: Promise<void>;
 }
 
 /** Starts the VM for a sandbox or lone task; undefined for a container (its sandbox has the VM). */
 export function prebootVm(o: { config: ShimConfig; id: string; workDir: string; spec: OciSpec; logger: Logger }): Preboot | undefined {
   if (taskRole(o.spec) === 'container') return undefined;
   const startedAt = Date.now();
+  let launched!: () => void;
+  const launchedP = new Promise<void>((res) => (launched = res));
   const vm = (async () => {
-    const settings = sandboxSettings(o.config, o.spec.annotations ?? {});
-    mkdirSync(o.workDir, { recursive: true, mode: 0o700 });
-    const hv = await createHypervisor(o.config, o.logger);
-    return hv.start({ id: o.id, workDir: o.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: o.logger.child({ sandbox: o.id }) });
+    try {
+      const settings = sandboxSettings(o.config, o.spec.annotations ?? {});
+      mkdirSync(o.workDir, { recursive: true, mode: 0o700 });
+      const hv = await createHypervisor(o.config, o.logger);
+      // (the daemon's logger already carries the sandbox id)
+      const started = hv.start({ id: o.id, workDir: o.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: o.logger });
+      launched();
+      return await started;
+    } finally {
+      launched();
+    }
   })();
   vm.catch(() => {}); // reported by the Create that adopts it
-  return { kind: o.config.hypervisor.kind, startedAt, vm };
+  return { kind: o.config.hypervisor.kind, startedAt, vm, launched: launchedP };
 }

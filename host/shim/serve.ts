@@ -33,8 +33,10 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
   try {
     const cfg = loadShimConfig(process.env[CONFIG_ENV] ?? '');
     if (await probeSocket(sock)) throw new Error(`another shim already listens on ${sock}`);
-    // Boot first, then load the task service: the two overlap.
+    // Boot first, then load the task service: the two overlap. The heavy imports wait until the VM
+    // (or agent process) is spawned, or their loading would hold the spawn back (~190 ms measured).
     preboot = prebootVm({ config: cfg, id: flags.id, workDir: join(cfg.runtime.stateDir, flags.id), spec: readSpec(bundle), logger });
+    await preboot?.launched;
     // (the record below names the work dir at once, so `delete` finds an early VM even before Create)
     const [{ TtrpcServer }, { ForwardPublisher }, { Sandbox }, { registerTaskService, taskService }] = await Promise.all([
       import('../../shared/ttrpc/index.js'),
