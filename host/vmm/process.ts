@@ -4,7 +4,7 @@
  * development and tests only, and it says so in its logs.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -15,19 +15,52 @@ import type { Hypervisor, HypervisorStartOptions, VmExit, VmHandle } from './hyp
 import { guestImageDir } from './image.js';
 
 export interface ProcessHypervisorOptions {
-  /** The agent's entry script; default: the compiled agent beside this build, else the image's bundle. */
+  /** The agent's entry script; default: see defaultAgentEntry. */
   agentEntry?: string;
   nodeBinary?: string;
   logger?: Logger;
 }
 
-/** The compiled agent next to this file's build output (a path only: host never imports guest code). */
+/** Newest modification time (ms) of the `.js` files under `dirs` (missing dirs count as 0). */
+export function newestJsMtimeMs(dirs: readonly string[]): number {
+  let newest = 0;
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir, { recursive: true }) as string[];
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      if (n.endsWith('.js')) newest = Math.max(newest, statSync(join(dir, n), { throwIfNoEntry: false })?.mtimeMs ?? 0);
+    }
+  }
+  return newest;
+}
+
+/**
+ * The agent's entry (a path only: host never imports guest code). The guest image's bundle (one
+ * entry file plus a few chunks) starts in about half the time of the compiled tree's many small
+ * ES modules, so it is preferred while it is current: written no earlier than the newest compiled
+ * file of the agent's sources (guest/, shared/) in this build. Else the compiled agent beside this
+ * build; else the bundle whatever its age (a tree without the compiled guest).
+ */
 export function defaultAgentEntry(): string {
-  const compiled = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'guest', 'cmd', 'cocolet-agent.js');
-  if (existsSync(compiled)) return compiled;
-  const bundle = join(guestImageDir(), 'cocolet-agent.mjs');
-  if (existsSync(bundle)) return bundle;
-  throw new CocoletError(ErrorCode.FailedPrecondition, 'cocolet-agent not found: build the project or the guest image');
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const compiled = join(root, 'guest', 'cmd', 'cocolet-agent.js');
+  let bundle = '';
+  try {
+    bundle = join(guestImageDir(), 'cocolet-agent.mjs');
+  } catch {
+    /* no repository around this build: no image either */
+  }
+  const bundleMtime = bundle ? statSync(bundle, { throwIfNoEntry: false })?.mtimeMs : undefined;
+  if (!existsSync(compiled)) {
+    if (bundleMtime !== undefined) return bundle;
+    throw new CocoletError(ErrorCode.FailedPrecondition, 'cocolet-agent not found: build the project or the guest image');
+  }
+  if (bundleMtime !== undefined && bundleMtime >= newestJsMtimeMs([join(root, 'guest'), join(root, 'shared')])) return bundle;
+  return compiled;
 }
 
 export class ProcessHypervisor implements Hypervisor {
@@ -47,7 +80,8 @@ export class ProcessHypervisor implements Hypervisor {
     try {
       const agentSocket = join(o.stateDir, 'agent.sock');
       const consoleLog = join(o.stateDir, 'agent.log');
-      const args = [this.opts.agentEntry ?? defaultAgentEntry(), `--transport=unix:${agentSocket}`, `--state-dir=${join(o.stateDir, 'agent')}`];
+      const entry = this.opts.agentEntry ?? defaultAgentEntry();
+      const args = [entry, `--transport=unix:${agentSocket}`, `--state-dir=${join(o.stateDir, 'agent')}`];
       if (o.initdata) {
         const f = join(o.stateDir, 'initdata.toml');
         writeFileSync(f, o.initdata);
@@ -91,7 +125,7 @@ export class ProcessHypervisor implements Hypervisor {
         }
         await delay(3); // the agent needs ~100 ms; a short poll keeps the wait close to its real start
       }
-      log.info({ pid }, 'agent process started');
+      log.info({ pid, entry }, 'agent process started');
       let stopping: Promise<void> | undefined;
       return {
         id: o.id, kind: 'process', confidential: false, pid,
