@@ -6,13 +6,13 @@
  */
 import { spawn } from 'node:child_process';
 
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from '../../shared/log/logger.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
 import type { ShimFlags } from './flags.js';
 import { serveArgv } from './flags.js';
-import { loadShimConfig } from './config.js';
 import { decodeRuntimeOptions } from './options.js';
 import { groupId, readSpec, socketPath, writeBundleFile } from './bundle.js';
 
@@ -45,17 +45,45 @@ export async function startOutput(address: string, bootstrap: boolean): Promise<
   return toBinary(BootstrapResultSchema, create(BootstrapResultSchema, { version: 2, address, protocol: 'ttrpc' }));
 }
 
+const GROUP_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * The address the sandbox's own `start` recorded in its bundle, a sibling of this task's bundle in
+ * containerd's layout (`<state>/<namespace>/<id>`), when a shim answers there; else undefined.
+ * Lets a container's `start` join without loading or reading the shim config.
+ */
+export async function siblingShimAddress(bundle: string, group: string): Promise<string | undefined> {
+  if (!GROUP_ID.test(group)) return undefined;
+  let address: string;
+  try {
+    address = readFileSync(join(dirname(bundle), group, 'address'), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  if (!address.startsWith('unix:///')) return undefined;
+  return (await probeSocket(address.slice('unix://'.length))) ? address : undefined;
+}
+
 /** Returns what to print on stdout. */
 export async function startShim(inp: StartInput): Promise<Uint8Array | string> {
   const { flags, logger } = inp;
   const bundle = resolve(flags.bundle || process.cwd());
   const opts = await decodeRuntimeOptions(inp.stdin, flags);
-  const configPath = opts.configPath || process.env[CONFIG_ENV] || '';
-  const cfg = loadShimConfig(configPath);
-  if (opts.bootstrap?.socketDir) cfg.runtime.socketDir = opts.bootstrap.socketDir;
   const out = (address: string): Promise<Uint8Array | string> => startOutput(address, opts.bootstrap !== undefined);
   const spec = readSpec(bundle);
   const group = groupId(spec, flags.id);
+  if (group !== flags.id) {
+    const joined = await siblingShimAddress(bundle, group);
+    if (joined) {
+      logger?.debug({ container: flags.id, sandbox: group }, 'task joins the running sandbox shim');
+      writeBundleFile(bundle, 'address', joined);
+      return out(joined);
+    }
+  }
+  const configPath = opts.configPath || process.env[CONFIG_ENV] || '';
+  const { loadShimConfig } = await import('./config.js');
+  const cfg = loadShimConfig(configPath);
+  if (opts.bootstrap?.socketDir) cfg.runtime.socketDir = opts.bootstrap.socketDir;
   const sock = socketPath(cfg.runtime.socketDir, flags.address, flags.namespace, group);
   const address = `unix://${sock}`;
   if (await probeSocket(sock)) {
