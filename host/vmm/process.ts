@@ -12,7 +12,7 @@ import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { DisposableStore, delay } from '../../shared/lifecycle/disposables.js';
 import { silentLogger } from '../../shared/log/logger.js';
 import type { Hypervisor, HypervisorStartOptions, VmExit, VmHandle } from './hypervisor.js';
-import { guestImageDir } from './image.js';
+import { guestImageDir, repoRoot } from './image.js';
 
 export interface ProcessHypervisorOptions {
   /** The agent's entry script; default: see defaultAgentEntry. */
@@ -21,8 +21,8 @@ export interface ProcessHypervisorOptions {
   logger?: Logger;
 }
 
-/** Newest modification time (ms) of the `.js` files under `dirs` (missing dirs count as 0). */
-export function newestJsMtimeMs(dirs: readonly string[]): number {
+/** Newest modification time (ms) of the files under `dirs` whose name passes `want` (missing dirs count as 0). */
+export function newestMtimeMs(dirs: readonly string[], want: (name: string) => boolean): number {
   let newest = 0;
   for (const dir of dirs) {
     let names: string[];
@@ -32,34 +32,39 @@ export function newestJsMtimeMs(dirs: readonly string[]): number {
       continue;
     }
     for (const n of names) {
-      if (n.endsWith('.js')) newest = Math.max(newest, statSync(join(dir, n), { throwIfNoEntry: false })?.mtimeMs ?? 0);
+      if (want(n)) newest = Math.max(newest, statSync(join(dir, n), { throwIfNoEntry: false })?.mtimeMs ?? 0);
     }
   }
   return newest;
 }
 
+const agentSource = (n: string): boolean => n.endsWith('.ts') && !n.endsWith('.test.ts');
+
 /**
  * The agent's entry (a path only: host never imports guest code). The guest image's bundle (one
- * entry file plus a few chunks) starts in about half the time of the compiled tree's many small
- * ES modules, so it is preferred while it is current: written no earlier than the newest compiled
- * file of the agent's sources (guest/, shared/) in this build. Else the compiled agent beside this
- * build; else the bundle whatever its age (a tree without the compiled guest).
+ * entry file plus what it loads on demand) reaches its socket in about half the time of the
+ * compiled tree's many small ES modules, so it is preferred while it is current: written no
+ * earlier than the newest source file of the agent (guest/ and shared/ in the repository; a
+ * re-emitting compile does not count, an edit does). Else the compiled agent beside this build;
+ * else the bundle whatever its age (a tree without the compiled guest).
  */
 export function defaultAgentEntry(): string {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const compiled = join(root, 'guest', 'cmd', 'cocolet-agent.js');
+  const compiled = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'guest', 'cmd', 'cocolet-agent.js');
+  let root = '';
   let bundle = '';
   try {
+    root = repoRoot();
     bundle = join(guestImageDir(), 'cocolet-agent.mjs');
   } catch {
-    /* no repository around this build: no image either */
+    /* no repository around this build: no sources; the image only through COCOLET_GUEST_DIR */
+    if (process.env.COCOLET_GUEST_DIR) bundle = join(process.env.COCOLET_GUEST_DIR, 'cocolet-agent.mjs');
   }
   const bundleMtime = bundle ? statSync(bundle, { throwIfNoEntry: false })?.mtimeMs : undefined;
   if (!existsSync(compiled)) {
     if (bundleMtime !== undefined) return bundle;
     throw new CocoletError(ErrorCode.FailedPrecondition, 'cocolet-agent not found: build the project or the guest image');
   }
-  if (bundleMtime !== undefined && bundleMtime >= newestJsMtimeMs([join(root, 'guest'), join(root, 'shared')])) return bundle;
+  if (bundleMtime !== undefined && bundleMtime >= (root ? newestMtimeMs([join(root, 'guest'), join(root, 'shared')], agentSource) : 0)) return bundle;
   return compiled;
 }
 
