@@ -1,13 +1,13 @@
 /**
- * `node dist/bench/guest/profile.js [out.cpuprofile]`: a CPU profile of the agent's start inside the
+ * `node dist/bench/guest/profile.js [out.cpuprofile]` (default `.cache/agent-in-vm.cpuprofile`): a CPU profile of the agent's start inside the
  * VM (TCG), the measurement behind the start-path work (see guest/README.md, Boot time). Boots the
  * guest image with `cocolet_mode=profile` (image/init.ts), waits for Health, sends one
  * CreateSandbox, then reads the profile the guest writes on its console and prints where the
  * time went: self time per source (bundle file or Node internal) and per function.
  * Env: COCOLET_PROFILE_S (seconds the agent runs after ready, default 3).
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { QemuHypervisor } from '../../host/vmm/qemu.js';
 import { CONSOLE_MARKERS } from '../../guest/image/init.js';
@@ -37,7 +37,7 @@ export function selfTimes(p: CpuProfile, key: (frame: CpuProfile['nodes'][number
 const source = (f: CpuProfile['nodes'][number]['callFrame']): string => (f.url ? f.url.replace(/^.*\/agent\//, 'agent/').replace(/^node:internal\//, 'node:') : f.functionName);
 
 async function main(): Promise<void> {
-  const out = process.argv[2] ?? 'agent-in-vm.cpuprofile';
+  const out = process.argv[2] ?? '.cache/agent-in-vm.cpuprofile';
   const h = new Harness();
   try {
     await buildGuestImage({});
@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     }, { what: 'profile on the console', timeoutMs: 180_000, intervalMs: 100 });
     const b64 = log.slice(log.indexOf(CONSOLE_MARKERS.profileBegin) + CONSOLE_MARKERS.profileBegin.length, log.indexOf(CONSOLE_MARKERS.profileEnd)).replace(/\s+/g, '');
     const raw = gunzipSync(Buffer.from(b64, 'base64'));
+    mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, raw);
     const p = JSON.parse(raw.toString('utf8')) as CpuProfile;
     const ready = log.match(/"processUptimeMs":(\d+),"msg":"agent ready"/);
