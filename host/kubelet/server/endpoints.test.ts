@@ -7,7 +7,7 @@ import { create } from '@bufbuild/protobuf';
 import { ContainerStatsSchema } from '../../../shared/gen/cri/runtime/v1/api_pb.js';
 import { Labels } from '../api/types.js';
 import type { PodRecord } from '../status/manager.js';
-import { BadRequest, parseLogQuery, parseLogsPath, podList, procNodeStats, renderLogs, summary } from './endpoints.js';
+import { HttpError, parseLogQuery, parseLogsPath, podList, procNodeStats, renderLogs, summary } from './endpoints.js';
 
 const q = (s: string): URLSearchParams => new URLSearchParams(s);
 
@@ -15,7 +15,7 @@ test('containerLogs path: namespace, pod, container (URL-decoded); anything else
   assert.deepEqual(parseLogsPath('/containerLogs/default/web-n1/app'), { namespace: 'default', pod: 'web-n1', container: 'app' });
   assert.deepEqual(parseLogsPath('/containerLogs/kube%2Dsystem/p/c'), { namespace: 'kube-system', pod: 'p', container: 'c' });
   for (const p of ['/containerLogs/default/p', '/containerLogs/default/p/c/extra', '/containerLogs//p/c']) {
-    assert.throws(() => parseLogsPath(p), (e: unknown) => e instanceof BadRequest && e.status === 404 && e.message.includes(p));
+    assert.throws(() => parseLogsPath(p), (e: unknown) => e instanceof HttpError && e.status === 404 && e.message.includes(p));
   }
 });
 
@@ -31,7 +31,7 @@ test('log query: defaults, valid values, and errors naming the parameter', () =>
     ['follow=true', /follow: streaming/],
     ['sinceSeconds=5', /sinceSeconds/],
   ];
-  for (const [s, re] of bad) assert.throws(() => parseLogQuery(q(s)), (e: unknown) => e instanceof BadRequest && e.status === 400 && re.test(e.message), s);
+  for (const [s, re] of bad) assert.throws(() => parseLogQuery(q(s)), (e: unknown) => e instanceof HttpError && e.status === 400 && re.test(e.message), s);
 });
 
 test('renderLogs: tail, timestamps, then the byte limit', () => {

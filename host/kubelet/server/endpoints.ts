@@ -21,7 +21,8 @@ export function podList(records: PodRecord[]): { kind: 'PodList'; apiVersion: 'v
   return { kind: 'PodList', apiVersion: 'v1', metadata: {}, items };
 }
 
-export class BadRequest extends Error {
+/** An answer other than 200 with its reason: 400 by default (bad request), or the status given. */
+export class HttpError extends Error {
   constructor(
     message: string,
     readonly status = 400,
@@ -33,7 +34,7 @@ export class BadRequest extends Error {
 /** `/containerLogs/{namespace}/{pod}/{container}` → its three parts (URL-decoded). */
 export function parseLogsPath(path: string): { namespace: string; pod: string; container: string } {
   const parts = path.split('/').slice(2);
-  if (parts.length !== 3 || parts.some((p) => !p)) throw new BadRequest(`expected /containerLogs/{namespace}/{pod}/{container}, got ${path}`, 404);
+  if (parts.length !== 3 || parts.some((p) => !p)) throw new HttpError(`expected /containerLogs/{namespace}/{pod}/{container}, got ${path}`, 404);
   const [namespace, pod, container] = parts.map((p) => decodeURIComponent(p)) as [string, string, string];
   return { namespace, pod, container };
 }
@@ -50,22 +51,22 @@ function bool(q: URLSearchParams, k: string): boolean {
   if (v === null) return false;
   if (v === '' || v === 'true' || v === '1') return true;
   if (v === 'false' || v === '0') return false;
-  throw new BadRequest(`${k}: must be true or false, got ${JSON.stringify(v)}`);
+  throw new HttpError(`${k}: must be true or false, got ${JSON.stringify(v)}`);
 }
 
 function int(q: URLSearchParams, k: string, min: number): number | undefined {
   const v = q.get(k);
   if (v === null) return undefined;
-  if (!/^-?\d+$/.test(v)) throw new BadRequest(`${k}: must be an integer, got ${JSON.stringify(v)}`);
+  if (!/^-?\d+$/.test(v)) throw new HttpError(`${k}: must be an integer, got ${JSON.stringify(v)}`);
   const n = Number(v);
-  if (n < min) throw new BadRequest(`${k}: must be ${min === 0 ? 'zero or more' : `at least ${min}`}, got ${n}`);
+  if (n < min) throw new HttpError(`${k}: must be ${min === 0 ? 'zero or more' : `at least ${min}`}, got ${n}`);
   return n;
 }
 
 /** tailLines (≥ 0), limitBytes (≥ 1), timestamps, previous; follow and sinceSeconds are refused as unsupported. */
 export function parseLogQuery(q: URLSearchParams): LogQuery {
-  if (bool(q, 'follow')) throw new BadRequest('follow: streaming logs is not supported by this kubelet');
-  if (q.has('sinceSeconds') || q.has('sinceTime')) throw new BadRequest('sinceSeconds/sinceTime: not supported by this kubelet');
+  if (bool(q, 'follow')) throw new HttpError('follow: streaming logs is not supported by this kubelet');
+  if (q.has('sinceSeconds') || q.has('sinceTime')) throw new HttpError('sinceSeconds/sinceTime: not supported by this kubelet');
   const tailLines = int(q, 'tailLines', 0);
   const limitBytes = int(q, 'limitBytes', 1);
   return { ...(tailLines !== undefined ? { tailLines } : {}), ...(limitBytes !== undefined ? { limitBytes } : {}), timestamps: bool(q, 'timestamps'), previous: bool(q, 'previous') };

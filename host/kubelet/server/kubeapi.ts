@@ -29,7 +29,7 @@ import { podLogDir } from '../runtime/podspec.js';
 import type { PodRecord } from '../status/manager.js';
 import { Authorizer, authenticate, cachedTokenReviewer, requestAttributes, type AccessReviewer, type AuthzMode, type Credentials, type TokenReviewer } from './auth.js';
 import { servingCert } from './certs.js';
-import { BadRequest, parseLogQuery, parseLogsPath, podList, procNodeStats, renderLogs, summary, type NodeProcStats } from './endpoints.js';
+import { HttpError, parseLogQuery, parseLogsPath, podList, procNodeStats, renderLogs, summary, type NodeProcStats } from './endpoints.js';
 import { answerHealthz, type HealthCheck } from './healthz.js';
 
 export const DEFAULT_SERVER_ADDRESS = '0.0.0.0';
@@ -106,15 +106,6 @@ export interface KubeApiServer {
   close(): Promise<void>;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 function send(res: ServerResponse, status: number, body: string | Buffer, type = 'text/plain; charset=utf-8'): void {
   res.statusCode = status;
   res.setHeader('content-type', type);
@@ -188,7 +179,7 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
       return;
     }
     log.debug({ path, method, user: authn.user.name, authn: authn.method }, 'kubelet API request');
-    if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, `method ${method} not allowed on ${path}`);
+    if (method !== 'GET' && method !== 'HEAD') throw new HttpError(`method ${method} not allowed on ${path}`, 405);
     const h = answerHealthz(path, o.checks);
     if (h) return send(res, h.status, h.body);
     if (path === '/pods' || path === '/pods/') return send(res, 200, JSON.stringify(podList(o.pods())), 'application/json');
@@ -208,15 +199,15 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
     const { namespace, pod, container } = parseLogsPath(path);
     const q = parseLogQuery(query);
     const rec = o.pods().find((r) => (r.pod.metadata.namespace ?? 'default') === namespace && r.pod.metadata.name === pod);
-    if (!rec) throw new HttpError(404, `pod "${namespace}/${pod}" not found on node ${o.nodeName}`);
+    if (!rec) throw new HttpError(`pod "${namespace}/${pod}" not found on node ${o.nodeName}`, 404);
     const spec = rec.pod.spec;
     const names = [...(spec.initContainers ?? []), ...spec.containers].map((c) => c.name);
-    if (!names.includes(container)) throw new HttpError(400, `container "${container}" is not valid for pod "${pod}" (containers: ${names.join(', ')})`);
+    if (!names.includes(container)) throw new HttpError(`container "${container}" is not valid for pod "${pod}" (containers: ${names.join(', ')})`, 400);
     const dir = join(podLogDir(o.podLogsDir, rec.pod), container);
     const attempts = logAttempts(dir);
     const attempt = q.previous ? attempts.at(-2) : attempts.at(-1);
     if (attempt === undefined) {
-      throw new HttpError(400, q.previous ? `previous terminated container "${container}" in pod "${pod}" not found` : `container "${container}" in pod "${pod}" has no log yet (not started)`);
+      throw new HttpError(q.previous ? `previous terminated container "${container}" in pod "${pod}" not found` : `container "${container}" in pod "${pod}" has no log yet (not started)`, 400);
     }
     const file = join(dir, `${attempt}.log`);
     return renderLogs(readContainerLog(file, { withRotated: true }), q);
@@ -230,7 +221,7 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
     },
     (req, res) => {
       handle(req, res).catch((e: unknown) => {
-        const status = e instanceof HttpError || e instanceof BadRequest ? e.status : 500;
+        const status = e instanceof HttpError ? e.status : 500;
         if (status === 500) log.error({ err: e, path: new URL(req.url ?? '/', 'https://kubelet').pathname }, 'kubelet API request failed');
         if (!res.headersSent) send(res, status, `${(e as Error).message}\n`);
         else res.destroy();
