@@ -72,25 +72,20 @@ export async function startShim(inp: StartInput): Promise<Uint8Array | string> {
   const out = (address: string): Promise<Uint8Array | string> => startOutput(address, opts.bootstrap !== undefined);
   const spec = readSpec(bundle);
   const group = groupId(spec, flags.id);
-  if (group !== flags.id) {
-    const joined = await siblingShimAddress(bundle, group);
-    if (joined) {
-      logger?.debug({ container: flags.id, sandbox: group }, 'task joins the running sandbox shim');
-      writeBundleFile(bundle, 'address', joined);
-      return out(joined);
-    }
-  }
+  const joinShim = (address: string): Promise<Uint8Array | string> => {
+    logger?.debug({ container: flags.id, sandbox: group }, 'task joins the running sandbox shim');
+    writeBundleFile(bundle, 'address', address);
+    return out(address);
+  };
+  const sibling = group !== flags.id ? await siblingShimAddress(bundle, group) : undefined;
+  if (sibling) return joinShim(sibling);
   const configPath = opts.configPath || process.env[CONFIG_ENV] || '';
   const { loadShimConfig } = await import('./config.js');
   const cfg = loadShimConfig(configPath);
   if (opts.bootstrap?.socketDir) cfg.runtime.socketDir = opts.bootstrap.socketDir;
   const sock = socketPath(cfg.runtime.socketDir, flags.address, flags.namespace, group);
   const address = `unix://${sock}`;
-  if (await probeSocket(sock)) {
-    logger?.debug({ container: flags.id, sandbox: group }, 'task joins the running sandbox shim');
-    writeBundleFile(bundle, 'address', address);
-    return out(address);
-  }
+  if (await probeSocket(sock)) return joinShim(address);
   if (group !== flags.id) throw new CocoletError(ErrorCode.FailedPrecondition, `the shim of sandbox ${group} is not running`, { context: { container: flags.id, sandbox: group } });
   const child = spawn(process.execPath, [inp.entry, ...serveArgv(flags, bundle, sock)], {
     cwd: bundle,
