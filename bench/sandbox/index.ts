@@ -11,7 +11,7 @@
  * skips it): qemu boots it, and the process hypervisor starts its agent bundle while it is current.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,10 +97,6 @@ async function main(): Promise<void> {
   if (process.env.COCOLET_SKIP_GUEST_IMAGE !== '1') {
     try {
       const img = await buildGuestImage();
-      // The build just checked that the bundle is what this tree produces: date it now, so the
-      // process hypervisor (which compares it with the sources' times) counts it as current.
-      const now = new Date();
-      utimesSync(join(img.dir, img.manifest.files.bundle), now, now);
       imageNote = `guest image ${img.rebuilt ? 'rebuilt' : 'up to date'}`;
     } catch (e) {
       imageNote = `guest image not built: ${(e as Error).message.split('\n')[0]}`;

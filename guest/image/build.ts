@@ -8,7 +8,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeCpio, type CpioEntry } from './cpio.js';
@@ -147,8 +147,13 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
   if (!opts.force && existsSync(manifestPath)) {
     try {
       const old = JSON.parse(readFileSync(manifestPath, 'utf8')) as ImageManifest;
-      if (old.fingerprint === fingerprint && existsSync(join(dir, IMAGE_FILES.initramfs)) && existsSync(join(dir, IMAGE_FILES.kernel))) {
+      const agentFiles = [old.files.bundle, ...old.files.bundleChunks].map((f) => join(dir, f));
+      if (old.fingerprint === fingerprint && [IMAGE_FILES.initramfs, IMAGE_FILES.kernel].every((f) => existsSync(join(dir, f))) && agentFiles.every((f) => existsSync(f))) {
         log('guest image is up to date');
+        // The bundle was just checked to be what this tree produces: date it so, for the process
+        // hypervisor, which runs it while it is no older than the agent's sources.
+        const now = new Date();
+        for (const f of agentFiles) utimesSync(f, now, now);
         return { dir, manifest: old, rebuilt: false };
       }
     } catch {
