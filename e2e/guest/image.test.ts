@@ -33,7 +33,7 @@ describe('guest image builder', { skip: skip ? (skip.startsWith('needs') ? skip 
 
     const entries = readCpio(readFileSync(join(a.dir, 'initramfs.cpio')));
     const paths = new Set(entries.map((e) => e.path));
-    for (const p of ['init', 'bin/busybox', 'bin/node', 'usr/sbin/runc', 'agent/cocolet-agent.mjs', 'lib/modules/virtio_console.ko', 'lib/modules/virtio_mmio.ko', 'lib64/ld-linux-x86-64.so.2']) {
+    for (const p of ['init', 'bin/busybox', 'bin/node', 'usr/sbin/runc', 'agent/cocolet-agent.mjs', 'lib/modules/virtio_mmio.ko', 'lib/modules/overlay.ko', 'lib64/ld-linux-x86-64.so.2']) {
       assert.ok(paths.has(p), `initramfs has ${p}`);
     }
     const names = entries.map((e) => e.path);

@@ -83,9 +83,14 @@ export function obtainKernel(cacheDir: string): GuestKernel {
   return { release, bzImage, modulesDir, source: join(debDir, deb) };
 }
 
+/** A module's name from its file path (`kernel/fs/overlayfs/overlay.ko.xz` -> `overlay`, dashes as underscores). */
+function moduleName(file: string): string {
+  return file.split('/').pop()!.replace(/\.ko(\.[a-z]+)?$/, '').replace(/-/g, '_');
+}
+
 /** Parses `modules.dep` into module name → { file, deps (names) }. */
 export function parseModulesDep(text: string): Map<string, { file: string; deps: string[] }> {
-  const name = (f: string): string => f.split('/').pop()!.replace(/\.ko(\.[a-z]+)?$/, '').replace(/-/g, '_');
+  const name = moduleName;
   const out = new Map<string, { file: string; deps: string[] }>();
   for (const line of text.split('\n')) {
     const i = line.indexOf(':');
@@ -97,15 +102,29 @@ export function parseModulesDep(text: string): Map<string, { file: string; deps:
   return out;
 }
 
-/** Load order (dependencies first, each module once) for the wanted modules. */
-export function moduleLoadOrder(dep: Map<string, { file: string; deps: string[] }>, wanted: readonly string[]): { name: string; file: string }[] {
+/** Names of the modules built into the kernel (`modules.builtin`), which need no loading. */
+export function parseModulesBuiltin(text: string): Set<string> {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    const f = line.trim();
+    if (f) out.add(moduleName(f));
+  }
+  return out;
+}
+
+/** Load order (dependencies first, each module once) for the wanted modules; built-in ones are skipped. */
+export function moduleLoadOrder(
+  dep: Map<string, { file: string; deps: string[] }>,
+  wanted: readonly string[],
+  builtin: ReadonlySet<string> = new Set(),
+): { name: string; file: string }[] {
   const order: { name: string; file: string }[] = [];
   const seen = new Set<string>();
   const visit = (n: string, depth: number): void => {
-    if (seen.has(n)) return;
+    if (seen.has(n) || builtin.has(n)) return;
     if (depth > 64) throw new Error(`module dependency loop at ${n}`);
     const m = dep.get(n);
-    if (!m) throw new Error(`module ${n} not found in modules.dep`);
+    if (!m) throw new Error(`module ${n} is neither in modules.dep nor in modules.builtin`);
     // modules.dep lists every transitive dependency; load the deepest ones first.
     for (const d of [...m.deps].reverse()) visit(d, depth + 1);
     seen.add(n);
@@ -115,10 +134,17 @@ export function moduleLoadOrder(dep: Map<string, { file: string; deps: string[] 
   return order;
 }
 
+/** A module file's bytes as busybox insmod needs them: plain ELF (6.12's Debian modules are xz-compressed). */
+function moduleBytes(path: string): Buffer {
+  if (path.endsWith('.ko')) return readFileSync(path);
+  if (path.endsWith('.ko.xz')) return execFileSync('xz', ['-dc', path], { maxBuffer: 64 << 20 });
+  if (path.endsWith('.ko.zst')) return execFileSync('zstd', ['-dcq', path], { maxBuffer: 64 << 20 });
+  throw new Error(`module ${path} has a compression this build cannot undo`);
+}
+
 export function readModules(k: GuestKernel): { name: string; data: Buffer }[] {
   const dep = parseModulesDep(readFileSync(join(k.modulesDir, 'modules.dep'), 'utf8'));
-  return moduleLoadOrder(dep, GUEST_MODULES).map((m) => {
-    if (!/\.ko$/.test(m.file)) throw new Error(`module ${m.name} is compressed (${m.file}); busybox insmod needs plain .ko`);
-    return { name: m.name, data: readFileSync(join(k.modulesDir, m.file)) };
-  });
+  const builtinFile = join(k.modulesDir, 'modules.builtin');
+  const builtin = existsSync(builtinFile) ? parseModulesBuiltin(readFileSync(builtinFile, 'utf8')) : new Set<string>();
+  return moduleLoadOrder(dep, GUEST_MODULES, builtin).map((m) => ({ name: m.name, data: moduleBytes(join(k.modulesDir, m.file)) }));
 }
