@@ -202,9 +202,9 @@ describe('cocolet-agent as a process', { skip, timeout: 180_000 }, () => {
   });
 
   test('SetPolicy, when the policy allows it, replaces the policy for later requests', async () => {
-    await open.agent.setPolicy({ policy: JSON.stringify({ version: 1, name: 'no-exec', default: 'allow', rules: { ExecProcess: { allow: false } } }) });
+    await open.agent.setPolicy({ policy: JSON.stringify({ ...PERMISSIVE_POLICY, name: 'no-exec', rules: { ...PERMISSIVE_POLICY.rules, ExecProcess: { allow: false } } }) });
     assert.equal(await code(open.agent.execProcess({ containerId: 'x', execId: 'y', process: { Args: ['/bin/true'] } })), ErrorCode.PermissionDenied);
-    assert.equal(await code(open.agent.setPolicy({ policy: '{"version":2}' })), ErrorCode.InvalidArgument);
+    assert.equal(await code(open.agent.setPolicy({ policy: '{"version":1,"default":"allow"}' })), ErrorCode.InvalidArgument);
   });
 
   test('stopping the agents removes their containers, processes and state', async () => {

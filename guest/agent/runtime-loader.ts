@@ -32,7 +32,8 @@ export function createContainerManager(o: RuntimeOptions): ContainerManager {
   return new ContainerManager({
     stateDir: o.stateDir, runc, images, logger: o.logger, cgroupParent, sharedRoot: o.sharedRoot,
     allowHostMounts: () => gate.allowsHostMounts(),
-    checkImageDigest: (d) => gate.checkImageDigest(d),
+    checkImageDigest: (d, req) => gate.checkImageDigest(req, d),
+    checkImageConfig: (req, config) => gate.checkImageConfig(req, config),
     // Process mode only (NOT confidential): run on the rootfs containerd prepared instead of pulling,
     // unless the policy pins digests (only a pull learns the digest).
     ...(o.processMode ? { hostRootfsAllowed: () => !gate.pinsImageDigests() } : {}),

@@ -1,46 +1,71 @@
 /**
  * The policy engine: one decision per request, from the policy document and the request's
- * fields. Pure and synchronous; the gate (gate.ts) logs and counts decisions.
+ * fields. Pure and synchronous; regexes and container entries are compiled once per document; the
+ * gate (gate.ts) logs and counts decisions.
  */
 import type { CopyFileRequest, CreateContainerRequest, CreateSandboxRequest, ExecProcessRequest } from '../../shared/gen/kata/agent_pb.js';
 import type { PolicyDocument, PolicyRule } from './document.js';
-import { hasTraversal, hostStorages, imageReference, isHostMount, privilegeRequests } from './inspect.js';
+import { CompiledContainer, type PulledImageConfig, type Violation } from './container.js';
+import { hasTraversal, hostStorages } from './inspect.js';
+
+/** CRI annotation naming the container (the policy's `containers[].name`). */
+export const CONTAINER_NAME_ANNOTATION = 'io.kubernetes.cri.container-name';
 
 export interface Decision {
   allowed: boolean;
-  /** The rule that decided, e.g. `rules.ExecProcess.allow` or `default`. */
+  /** The rule that decided, e.g. `rules.ExecProcess.allow`, `CreateContainer.mounts` or `default`. */
   rule: string;
   /** Why, in a few words (no request payloads). */
   reason: string;
+  /** CreateContainer: the container entry the request matched. */
+  container?: CompiledContainer;
 }
 
-function allow(rule: string): Decision {
-  return { allowed: true, rule, reason: 'allowed' };
+function allow(rule: string, container?: CompiledContainer): Decision {
+  return container ? { allowed: true, rule, reason: 'allowed', container } : { allowed: true, rule, reason: 'allowed' };
 }
 function deny(rule: string, reason: string): Decision {
   return { allowed: false, rule, reason };
 }
+const violation = (v: Violation): Decision => deny(v.field, v.reason);
 
-function matchAny(patterns: readonly string[], s: string): boolean {
-  return patterns.some((p) => !p.startsWith('sha256:') && new RegExp(p).test(s));
+interface CompiledRule {
+  rule: PolicyRule;
+  commandPatterns?: RegExp[];
+  env?: RegExp[];
+  paths?: RegExp[];
 }
 
-function checkArgv(method: string, rule: PolicyRule, argv: readonly string[]): Decision | undefined {
-  if (!rule.commands && !rule.commandPatterns) return undefined;
-  const exact = rule.commands?.some((c) => c.length === argv.length && c.every((a, i) => a === argv[i])) ?? false;
-  const pattern = rule.commandPatterns ? matchAny(rule.commandPatterns, argv.join(' ')) : false;
+const compile = (ps: string[] | undefined): RegExp[] | undefined => ps?.map((p) => new RegExp(p));
+
+function checkArgv(method: string, c: CompiledRule, argv: readonly string[]): Decision | undefined {
+  const { rule } = c;
+  if (!rule.commands && !c.commandPatterns) return undefined;
+  const exact = rule.commands?.some((x) => x.length === argv.length && x.every((a, i) => a === argv[i])) ?? false;
+  const joined = argv.join(' ');
+  const pattern = c.commandPatterns?.some((re) => re.test(joined)) ?? false;
   return exact || pattern ? undefined : deny(`rules.${method}.commands`, 'command not allowed');
 }
 
-function checkEnv(method: string, rule: PolicyRule, env: readonly string[]): Decision | undefined {
-  if (!rule.env) return undefined;
-  const bad = env.find((e) => !matchAny(rule.env!, e));
-  return bad === undefined ? undefined : deny(`rules.${method}.env`, `environment variable ${bad.split('=')[0]} not allowed`);
+function checkEnv(method: string, c: CompiledRule, env: readonly string[]): Decision | undefined {
+  if (!c.env) return undefined;
+  const bad = env.find((e) => !c.env!.some((re) => re.test(e)));
+  return bad === undefined ? undefined : deny(`rules.${method}.env`, `environment variable ${JSON.stringify(bad.split('=')[0]!.slice(0, 80))} not allowed`);
 }
 
 export class PolicyEngine {
+  private readonly rules = new Map<string, CompiledRule>();
+  private readonly byName = new Map<string, CompiledContainer>();
+  private readonly anyName: CompiledContainer | undefined;
+
   /** `processMode`: the agent runs on the host (NOT confidential), where the host's prepared rootfs is not host-chosen storage. */
-  constructor(readonly doc: PolicyDocument, private readonly processMode = false) {}
+  constructor(readonly doc: PolicyDocument, private readonly processMode = false) {
+    for (const [method, rule] of Object.entries(doc.rules)) {
+      this.rules.set(method, { rule, commandPatterns: compile(rule.commandPatterns), env: compile(rule.env), paths: compile(rule.paths) });
+    }
+    for (const c of doc.containers) this.byName.set(c.name, new CompiledContainer(c));
+    this.anyName = this.byName.get('*');
+  }
 
   get name(): string {
     return this.doc.name;
@@ -48,30 +73,28 @@ export class PolicyEngine {
 
   /** The decision for one request (method = RPC method name). */
   evaluate(method: string, request: unknown): Decision {
-    const rule = this.doc.rules[method];
-    if (!rule) return this.doc.default === 'allow' ? allow('default') : deny('default', 'no rule allows this request');
+    const c = this.rules.get(method);
+    if (!c) return this.doc.default === 'allow' ? allow('default') : deny('default', 'no rule allows this request');
     const base = `rules.${method}`;
-    if (!rule.allow) return deny(`${base}.allow`, 'request type denied');
-    const req = request as Record<string, unknown> | undefined;
+    if (!c.rule.allow) return deny(`${base}.allow`, 'request type denied');
     switch (method) {
       case 'CreateContainer':
-        return this.createContainer(rule, req as unknown as CreateContainerRequest) ?? allow(`${base}.allow`);
+        return this.createContainer(c.rule, request as CreateContainerRequest);
       case 'ExecProcess': {
-        const r = req as unknown as ExecProcessRequest;
+        const r = request as ExecProcessRequest;
         if (r.stringUser) return deny(`${base}.allow`, 'string_user not allowed');
-        const argv = r.process?.Args ?? [];
-        return checkArgv(method, rule, argv) ?? checkEnv(method, rule, r.process?.Env ?? []) ?? allow(`${base}.allow`);
+        return checkArgv(method, c, r.process?.Args ?? []) ?? checkEnv(method, c, r.process?.Env ?? []) ?? allow(`${base}.allow`);
       }
       case 'CopyFile': {
-        const r = req as unknown as CopyFileRequest;
+        const r = request as CopyFileRequest;
         if (hasTraversal(r.path)) return deny(`${base}.paths`, 'path traversal');
-        if (rule.paths && !matchAny(rule.paths, r.path)) return deny(`${base}.paths`, 'path not allowed');
+        if (c.paths && !c.paths.some((re) => re.test(r.path))) return deny(`${base}.paths`, 'path not allowed');
         return allow(`${base}.allow`);
       }
       case 'CreateSandbox': {
-        const r = req as unknown as CreateSandboxRequest;
-        if (!rule.allowGuestHooks && (r.guestHookPath !== '' || r.kernelModules.length > 0)) return deny(`${base}.allowGuestHooks`, 'guest hooks or kernel modules not allowed');
-        if (!rule.allowHostMounts && hostStorages(r.storages).length > 0) return deny(`${base}.allowHostMounts`, 'host-chosen storage not allowed');
+        const r = request as CreateSandboxRequest;
+        if (!c.rule.allowGuestHooks && (r.guestHookPath !== '' || r.kernelModules.length > 0)) return deny(`${base}.allowGuestHooks`, 'guest hooks or kernel modules not allowed');
+        if (!c.rule.allowHostMounts && hostStorages(r.storages).length > 0) return deny(`${base}.allowHostMounts`, 'host-chosen storage not allowed');
         return allow(`${base}.allow`);
       }
       default:
@@ -79,36 +102,46 @@ export class PolicyEngine {
     }
   }
 
-  private createContainer(rule: PolicyRule, r: CreateContainerRequest): Decision | undefined {
-    const base = 'rules.CreateContainer';
-    if (!rule.allowHostMounts) {
-      if (hostStorages(r.storages, this.processMode).length > 0) return deny(`${base}.allowHostMounts`, 'host-chosen storage not allowed');
-      const m = r.OCI?.Mounts.find((x) => isHostMount(x));
-      if (m) return deny(`${base}.allowHostMounts`, `host mount at ${m.destination} not allowed`);
-      if (r.devices.length > 0) return deny(`${base}.allowHostMounts`, 'host devices not allowed');
-    }
-    if (!rule.allowPrivileged) {
-      const why = privilegeRequests(r.OCI);
-      if (why.length > 0) return deny(`${base}.allowPrivileged`, `privileged container (${why.join('; ')})`);
-    }
-    if (rule.images) {
-      const ref = imageReference(r);
-      const patterns = rule.images.filter((p) => !p.startsWith('sha256:'));
-      if (!ref) return deny(`${base}.images`, 'no image reference');
-      if (patterns.length > 0 && !matchAny(patterns, ref)) return deny(`${base}.images`, 'image not allowed');
-    }
-    return checkArgv('CreateContainer', rule, r.OCI?.Process?.Args ?? []) ?? checkEnv('CreateContainer', rule, r.OCI?.Process?.Env ?? []);
+  /** The container entry a request names (CRI container-name annotation), else the `*` entry. */
+  containerFor(r: CreateContainerRequest): CompiledContainer | undefined {
+    const name = r.OCI?.Annotations?.[CONTAINER_NAME_ANNOTATION];
+    return (name !== undefined ? this.byName.get(name) : undefined) ?? this.anyName;
   }
 
-  /** Whether the policy pins image digests (then the image must be pulled to learn its digest). */
+  private createContainer(rule: PolicyRule, r: CreateContainerRequest): Decision {
+    if (!rule.allowHostMounts && hostStorages(r.storages ?? [], this.processMode).length > 0) return deny('rules.CreateContainer.allowHostMounts', 'host-chosen storage not allowed');
+    const entry = this.containerFor(r);
+    if (!entry) {
+      const name = r.OCI?.Annotations?.[CONTAINER_NAME_ANNOTATION];
+      return deny('CreateContainer.containers', name === undefined ? 'the request names no container and the policy has no "*" entry' : `no container ${JSON.stringify(name.slice(0, 80))} in the policy`);
+    }
+    const v = entry.check(r);
+    return v ? violation(v) : allow('rules.CreateContainer.allow', entry);
+  }
+
+  /** Whether the policy pins any image digest (then the image must be pulled to learn its digest). */
   pinsImageDigests(): boolean {
-    return (this.doc.rules.CreateContainer?.images ?? []).some((p) => p.startsWith('sha256:'));
+    return this.doc.containers.some((c) => c.imageDigest !== undefined);
   }
 
-  /** Digest pins (`sha256:` entries of CreateContainer.images) checked once the manifest is known. */
-  checkImageDigest(digest: string): Decision {
-    const pins = this.doc.rules.CreateContainer?.images?.filter((p) => p.startsWith('sha256:')) ?? [];
-    if (pins.length === 0 || pins.includes(digest)) return allow('rules.CreateContainer.images');
-    return deny('rules.CreateContainer.images', 'image digest not allowed');
+  /** The digest pin of the entry a request matched, checked once the manifest is known. */
+  checkImageDigest(r: CreateContainerRequest, digest: string): Decision {
+    const entry = this.containerFor(r);
+    if (!entry) return deny('CreateContainer.containers', 'no container entry');
+    const v = entry.checkDigest(digest);
+    return v ? violation(v) : allow('CreateContainer.imageDigest');
+  }
+
+  /** What the entry leaves to the image (command, env, working dir), checked against the pulled image's config. */
+  checkImageConfig(r: CreateContainerRequest, config: PulledImageConfig | undefined): Decision {
+    const entry = this.containerFor(r);
+    if (!entry) return deny('CreateContainer.containers', 'no container entry');
+    const v = entry.checkImageConfig(r, config);
+    return v ? violation(v) : allow('CreateContainer.imageDefaults');
+  }
+
+  /** Whether the entry a request matched keeps setuid/setgid bits from image layers (default no). */
+  keepsSetuid(r: CreateContainerRequest): boolean {
+    return this.containerFor(r)?.policy.keepSetuid === true;
   }
 }

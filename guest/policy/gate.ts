@@ -9,6 +9,8 @@ import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import type { ServerInterceptor } from '../../shared/ttrpc/index.js';
 import type { PolicyDocument } from './document.js';
 import { PolicyEngine, type Decision } from './engine.js';
+import type { PulledImageConfig } from './container.js';
+import type { CreateContainerRequest } from '../../shared/gen/kata/agent_pb.js';
 
 /** Tracing channel (costs nothing without subscribers). */
 export const rpcChannel = channel('cocolet:agent:rpc');
@@ -64,18 +66,26 @@ export class PolicyGate {
 
   /** Checks one request; throws PERMISSION_DENIED naming the request and the rule. */
   check(method: string, request: unknown): void {
-    const d = this.engine.evaluate(method, request);
+    this.enforce(method, this.engine.evaluate(method, request));
+  }
+
+  private enforce(method: string, d: Decision): void {
     this.record(method, d);
     if (!d.allowed) {
-      throw new CocoletError(ErrorCode.PolicyDenied, `${method} is blocked by policy: ${d.rule} (${d.reason})`, { context: { rpc: method, rule: d.rule } });
+      throw new CocoletError(ErrorCode.PolicyDenied, `${method} is blocked by policy: ${d.rule}: ${d.reason}`, { context: { rpc: method, rule: d.rule } });
     }
   }
 
-  /** Later checks a handler makes once more is known (image digest after resolving the manifest). */
-  checkImageDigest(digest: string): void {
-    const d = this.engine.checkImageDigest(digest);
-    this.record('CreateContainer', d);
-    if (!d.allowed) throw new CocoletError(ErrorCode.PolicyDenied, `CreateContainer is blocked by policy: ${d.rule} (${d.reason})`, { context: { rpc: 'CreateContainer', rule: d.rule } });
+  /** Later check once the guest resolved the image manifest (before any layer is fetched). */
+  checkImageDigest(req: CreateContainerRequest, digest: string): void {
+    const d = this.engine.checkImageDigest(req, digest);
+    if (!d.allowed) this.enforce('CreateContainer', d); // the request was counted as allowed already; count the denial
+  }
+
+  /** Later check of what the policy leaves to the image, against the pulled image's config. */
+  checkImageConfig(req: CreateContainerRequest, config: PulledImageConfig | undefined): void {
+    const d = this.engine.checkImageConfig(req, config);
+    if (!d.allowed) this.enforce('CreateContainer', d);
   }
 
   /** The server interceptor. */

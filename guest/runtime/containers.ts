@@ -13,6 +13,7 @@ import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { delay } from '../../shared/lifecycle/disposables.js';
 import { hasTraversal, hostRootfsStorage, imageReference } from '../policy/inspect.js';
 import type { ImageStore } from '../pull/store.js';
+import type { ImageConfig } from '../pull/registry.js';
 import { Runc, readRuncLog, type RuncStats } from './runc.js';
 import { buildRuncConfig, resourcesJson, type RuncConfig } from './spec.js';
 import { ProcessStdio } from './stdio.js';
@@ -77,8 +78,10 @@ export interface ContainerManagerOptions {
   logger: Logger;
   /** Whether the policy lets host mounts through (spec sanitiser). */
   allowHostMounts: () => boolean;
-  /** Digest pin check from the policy. */
-  checkImageDigest: (digest: string) => void;
+  /** Digest pin check from the policy (the entry this request matched), before any layer is fetched. */
+  checkImageDigest: (digest: string, req: CreateContainerRequest) => void;
+  /** What the policy leaves to the image (command, env, working dir), checked against the pulled image's config. */
+  checkImageConfig?: (req: CreateContainerRequest, config: ImageConfig['config']) => void;
   /** cgroup parent for containers (unique per agent). */
   cgroupParent: string;
   /**
@@ -141,7 +144,8 @@ export class ContainerManager {
     const useHostRoot = hostRoot !== undefined && this.o.hostRootfsAllowed?.() === true;
     if (useHostRoot && hasTraversal(hostRoot.source)) throw new CocoletError(ErrorCode.InvalidArgument, 'host rootfs must be a clean absolute path', { context: { container: id } });
     if (!ref && !useHostRoot) throw new CocoletError(ErrorCode.InvalidArgument, 'no image to run: cocolet pulls images inside the guest (storage driver image_guest_pull)', { context: { container: id } });
-    const image = useHostRoot ? undefined : await this.o.images.pull(ref!, this.o.checkImageDigest);
+    const image = useHostRoot ? undefined : await this.o.images.pull(ref!, (digest) => this.o.checkImageDigest(digest, req));
+    if (image) this.o.checkImageConfig?.(req, image.config.config);
     const dir = join(this.o.stateDir, 'containers', id);
     const bundle = join(dir, 'bundle');
     const rootfs = useHostRoot ? hostRoot.source : join(bundle, 'rootfs');

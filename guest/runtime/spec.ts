@@ -7,7 +7,7 @@
 import type { Spec, LinuxResources as PbResources } from '../../shared/gen/kata/oci_pb.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { join } from 'node:path';
-import { DEFAULT_CAPABILITIES, hasTraversal, isHostMount, SHARED_CONTAINERS_DIR } from '../policy/inspect.js';
+import { DEFAULT_CAPABILITIES, hasTraversal, isBindMount, isHostMount, isSharedBind } from '../policy/inspect.js';
 import type { ImageConfig } from '../pull/registry.js';
 
 export interface OciMount { destination: string; type: string; source: string; options: string[] }
@@ -96,11 +96,14 @@ export function buildRuncConfig(i: BuildSpecInput): RuncConfig {
     if (isHostMount(m) && !i.allowHostMounts) {
       throw new CocoletError(ErrorCode.PolicyDenied, `host mount at ${m.destination} not allowed`);
     }
-    const shared = !hasTraversal(m.source) && m.source.startsWith(SHARED_CONTAINERS_DIR + '/');
+    const shared = isSharedBind(m);
     const source = shared && i.sharedRoot && i.sharedRoot !== '/' ? join(i.sharedRoot, m.source) : m.source;
     const options = [...m.options];
-    if ((m.type === 'bind' || m.type === '') && !options.includes('bind') && !options.includes('rbind')) options.push('rbind');
-    mounts.push({ destination: m.destination, type: m.type || 'bind', source, options });
+    const bind = isBindMount(m);
+    if (bind && !options.includes('bind') && !options.includes('rbind')) options.push('rbind');
+    // a file the host copied in never carries setuid bits or device nodes into the container
+    if (shared && bind) for (const o of ['nosuid', 'nodev']) if (!options.includes(o)) options.push(o);
+    mounts.push({ destination: m.destination, type: bind ? 'bind' : m.type, source, options });
     taken.add(m.destination);
   }
   const caps = [...DEFAULT_CAPABILITIES];

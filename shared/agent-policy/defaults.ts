@@ -1,56 +1,115 @@
 /**
- * Built-in policies. The confidential default follows Kata genpolicy's defaults for confidential
- * pods: the host may manage the sandbox and its containers' lifecycle, but may not exec into
- * containers, read or write their stdio, copy files outside the shared-container paths, change
- * the policy, mount host-chosen storage, run privileged containers or touch guest networking.
+ * Built-in policies. The confidential default admits what an ordinary pod needs and nothing more:
+ * the host may manage the sandbox and its containers' lifecycle, but may not exec into containers,
+ * read or write their stdio, copy files outside the shared-container paths, change the policy,
+ * mount host-chosen storage, add mounts beyond the OCI defaults and the kubelet's usual file binds,
+ * add capabilities, devices, sysctls or host namespaces, or run privileged containers. Images,
+ * commands and environment are NOT pinned by the default (it knows no pod): `cocolet policy
+ * generate` writes a policy that pins them per container.
  */
-import type { PolicyDocument } from './types.js';
+import type { ContainerPolicy, MountRule, PolicyDocument } from './types.js';
 
 /** CopyFile targets Kata's shim uses for shared container files (bundle id, random, name). */
 export const SHARED_COPY_PATH = '^/run/kata-containers/shared/containers/[0-9a-f]{64}-[a-z0-9]{16}-[A-Za-z0-9._-]+$';
 
-export const CONFIDENTIAL_DEFAULT_POLICY: PolicyDocument = {
-  version: 1,
-  name: 'confidential-default',
-  default: 'deny',
-  rules: {
-    // sandbox and container lifecycle the host needs
-    CreateSandbox: { allow: true, allowGuestHooks: false, allowHostMounts: false },
-    DestroySandbox: { allow: true },
-    CreateContainer: { allow: true, allowHostMounts: false, allowPrivileged: false },
-    StartContainer: { allow: true },
-    RemoveContainer: { allow: true },
-    SignalProcess: { allow: true },
-    WaitProcess: { allow: true },
-    StatsContainer: { allow: true },
-    TtyWinResize: { allow: true },
-    GetOOMEvent: { allow: true },
-    GetGuestDetails: { allow: true },
-    OnlineCPUMem: { allow: true },
-    RemoveStaleVirtiofsShareMounts: { allow: true },
-    // what stays inside the TEE
-    ExecProcess: { allow: false },
-    ReadStdout: { allow: false },
-    ReadStderr: { allow: false },
-    WriteStdin: { allow: false },
-    CloseStdin: { allow: false },
-    CopyFile: { allow: true, paths: [SHARED_COPY_PATH] },
-    SetPolicy: { allow: false },
-    PauseContainer: { allow: false },
-    ResumeContainer: { allow: false },
-    UpdateContainer: { allow: false },
-    GetMetrics: { allow: false },
-  },
+/** The default capability set of an unprivileged container (containerd/Docker defaults). */
+export const DEFAULT_CAPABILITIES = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW',
+  'CAP_SETGID', 'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE',
+  'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+
+const NO_SUID_EXEC_DEV = ['nosuid', 'noexec', 'nodev'];
+
+/** The OCI runtime's default mounts for a container (what containerd's CRI puts in every spec). */
+export const OCI_DEFAULT_MOUNTS: MountRule[] = [
+  { destination: '/proc', type: 'proc', source: 'guest', options: NO_SUID_EXEC_DEV },
+  { destination: '/dev', type: 'tmpfs', source: 'guest', options: ['nosuid'] },
+  { destination: '/dev/pts', type: 'devpts', source: 'guest', options: ['nosuid', 'noexec'] },
+  { destination: '/dev/shm', type: 'tmpfs', source: 'guest', options: NO_SUID_EXEC_DEV },
+  { destination: '/dev/shm', type: 'shm', source: 'guest', options: NO_SUID_EXEC_DEV },
+  { destination: '/dev/mqueue', type: 'mqueue', source: 'guest', options: NO_SUID_EXEC_DEV },
+  { destination: '/sys', type: 'sysfs', source: 'guest', options: NO_SUID_EXEC_DEV, readOnly: true },
+  { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'guest', options: NO_SUID_EXEC_DEV, readOnly: true },
+  { destination: '/sys/fs/cgroup', type: 'cgroup2', source: 'guest', options: NO_SUID_EXEC_DEV, readOnly: true },
+];
+
+/** Where the kubelet binds files it writes for every container (copied into the guest with CopyFile). */
+export const KUBELET_FILE_DESTINATIONS = ['/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/dev/termination-log'];
+/** The service account token folder the kubelet mounts read-only. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** The kubelet's usual binds of host-copied files. */
+export const KUBELET_MOUNTS: MountRule[] = [
+  ...KUBELET_FILE_DESTINATIONS.map((destination): MountRule => ({ destination, type: 'bind', source: 'shared' })),
+  { destination: SERVICE_ACCOUNT_DIR, type: 'bind', source: 'shared', readOnly: true },
+];
+
+/** What an ordinary pod's container may mount: the OCI defaults and the kubelet's file binds. */
+export const POD_DEFAULT_MOUNTS: MountRule[] = [...OCI_DEFAULT_MOUNTS, ...KUBELET_MOUNTS];
+
+/** Any container (no image, argv or env pinned), with only what an ordinary pod needs. */
+export const ANY_ORDINARY_CONTAINER: ContainerPolicy = {
+  name: '*',
+  mounts: POD_DEFAULT_MOUNTS,
+  capabilities: DEFAULT_CAPABILITIES,
+  privileged: false,
+  hostNamespaces: [],
+  sysctls: {},
+  devices: [],
+  keepSetuid: false,
 };
 
-/** Everything allowed except host mounts and privileged containers: development and tests only. */
+/** Lifecycle rules the host needs and the denials that keep the TEE's contents inside. */
+export const CONFIDENTIAL_RULES: PolicyDocument['rules'] = {
+  // sandbox and container lifecycle the host needs
+  CreateSandbox: { allow: true, allowGuestHooks: false, allowHostMounts: false },
+  DestroySandbox: { allow: true },
+  CreateContainer: { allow: true, allowHostMounts: false },
+  StartContainer: { allow: true },
+  RemoveContainer: { allow: true },
+  SignalProcess: { allow: true },
+  WaitProcess: { allow: true },
+  StatsContainer: { allow: true },
+  TtyWinResize: { allow: true },
+  GetOOMEvent: { allow: true },
+  GetGuestDetails: { allow: true },
+  OnlineCPUMem: { allow: true },
+  RemoveStaleVirtiofsShareMounts: { allow: true },
+  // what stays inside the TEE
+  ExecProcess: { allow: false },
+  ReadStdout: { allow: false },
+  ReadStderr: { allow: false },
+  WriteStdin: { allow: false },
+  CloseStdin: { allow: false },
+  CopyFile: { allow: true, paths: [SHARED_COPY_PATH] },
+  SetPolicy: { allow: false },
+  PauseContainer: { allow: false },
+  ResumeContainer: { allow: false },
+  UpdateContainer: { allow: false },
+  GetMetrics: { allow: false },
+};
+
+export const CONFIDENTIAL_DEFAULT_POLICY: PolicyDocument = {
+  version: 2,
+  name: 'confidential-default',
+  default: 'deny',
+  rules: CONFIDENTIAL_RULES,
+  containers: [ANY_ORDINARY_CONTAINER],
+};
+
+/**
+ * Every request type allowed, containers still limited to what an ordinary pod needs (no host
+ * mounts, privileges, devices, sysctls): development and tests only.
+ */
 export const PERMISSIVE_POLICY: PolicyDocument = {
-  version: 1,
+  version: 2,
   name: 'permissive',
   default: 'allow',
   rules: {
-    CreateContainer: { allow: true, allowHostMounts: false, allowPrivileged: false },
+    CreateContainer: { allow: true, allowHostMounts: false },
     CreateSandbox: { allow: true, allowGuestHooks: false, allowHostMounts: false },
     CopyFile: { allow: true, paths: [SHARED_COPY_PATH] },
   },
+  containers: [ANY_ORDINARY_CONTAINER],
 };

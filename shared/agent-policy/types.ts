@@ -1,32 +1,104 @@
 /**
  * The guest agent's policy document, as data: the host authors it (into a pod's init-data), the
- * guest parses and enforces it (guest/policy/). A declarative JSON document, no Rego: rules keyed
- * by RPC method name (`CreateContainer`, `ExecProcess`, ...), `default` for the rest.
+ * guest parses and enforces it (guest/policy/). A declarative JSON document, no Rego:
+ *
+ * - `rules`: keyed by RPC method name (`CreateContainer`, `ExecProcess`, ...); a method without a
+ *   rule takes `default`. A rule allows or denies the request type and may narrow an allow.
+ * - `containers`: what each container of the pod may be (image, argv, env, working dir, user,
+ *   mounts, capabilities, privileges, host namespaces, sysctls, devices). A CreateContainer request
+ *   is allowed only when it matches, field by field, the entry its container name selects (entry
+ *   name `*` matches any name). No entry at all means no container may be created.
+ *
+ * Version 2. Version 1 documents (no mount rules) are refused with a message saying so.
  */
+
+export const POLICY_VERSION = 2;
 
 export interface PolicyRule {
   allow: boolean;
-  /** Image reference regexes; an entry `sha256:<hex>` instead pins the manifest digest. */
-  images?: string[];
-  /** Exact argv lists the process may run (CreateContainer, ExecProcess). */
+  /** Exact argv lists the process may run (ExecProcess). */
   commands?: string[][];
-  /** Regexes over the argv joined with single spaces. */
+  /** Regexes over the argv joined with single spaces (ExecProcess). */
   commandPatterns?: string[];
-  /** Every environment entry must match one of these regexes. */
+  /** Every environment entry must match one of these regexes (ExecProcess). */
   env?: string[];
   /** Regexes a CopyFile path must match. */
   paths?: string[];
-  /** Host-chosen bind mounts / storages allowed (default false). */
+  /** CreateContainer / CreateSandbox: host-chosen storages (block devices, host paths) allowed (default false). */
   allowHostMounts?: boolean;
-  /** Privileged containers (extra capabilities, host devices, host namespaces) allowed (default false). */
-  allowPrivileged?: boolean;
   /** CreateSandbox: guest hooks and kernel modules allowed (default false). */
   allowGuestHooks?: boolean;
 }
 
+/** Where a mount's data comes from. */
+export type MountSource =
+  /** A kernel file system made fresh in the guest (proc, sysfs, tmpfs, devpts, mqueue, cgroup): no host data. */
+  | 'guest'
+  /** A bind of a file or folder the host copied in with CopyFile (under the shared-containers folder). */
+  | 'shared';
+
+export interface MountRule {
+  /** Absolute, clean path inside the container. */
+  destination: string;
+  /** File system type (`proc`, `sysfs`, `tmpfs`, `devpts`, `mqueue`, `cgroup`, `cgroup2`, `shm`) or `bind`. */
+  type: string;
+  source: MountSource;
+  /** Options the mount must carry (e.g. `nosuid`, `noexec`, `nodev`). Harmless options (atime, mode=, size=, propagation) may always be added. */
+  options?: string[];
+  /** The mount must be read-only (`ro`, and never `rw`). */
+  readOnly?: boolean;
+}
+
+export interface UserRule {
+  uid: number;
+  gid: number;
+  additionalGids?: number[];
+}
+
+export interface ContainerPolicy {
+  /** Container name (the CRI `io.kubernetes.cri.container-name` annotation); `*` matches any. */
+  name: string;
+  /** Image reference (normalized before comparing); absent = any image. */
+  image?: string;
+  /** Manifest digest the pulled image must have (`sha256:<hex>`), checked once the guest resolved it. */
+  imageDigest?: string;
+  /** The exact argv (the pod's command + args); absent = any, or see `imageDefaults`. */
+  command?: string[];
+  /** With `imageDefaults` and no `command`: the argv is the image's entrypoint + these args (the pod's args). */
+  args?: string[];
+  /** Every environment entry must fully match one of these regexes; absent = any. */
+  env?: string[];
+  /** Working directory; absent = any, or see `imageDefaults`. */
+  workingDir?: string;
+  /**
+   * What this entry leaves to the image must be the pinned image's own (checked after the pull,
+   * from the image config): without `command`, the argv is the image's entrypoint + (`args` or its
+   * cmd); env entries not matched by `env` must be exactly in the image's env; without
+   * `workingDir`, the working dir is the image's (or `/`).
+   */
+  imageDefaults?: boolean;
+  /** User; absent = any. */
+  user?: UserRule;
+  /** The only mounts allowed: every mount of the request must match one rule. */
+  mounts: MountRule[];
+  /** Capabilities the process may hold (each set of the request must be a subset). */
+  capabilities: string[];
+  /** Privileged containers (default false). */
+  privileged?: boolean;
+  /** Namespaces the container may share with the sandbox's guest (joined by path); default none. */
+  hostNamespaces?: string[];
+  /** Sysctls (exact key = value) the container may set; default none. */
+  sysctls?: Record<string, string>;
+  /** Device paths the container may get; default none. */
+  devices?: string[];
+  /** Keep setuid/setgid bits from the image's layers (default false: stripped when unpacking). */
+  keepSetuid?: boolean;
+}
+
 export interface PolicyDocument {
-  version: 1;
+  version: 2;
   name: string;
   default: 'allow' | 'deny';
   rules: Record<string, PolicyRule>;
+  containers: ContainerPolicy[];
 }

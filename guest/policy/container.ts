@@ -1,0 +1,212 @@
+/**
+ * One container entry of the policy document, compiled for fast checks (regexes built once, mount
+ * rules indexed by destination), and the field-by-field check of a CreateContainer request
+ * against it. Each denial names the field: `CreateContainer.mounts: /hostproc (proc) is not an
+ * allowed mount`. Pure; the engine picks the entry, the gate logs and counts.
+ */
+import type { CreateContainerRequest } from '../../shared/gen/kata/agent_pb.js';
+import type { Mount, Spec } from '../../shared/gen/kata/oci_pb.js';
+import { GUEST_FS_TYPES } from '../../shared/agent-policy/parse.js';
+import { imageMatches, normalizeImage, type NormalizedImage } from '../../shared/agent-policy/image.js';
+import type { ContainerPolicy, MountRule } from '../../shared/agent-policy/types.js';
+import { hasTraversal, imageReference, isBindMount, isSharedBind } from './inspect.js';
+
+/** A failed check: the field (`CreateContainer.mounts`) and why, in a few words (no payloads beyond names/paths). */
+export interface Violation {
+  field: string;
+  reason: string;
+}
+
+/** Options that grant nothing: access times, sizes and modes of fresh file systems, propagation kept private, restrictions. */
+const NEUTRAL_OPTIONS = new Set([
+  'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'noatime', 'nodiratime', 'lazytime', 'bind', 'rbind',
+  'private', 'rprivate', 'slave', 'rslave', 'unbindable', 'runbindable', 'ro', 'nosuid', 'noexec', 'nodev', 'newinstance',
+]);
+const NEUTRAL_OPTION_RE = /^(?:(?:mode|ptmxmode)=[0-7]{1,4}|size=\d{1,20}[kmg%]?|nr_inodes=\d{1,20}[kmg]?|(?:gid|uid)=\d{1,10})$/i;
+
+type MountClass = { type: string; source: 'guest' | 'shared' | 'host' };
+
+/** What a requested mount really is: runc bind-mounts whenever the options say bind, whatever the type. */
+export function classifyMount(m: Pick<Mount, 'type' | 'source' | 'options'>): MountClass {
+  if (isBindMount(m)) return { type: 'bind', source: isSharedBind(m) ? 'shared' : 'host' };
+  return { type: m.type, source: GUEST_FS_TYPES.has(m.type) ? 'guest' : 'host' };
+}
+
+function describe(dest: string, k: MountClass): string {
+  if (k.type === 'bind') return `${dest} (bind of ${k.source === 'shared' ? 'a host-copied file' : 'a host path'})`;
+  return `${dest} (${k.type.slice(0, 40)})`;
+}
+
+/** Why the options of a mount break its rule, or undefined when they fit. */
+function optionProblem(rule: MountRule, options: readonly string[]): string | undefined {
+  for (const o of rule.options ?? []) if (!options.includes(o)) return `lacks option ${o}`;
+  if (rule.readOnly && (!options.includes('ro') || options.includes('rw'))) return 'must be read-only';
+  const listed = new Set(rule.options ?? []);
+  for (const o of options) {
+    if (NEUTRAL_OPTIONS.has(o) || listed.has(o) || NEUTRAL_OPTION_RE.test(o)) continue;
+    if (o === 'rw' && !rule.readOnly) continue;
+    return `option ${JSON.stringify(o.slice(0, 40))} is not allowed`;
+  }
+  return undefined;
+}
+
+const fullMatch = (p: string): RegExp => new RegExp(`^(?:${p})$`, 's');
+
+function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+export interface PulledImageConfig {
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Env?: string[] | null;
+  WorkingDir?: string;
+}
+
+export class CompiledContainer {
+  private readonly mountsByDest = new Map<string, MountRule[]>();
+  private readonly env: RegExp[] | undefined;
+  private readonly image: NormalizedImage | undefined;
+  private readonly caps: ReadonlySet<string>;
+  private readonly hostNs: ReadonlySet<string>;
+  private readonly devices: ReadonlySet<string>;
+
+  constructor(readonly policy: ContainerPolicy) {
+    for (const m of policy.mounts) {
+      const l = this.mountsByDest.get(m.destination) ?? [];
+      l.push(m);
+      this.mountsByDest.set(m.destination, l);
+    }
+    this.env = policy.env?.map(fullMatch);
+    this.image = policy.image ? normalizeImage(policy.image) : undefined;
+    this.caps = new Set(policy.capabilities);
+    this.hostNs = new Set(policy.hostNamespaces ?? []);
+    this.devices = new Set(policy.devices ?? []);
+  }
+
+  get name(): string {
+    return this.policy.name;
+  }
+
+  /** The first way the request breaks this entry (checked before anything is pulled), or undefined. */
+  check(r: CreateContainerRequest): Violation | undefined {
+    const spec = r.OCI;
+    return this.checkImage(r) ?? this.checkProcess(spec) ?? this.checkMounts(r) ?? this.checkPrivileges(r);
+  }
+
+  private checkImage(r: CreateContainerRequest): Violation | undefined {
+    if (!this.image) return undefined;
+    const ref = imageReference(r);
+    if (!ref) return { field: 'CreateContainer.image', reason: 'no image reference' };
+    if (!imageMatches(this.image, normalizeImage(ref))) return { field: 'CreateContainer.image', reason: `image ${JSON.stringify(ref.slice(0, 200))} is not the policy's` };
+    return undefined;
+  }
+
+  private checkProcess(spec: Spec | undefined): Violation | undefined {
+    const p = this.policy;
+    const proc = spec?.Process;
+    const argv = proc?.Args ?? [];
+    if (p.command && !sameList(p.command, argv)) return { field: 'CreateContainer.command', reason: 'command is not the policy\'s' };
+    if (this.env) {
+      for (const e of proc?.Env ?? []) {
+        if (this.env.some((re) => re.test(e))) continue;
+        if (p.imageDefaults) continue; // decided after the pull (must be in the image's env)
+        return { field: 'CreateContainer.env', reason: `environment variable ${JSON.stringify(e.split('=')[0]!.slice(0, 80))} is not allowed` };
+      }
+    }
+    if (p.workingDir !== undefined && (proc?.Cwd || '/') !== p.workingDir) return { field: 'CreateContainer.workingDir', reason: 'working directory is not the policy\'s' };
+    if (p.user) {
+      const u = proc?.User;
+      if ((u?.UID ?? 0) !== p.user.uid || (u?.GID ?? 0) !== p.user.gid) return { field: 'CreateContainer.user', reason: `user ${u?.UID ?? 0}:${u?.GID ?? 0} is not the policy's` };
+      if (p.user.additionalGids && !sameList([...(u?.AdditionalGids ?? [])].sort((a, b) => a - b), [...p.user.additionalGids].sort((a, b) => a - b))) {
+        return { field: 'CreateContainer.user', reason: 'additional groups are not the policy\'s' };
+      }
+    }
+    if (proc?.User?.Username) return { field: 'CreateContainer.user', reason: 'user names are not resolved; give numeric ids' };
+    return undefined;
+  }
+
+  private checkMounts(r: CreateContainerRequest): Violation | undefined {
+    if ((r.sharedMounts?.length ?? 0) > 0) return { field: 'CreateContainer.mounts', reason: 'shared mounts are not allowed' };
+    for (const m of r.OCI?.Mounts ?? []) {
+      const k = classifyMount(m);
+      const dest = typeof m.destination === 'string' ? m.destination : '';
+      if (hasTraversal(dest)) return { field: 'CreateContainer.mounts', reason: `destination ${JSON.stringify(dest.slice(0, 200))} is not a clean absolute path` };
+      const what = describe(dest.slice(0, 200), k);
+      const candidates = (this.mountsByDest.get(dest) ?? []).filter((x) => x.type === k.type && x.source === k.source);
+      if (candidates.length === 0) return { field: 'CreateContainer.mounts', reason: `${what} is not an allowed mount` };
+      let problem: string | undefined;
+      for (const c of candidates) {
+        problem = optionProblem(c, m.options ?? []);
+        if (!problem) break;
+      }
+      if (problem) return { field: 'CreateContainer.mounts', reason: `${what} ${problem}` };
+    }
+    return undefined;
+  }
+
+  private checkPrivileges(r: CreateContainerRequest): Violation | undefined {
+    const spec = r.OCI;
+    const p = this.policy;
+    const caps = spec?.Process?.Capabilities;
+    if (caps) {
+      for (const set of [caps.Bounding, caps.Effective, caps.Permitted, caps.Inheritable, caps.Ambient]) {
+        for (const c of set ?? []) if (!this.caps.has(c)) return { field: 'CreateContainer.capabilities', reason: `capability ${JSON.stringify(c.slice(0, 40))} is not allowed` };
+      }
+    }
+    if (!p.privileged) {
+      if (spec?.Process?.ApparmorProfile === 'unconfined') return { field: 'CreateContainer.privileged', reason: 'apparmor unconfined is privileged' };
+      const h = spec?.Hooks;
+      if (h && [h.Prestart, h.Poststart, h.Poststop, h.CreateRuntime, h.CreateContainer, h.StartContainer].some((x) => (x?.length ?? 0) > 0)) {
+        return { field: 'CreateContainer.privileged', reason: 'OCI hooks are privileged' };
+      }
+    }
+    for (const n of spec?.Linux?.Namespaces ?? []) {
+      if (n.Path !== '' && !this.hostNs.has(n.Type)) return { field: 'CreateContainer.hostNamespaces', reason: `joining the ${JSON.stringify(n.Type.slice(0, 20))} namespace at a path is not allowed` };
+    }
+    if (r.sandboxPidns && !this.hostNs.has('pid')) return { field: 'CreateContainer.hostNamespaces', reason: 'sharing the sandbox pid namespace is not allowed' };
+    const allowed = p.sysctls ?? {};
+    for (const [k, v] of Object.entries(spec?.Linux?.Sysctl ?? {})) {
+      if (!Object.hasOwn(allowed, k) || allowed[k] !== v) return { field: 'CreateContainer.sysctls', reason: `sysctl ${JSON.stringify(k.slice(0, 80))} is not allowed` };
+    }
+    for (const d of spec?.Linux?.Devices ?? []) {
+      if (!this.devices.has(d.Path)) return { field: 'CreateContainer.devices', reason: `device ${JSON.stringify(d.Path.slice(0, 80))} is not allowed` };
+    }
+    if ((r.devices?.length ?? 0) > 0) return { field: 'CreateContainer.devices', reason: 'host-attached devices are not allowed' };
+    if (r.stringUser) return { field: 'CreateContainer.user', reason: 'string_user is not allowed' };
+    if ((spec?.Linux?.UIDMappings?.length ?? 0) > 0 || (spec?.Linux?.GIDMappings?.length ?? 0) > 0) return { field: 'CreateContainer.user', reason: 'user namespace id mappings are not allowed' };
+    return undefined;
+  }
+
+  /** The digest pin, checked once the guest resolved the manifest (before any layer is fetched). */
+  checkDigest(manifestDigest: string): Violation | undefined {
+    const want = this.policy.imageDigest;
+    if (want && manifestDigest !== want) return { field: 'CreateContainer.imageDigest', reason: `image digest ${manifestDigest.slice(0, 80)} is not the policy's` };
+    return undefined;
+  }
+
+  /** What the entry leaves to the image, checked against the pulled image's config. */
+  checkImageConfig(r: CreateContainerRequest, image: PulledImageConfig | undefined): Violation | undefined {
+    const p = this.policy;
+    if (!p.imageDefaults) return undefined;
+    const proc = r.OCI?.Process;
+    const argv = proc?.Args ?? [];
+    if (!p.command) {
+      const want = [...(image?.Entrypoint ?? []), ...(p.args ?? image?.Cmd ?? [])];
+      if (argv.length > 0 && !sameList(argv, want)) return { field: 'CreateContainer.command', reason: 'command is not the image\'s entrypoint with the policy\'s args' };
+      if (argv.length === 0 && p.args && !sameList([...(image?.Entrypoint ?? []), ...(image?.Cmd ?? [])], want)) return { field: 'CreateContainer.command', reason: 'the image\'s default command is not the policy\'s' };
+    }
+    if (this.env) {
+      const imageEnv = new Set(image?.Env ?? []);
+      for (const e of proc?.Env ?? []) {
+        if (this.env.some((re) => re.test(e)) || imageEnv.has(e)) continue;
+        return { field: 'CreateContainer.env', reason: `environment variable ${JSON.stringify(e.split('=')[0]!.slice(0, 80))} is neither allowed nor the image's` };
+      }
+    }
+    if (p.workingDir === undefined) {
+      const cwd = proc?.Cwd || '/';
+      if (cwd !== '/' && cwd !== (image?.WorkingDir || '/')) return { field: 'CreateContainer.workingDir', reason: 'working directory is not the image\'s' };
+    }
+    return undefined;
+  }
+}
