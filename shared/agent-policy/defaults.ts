@@ -21,13 +21,17 @@ export const DEFAULT_CAPABILITIES = [
 
 const NO_SUID_EXEC_DEV = ['nosuid', 'noexec', 'nodev'];
 
-/** The OCI runtime's default mounts for a container (what containerd's CRI puts in every spec). */
+/**
+ * The OCI runtime's default mounts for a container: what containerd's CRI puts in every spec, and
+ * containerd's own default spec (`ctr run`) adds a fresh tmpfs on /run.
+ */
 export const OCI_DEFAULT_MOUNTS: MountRule[] = [
   { destination: '/proc', type: 'proc', source: 'guest', options: NO_SUID_EXEC_DEV },
   { destination: '/dev', type: 'tmpfs', source: 'guest', options: ['nosuid'] },
   { destination: '/dev/pts', type: 'devpts', source: 'guest', options: ['nosuid', 'noexec'] },
   { destination: '/dev/shm', type: 'tmpfs', source: 'guest', options: NO_SUID_EXEC_DEV },
   { destination: '/dev/shm', type: 'shm', source: 'guest', options: NO_SUID_EXEC_DEV },
+  { destination: '/run', type: 'tmpfs', source: 'guest', options: ['nosuid'] },
   { destination: '/dev/mqueue', type: 'mqueue', source: 'guest', options: NO_SUID_EXEC_DEV },
   { destination: '/sys', type: 'sysfs', source: 'guest', options: NO_SUID_EXEC_DEV, readOnly: true },
   { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'guest', options: NO_SUID_EXEC_DEV, readOnly: true },
