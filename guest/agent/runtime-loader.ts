@@ -31,9 +31,11 @@ export function createContainerManager(o: RuntimeOptions): ContainerManager {
   const gate = o.gate;
   return new ContainerManager({
     stateDir: o.stateDir, runc, images, logger: o.logger, cgroupParent, sharedRoot: o.sharedRoot,
-    allowHostMounts: () => gate.allowsHostMounts(),
+    // No policy admits a bind of a host path (mount sources are guest or shared): the sanitiser refuses them too.
+    allowHostMounts: () => false,
     checkImageDigest: (d, req) => gate.checkImageDigest(req, d),
     checkImageConfig: (req, config) => gate.checkImageConfig(req, config),
+    keepSetuid: (req) => gate.keepsSetuid(req),
     // Process mode only (NOT confidential): run on the rootfs containerd prepared instead of pulling,
     // unless the policy pins digests (only a pull learns the digest).
     ...(o.processMode ? { hostRootfsAllowed: () => !gate.pinsImageDigests() } : {}),

@@ -40,9 +40,9 @@ export class PolicyGate {
     return this.engine.name;
   }
 
-  /** Whether the current policy lets host-chosen mounts through (for the spec sanitiser). */
-  allowsHostMounts(): boolean {
-    return this.engine.doc.rules.CreateContainer?.allowHostMounts ?? false;
+  /** Whether the container entry a request matched keeps setuid/setgid bits of its image's layers. */
+  keepsSetuid(req: CreateContainerRequest): boolean {
+    return this.engine.keepsSetuid(req);
   }
 
   /** Replaces the policy (SetPolicy, when the current policy allowed it). */

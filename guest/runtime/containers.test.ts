@@ -63,3 +63,22 @@ for (const tc of cases) {
     }
   });
 }
+
+test('the policy entry of the container decides whether the pull keeps setuid bits', async () => {
+  for (const keep of [false, true]) {
+    const dir = mkdtempSync(join(tmpdir(), 'ccr-'));
+    try {
+      const seen: unknown[] = [];
+      const images = { pull: async (_ref: string, _check: unknown, o: unknown) => (seen.push(o), Promise.reject(PULLED)) } as unknown as ImageStore;
+      const m = new ContainerManager({
+        stateDir: dir, runc: {} as Runc, images, logger: silentLogger(), cgroupParent: '/cocolet-test',
+        allowHostMounts: () => false, checkImageDigest: () => undefined, keepSetuid: () => keep,
+      });
+      const r = create(CreateContainerRequestSchema, { containerId: 'c1', OCI: { Process: { Args: ['/bin/true'] } }, storages: [{ driver: IMAGE_GUEST_PULL, source: 'reg.example/app:1' }] });
+      assert.equal(await m.create(r).then(() => undefined, (e: unknown) => e), PULLED);
+      assert.deepEqual(seen, [{ keepSetuid: keep }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});

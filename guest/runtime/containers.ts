@@ -80,6 +80,8 @@ export interface ContainerManagerOptions {
   allowHostMounts: () => boolean;
   /** Digest pin check from the policy (the entry this request matched), before any layer is fetched. */
   checkImageDigest: (digest: string, req: CreateContainerRequest) => void;
+  /** Whether the policy's entry for this container keeps setuid/setgid bits of the image's layers (default no). */
+  keepSetuid?: (req: CreateContainerRequest) => boolean;
   /** What the policy leaves to the image (command, env, working dir), checked against the pulled image's config. */
   checkImageConfig?: (req: CreateContainerRequest, config: ImageConfig['config']) => void;
   /** cgroup parent for containers (unique per agent). */
@@ -144,7 +146,7 @@ export class ContainerManager {
     const useHostRoot = hostRoot !== undefined && this.o.hostRootfsAllowed?.() === true;
     if (useHostRoot && hasTraversal(hostRoot.source)) throw new CocoletError(ErrorCode.InvalidArgument, 'host rootfs must be a clean absolute path', { context: { container: id } });
     if (!ref && !useHostRoot) throw new CocoletError(ErrorCode.InvalidArgument, 'no image to run: cocolet pulls images inside the guest (storage driver image_guest_pull)', { context: { container: id } });
-    const image = useHostRoot ? undefined : await this.o.images.pull(ref!, (digest) => this.o.checkImageDigest(digest, req));
+    const image = useHostRoot ? undefined : await this.o.images.pull(ref!, (digest) => this.o.checkImageDigest(digest, req), { keepSetuid: this.o.keepSetuid?.(req) ?? false });
     if (image) this.o.checkImageConfig?.(req, image.config.config);
     const dir = join(this.o.stateDir, 'containers', id);
     const bundle = join(dir, 'bundle');
