@@ -83,22 +83,22 @@ async function main(): Promise<void> {
       report.add({ figure: `snp_report_verify_per_s_${b}`, unit: 'report/s', value: r, peer: 'openssl-speed', peer_value: p384, better: 'higher' });
     }
     const quote = fx('tdx/v4-tdx10-spr-e4-go-tdx-guest/quote.bin');
-    const root = fx('roots/intel/intel_sgx_root_ca.pem');
     const at = new Date('2023-07-01T01:00:00Z');
     for (const b of backends) {
       const cache = new Map<string, VerifiedPckChain>();
-      assertOk(verifyTdx({ quote, trustedRoot: root }, { at, chainCache: cache, ecdsaBackend: b }).verified, `TDX quote (${b})`);
-      const r = rate(() => void verifyTdx({ quote, trustedRoot: root }, { at, chainCache: cache, ecdsaBackend: b }));
+      assertOk(verifyTdx({ quote }, { at, chainCache: cache, ecdsaBackend: b, allowNoCollateral: true }).verified, `TDX quote (${b})`);
+      const r = rate(() => void verifyTdx({ quote }, { at, chainCache: cache, ecdsaBackend: b, allowNoCollateral: true }));
       report.add({ figure: `tdx_quote_verify_per_s_${b}`, unit: 'quote/s', value: r, peer: 'openssl-speed', peer_value: p256 / 2, better: 'higher' });
     }
     for (const b of backends) {
       const cache = new Map<string, VerifiedPckChain>();
-      const o = { at, chainCache: cache, cacheQeReports: true, ecdsaBackend: b };
-      assertOk(verifyTdx({ quote, trustedRoot: root }, o).verified, `TDX quote, QE report cached (${b})`);
-      const r = rate(() => void verifyTdx({ quote, trustedRoot: root }, o));
+      const o = { at, chainCache: cache, cacheQeReports: true, ecdsaBackend: b, allowNoCollateral: true };
+      assertOk(verifyTdx({ quote }, o).verified, `TDX quote, QE report cached (${b})`);
+      const r = rate(() => void verifyTdx({ quote }, o));
       report.add({ figure: `tdx_quote_verify_qe_cached_per_s_${b}`, unit: 'quote/s', value: r, peer: 'openssl-speed', peer_value: p256, better: 'higher' });
     }
     report.note('SNP: one ECDSA P-384 verification per report, chain cached (loadSnpTrust once); peer = openssl speed ecdsap384 verify/s');
+    report.note('TDX figures are signature throughput: collateral is waived (allowNoCollateral), the PCK chain ends at the built-in Intel root');
     report.note('TDX: two ECDSA P-256 verifications per quote (QE report by PCK, quote by attestation key), PCK chain cached; peer = openssl speed ecdsap256 verify/s / 2');
     report.note('TDX qe_cached: QE report signature also cached (same QE, same attestation key): one ECDSA P-256 verification per quote; peer = openssl speed ecdsap256 verify/s');
   }

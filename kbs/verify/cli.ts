@@ -1,10 +1,16 @@
 /**
  * `cocolet-kbs verify --tee <tee> ...`: verifies one piece of evidence offline and prints ONE
  * JSON object {"verified","tee","reason","claims"}. Exit 0 verified, 1 not verified, 2 usage.
+ * Defaults are the library's strict ones (built-in vendor roots, collateral and a trusted TPM AK
+ * required, VMPL 0); every --allow-* flag used is listed in the claims' `waivers`.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
+  isEvidenceError,
+  loadTrustStore,
+  parseAkPin,
+  parseTcbSpec,
   verifyAzSnp,
   verifyAzTdx,
   verifyCca,
@@ -13,6 +19,7 @@ import {
   verifyTpm,
   type PcrValues,
   type TeeType,
+  type TrustStore,
   type VerifyOptions,
   type VerifyResult,
 } from '../../shared/attestation/index.js';
@@ -21,10 +28,15 @@ import { readCollateralDir } from './collateral-dir.js';
 export const VERIFY_USAGE = `usage: cocolet-kbs verify --tee snp|tdx|tpm|az-snp-vtpm|az-tdx-vtpm|cca [options]
 evidence:    --report FILE (snp)  --quote FILE (tdx quote, or TPMS_ATTEST for tpm/az-*)  --signature FILE
              --hcl FILE  --tdx-quote FILE  --token FILE (cca)  --pcrs FILE  --event-log FILE
-trust:       --cert FILE (leaf: DER, PEM, SPKI or TPMT_PUBLIC; for cca the CPAK, also as JWK JSON)
-             --chain FILE (PEM bundle; for tdx the Intel root)
-             --collateral DIR
-expect:      --nonce HEX  --report-data HEX  --at ISO-8601  --allow-debug  --allow-sha1
+             --cert FILE (leaf: DER, PEM, SPKI or TPMT_PUBLIC; for cca the CPAK, also as JWK JSON)
+             --chain FILE (snp: ASK/ARK bundle, optional; tpm: the AK certificate's issuers)
+             --collateral DIR (tdx: Intel PCS TCB info, QE identity, CRLs)
+trust:       --trust-roots DIR|FILE  replaces the built-in AMD ARK/ASK and Intel SGX Root CA
+             --ak-roots DIR|FILE  --ak-pin SHA256 (of the AK's DER SubjectPublicKeyInfo; repeatable)
+expect:      --nonce HEX  --report-data HEX  --at ISO-8601
+             --min-tcb bl=N,tee=N,snp=N,ucode=N[,fmc=N]  --vmpl N (default 0)
+waivers:     --allow-debug  --allow-sha1  --allow-no-collateral  --allow-untrusted-ak
+             (each one used is listed in the claims' "waivers")
 output:      one JSON object; exit 0 verified, 1 not verified, 2 usage error`;
 
 export const TEES: readonly TeeType[] = ['snp', 'tdx', 'tpm', 'az-snp-vtpm', 'az-tdx-vtpm', 'cca'];
@@ -54,6 +66,13 @@ const OPTIONS = {
   at: { type: 'string' },
   'allow-debug': { type: 'boolean' },
   'allow-sha1': { type: 'boolean' },
+  'trust-roots': { type: 'string' },
+  'min-tcb': { type: 'string' },
+  vmpl: { type: 'string' },
+  'allow-no-collateral': { type: 'boolean' },
+  'ak-roots': { type: 'string' },
+  'ak-pin': { type: 'string', multiple: true },
+  'allow-untrusted-ak': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -114,7 +133,37 @@ function options(v: Values): VerifyOptions {
   if (rd) opts.reportData = rd;
   if (v['allow-debug']) opts.allowDebug = true;
   if (v['allow-sha1']) opts.allowSha1 = true;
+  if (v['allow-no-collateral']) opts.allowNoCollateral = true;
+  if (v['allow-untrusted-ak']) opts.allowUntrustedAk = true;
+  if (v['trust-roots'] !== undefined) opts.trustRoots = store(v['trust-roots'], 'trust-roots');
+  if (v['ak-roots'] !== undefined) opts.akRoots = store(v['ak-roots'], 'ak-roots');
+  if (v['ak-pin'] !== undefined) {
+    opts.akPins = v['ak-pin'].map((p) => parseAkPin(p) ?? usage(`--ak-pin ${p} is not a SHA-256 (64 hex digits) of the AK's DER SubjectPublicKeyInfo`));
+  }
+  if (v['min-tcb'] !== undefined) {
+    try {
+      opts.minTcb = parseTcbSpec(v['min-tcb']);
+    } catch (e) {
+      usage(`--min-tcb: ${(e as Error).message}`);
+    }
+  }
+  if (v.vmpl !== undefined) {
+    if (!/^[0-3]$/.test(v.vmpl)) usage('--vmpl must be 0, 1, 2 or 3');
+    opts.vmpl = Number(v.vmpl);
+  }
   return opts;
+}
+
+function usage(message: string): never {
+  throw new UsageError(message);
+}
+
+function store(path: string, flag: string): TrustStore {
+  try {
+    return loadTrustStore(path);
+  } catch (e) {
+    return usage(`--${flag}: ${isEvidenceError(e) ? e.message : String(e)}`);
+  }
 }
 
 function collateral(v: Values) {
@@ -132,6 +181,11 @@ function vtpm(v: Values) {
   if (!quote) return undefined;
   const pcrs = pcrsArg(v);
   return { quote, signature: file(v, 'signature', true), ...(pcrs ? { pcrs } : {}) };
+}
+
+/** A TDX quote carries its PCK chain; the root it must end at is the trust store's. */
+function noChain(v: Values, tee: string): void {
+  if (v.chain !== undefined) usage(`--chain is not used for --tee ${tee}: the quote carries its PCK chain, which must end at the built-in Intel SGX Root CA (replace it with --trust-roots)`);
 }
 
 /** Runs the verification the arguments describe; throws UsageError for bad arguments. */
@@ -153,8 +207,9 @@ export function verifyFromArgs(v: Values): VerifyResult {
       return verifySnp({ report: file(v, 'report', true), leaf: file(v, 'cert', true), ...(chain ? { chain } : {}) }, opts);
     }
     case 'tdx': {
+      noChain(v, tee);
       const quote = file(v, 'quote') ?? file(v, 'tdx-quote', true);
-      return verifyTdx({ quote, trustedRoot: file(v, 'chain', true), ...(col ? { collateral: col } : {}), ...(log ? { eventLog: log } : {}) }, opts);
+      return verifyTdx({ quote, ...(col ? { collateral: col } : {}), ...(log ? { eventLog: log } : {}) }, opts);
     }
     case 'tpm': {
       const pcrs = pcrsArg(v);
@@ -170,9 +225,10 @@ export function verifyFromArgs(v: Values): VerifyResult {
       return verifyAzSnp({ hcl: file(v, 'hcl', true), leaf: file(v, 'cert', true), ...(chain ? { chain } : {}), ...(q ? { vtpm: q } : {}) }, opts);
     }
     case 'az-tdx-vtpm': {
+      noChain(v, tee);
       const q = vtpm(v);
       return verifyAzTdx(
-        { hcl: file(v, 'hcl', true), tdQuote: file(v, 'tdx-quote', true), trustedRoot: file(v, 'chain', true), ...(col ? { collateral: col } : {}), ...(q ? { vtpm: q } : {}) },
+        { hcl: file(v, 'hcl', true), tdQuote: file(v, 'tdx-quote', true), ...(col ? { collateral: col } : {}), ...(q ? { vtpm: q } : {}) },
         opts,
       );
     }

@@ -8,6 +8,7 @@ import { X509Certificate, createPublicKey, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import { fail, Reason } from './errors.js';
+import type { TrustStore } from './trust.js';
 
 export interface Cert {
   /** Role in the chain, used in messages: `VCEK`, `ASK`, `PCK`, ... */
@@ -115,32 +116,62 @@ export interface ChainOptions {
   /** Time at which every certificate must be valid. */
   at: Date;
   /**
-   * Trusted roots. When given, the chain's last certificate must be byte-identical to one of
-   * them (or be issued by one); when empty the last certificate is trusted as given (it is still
-   * required to be self-signed).
+   * What the chain must end at. There is no "trust the chain as given": a chain whose top is not
+   * a trusted root (same subject and public key) nor issued by one is refused with
+   * cert.untrusted-root, whatever names it carries.
    */
-  trusted?: readonly Cert[];
+  trust: TrustStore;
 }
 
+function sameSubjectAndKey(a: Cert, b: Cert): boolean {
+  return a.x509.subject === b.x509.subject && a.x509.publicKey.equals(b.x509.publicKey);
+}
+
+function signedBy(child: Cert, issuer: Cert): boolean {
+  if (child.x509.issuer !== issuer.x509.subject) return false;
+  try {
+    return child.x509.verify(issuer.x509.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+const MAX_PATH = 8;
+
 /**
- * Verifies leaf <- chain[0] <- ... <- chain[n-1], the last one self-signed, each valid at `at`.
- * Signatures are checked top-down (root first), so a broken root is reported as the root's fault.
+ * Verifies leaf <- chain[0] <- ... up to a trusted root of `opts.trust`, completing the chain
+ * from the store's intermediates when it stops short (an SNP VCEK given alone). The anchor is
+ * found first: a top certificate with a root's subject and key (compared as keys, never by name
+ * alone), or one whose signature a root's key verifies; anything else is cert.untrusted-root.
+ * Then every signature is checked top-down (root first, so a broken root is reported as the
+ * root's fault) and every certificate must be valid at `at`. Returns the anchor.
  */
-export function verifyChain(leaf: Cert, chain: readonly Cert[], opts: ChainOptions): void {
+export function verifyChain(leaf: Cert, chain: readonly Cert[], opts: ChainOptions): Cert {
+  const { roots, intermediates, source } = opts.trust;
+  if (roots.length === 0) fail(Reason.CertUntrustedRoot, `no trusted roots configured (${source})`);
   const all = [leaf, ...chain];
-  const top = all[all.length - 1]!;
-  if (opts.trusted && opts.trusted.length > 0) {
-    const anchored = opts.trusted.find((t) => Buffer.compare(Buffer.from(t.der), Buffer.from(top.der)) === 0);
-    if (!anchored) {
-      const issuer = opts.trusted.find((t) => t.x509.subject === top.x509.issuer);
-      if (!issuer) fail(Reason.CertUntrustedRoot, `${describe(top)} is not a trusted root and is not issued by one`);
-      all.push(issuer);
+  let anchor: Cert | undefined;
+  while (!anchor) {
+    const top = all[all.length - 1]!;
+    anchor = roots.find((r) => sameSubjectAndKey(r, top));
+    if (anchor) break;
+    anchor = roots.find((r) => signedBy(top, r));
+    if (anchor) {
+      all.push({ ...anchor, role: `trusted root (${source})` });
+      break;
     }
+    if (top.x509.subject === top.x509.issuer) {
+      fail(Reason.CertUntrustedRoot, `${describe(top)} is self-signed but is not a trusted root (${source}); roots: ${roots.map((r) => r.cn).join(', ')}`);
+    }
+    const next = all.length < MAX_PATH ? intermediates.find((c) => signedBy(top, c)) : undefined;
+    if (!next) fail(Reason.CertUntrustedRoot, `${describe(top)} is not issued by a trusted root (${source}): no trusted certificate CN=${cnOf(top.x509.issuer)} verifies it`);
+    all.push({ ...next, role: `${next.cn} (${source})` });
   }
   const root = all[all.length - 1]!;
   checkIssued(root, root);
   for (let i = all.length - 2; i >= 0; i--) checkIssued(all[i]!, all[i + 1]!);
   for (const c of all) checkValidity(c, opts.at);
+  return anchor;
 }
 
 export function publicKeyOf(c: Cert): KeyObject {

@@ -29,6 +29,7 @@ export const Reason = {
   SnpSigningKey: 'snp.signing-key',
   SnpProduct: 'snp.product',
   SnpTcb: 'snp.tcb',
+  SnpMinTcb: 'snp.min-tcb',
   SnpChipId: 'snp.chip-id',
   SnpDebug: 'snp.debug',
   SnpVmpl: 'snp.vmpl',
@@ -45,6 +46,7 @@ export const Reason = {
   TdxDebug: 'tdx.debug',
   TdxReportData: 'tdx.report-data',
   TdxCollateral: 'tdx.collateral',
+  TdxCollateralMissing: 'tdx.collateral-missing',
   TdxCollateralSignature: 'tdx.collateral-signature',
   TdxCollateralExpired: 'tdx.collateral-expired',
   TdxFmspc: 'tdx.fmspc',
@@ -62,6 +64,7 @@ export const Reason = {
   TpmPcrDigest: 'tpm.pcr-digest',
   TpmPcrSelection: 'tpm.pcr-selection',
   TpmAk: 'tpm.ak',
+  TpmAkUntrusted: 'tpm.ak-untrusted',
   TpmEventLog: 'tpm.event-log',
   // Azure vTPM
   AzHcl: 'azure.hcl',

@@ -3,13 +3,15 @@
  * looks verifiers up by the KBS protocol's TEE string.
  */
 export * from './types.js';
+export { builtinTrustStore, loadTrustStore, trustStoreFrom, trustStoreOf, fingerprint, type TrustStore, type AnchorClaim, type Vendor } from './trust.js';
 export { EvidenceError, Reason, isEvidenceError, type ReasonCode } from './errors.js';
-export { snpVerifier, verifySnp, verifySnpWithTrust, loadSnpTrust, type SnpEvidence, type SnpTrust } from './snp/verify.js';
+export { snpVerifier, verifySnp, verifySnpWithTrust, loadSnpTrust, parseTcbSpec, type SnpEvidence, type SnpTrust } from './snp/verify.js';
 export { parseSnpReport, type SnpReport } from './snp/report.js';
 export { tdxVerifier, verifyTdx, type TdxEvidence, type TdxVerifyOptions } from './tdx/verify.js';
 export { parseTdxQuote, type TdxQuote } from './tdx/quote.js';
-export { type TdxCollateral, DEFAULT_ACCEPTED_TCB_STATUSES } from './tdx/collateral.js';
+export { type TdxCollateral } from './tdx/collateral.js';
 export { tpmVerifier, verifyTpm, type TpmEvidence, type PcrValues } from './tpm/verify.js';
+export { akSpkiSha256, parseAkPin, type AkTrust } from './tpm/ak-trust.js';
 export { parseTpmsAttest, parseTpmtSignature, parseTpmtPublic } from './tpm/structures.js';
 export { azSnpVerifier, azTdxVerifier, verifyAzSnp, verifyAzTdx, type AzSnpEvidence, type AzTdxEvidence } from './azure/verify.js';
 export { parseHclReport } from './azure/hcl.js';

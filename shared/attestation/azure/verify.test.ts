@@ -9,6 +9,7 @@ import type { SnpTrust } from '../snp/verify.js';
 import { attestationFixtures, FIXTURES_ABSENT, flip, fx, fxText } from '../testing/fixtures.js';
 import { checkRuntimeDataBinding, parseHclReport, parseRuntimeData } from './hcl.js';
 import { verifyAzSnp } from './verify.js';
+import { trustStoreFrom } from '../trust.js';
 
 const have = attestationFixtures() !== null;
 const D = 'snp/azure-hcl-milan-kinvolk';
@@ -43,6 +44,10 @@ test('Azure HCL report (kinvolk sample)', { skip: !have && FIXTURES_ABSENT }, as
   await t.test('runtime data altered: binding to report_data fails', () => {
     const h = parseHclReport(flip(hcl, 1236 + 10));
     assert.equal(reason(() => checkRuntimeDataBinding(h, h.hwReport.subarray(0x50, 0x90))), 'azure.report-data');
+  });
+  await t.test('its chain must end at a trusted ARK too (Genoa roots only)', () => {
+    const r = verifyAzSnp({ hcl, leaf: fx(`${D}/certs.pem`) }, { at: AT, trustRoots: trustStoreFrom(fx('roots/amd/ask_ark_genoa.pem'), 'genoa') });
+    assert.equal(r.reasonCode, 'cert.untrusted-root', r.reason);
   });
   await t.test('bad HCL signature', () => {
     assert.equal(verifyAzSnp({ hcl: flip(hcl, 0), leaf: fx(`${D}/certs.pem`) }, { at: AT }).reasonCode, 'azure.hcl');
@@ -88,7 +93,7 @@ function syntheticAzure(nonce: Uint8Array) {
   const hcl = Buffer.concat([header, rep, u32le(20 + varData.length), u32le(1), u32le(2), u32le(1), u32le(varData.length), varData]);
   const quote = Buffer.concat([u32be(0xff544347), u16(0x8018), u16(0), u16(nonce.length), Buffer.from(nonce), Buffer.alloc(17), Buffer.alloc(8), u32be(0), u16(0)]);
   const signature = sign('sha256', quote, ak.privateKey);
-  const trust: SnpTrust = { leaf: { role: 'VCEK', cn: 'SEV-VCEK' } as unknown as Cert, info: { kind: 'vcek' }, key: EcdsaPublicKey.fromKeyObject(vcek.publicKey, 'test'), chain: [] };
+  const trust: SnpTrust = { leaf: { role: 'VCEK', cn: 'SEV-VCEK' } as unknown as Cert, info: { kind: 'vcek' }, key: EcdsaPublicKey.fromKeyObject(vcek.publicKey, 'test'), chain: [], anchor: { subject: 'test', sha256: '00', source: 'test' } };
   return { hcl, quote, signature, trust };
 }
 
@@ -99,6 +104,8 @@ test('az-snp-vtpm end to end (synthetic keys)', async (t) => {
     const r = verifyAzSnp({ hcl: s.hcl, trust: s.trust, vtpm: { quote: s.quote, signature: s.signature } }, { nonce });
     assert.equal(r.verified, true, r.reason);
     assert.equal((r.claims.tpm as { nonce: string }).nonce, '090909');
+    assert.equal((r.claims.tpm as { ak_trust: string }).ak_trust, 'hcl-runtime-data');
+    assert.deepEqual(r.claims.waivers, []);
   });
   await t.test('wrong nonce', () => {
     assert.equal(verifyAzSnp({ hcl: s.hcl, trust: s.trust, vtpm: { quote: s.quote, signature: s.signature } }, { nonce: new Uint8Array([1]) }).reasonCode, 'tpm.nonce');

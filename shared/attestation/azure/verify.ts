@@ -6,6 +6,7 @@
  */
 import { equalBytes, hex } from '../bytes.js';
 import { fail, Reason } from '../errors.js';
+import { builtinTrustStore } from '../trust.js';
 import { parseSnpReport } from '../snp/report.js';
 import { checkSnpReport, loadSnpTrust, type SnpTrust } from '../snp/verify.js';
 import { checkTdxQuote, type TdxEvidence } from '../tdx/verify.js';
@@ -33,7 +34,6 @@ export interface AzSnpEvidence {
 export interface AzTdxEvidence {
   hcl: Uint8Array;
   tdQuote: Uint8Array;
-  trustedRoot: TdxEvidence['trustedRoot'];
   collateral?: TdxEvidence['collateral'];
   vtpm?: VtpmQuote;
 }
@@ -50,20 +50,25 @@ function checkVtpm(h: HclReport, vtpm: VtpmQuote | undefined, opts: VerifyOption
   if (!vtpm) fail(Reason.AzQuoteMissing, 'no vTPM quote given; the HCL report alone does not bind a nonce');
   const tpm: Claims = {};
   try {
-    checkTpmQuote({ quote: vtpm.quote, signature: vtpm.signature, ak: rd.ak, ...(vtpm.pcrs ? { pcrs: vtpm.pcrs } : {}) }, { ...opts, ...(opts.reportData && !opts.nonce ? { nonce: opts.reportData } : {}) }, tpm);
+    checkTpmQuote(
+      { quote: vtpm.quote, signature: vtpm.signature, ak: rd.ak, ...(vtpm.pcrs ? { pcrs: vtpm.pcrs } : {}) },
+      { ...opts, ...(opts.reportData && !opts.nonce ? { nonce: opts.reportData } : {}) },
+      tpm,
+      'hcl-runtime-data',
+    );
   } finally {
     claims.tpm = tpm;
   }
 }
 
 export function verifyAzSnp(ev: AzSnpEvidence, opts: VerifyOptions = {}): VerifyResult {
-  return runChecks('az-snp-vtpm', (claims) => {
+  return runChecks('az-snp-vtpm', opts, (claims) => {
     const h = parseHclReport(ev.hcl);
     if (h.reportType !== 'snp') fail(Reason.AzHcl, `HCL report holds a ${h.reportType} report, expected snp`);
     const rep = parseSnpReport(hardwareReport(h));
     const snp: Claims = {};
     claims.snp = snp;
-    const trust = ev.trust ?? (ev.leaf !== undefined ? loadSnpTrust(ev.leaf, ev.chain, opts.at ?? new Date()) : fail(Reason.MissingInput, 'no VCEK given'));
+    const trust = ev.trust ?? (ev.leaf !== undefined ? loadSnpTrust(ev.leaf, ev.chain, opts.at ?? new Date(), opts.trustRoots ?? builtinTrustStore('amd')) : fail(Reason.MissingInput, 'no VCEK given'));
     checkSnpReport(rep, trust, hwOptions(opts), snp);
     checkRuntimeDataBinding(h, rep.reportData);
     checkVtpm(h, ev.vtpm, opts, claims);
@@ -71,12 +76,12 @@ export function verifyAzSnp(ev: AzSnpEvidence, opts: VerifyOptions = {}): Verify
 }
 
 export function verifyAzTdx(ev: AzTdxEvidence, opts: VerifyOptions = {}): VerifyResult {
-  return runChecks('az-tdx-vtpm', (claims) => {
+  return runChecks('az-tdx-vtpm', opts, (claims) => {
     const h = parseHclReport(ev.hcl);
     if (h.reportType !== 'tdx') fail(Reason.AzHcl, `HCL report holds a ${h.reportType} report, expected tdx`);
     const tdx: Claims = {};
     claims.tdx = tdx;
-    checkTdxQuote({ quote: ev.tdQuote, trustedRoot: ev.trustedRoot, ...(ev.collateral ? { collateral: ev.collateral } : {}) }, hwOptions(opts), tdx);
+    checkTdxQuote({ quote: ev.tdQuote, ...(ev.collateral ? { collateral: ev.collateral } : {}) }, hwOptions(opts), tdx);
     const q = parseTdxQuote(ev.tdQuote);
     const tdReportData = hardwareReport(h).subarray(TDREPORT_REPORT_DATA_OFFSET, TDREPORT_REPORT_DATA_OFFSET + 64);
     if (!equalBytes(tdReportData, q.body.reportData)) {

@@ -137,7 +137,7 @@ export function checkCcaToken(ev: CcaEvidence, opts: VerifyOptions, claims: Clai
 }
 
 export function verifyCca(ev: CcaEvidence, opts: VerifyOptions = {}): VerifyResult {
-  return runChecks('cca', (claims) => checkCcaToken(ev, opts, claims));
+  return runChecks('cca', opts, (claims) => checkCcaToken(ev, opts, claims));
 }
 
 export const ccaVerifier: Verifier<CcaEvidence> = { tee: 'cca', verify: verifyCca };

@@ -4,11 +4,15 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { splitCertificates, type Cert } from '../certs.js';
 import { EcdsaPublicKey } from '../ecdsa.js';
 import { attestationFixtures, derToPem, FIXTURES_ABSENT, flip, fx, manifestSamples } from '../testing/fixtures.js';
-import { loadSnpTrust, verifySnp, verifySnpWithTrust, type SnpTrust } from './verify.js';
-import { parseSnpReport, SNP_REPORT_SIZE } from './report.js';
+import { trustStoreFrom } from '../trust.js';
+import { forgeSnp } from '../testing/forged-snp.js';
+import { loadSnpTrust, parseTcbSpec, verifySnp, verifySnpWithTrust, type SnpTrust } from './verify.js';
+import { parseSnpReport, SNP_REPORT_SIZE, type TcbVersion } from './report.js';
 
 const have = attestationFixtures() !== null;
 const AT = new Date('2024-01-01T00:00:00Z');
+const MILAN_ARK_SHA256 = '69d063b45344d26a2e94e1f4210de49ef555308287d4c174445c95639a540bcd';
+const TEST_ANCHOR = { subject: 'test', sha256: '00', source: 'test' };
 
 interface Sample {
   dir: string;
@@ -95,7 +99,6 @@ const negatives: NegCase[] = [
   { name: 'VCEK expired (at 2031)', code: 'cert.expired', make: () => ({ at: new Date('2031-01-01T00:00:00Z') }) },
   { name: 'VCEK not yet valid (at 2022)', code: 'cert.not-yet-valid', make: () => ({ at: new Date('2022-01-01T00:00:00Z') }) },
   { name: 'report_data mismatch', code: 'snp.report-data', make: () => ({ reportData: new Uint8Array([1, 2, 3]) }) },
-  { name: 'missing chain', code: 'evidence.missing-input', make: () => ({ chain: undefined as unknown as string }) },
 ];
 
 test('SNP negative cases from the real virtee Milan sample', { skip: !have && FIXTURES_ABSENT }, async (t) => {
@@ -113,15 +116,28 @@ test('SNP negative cases from the real virtee Milan sample', { skip: !have && FI
 
 test('SNP policy and claims checks', { skip: !have && FIXTURES_ABSENT }, async (t) => {
   const gs = sample('snp/milan-v2-go-sev-guest');
-  await t.test('chain ending at a pinned ARK verifies', () => {
+  await t.test('chain ending at the one ARK given as trust roots verifies', () => {
     const v = sample('snp/milan-v2-virtee');
     const [, ark] = chainParts(v);
-    assert.equal(verifySnp({ report: v.report, leaf: v.leaf, chain: v.chain!, trustedRoots: ark }, { at: AT }).verified, true);
+    const r = verifySnp({ report: v.report, leaf: v.leaf, chain: v.chain! }, { at: AT, trustRoots: trustStoreFrom(ark, 'milan-ark') });
+    assert.equal(r.verified, true, r.reason);
+    assert.deepEqual(r.claims.trust_anchor, { subject: 'ARK-Milan', sha256: MILAN_ARK_SHA256, source: 'milan-ark' });
   });
-  await t.test('chain ending at an ARK that is not pinned', () => {
+  await t.test('chain ending at an ARK that is not in the trust roots', () => {
     const v = sample('snp/milan-v2-virtee');
     const genoaArk = splitCertificates(fx('roots/amd/ask_ark_genoa.pem'), 'genoa')[1]!;
-    assert.equal(verifySnp({ report: v.report, leaf: v.leaf, chain: v.chain!, trustedRoots: genoaArk }, { at: AT }).reasonCode, 'cert.untrusted-root');
+    assert.equal(verifySnp({ report: v.report, leaf: v.leaf, chain: v.chain! }, { at: AT, trustRoots: trustStoreFrom(genoaArk, 'genoa') }).reasonCode, 'cert.untrusted-root');
+  });
+  await t.test('VCEK alone: the chain is completed from the built-in ASK', () => {
+    const v = sample('snp/milan-v2-virtee');
+    const r = verifySnp({ report: v.report, leaf: v.leaf }, { at: AT });
+    assert.equal(r.verified, true, r.reason);
+    assert.deepEqual(r.claims.trust_anchor, { subject: 'ARK-Milan', sha256: MILAN_ARK_SHA256, source: 'built-in' });
+  });
+  await t.test('VCEK alone with only the ARK trusted (no ASK to complete the chain)', () => {
+    const v = sample('snp/milan-v2-virtee');
+    const [, ark] = chainParts(v);
+    assert.equal(verifySnp({ report: v.report, leaf: v.leaf }, { at: AT, trustRoots: trustStoreFrom(ark, 'ark') }).reasonCode, 'cert.untrusted-root');
   });
   await t.test('debug-enabled guest policy is rejected unless allowed', () => {
     const r = verifySnp({ report: gs.report, leaf: gs.leaf, chain: gs.chain! }, { at: AT });
@@ -174,7 +190,7 @@ function synthetic(version: number, family: number, model: number, tcb: bigint, 
     rep[0x2a0 + 72 + i] = sig[95 - i]!;
   }
   const leaf = { role: 'VCEK', cn: 'SEV-VCEK' } as unknown as Cert;
-  return { report: rep, trust: { leaf, info: { kind: 'vcek' }, key: EcdsaPublicKey.fromKeyObject(publicKey, 'test key'), chain: [] } };
+  return { report: rep, trust: { leaf, info: { kind: 'vcek' }, key: EcdsaPublicKey.fromKeyObject(publicKey, 'test key'), chain: [], anchor: TEST_ANCHOR } };
 }
 
 test('SNP report versions and products (synthetic, self-signed)', async (t) => {
@@ -226,4 +242,81 @@ test('SNP report versions and products (synthetic, self-signed)', async (t) => {
     assert.equal(verifySnpWithTrust(report, trust, { ecdsaBackend: 'node' }).verified, true);
     assert.equal(verifySnpWithTrust(flip(report, 0x50), trust, { ecdsaBackend: 'noble' }).reasonCode, 'snp.signature');
   });
+});
+
+test('forged ARK -> ASK -> VCEK chain (the review\'s attack)', { skip: !have && FIXTURES_ABSENT }, async (t) => {
+  const gs = sample('snp/milan-v2-go-sev-guest');
+  const forged = forgeSnp(gs.report, gs.leaf, gs.chain!);
+  const genuine = sample('snp/milan-v2-virtee');
+  await t.test('refused with cert.untrusted-root under the built-in roots', () => {
+    const r = verifySnp({ report: forged.report, leaf: forged.vcek, chain: forged.chain }, { at: AT });
+    assert.equal(r.reasonCode, 'cert.untrusted-root', r.reason);
+    assert.equal((r.claims.policy as { debug: boolean }).debug, false);
+  });
+  await t.test('refused when the forged VCEK comes alone (the built-in ASK did not sign it)', () => {
+    assert.equal(verifySnp({ report: forged.report, leaf: forged.vcek }, { at: AT }).reasonCode, 'cert.untrusted-root');
+  });
+  await t.test('forged chain with the genuine ARK appended: the forged ASK is not signed by it', () => {
+    const [, ark] = chainParts(gs);
+    const askOnly = forged.chain.slice(0, forged.chain.indexOf('-----END CERTIFICATE-----') + 26);
+    const r = verifySnp({ report: forged.report, leaf: forged.vcek, chain: askOnly + derToPem(ark) }, { at: AT });
+    assert.equal(r.reasonCode, 'cert.signature', r.reason);
+  });
+  await t.test('verifies when the forged ARK replaces the trust roots (the option works)', () => {
+    const r = verifySnp({ report: forged.report, leaf: forged.vcek, chain: forged.chain }, { at: AT, trustRoots: trustStoreFrom(forged.arkPem, 'forged') });
+    assert.equal(r.verified, true, r.reason);
+    assert.equal((r.claims.trust_anchor as { source: string }).source, 'forged');
+  });
+  await t.test('the genuine evidence fails under the forged root', () => {
+    const r = verifySnp({ report: genuine.report, leaf: genuine.leaf, chain: genuine.chain! }, { at: AT, trustRoots: trustStoreFrom(forged.arkPem, 'forged') });
+    assert.equal(r.reasonCode, 'cert.untrusted-root', r.reason);
+  });
+});
+
+test('SNP minimum TCB, VMPL and waivers', { skip: !have && FIXTURES_ABSENT }, async (t) => {
+  const v = sample('snp/milan-v2-virtee');
+  const ev = { report: v.report, leaf: v.leaf, chain: v.chain! };
+  const reported = verifySnp(ev, { at: AT }).claims.reported_tcb as TcbVersion;
+  const at = (d: Partial<typeof reported>) => ({ ...reported, ...d });
+  const rows: { name: string; opts: Parameters<typeof verifySnp>[1]; code: string | null; check?: (c: Record<string, unknown>) => void }[] = [
+    { name: 'no minimum: min_tcb unchecked, no waivers', opts: {}, code: null, check: (c) => { assert.equal(c.min_tcb, 'unchecked'); assert.deepEqual(c.waivers, []); } },
+    { name: 'minimum equal to the reported TCB', opts: { minTcb: reported }, code: null, check: (c) => assert.deepEqual(c.min_tcb, reported) },
+    { name: 'minimum below in every component', opts: { minTcb: { bootloader: 0, tee: 0, snp: 0, microcode: 0 } }, code: null },
+    { name: 'minimum snp one above', opts: { minTcb: at({ snp: reported.snp + 1 }) }, code: 'snp.min-tcb' },
+    { name: 'minimum microcode one above', opts: { minTcb: at({ microcode: reported.microcode + 1 }) }, code: 'snp.min-tcb' },
+    { name: 'minimum bootloader one above', opts: { minTcb: at({ bootloader: reported.bootloader + 1 }) }, code: 'snp.min-tcb' },
+    { name: 'fmc in the minimum is ignored on Milan', opts: { minTcb: at({ fmc: 255 }) }, code: null },
+    { name: 'expected VMPL 0 (the default) matches', opts: { vmpl: 0 }, code: null },
+    { name: 'expected VMPL 2: mismatch', opts: { vmpl: 2 }, code: 'snp.vmpl' },
+    { name: 'allow-debug is listed even when the guest is not debuggable', opts: { allowDebug: true }, code: null, check: (c) => assert.deepEqual(c.waivers, ['allow-debug']) },
+  ];
+  for (const r of rows) {
+    await t.test(r.name, () => {
+      const res = verifySnp(ev, { at: AT, ...r.opts });
+      if (r.code === null) assert.equal(res.verified, true, res.reason);
+      else assert.equal(res.reasonCode, r.code, res.reason);
+      r.check?.(res.claims);
+    });
+  }
+  await t.test('the reported, committed and current TCB are claims', () => {
+    const c = verifySnp(ev, { at: AT }).claims;
+    for (const k of ['reported_tcb', 'committed_tcb', 'current_tcb']) assert.equal(typeof (c[k] as { snp: number }).snp, 'number', k);
+  });
+  await t.test('debug-enabled guest accepted with allow-debug: the waiver is in the claims', () => {
+    const gs = sample('snp/milan-v2-go-sev-guest');
+    const r = verifySnp({ report: gs.report, leaf: gs.leaf, chain: gs.chain! }, { at: AT, allowDebug: true });
+    assert.equal(r.verified, true, r.reason);
+    assert.deepEqual(r.claims.waivers, ['allow-debug']);
+  });
+});
+
+test('minimum TCB specs', async (t) => {
+  const ok: [string, unknown][] = [
+    ['bl=3,tee=0,snp=8,ucode=115', { bootloader: 3, tee: 0, snp: 8, microcode: 115 }],
+    ['ucode=0x73, snp=8 ,tee=0,bl=3,fmc=1', { bootloader: 3, tee: 0, snp: 8, microcode: 0x73, fmc: 1 }],
+  ];
+  for (const [spec, want] of ok) await t.test(spec, () => assert.deepEqual(parseTcbSpec(spec), want));
+  for (const bad of ['bl=3,tee=0,snp=8', 'bl=3,tee=0,snp=8,ucode=256', 'bl=3,tee=0,snp=8,ucode=1,xyz=2', 'bl=3,bl=4,tee=0,snp=8,ucode=1', '']) {
+    await t.test(`refused: "${bad}"`, () => assert.throws(() => parseTcbSpec(bad)));
+  }
 });

@@ -1,13 +1,15 @@
 /**
  * SEV-SNP report verification: report signature with the VCEK/VLEK named by the report's
  * signing-key field, the chain VCEK/VLEK <- ASK/ASVK <- ARK at a given time, reported TCB and chip
- * id against the VCEK extensions, guest policy (debug) and expected report_data.
+ * id against the VCEK extensions, guest policy (debug) and expected report_data. The chain must
+ * end at a trusted ARK: the built-in AMD roots unless VerifyOptions.trustRoots replaces them.
  */
 import { describe, loadCertificates, verifyChain, type Cert } from '../certs.js';
 import { hex, equalBytes, regularize, isAllZero } from '../bytes.js';
 import { EcdsaPublicKey } from '../ecdsa.js';
 import { fail, Reason } from '../errors.js';
-import { runChecks, type Claims, type Verifier, type VerifyOptions, type VerifyResult } from '../types.js';
+import { anchorClaim, builtinTrustStore, type AnchorClaim, type TrustStore } from '../trust.js';
+import { DEFAULT_SNP_VMPL, runChecks, type Claims, type Verifier, type VerifyOptions, type VerifyResult } from '../types.js';
 import { decodeTcb, parseSnpReport, productFromCpuid, snpClaims, type SnpProduct, type SnpReport, type TcbVersion } from './report.js';
 import { endorsementKeyInfo, productFromName, type EndorsementKeyInfo } from './vcek.js';
 
@@ -16,13 +18,12 @@ export interface SnpEvidence {
   report: Uint8Array;
   /** VCEK or VLEK: DER, or PEM (the first certificate of a bundle is the leaf; any others are the chain). */
   leaf: Uint8Array | string;
-  /** ASK/ASVK then ARK, PEM bundle (AMD KDS `cert_chain` order) or any order. */
-  chain?: Uint8Array | string;
   /**
-   * Pinned ARKs (PEM bundle or DER). When given, the chain's ARK must be one of them; otherwise
-   * the ARK that comes with the chain is the trust anchor (it must still be self-signed).
+   * ASK/ASVK then ARK, PEM bundle (AMD KDS `cert_chain` order) or any order. Optional: without it
+   * the chain is completed from the trust store's ASK/ASVK. Either way it must end at a trusted
+   * ARK (VerifyOptions.trustRoots, default the built-in AMD roots).
    */
-  trustedRoots?: Uint8Array | string;
+  chain?: Uint8Array | string;
 }
 
 /** A parsed, checked chain to reuse across many reports (the KBS caches these). */
@@ -30,8 +31,10 @@ export interface SnpTrust {
   leaf: Cert;
   info: EndorsementKeyInfo;
   key: EcdsaPublicKey;
-  /** [ASK/ASVK, ARK] */
+  /** The chain as given (ASK/ASVK, ARK), possibly empty. */
   chain: Cert[];
+  /** The trusted ARK the chain ended at (claim `trust_anchor`). */
+  anchor: AnchorClaim;
 }
 
 function orderChain(certs: Cert[]): Cert[] {
@@ -43,26 +46,31 @@ function orderChain(certs: Cert[]): Cert[] {
   return out;
 }
 
-/** Loads and checks the endorsement chain at `at`; throws EvidenceError on failure. */
-export function loadSnpTrust(leafData: Uint8Array | string, chainData: Uint8Array | string | undefined, at: Date, trustedRoots?: Uint8Array | string): SnpTrust {
+/**
+ * Loads and checks the endorsement chain at `at` against `store` (default the built-in AMD
+ * roots); throws EvidenceError on failure (cert.untrusted-root when it does not end at a trusted ARK).
+ */
+export function loadSnpTrust(leafData: Uint8Array | string, chainData: Uint8Array | string | undefined, at: Date, store: TrustStore = builtinTrustStore('amd')): SnpTrust {
   const leafCerts = loadCertificates(leafData, ['VCEK', 'ASK', 'ARK'], 'leaf certificate');
   let leaf = leafCerts[0]!;
   const info = endorsementKeyInfo(leaf);
   const leafRole = info.kind === 'vlek' ? 'VLEK' : 'VCEK';
   if (leaf.role !== leafRole) leaf = { ...leaf, role: leafRole };
   const rest = chainData !== undefined ? loadCertificates(chainData, 'chain', 'certificate chain') : leafCerts.slice(1);
-  if (rest.length === 0) fail(Reason.MissingInput, `no ASK/ARK chain given for ${describe(leaf)}`);
-  const chain = orderChain(rest).map((c, i, a) => ({ ...c, role: i === a.length - 1 ? 'ARK' : info.kind === 'vlek' ? 'ASVK' : 'ASK' }));
+  const chain = orderChain(rest).map((c) => ({ ...c, role: c.x509.subject === c.x509.issuer ? 'ARK' : info.kind === 'vlek' ? 'ASVK' : 'ASK' }));
   // The chain must belong to the same product as the endorsement key.
-  const chainProduct = productFromName(chain[chain.length - 1]!.cn);
-  if (info.product && chainProduct && info.product !== chainProduct) {
-    fail(Reason.SnpProduct, `${describe(leaf)} is for ${info.product} but the chain is for ${chainProduct} (${describe(chain[chain.length - 1]!)})`);
-  }
-  const trusted = trustedRoots !== undefined ? loadCertificates(trustedRoots, 'pinned ARK', 'trusted roots').map((c) => ({ ...c, role: 'pinned ARK' })) : undefined;
-  verifyChain(leaf, chain, { at, ...(trusted ? { trusted } : {}) });
+  const checkProduct = (top: Cert): void => {
+    const chainProduct = productFromName(top.cn);
+    if (info.product && chainProduct && info.product !== chainProduct) {
+      fail(Reason.SnpProduct, `${describe(leaf)} is for ${info.product} but the chain is for ${chainProduct} (${describe(top)})`);
+    }
+  };
+  if (chain.length > 0) checkProduct(chain[chain.length - 1]!);
+  const anchor = verifyChain(leaf, chain, { at, trust: store });
+  checkProduct(anchor);
   const key = EcdsaPublicKey.fromKeyObject(leaf.x509.publicKey, describe(leaf));
   if (key.curve !== 'P-384') fail(Reason.CertKey, `${describe(leaf)} key is ${key.curve}, expected P-384`);
-  return { leaf, info, key, chain };
+  return { leaf, info, key, chain, anchor: anchorClaim(anchor, store) };
 }
 
 function tcbString(t: TcbVersion): string {
@@ -71,6 +79,50 @@ function tcbString(t: TcbVersion): string {
 
 function sameTcb(a: TcbVersion, b: TcbVersion): boolean {
   return a.bootloader === b.bootloader && a.tee === b.tee && a.snp === b.snp && a.microcode === b.microcode && (a.fmc ?? 0) === (b.fmc ?? 0);
+}
+
+const TCB_KEYS = { bl: 'bootloader', tee: 'tee', snp: 'snp', ucode: 'microcode', fmc: 'fmc' } as const;
+
+/**
+ * Parses a minimum TCB written `bl=N,tee=N,snp=N,ucode=N[,fmc=N]` (decimal or 0x hex, each
+ * 0..255; bl, tee, snp and ucode required). Throws an Error naming what is wrong.
+ */
+export function parseTcbSpec(spec: string): TcbVersion {
+  const got: Partial<Record<(typeof TCB_KEYS)[keyof typeof TCB_KEYS], number>> = {};
+  for (const part of spec.split(',')) {
+    const m = /^\s*([a-z]+)\s*=\s*(0x[0-9a-f]+|\d+)\s*$/i.exec(part);
+    const key = m ? TCB_KEYS[m[1]!.toLowerCase() as keyof typeof TCB_KEYS] : undefined;
+    if (!m || !key) throw new Error(`TCB component "${part}" is not one of bl=, tee=, snp=, ucode=, fmc= with a number`);
+    const v = Number(m[2]);
+    if (!Number.isInteger(v) || v < 0 || v > 255) throw new Error(`TCB component ${m[1]} = ${m[2]} is not 0..255`);
+    if (got[key] !== undefined) throw new Error(`TCB component ${m[1]} given twice`);
+    got[key] = v;
+  }
+  const { bootloader, tee, snp, microcode, fmc } = got;
+  if (bootloader === undefined || tee === undefined || snp === undefined || microcode === undefined) throw new Error('a minimum TCB needs bl=, tee=, snp= and ucode=');
+  return { bootloader, tee, snp, microcode, ...(fmc !== undefined ? { fmc } : {}) };
+}
+
+/** Components of `t` below `min` (fmc only when both have one, i.e. on Turin). */
+function belowMinimum(t: TcbVersion, min: TcbVersion): string[] {
+  const low: string[] = [];
+  if (t.fmc !== undefined && min.fmc !== undefined && t.fmc < min.fmc) low.push(`fmc ${t.fmc} < ${min.fmc}`);
+  if (t.bootloader < min.bootloader) low.push(`bl ${t.bootloader} < ${min.bootloader}`);
+  if (t.tee < min.tee) low.push(`tee ${t.tee} < ${min.tee}`);
+  if (t.snp < min.snp) low.push(`snp ${t.snp} < ${min.snp}`);
+  if (t.microcode < min.microcode) low.push(`ucode ${t.microcode} < ${min.microcode}`);
+  return low;
+}
+
+/** The reported, committed and current TCB must each meet `min`; returns the minimum for the claims. */
+function checkMinTcb(rep: SnpReport, product: SnpProduct | undefined, min: TcbVersion): TcbVersion {
+  const fields = [['reported_tcb', rep.reportedTcbRaw], ['committed_tcb', rep.committedTcbRaw], ['current_tcb', rep.currentTcbRaw]] as const;
+  for (const [name, raw] of fields) {
+    const t = decodeTcb(raw, product);
+    const low = belowMinimum(t, min);
+    if (low.length > 0) fail(Reason.SnpMinTcb, `${name} ${tcbString(t)} is below the minimum TCB ${tcbString(min)}: ${low.join(', ')}`);
+  }
+  return min;
 }
 
 function hwIdBytes(info: EndorsementKeyInfo): Uint8Array | undefined {
@@ -92,6 +144,7 @@ export function checkSnpReport(rep: SnpReport, trust: SnpTrust, opts: VerifyOpti
     product = product ?? p;
   }
   Object.assign(claims, snpClaims(rep, product));
+  claims.trust_anchor = trust.anchor;
   if (rep.signatureAlgo !== 1) fail(Reason.SnpSignatureAlgo, `signature_algo ${rep.signatureAlgo} is not 1 (ECDSA P-384 with SHA-384)`);
   if (rep.signingKey === 'none') fail(Reason.SnpSigningKey, 'report signing_key is 7 (unsigned report)');
   if (trust.info.kind !== 'unknown' && rep.signingKey !== trust.info.kind) {
@@ -117,6 +170,9 @@ export function checkSnpReport(rep: SnpReport, trust: SnpTrust, opts: VerifyOpti
       fail(Reason.SnpTcb, `reported_tcb ${tcbString(reported)} differs from ${describe(trust.leaf)} TCB ${tcbString(trust.info.tcb)}`);
     }
   }
+  const vmpl = opts.vmpl ?? DEFAULT_SNP_VMPL;
+  if (rep.vmpl !== vmpl) fail(Reason.SnpVmpl, `report was requested at VMPL ${rep.vmpl}, expected VMPL ${vmpl}`);
+  claims.min_tcb = opts.minTcb ? checkMinTcb(rep, product, opts.minTcb) : 'unchecked';
   if (rep.policy.debug && !opts.allowDebug) fail(Reason.SnpDebug, `guest policy 0x${rep.policy.raw.toString(16)} allows debugging (bit 19) and debug is not allowed`);
   if (opts.reportData) {
     const want = regularize(opts.reportData, 64);
@@ -125,14 +181,14 @@ export function checkSnpReport(rep: SnpReport, trust: SnpTrust, opts: VerifyOpti
 }
 
 export function verifySnpWithTrust(report: Uint8Array, trust: SnpTrust, opts: VerifyOptions = {}): VerifyResult {
-  return runChecks('snp', (claims) => checkSnpReport(parseSnpReport(report), trust, opts, claims));
+  return runChecks('snp', opts, (claims) => checkSnpReport(parseSnpReport(report), trust, opts, claims));
 }
 
 export function verifySnp(ev: SnpEvidence, opts: VerifyOptions = {}): VerifyResult {
-  return runChecks('snp', (claims) => {
+  return runChecks('snp', opts, (claims) => {
     const rep = parseSnpReport(ev.report);
     Object.assign(claims, snpClaims(rep, rep.cpuid ? productFromCpuid(rep.cpuid.family, rep.cpuid.model) : undefined));
-    const trust = loadSnpTrust(ev.leaf, ev.chain, opts.at ?? new Date(), ev.trustedRoots);
+    const trust = loadSnpTrust(ev.leaf, ev.chain, opts.at ?? new Date(), opts.trustRoots ?? builtinTrustStore('amd'));
     checkSnpReport(rep, trust, opts, claims);
   });
 }

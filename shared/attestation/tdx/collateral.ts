@@ -26,8 +26,6 @@ export interface TdxCollateral {
   rootCrl?: Uint8Array;
 }
 
-/** TCB statuses accepted by default: platform patched, possibly needing software mitigations. */
-export const DEFAULT_ACCEPTED_TCB_STATUSES: readonly string[] = ['UpToDate', 'SWHardeningNeeded'];
 
 interface SignedJson<T> {
   body: T;
@@ -37,7 +35,7 @@ interface SignedJson<T> {
 function verifySignedJson<T>(doc: string, member: string, issuerChain: string | undefined, trusted: Cert, at: Date, what: string): SignedJson<T> {
   if (!issuerChain) return fail(Reason.TdxCollateral, `${what}: no issuer chain given`);
   const certs = loadCertificates(issuerChain, ['TCB Signing', 'Root CA'], `${what} issuer chain`);
-  verifyChain(certs[0]!, certs.slice(1), { at, trusted: [trusted] });
+  verifyChain(certs[0]!, certs.slice(1), { at, trust: { roots: [trusted], intermediates: [], source: 'the PCK chain root' } });
   const raw = rawMember(doc, member, what);
   let parsed: { signature?: unknown };
   let body: T;

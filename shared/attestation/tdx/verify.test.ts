@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadCertificates } from '../certs.js';
+import { trustStoreFrom, type TrustStore } from '../trust.js';
 import { attestationFixtures, FIXTURES_ABSENT, flip, fx, fxText, manifestSamples } from '../testing/fixtures.js';
 import { evaluateTdxTcb, type TdxCollateral, type TdxTcbInfo } from './collateral.js';
 import { pckInfo } from './pck.js';
@@ -14,10 +15,10 @@ const GCE = 'tdx/v4-gce-cos113-ccel-go-tdx-guest';
 const AT_V4 = new Date('2023-07-01T01:00:00Z');
 const AT_V5 = new Date('2026-02-03T01:00:00Z');
 const AT_GCE = new Date('2025-01-01T00:00:00Z');
+const INTEL_ROOT_SHA256 = '44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3';
 
-function root(): Uint8Array {
-  return fx('roots/intel/intel_sgx_root_ca.pem');
-}
+/** Most cases check the quote itself; the collateral rule has its own cases below. */
+const NO_COL = { allowNoCollateral: true } as const;
 
 function v4Collateral(): TdxCollateral {
   const c = `${V4}/collateral`;
@@ -36,7 +37,7 @@ test('every TDX fixture sample has the outcome the manifest gives', { skip: !hav
   for (const s of manifestSamples().filter((m) => m.kind.startsWith('tdx-quote'))) {
     await t.test(s.id, () => {
       const at = s.expected.verification_time ? new Date(s.expected.verification_time) : AT_GCE;
-      const r = verifyTdx({ quote: fx(`${s.dir}/quote.bin`), trustedRoot: root() }, { at });
+      const r = verifyTdx({ quote: fx(`${s.dir}/quote.bin`) }, { at, ...NO_COL });
       assert.equal(r.verified, s.expected.verifies, r.reason);
       assert.equal(r.claims.fmspc, s.expected.fmspc);
       if (typeof s.expected.report_data_hex === 'string') assert.equal(r.claims.report_data, s.expected.report_data_hex);
@@ -62,7 +63,7 @@ test('TDX upstream negative mutations (go-tdx-guest TestNegativeVerification)', 
     await t.test(`byte ${m.byte} := ${m.set} (${m.expect})`, () => {
       const q = new Uint8Array(quote);
       q[m.byte] = m.set;
-      const r = verifyTdx({ quote: q, trustedRoot: root() }, { at: AT_V4 });
+      const r = verifyTdx({ quote: q }, { at: AT_V4, ...NO_COL });
       assert.equal(r.verified, false);
       assert.equal(r.reasonCode, codes[m.byte], r.reason);
     });
@@ -73,7 +74,7 @@ interface Case {
   name: string;
   code: string | null;
   quote?: () => Uint8Array;
-  trustedRoot?: () => Uint8Array;
+  trustRoots?: () => TrustStore;
   collateral?: () => TdxCollateral;
   eventLog?: () => Uint8Array;
   opts?: TdxVerifyOptions;
@@ -93,12 +94,42 @@ const cases: Case[] = [
   { name: 'SGX quote (tee_type 0)', code: 'tdx.sgx-quote', quote: () => { const q = new Uint8Array(fx(`${V4}/quote.bin`)); q[4] = 0; return q; } },
   { name: 'PCK expired (at 2053)', code: 'cert.expired', opts: { at: new Date('2053-07-01T00:00:00Z') } },
   { name: 'PCK not yet valid (at 2020)', code: 'cert.not-yet-valid', opts: { at: new Date('2020-01-01T00:00:00Z') } },
-  { name: 'chain to an untrusted root', code: 'cert.untrusted-root', trustedRoot: () => fx('roots/amd/ask_ark_milan.pem') },
+  { name: 'chain to an untrusted root (trust roots replaced by the AMD Milan ones)', code: 'cert.untrusted-root', trustRoots: () => trustStoreFrom(fx('roots/amd/ask_ark_milan.pem'), 'milan') },
   {
     name: 'trusted roots given as a bundle with an intermediate first',
     code: null,
-    trustedRoot: () => new TextEncoder().encode(fxText(`${V4}/collateral/pck_crl_issuer_chain.pem`)),
+    trustRoots: () => trustStoreFrom(fxText(`${V4}/collateral/pck_crl_issuer_chain.pem`), 'bundle'),
+    check: (c) => assert.deepEqual(c.trust_anchor, { subject: 'Intel SGX Root CA', sha256: INTEL_ROOT_SHA256, source: 'bundle' }),
   },
+  {
+    name: 'verifies with the built-in Intel SGX Root CA',
+    code: null,
+    check: (c) => assert.deepEqual(c.trust_anchor, { subject: 'Intel SGX Root CA', sha256: INTEL_ROOT_SHA256, source: 'built-in' }),
+  },
+  { name: 'no collateral: refused by default', code: 'tdx.collateral-missing', opts: { allowNoCollateral: false } },
+  {
+    name: 'no collateral, waived: tcb_status unchecked, waiver listed',
+    code: null,
+    check: (c) => {
+      assert.equal(c.tcb_status, 'unchecked');
+      assert.equal(c.qe_identity_status, 'unchecked');
+      assert.equal(c.crl_status, 'unchecked');
+      assert.deepEqual(c.waivers, ['allow-no-collateral']);
+    },
+  },
+  { name: 'TCB info alone: refused (no QE identity, no CRLs)', code: 'tdx.collateral-missing', collateral: () => ({ tcbInfo: v4Collateral().tcbInfo!, tcbInfoIssuerChain: v4Collateral().tcbInfoIssuerChain! }), opts: { allowNoCollateral: false } },
+  {
+    name: 'complete collateral needs no waiver (CRLs and QE identity checked, TCB level does not match)',
+    code: 'tdx.tcb-level',
+    collateral: v4Collateral,
+    opts: { allowNoCollateral: false },
+    check: (c) => {
+      assert.equal(c.crl_status, 'checked');
+      assert.equal(c.qe_identity_status, 'UpToDate');
+      assert.deepEqual(c.waivers, []);
+    },
+  },
+  { name: 'accepting an extra TCB status is listed as a waiver', code: null, opts: { acceptedTcbStatuses: ['UpToDate', 'OutOfDate'] }, check: (c) => assert.deepEqual(c.waivers, ['allow-no-collateral', 'accept-tcb-status:OutOfDate']) },
   { name: 'report_data mismatch', code: 'tdx.report-data', opts: { reportData: new Uint8Array([1]) } },
   {
     name: 'expected report_data matches',
@@ -167,8 +198,8 @@ test('TDX verification checks', { skip: !have && FIXTURES_ABSENT }, async (t) =>
   for (const c of cases) {
     await t.test(c.name, () => {
       const r = verifyTdx(
-        { quote: c.quote ? c.quote() : fx(`${V4}/quote.bin`), trustedRoot: c.trustedRoot ? c.trustedRoot() : root(), ...(c.collateral ? { collateral: c.collateral() } : {}), ...(c.eventLog ? { eventLog: c.eventLog() } : {}) },
-        { at: AT_V4, ...c.opts },
+        { quote: c.quote ? c.quote() : fx(`${V4}/quote.bin`), ...(c.collateral ? { collateral: c.collateral() } : {}), ...(c.eventLog ? { eventLog: c.eventLog() } : {}) },
+        { at: AT_V4, ...NO_COL, ...(c.trustRoots ? { trustRoots: c.trustRoots() } : {}), ...c.opts },
       );
       if (c.code === null) assert.equal(r.verified, true, r.reason);
       else assert.equal(r.reasonCode, c.code, r.reason);
@@ -207,21 +238,21 @@ test('TDX TCB level evaluation', { skip: !have && FIXTURES_ABSENT }, async (t) =
 test('TDX PCK chain cache: hits skip signatures but still check dates', { skip: !have && FIXTURES_ABSENT }, () => {
   const cache = new Map();
   const quote = fx(`${V4}/quote.bin`);
-  assert.equal(verifyTdx({ quote, trustedRoot: root() }, { at: AT_V4, chainCache: cache }).verified, true);
+  assert.equal(verifyTdx({ quote }, { at: AT_V4, chainCache: cache, ...NO_COL }).verified, true);
   assert.equal(cache.size, 1);
-  assert.equal(verifyTdx({ quote, trustedRoot: root() }, { at: AT_V4, chainCache: cache }).verified, true);
-  assert.equal(verifyTdx({ quote, trustedRoot: root() }, { at: new Date('2053-07-01T00:00:00Z'), chainCache: cache }).reasonCode, 'cert.expired');
-  assert.equal(verifyTdx({ quote: flip(quote, 636), trustedRoot: root() }, { at: AT_V4, chainCache: cache }).reasonCode, 'tdx.quote-signature');
+  assert.equal(verifyTdx({ quote }, { at: AT_V4, chainCache: cache, ...NO_COL }).verified, true);
+  assert.equal(verifyTdx({ quote }, { at: new Date('2053-07-01T00:00:00Z'), chainCache: cache, ...NO_COL }).reasonCode, 'cert.expired');
+  assert.equal(verifyTdx({ quote: flip(quote, 636) }, { at: AT_V4, chainCache: cache, ...NO_COL }).reasonCode, 'tdx.quote-signature');
   assert.equal(cache.size, 1);
 });
 
 test('TDX QE report cache: only exact, verified QE reports are remembered', { skip: !have && FIXTURES_ABSENT }, () => {
   const cache = new Map();
   const quote = fx(`${V4}/quote.bin`);
-  const opts = { at: AT_V4, chainCache: cache, cacheQeReports: true };
-  assert.equal(verifyTdx({ quote, trustedRoot: root() }, opts).verified, true);
-  assert.equal(verifyTdx({ quote, trustedRoot: root() }, opts).verified, true);
-  assert.equal(verifyTdx({ quote: flip(quote, 636 + 128 + 6 + 384), trustedRoot: root() }, opts).reasonCode, 'tdx.qe-report-signature');
-  assert.equal(verifyTdx({ quote: flip(quote, 636 + 128 + 6 + 10), trustedRoot: root() }, opts).reasonCode, 'tdx.qe-report-signature');
-  assert.equal(verifyTdx({ quote: flip(quote, 636), trustedRoot: root() }, opts).reasonCode, 'tdx.quote-signature');
+  const opts = { at: AT_V4, chainCache: cache, cacheQeReports: true, ...NO_COL };
+  assert.equal(verifyTdx({ quote }, opts).verified, true);
+  assert.equal(verifyTdx({ quote }, opts).verified, true);
+  assert.equal(verifyTdx({ quote: flip(quote, 636 + 128 + 6 + 384) }, opts).reasonCode, 'tdx.qe-report-signature');
+  assert.equal(verifyTdx({ quote: flip(quote, 636 + 128 + 6 + 10) }, opts).reasonCode, 'tdx.qe-report-signature');
+  assert.equal(verifyTdx({ quote: flip(quote, 636) }, opts).reasonCode, 'tdx.quote-signature');
 });

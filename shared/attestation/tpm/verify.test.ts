@@ -5,6 +5,8 @@ import { attestationFixtures, FIXTURES_ABSENT, flip, fx, fxText, manifestSamples
 import { TpmAlg } from './structures.js';
 import { verifyTpm, type PcrValues, type TpmEvidence } from './verify.js';
 import type { VerifyOptions } from '../types.js';
+import { parseCertificate } from '../certs.js';
+import { trustStoreFrom, trustStoreOf, type TrustStore } from '../trust.js';
 
 const have = attestationFixtures() !== null;
 const GCE = 'tpm/gce-vtpm-cos85-nonce9009-go-tpm-tools';
@@ -31,21 +33,30 @@ function azure(extra: Partial<TpmEvidence> = {}): TpmEvidence {
 }
 
 const NONCE = new Uint8Array([0x90, 0x09]);
+/** SHA-256 of the AKs' DER SPKI, as `openssl pkey -pubin -outform DER | sha256sum` prints them. */
+const AZ_PIN = '891d22ab4aed49770d8ee205c0bcf8404877c918e151deb57a7f3f03b27c94c4';
+const GCE_PIN = '6a114d75ad6e7b75f7da33dead50f2e29bf509108646ced2e588bebc35f0d5b6';
+const PINS = [AZ_PIN, GCE_PIN];
+const gceRoots = (): TrustStore => trustStoreOf([parseCertificate(fx('roots/gce-tpm/tpm_ek_root_1.der'), 'root')], 'gce-root');
+const gceRootAndIntermediate = (): TrustStore =>
+  trustStoreOf([parseCertificate(fx('roots/gce-tpm/tpm_ek_root_1.der'), 'root'), parseCertificate(fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), 'intermediate')], 'gce-dir');
+const BY_ROOTS = (): VerifyOptions => ({ nonce: NONCE, akPins: [], akRoots: gceRoots() });
 const CHALLENGE = new TextEncoder().encode('challenge');
 
 test('every TPM fixture sample has the outcome the manifest gives', { skip: !have && FIXTURES_ABSENT }, async (t) => {
   for (const s of manifestSamples().filter((m) => m.kind === 'tpm2-quote')) {
     await t.test(s.id, () => {
       if (s.dir === AZ) {
-        const r = verifyTpm(azure(), { nonce: CHALLENGE });
+        const r = verifyTpm(azure(), { nonce: CHALLENGE, akPins: [AZ_PIN] });
         assert.equal(r.verified, s.expected.verifies, r.reason);
         return;
       }
       const nonce = Buffer.from(String(s.expected.nonce_hex), 'hex');
       const chain = (s.expected.ak_cert_chain as string[]).map((p) => fx(p));
       for (const bank of ['sha256', 'sha384']) {
-        const r = verifyTpm(gce(s.dir, bank, { ak: fx(`${s.dir}/ak_cert.der`), akChain: chain }), { nonce, at: new Date('2024-01-01T00:00:00Z') });
+        const r = verifyTpm(gce(s.dir, bank, { ak: fx(`${s.dir}/ak_cert.der`), akChain: chain }), { nonce, at: new Date('2024-01-01T00:00:00Z'), akRoots: gceRoots() });
         assert.equal(r.verified, s.expected.verifies, `${bank}: ${r.reason}`);
+        assert.equal(r.claims.ak_trust, 'certificate');
         assert.deepEqual((r.claims.event_log as { replayed_pcrs: number[] }).replayed_pcrs, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
       }
     });
@@ -57,6 +68,7 @@ interface Case {
   code: string | null;
   ev: () => TpmEvidence;
   opts?: VerifyOptions;
+  check?: (claims: Record<string, unknown>) => void;
 }
 
 const cases: Case[] = [
@@ -96,22 +108,39 @@ const cases: Case[] = [
     },
     opts: { nonce: NONCE, allowSha1: true },
   },
-  { name: 'AK certificate chain verifies', code: null, ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { nonce: NONCE } },
-  { name: 'AK certificate chain without the intermediate', code: 'cert.issuer', ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { nonce: NONCE } },
-  { name: 'AK certificate expired (at 2052)', code: 'cert.expired', ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { nonce: NONCE, at: new Date('2052-01-01T00:00:00Z') } },
-  { name: 'AK certificate not yet valid (at 2020)', code: 'cert.not-yet-valid', ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { nonce: NONCE, at: new Date('2020-01-01T00:00:00Z') } },
-  { name: 'flipped byte in the AK certificate signature', code: 'cert.signature', ev: () => { const c = fx(`${GCE}/ak_cert.der`); return gce(GCE, 'sha256', { ak: flip(c, c.length - 1), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }); }, opts: { nonce: NONCE } },
-  { name: 'flipped byte in the intermediate signature', code: 'cert.signature', ev: () => { const c = fx('roots/gce-tpm/tpm_ek_intermediate_2.der'); return gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [flip(c, c.length - 1), fx('roots/gce-tpm/tpm_ek_root_1.der')] }); }, opts: { nonce: NONCE } },
-  { name: 'flipped byte in the root signature', code: 'cert.signature', ev: () => { const c = fx('roots/gce-tpm/tpm_ek_root_1.der'); return gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), flip(c, c.length - 1)] }); }, opts: { nonce: NONCE } },
+  { name: 'AK certificate chain verifies', code: null, ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: BY_ROOTS() },
+  { name: 'AK certificate chain without the intermediate', code: 'cert.issuer', ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: BY_ROOTS() },
+  { name: 'AK certificate expired (at 2052)', code: 'cert.expired', ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { ...BY_ROOTS(), at: new Date('2052-01-01T00:00:00Z') } },
+  { name: 'AK certificate not yet valid (at 2020)', code: 'cert.not-yet-valid', ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { ...BY_ROOTS(), at: new Date('2020-01-01T00:00:00Z') } },
+  { name: 'flipped byte in the AK certificate signature', code: 'cert.signature', ev: () => { const c = fx(`${GCE}/ak_cert.der`); return gce(GCE, 'sha256', { ak: flip(c, c.length - 1), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }); }, opts: BY_ROOTS() },
+  { name: 'flipped byte in the intermediate signature', code: 'cert.signature', ev: () => { const c = fx('roots/gce-tpm/tpm_ek_intermediate_2.der'); return gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [flip(c, c.length - 1), fx('roots/gce-tpm/tpm_ek_root_1.der')] }); }, opts: BY_ROOTS() },
+  { name: 'flipped byte in the root signature', code: 'cert.signature', ev: () => { const c = fx('roots/gce-tpm/tpm_ek_root_1.der'); return gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), flip(c, c.length - 1)] }); }, opts: BY_ROOTS() },
   { name: 'unrelated AK', code: 'tpm.signature', ev: () => gce(GCE, 'sha256', { ak: fx(`${AZ}/ak_pub.pem`) }), opts: { nonce: NONCE } },
+  // --- AK trust ---
+  { name: 'AK pinned (PEM SPKI)', code: null, ev: () => azure(), opts: { nonce: CHALLENGE, akPins: [AZ_PIN] }, check: (c) => { assert.equal(c.ak_trust, 'pinned'); assert.equal(c.ak_spki_sha256, AZ_PIN); } },
+  { name: 'AK pinned (TPMT_PUBLIC hashes to the same SPKI pin as its certificate)', code: null, ev: () => gce(GCE, 'sha256'), opts: { nonce: NONCE, akPins: [`sha256:${GCE_PIN.toUpperCase()}`] }, check: (c) => assert.equal(c.ak_trust, 'pinned') },
+  { name: 'AK pin wrong', code: 'tpm.ak-untrusted', ev: () => azure(), opts: { nonce: CHALLENGE, akPins: [GCE_PIN] } },
+  { name: 'no AK pin or roots: refused', code: 'tpm.ak-untrusted', ev: () => azure(), opts: { nonce: CHALLENGE, akPins: [] } },
+  {
+    name: 'no AK pin or roots, allow-untrusted-ak: unchecked, waiver listed',
+    code: null,
+    ev: () => azure(),
+    opts: { nonce: CHALLENGE, akPins: [], allowUntrustedAk: true },
+    check: (c) => { assert.equal(c.ak_trust, 'unchecked'); assert.deepEqual(c.waivers, ['allow-untrusted-ak']); },
+  },
+  { name: 'AK chain in the evidence but no AK roots configured', code: 'tpm.ak-untrusted', ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { nonce: NONCE, akPins: [] } },
+  { name: 'AK roots: AK certificate alone, intermediate from the roots directory', code: null, ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`) }), opts: { nonce: NONCE, akPins: [], akRoots: gceRootAndIntermediate() }, check: (c) => { assert.equal(c.ak_trust, 'certificate'); assert.equal((c.ak_trust_anchor as { source: string }).source, 'gce-dir'); } },
+  { name: 'AK roots: chain ends at another root', code: 'cert.untrusted-root', ev: () => gce(GCE, 'sha256', { ak: fx(`${GCE}/ak_cert.der`), akChain: [fx('roots/gce-tpm/tpm_ek_intermediate_2.der'), fx('roots/gce-tpm/tpm_ek_root_1.der')] }), opts: { nonce: NONCE, akPins: [], akRoots: trustStoreFrom(fx('roots/intel/intel_sgx_root_ca.pem'), 'intel') } },
+  { name: 'AK roots configured but the AK is a bare key', code: 'tpm.ak-untrusted', ev: () => gce(GCE, 'sha256'), opts: BY_ROOTS() },
 ];
 
 test('TPM verification checks', { skip: !have && FIXTURES_ABSENT }, async (t) => {
   for (const c of cases) {
     await t.test(c.name, () => {
-      const r = verifyTpm(c.ev(), c.opts ?? {});
+      const r = verifyTpm(c.ev(), { akPins: PINS, ...c.opts });
       if (c.code === null) assert.equal(r.verified, true, r.reason);
       else assert.equal(r.reasonCode, c.code, r.reason);
+      c.check?.(r.claims);
     });
   }
 });
@@ -182,7 +211,7 @@ test('TPM synthetic quotes (ECDSA / RSAPSS keys as TPMT_PUBLIC)', async (t) => {
   ];
   for (const r of rows) {
     await t.test(r.name, () => {
-      const res = verifyTpm(r.ev, { nonce, ...r.opts });
+      const res = verifyTpm(r.ev, { nonce, allowUntrustedAk: true, ...r.opts });
       if (r.code === null) assert.equal(res.verified, true, res.reason);
       else assert.equal(res.reasonCode, r.code, res.reason);
     });

@@ -2,13 +2,16 @@
  * TPM 2.0 quote verification: the TPMS_ATTEST signature with the attestation key (RSASSA,
  * RSAPSS or ECDSA; SHA-1 only when allowed), qualifying data against the nonce, the PCR digest
  * against given PCR values, and, when an event log is given, the log replayed against the PCRs.
+ * The AK itself must be trusted (pin, certificate chain to configured roots, or an explicit
+ * waiver): see ak-trust.ts.
  */
 import { constants, createHash, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { equalBytes, fixedWidth, hex } from '../bytes.js';
-import { publicKeyFrom, loadCertificates, verifyChain } from '../certs.js';
+import { publicKeyFrom, loadCertificates } from '../certs.js';
 import { fail, Reason } from '../errors.js';
 import { parseEventLog, replay } from '../eventlog.js';
 import { runChecks, type Claims, type Verifier, type VerifyOptions, type VerifyResult } from '../types.js';
+import { checkAkTrust, type AkChainInput } from './ak-trust.js';
 import { HASH_SIZE, hashAlgOf, hashName, parseTpmsAttest, parseTpmtPublic, parseTpmtSignature, TpmAlg, type HashName, type TpmtSignature } from './structures.js';
 
 export interface PcrValues {
@@ -24,20 +27,12 @@ export interface TpmEvidence {
   /** AK public key: PEM (SPKI or certificate), DER SPKI or certificate, or TPMT_PUBLIC. */
   ak: Uint8Array | KeyObject;
   /**
-   * When the AK is given as a certificate: its issuers up to a root (PEM bundle, or DER
-   * certificates), checked at `at`.
+   * When the AK is given as a certificate: its issuers (PEM bundle, or DER certificates), used
+   * to build the path to a root of VerifyOptions.akRoots. Without akRoots it proves nothing.
    */
-  akChain?: Uint8Array | string | Uint8Array[];
+  akChain?: AkChainInput;
   pcrs?: PcrValues;
   eventLog?: Uint8Array;
-}
-
-function checkAkChain(ak: Uint8Array, chainData: NonNullable<TpmEvidence['akChain']>, at: Date): void {
-  const leaf = loadCertificates(ak, ['AK certificate'], 'AK certificate')[0]!;
-  const chain = Array.isArray(chainData)
-    ? chainData.map((d, i) => loadCertificates(d, [`AK chain[${i}]`], 'AK chain')[0]!)
-    : loadCertificates(chainData, 'AK chain', 'AK chain');
-  verifyChain(leaf, chain, { at });
 }
 
 export function akFrom(data: Uint8Array): KeyObject {
@@ -89,7 +84,11 @@ function checkSignature(quote: Uint8Array, sig: TpmtSignature, key: KeyObject, a
   return h;
 }
 
-export function checkTpmQuote(ev: TpmEvidence, opts: VerifyOptions, claims: Claims): void {
+/**
+ * `boundBy` names verified evidence that already carries the AK (Azure: `hcl-runtime-data`);
+ * without it the AK must be trusted by pin or certificate chain (ak-trust.ts).
+ */
+export function checkTpmQuote(ev: TpmEvidence, opts: VerifyOptions, claims: Claims, boundBy?: 'hcl-runtime-data'): void {
   const attest = parseTpmsAttest(ev.quote);
   claims.nonce = hex(attest.extraData);
   claims.pcr_digest = hex(attest.pcrDigest);
@@ -98,10 +97,8 @@ export function checkTpmQuote(ev: TpmEvidence, opts: VerifyOptions, claims: Clai
   claims.firmware_version = `0x${attest.firmwareVersion.toString(16)}`;
   claims.qualified_signer = hex(attest.qualifiedSigner);
   const key = ev.ak instanceof Uint8Array ? akFrom(ev.ak) : ev.ak;
-  if (ev.akChain) {
-    if (!(ev.ak instanceof Uint8Array)) fail(Reason.MissingInput, 'an AK chain needs the AK as a certificate');
-    checkAkChain(ev.ak, ev.akChain, opts.at ?? new Date());
-  }
+  if (boundBy) claims.ak_trust = boundBy;
+  else checkAkTrust(ev.ak, key, ev.akChain, opts, claims);
   const sig = parseSignature(ev.signature, key);
   const h = checkSignature(ev.quote, sig, key, opts.allowSha1 === true);
   claims.signature = { hash: h, scheme: sig.sigAlg === TpmAlg.ECDSA ? 'ecdsa' : sig.sigAlg === TpmAlg.RSAPSS ? 'rsapss' : 'rsassa' };
@@ -151,7 +148,7 @@ export function checkTpmQuote(ev: TpmEvidence, opts: VerifyOptions, claims: Clai
 }
 
 export function verifyTpm(ev: TpmEvidence, opts: VerifyOptions = {}): VerifyResult {
-  return runChecks('tpm', (claims) => checkTpmQuote(ev, opts, claims));
+  return runChecks('tpm', opts, (claims) => checkTpmQuote(ev, opts, claims));
 }
 
 export const tpmVerifier: Verifier<TpmEvidence> = { tee: 'tpm', verify: verifyTpm };
