@@ -6,6 +6,7 @@
  * hierarchies with their default (empty) authorisation values.
  */
 import { CocoletError, ErrorCode } from '../../../shared/errors/index.js';
+import { TpmAlg } from '../../../shared/attestation/tpm/structures.js';
 import type { TpmTransport } from './transport.js';
 
 export const TPM_ST_NO_SESSIONS = 0x8001;
@@ -25,15 +26,8 @@ export const CC = {
 } as const;
 type CommandName = keyof typeof CC;
 
-export const ALG = {
-  RSA: 0x0001,
-  SHA256: 0x000b,
-  NULL: 0x0010,
-  RSASSA: 0x0014,
-  RSAPSS: 0x0016,
-  ECDSA: 0x0018,
-  ECC: 0x0023,
-} as const;
+/** Algorithm identifiers (TPM_ALG_ID): the verifier's table. */
+export const ALG = TpmAlg;
 
 /** TPMA_OBJECT bits of an attestation key. */
 export const OBJECT = {
