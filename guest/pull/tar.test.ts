@@ -7,13 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CocoletError, ErrorCode, type ErrorCodeValue } from '../../shared/errors/index.js';
 import { unpackLayer, type UnpackLimits, type UnpackStats } from './tar.js';
 import { writeTar, type TarWriteEntry } from './tar-writer.js';
+import { plantSentinels, snapshotTree } from './sentinel.js';
 
 const isRoot = process.geteuid?.() === 0;
 const LAYER = `sha256:${'ab'.repeat(32)}`;
@@ -32,35 +32,13 @@ function makeSpace(): Space {
   const other = join(w, 'images/other/rootfs');
   const outside = join(w, 'outside');
   mkdirSync(root, { recursive: true });
-  mkdirSync(join(other, 'etc'), { recursive: true });
-  mkdirSync(join(outside, 'dir'), { recursive: true });
-  for (const f of [join(outside, 'secret'), join(other, 'etc/secret')]) {
-    writeFileSync(f, 'sentinel\n', { mode: 0o640 });
-    chmodSync(f, 0o640);
-    if (isRoot) chownSync(f, 1234, 1234);
-  }
-  chmodSync(join(outside, 'dir'), 0o750);
+  mkdirSync(outside);
+  plantSentinels(outside);
+  plantSentinels(join(other, 'etc'));
   return { w, root, outside, other };
 }
 
-/** Every path under the workspace except the root, with what an escape could change. */
-function snapshot(s: Space): Map<string, string> {
-  const out = new Map<string, string>();
-  const walk = (dir: string): void => {
-    for (const name of readdirSync(dir).sort()) {
-      const p = join(dir, name);
-      if (p === s.root) continue;
-      const st = lstatSync(p);
-      const content = st.isFile() ? createHash('sha256').update(readFileSync(p)).digest('hex') : st.isSymbolicLink() ? readlinkSync(p) : '';
-      out.set(p, JSON.stringify([st.mode, st.uid, st.gid, st.nlink, st.size, st.mtimeMs, st.ino, content]));
-      if (st.isDirectory()) walk(p);
-    }
-  };
-  walk(s.w);
-  const passwd = lstatSync('/etc/passwd');
-  out.set('/etc/passwd', JSON.stringify([passwd.mode, passwd.uid, passwd.gid, passwd.nlink, passwd.size, passwd.mtimeMs]));
-  return out;
-}
+const snapshot = (s: Space): Map<string, string> => snapshotTree(s.w, [s.root]);
 
 interface Case {
   name: string;

@@ -1,0 +1,38 @@
+/**
+ * Escape detection for tests, the fuzz target and the e2e test (not used by the agent): sentinel
+ * files and directories outside an unpack root, and a snapshot of everything under a directory
+ * (mode, owner, link count, size, mtime, inode, content or link target) to compare before and
+ * after a hostile layer was applied.
+ */
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+
+/** Writes `<dir>/secret` (0640, owner 1234 when root) and `<dir>/dir/` (0750). */
+export function plantSentinels(dir: string): void {
+  mkdirSync(join(dir, 'dir'), { recursive: true });
+  const f = join(dir, 'secret');
+  writeFileSync(f, 'sentinel\n', { mode: 0o640 });
+  chmodSync(f, 0o640);
+  if (process.geteuid?.() === 0) chownSync(f, 1234, 1234);
+  chmodSync(join(dir, 'dir'), 0o750);
+}
+
+/** Everything under `dir` except the `skip` paths (and what is below them), plus /etc/passwd. */
+export function snapshotTree(dir: string, skip: readonly string[] = []): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (skip.includes(p)) continue;
+      const st = lstatSync(p);
+      const content = st.isFile() ? createHash('sha256').update(readFileSync(p)).digest('hex') : st.isSymbolicLink() ? readlinkSync(p) : '';
+      out.set(p, JSON.stringify([st.mode, st.uid, st.gid, st.nlink, st.size, st.mtimeMs, st.ino, content]));
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  walk(dir);
+  const passwd = lstatSync('/etc/passwd');
+  out.set('/etc/passwd', JSON.stringify([passwd.mode, passwd.uid, passwd.gid, passwd.nlink, passwd.size, passwd.mtimeMs]));
+  return out;
+}
