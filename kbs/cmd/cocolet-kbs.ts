@@ -2,14 +2,19 @@
 /**
  * cocolet-kbs: the key broker's binary. Subcommands:
  *   verify   verify one piece of attestation evidence offline (see kbs/verify/cli.ts)
- * (`serve`, the RCAR server, will join here.)
+ *   serve    the key broker: trustee's KBS protocol over HTTPS (see kbs/server/serve.ts)
+ *   admin    the broker's admin API client (see kbs/admin/cli.ts)
  */
 import { runVerify } from '../verify/cli.js';
+import { runServe } from '../server/serve.js';
+import { runAdmin } from '../admin/cli.js';
 
 type Subcommand = (argv: string[], io: { out: (s: string) => void; err: (s: string) => void }) => number | Promise<number>;
 
 const SUBCOMMANDS: Record<string, { run: Subcommand; help: string }> = {
   verify: { run: runVerify, help: 'verify attestation evidence and print the result as JSON' },
+  serve: { run: runServe, help: 'run the key broker (RCAR server, admin API)' },
+  admin: { run: runAdmin, help: 'set resources, resource policy and reference values on a broker' },
 };
 
 function usage(): string {
