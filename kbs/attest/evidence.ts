@@ -90,10 +90,10 @@ function verifyTpmEvidence(input: EvidenceInput): VerifiedEvidence {
     throw e;
   }
   const pin = akPinOf(ev.akDer);
-  if (!input.trust.tpmAkPins.has(pin)) throw new AttestationFailure('tpm.ak', `the attestation key (SHA-256 of its SPKI ${pin}) is not one of the broker's pinned AKs`);
+  // The AK must be one the broker pinned (the shared verifier's akPins; no waiver is ever passed).
   const r = verifyTpm(
     { quote: ev.quote, signature: ev.signature, ak: ev.akDer, pcrs: { hash: 'sha256', pcrs: ev.pcrs } },
-    { nonce: padReportData(input.reportData, TPM_REPORT_DATA_SIZE), ...(input.at ? { at: input.at } : {}) },
+    { nonce: padReportData(input.reportData, TPM_REPORT_DATA_SIZE), akPins: [...input.trust.tpmAkPins], ...(input.at ? { at: input.at } : {}) },
   );
   if (!r.verified) throw new AttestationFailure(r.reasonCode ?? 'evidence.unverified', r.reason ?? 'tpm evidence did not verify');
   const teeClaims: Record<string, unknown> = { ...r.claims, ak_pin: pin, init_data: ev.pcrs[String(INIT_DATA_PCR)] };
