@@ -61,6 +61,7 @@ export interface PulledImageConfig {
   Cmd?: string[] | null;
   Env?: string[] | null;
   WorkingDir?: string;
+  User?: string;
 }
 
 export class CompiledContainer {
@@ -117,7 +118,7 @@ export class CompiledContainer {
     if (p.workingDir !== undefined && (proc?.Cwd || '/') !== p.workingDir) return { field: 'CreateContainer.workingDir', reason: 'working directory is not the policy\'s' };
     if (p.user) {
       const u = proc?.User;
-      if ((u?.UID ?? 0) !== p.user.uid || (u?.GID ?? 0) !== p.user.gid) return { field: 'CreateContainer.user', reason: `user ${u?.UID ?? 0}:${u?.GID ?? 0} is not the policy's` };
+      if ((u?.UID ?? 0) !== p.user.uid || (p.user.gid !== undefined && (u?.GID ?? 0) !== p.user.gid)) return { field: 'CreateContainer.user', reason: `user ${u?.UID ?? 0}:${u?.GID ?? 0} is not the policy's` };
       if (p.user.additionalGids && !sameList([...(u?.AdditionalGids ?? [])].sort((a, b) => a - b), [...p.user.additionalGids].sort((a, b) => a - b))) {
         return { field: 'CreateContainer.user', reason: 'additional groups are not the policy\'s' };
       }
@@ -206,6 +207,13 @@ export class CompiledContainer {
     if (p.workingDir === undefined) {
       const cwd = proc?.Cwd || '/';
       if (cwd !== '/' && cwd !== (image?.WorkingDir || '/')) return { field: 'CreateContainer.workingDir', reason: 'working directory is not the image\'s' };
+    }
+    if (p.user === undefined) {
+      // the image's numeric user[:group] (none: root); a name would need the image's /etc/passwd
+      const m = /^(\d{1,10})?(?::(\d{1,10}))?$/.exec(image?.User ?? '');
+      const uid = proc?.User?.UID ?? 0;
+      const gid = proc?.User?.GID ?? 0;
+      if (m && (uid !== Number(m[1] ?? 0) || (m[2] !== undefined && gid !== Number(m[2])))) return { field: 'CreateContainer.user', reason: `user ${uid}:${gid} is not the image's` };
     }
     return undefined;
   }

@@ -9,6 +9,7 @@
  *              --root-dir, --node-name, --kubeconfig, --runtime-class-handler name=handler, ...]
  *   cocolet status [--root-dir DIR] [--json]
  *   cocolet logs [--root-dir DIR] [--previous] [--tail N] [--timestamps] <pod> [<container>]
+ *   cocolet policy generate [--json|--annotate] [--require-digest] ... pod.yaml
  *
  * `--state-dir` defaults to $COCOLET_STATE_DIR or /var/lib/cocolet; for status/logs the root dir
  * defaults to <state-dir>/kubelet (what `up` uses).
@@ -45,6 +46,9 @@ const USAGE = `usage:
       the kubelet alone, with the upstream flag names
   cocolet status [--root-dir DIR] [--json]
   cocolet logs [--root-dir DIR] [--previous] [--tail N] [--timestamps] <pod> [<container>]
+  cocolet policy generate [--json|--annotate] [--require-digest] [--keep-setuid NAME]... [--allow-logs]
+                          [--insecure-registry HOST]... pod.yaml
+      the guest agent policy admitting exactly that pod, and its init-data annotation
 --state-dir defaults to $COCOLET_STATE_DIR or /var/lib/cocolet; status and logs read <state-dir>/kubelet.`;
 
 function takeFlag(args: string[], name: string): boolean {
@@ -149,6 +153,10 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       return cmdLogs({ rootDir, pod, ...(container ? { container } : {}), previous, timestamps, ...(tail ? { tail: Number(tail) } : {}) }, out);
+    }
+    case 'policy': {
+      const { cmdPolicy } = await import('../policy/generate-cmd.js');
+      return cmdPolicy(args, { out, err: (s) => void process.stderr.write(`${s}\n`) });
     }
     default:
       out(USAGE);

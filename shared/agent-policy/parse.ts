@@ -106,7 +106,8 @@ function mount(v: unknown, field: string): MountRule {
 
 function user(v: unknown, field: string): UserRule {
   const u = object(v, field, USER_KEYS);
-  const out: UserRule = { uid: id(u.uid, `${field}.uid`), gid: id(u.gid, `${field}.gid`) };
+  const out: UserRule = { uid: id(u.uid, `${field}.uid`) };
+  if (u.gid !== undefined) out.gid = id(u.gid, `${field}.gid`);
   if (u.additionalGids !== undefined) out.additionalGids = list(u.additionalGids, `${field}.additionalGids`, id);
   return out;
 }

@@ -51,7 +51,8 @@ export interface MountRule {
 
 export interface UserRule {
   uid: number;
-  gid: number;
+  /** Absent: any group (Kubernetes' runAsUser without runAsGroup leaves it to the image's /etc/passwd). */
+  gid?: number;
   additionalGids?: number[];
 }
 
@@ -74,10 +75,11 @@ export interface ContainerPolicy {
    * What this entry leaves to the image must be the pinned image's own (checked after the pull,
    * from the image config): without `command`, the argv is the image's entrypoint + (`args` or its
    * cmd); env entries not matched by `env` must be exactly in the image's env; without
-   * `workingDir`, the working dir is the image's (or `/`).
+   * `workingDir`, the working dir is the image's (or `/`); without `user`, a numeric user of the
+   * image config (none = root) is the user (a user name cannot be checked and is not).
    */
   imageDefaults?: boolean;
-  /** User; absent = any. */
+  /** User; absent = any, or see `imageDefaults`. */
   user?: UserRule;
   /** The only mounts allowed: every mount of the request must match one rule. */
   mounts: MountRule[];
