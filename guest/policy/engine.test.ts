@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { create } from '@bufbuild/protobuf';
 import { CopyFileRequestSchema, CreateContainerRequestSchema, CreateSandboxRequestSchema, ExecProcessRequestSchema } from '../../shared/gen/kata/agent_pb.js';
 import { PolicyEngine } from './engine.js';
+import { CRI_DEFAULT_MOUNTS } from './testing.js';
 import { parsePolicy } from './document.js';
 import { ANY_ORDINARY_CONTAINER, CONFIDENTIAL_DEFAULT_POLICY, PERMISSIVE_POLICY, POD_DEFAULT_MOUNTS } from '../../shared/agent-policy/defaults.js';
 import { ErrorCode } from '../../shared/errors/index.js';
@@ -31,12 +32,7 @@ const mount = (destination: string, type: string, source: string, options: strin
 /** The mounts containerd's CRI puts in an ordinary container's spec (after the shim dropped host binds). */
 const criMounts = {
   Mounts: [
-    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+    ...CRI_DEFAULT_MOUNTS,
     { destination: '/etc/hosts', type: 'bind', source: `${SHARED}-hosts`, options: ['rbind', 'rprivate', 'rw'] },
     { destination: '/var/run/secrets/kubernetes.io/serviceaccount', type: 'bind', source: `${SHARED}-sa`, options: ['rbind', 'rprivate', 'ro'] },
   ],

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { CreateContainerRequestSchema } from '../../shared/gen/kata/agent_pb.js';
 import { generatePolicy } from '../../shared/agent-policy/generate.js';
 import { PolicyEngine } from './engine.js';
+import { CRI_DEFAULT_MOUNTS } from './testing.js';
 
 const root = process.env.COCOLET_ROOT ?? process.cwd();
 const podYaml = parseYaml(readFileSync(join(root, 'examples', 'pods-confidential', 'busybox-coco.yaml'), 'utf8')) as { spec: { containers: { command: string[]; args: string[] }[] } };
@@ -22,14 +23,7 @@ function request(over: { args?: string[]; env?: string[]; mounts?: { destination
     storages: [{ driver: 'image_guest_pull', source: over.image ?? 'localhost/cocolet/busybox:1' }],
     OCI: {
       Process: { Args: over.args ?? argv, Env: over.env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOSTNAME=busybox-coco', 'KUBERNETES_SERVICE_HOST=10.96.0.1', 'KUBERNETES_PORT=tcp://10.96.0.1:443'], Cwd: '/', User: { UID: 0, GID: 0 } },
-      Mounts: over.mounts ?? [
-        { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-        { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-        { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
-        { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-        { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
-        { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
-      ],
+      Mounts: over.mounts ?? CRI_DEFAULT_MOUNTS,
       Annotations: { 'io.kubernetes.cri.container-name': over.name ?? 'main', 'io.kubernetes.cri.image-name': 'localhost/cocolet/busybox:1' },
       Linux: { Namespaces: [{ Type: 'pid' }, { Type: 'ipc' }, { Type: 'uts' }, { Type: 'mount' }, { Type: 'network' }] },
     },
