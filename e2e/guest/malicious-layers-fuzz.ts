@@ -10,8 +10,8 @@
  *   - an escape is any change outside the root (every path under the jail but the root: mode,
  *     owner, link count, size, mtime, inode, content; and /etc/passwd).
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
@@ -55,6 +55,11 @@ const GOOD_TYPES = ['0', '0', '0', '1', '1', '2', '2', '2', '5', '5', '7', '\0']
 /** Refused types and metadata headers standing alone: one entry in 16 gets one. */
 const ODD_TYPES = ['3', '4', '6', 'S', 'V', 'D', 'x', 'g', 'L', 'K'];
 
+/**
+ * Names and link targets. Absolute ones point into the jail only (never at the host's own files),
+ * and the root sits four levels below the jail, deeper than any `..` chain here climbs: whatever
+ * an escape would touch is under the jail, where the snapshot sees it.
+ */
 function dictionary(jail: string): { names: string[]; links: string[] } {
   const out = join(jail, 'outside');
   const other = join(jail, 'other');
@@ -62,12 +67,12 @@ function dictionary(jail: string): { names: string[]; links: string[] } {
     'a', 'a/b', 'a/b/c', 'evil', 'evil/secret', 'evil/dir', 'evil/dir/x', 'evil/new', 'lib', 'lib/x', 'd', 'd/e', 'f', 'f/x',
     '../outside/secret', '../../outside', 'a/../../x', '/', '.', './', './a', '/a', `${out}/secret`, out, `${other}/etc/secret`,
     '.wh..wh..opq', 'evil/.wh..wh..opq', 'd/.wh..wh..opq', '.wh.evil', 'evil/.wh.secret', 'evil/.wh.dir', '.wh...', '.wh..', '.wh.', 'a/.wh.b',
-    'etc/passwd', '/etc/passwd', 'x'.repeat(300), `${'l/'.repeat(60)}f`, 'dir/', 'a//b', 'a/./b', 'evil/../evil',
+    'etc/passwd', `${jail}/etc/passwd`, 'x'.repeat(300), `${'l/'.repeat(60)}f`, 'dir/', 'a//b', 'a/./b', 'evil/../evil',
   ];
   const links = [
-    'a', 'a/b', 'evil', 'evil/secret', 'evil/dir', 'f', 'd', 'lib', 'lib/x', '.', '..', '/', '../..', '../../..', '../outside', '../outside/secret',
-    out, `${out}/secret`, `${out}/dir`, `${other}/etc`, `${other}/etc/secret`, '../other/etc', '/etc/passwd', '/etc', 'evil/../../outside/secret',
-    'b/../../..', 'loop', 'loop/x', '', 'x'.repeat(2000),
+    'a', 'a/b', 'evil', 'evil/secret', 'evil/dir', 'f', 'd', 'lib', 'lib/x', '.', '..', jail, '../..', '../../..', '../outside', '../outside/secret',
+    out, `${out}/secret`, `${out}/dir`, `${other}/etc`, `${other}/etc/secret`, '../other/etc', `${jail}/etc/passwd`, `${jail}/etc`, 'evil/../../outside/secret',
+    'b/../../..', 'loop', 'loop/x', '', 'x'.repeat(2000), '../../../../outside',
   ];
   return { names, links };
 }
@@ -143,15 +148,29 @@ function describeError(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}\n${e.stack?.split('\n').slice(1, 6).join('\n') ?? ''}` : String(e);
 }
 
+/** Empties `root`; when not root, directories an input made unreadable are opened up first. */
+function clear(root: string): void {
+  try {
+    for (const n of readdirSync(root)) rmSync(join(root, n), { recursive: true, force: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+    execFileSync('chmod', ['-R', 'u+rwx', root]);
+    for (const n of readdirSync(root)) rmSync(join(root, n), { recursive: true, force: true });
+  }
+}
+
 export function fuzzTar(o: TarFuzzOptions): TarFuzzStats {
   const started = performance.now();
   const rng = new Rng(o.seed);
   const parent = o.dir ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
   const jail = mkdtempSync(join(parent, 'cocolet-fuzz-tar-'));
-  const root = join(jail, 'root');
+  const root = join(jail, 'l1/l2/l3/root');
   const d = dictionary(jail);
   const stats: TarFuzzStats = { iterations: 0, accepted: 0, rejected: {}, reasons: {}, crashes: 0, escapes: 0, findings: [], seconds: 0 };
   const plant = (): void => {
+    mkdirSync(join(jail, 'l1/l2/l3'), { recursive: true });
+    mkdirSync(join(jail, 'etc'), { recursive: true });
+    for (const l of ['l1', 'l1/l2', 'l1/l2/l3']) plantSentinels(join(jail, l));
     mkdirSync(join(jail, 'outside'), { recursive: true });
     plantSentinels(join(jail, 'outside'));
     mkdirSync(join(jail, 'other/etc'), { recursive: true });
@@ -159,6 +178,7 @@ export function fuzzTar(o: TarFuzzOptions): TarFuzzStats {
   };
   try {
     plant();
+    mkdirSync(root);
     let baseline = snapshotTree(jail, [root]);
     const every = o.progressEvery ?? 500;
     for (let i = 0; i < o.iterations; i++) {
@@ -167,7 +187,6 @@ export function fuzzTar(o: TarFuzzOptions): TarFuzzStats {
         const k = rng.below(layers.length);
         layers = layers.map((l, j) => (j === k ? mutateBytes(l, rng) : l));
       }
-      mkdirSync(root);
       let outcome = 'accepted';
       try {
         for (const l of layers) unpackLayer(l, root, { layer: `fuzz${i}`, keepSetuid: rng.below(2) === 0, limits: LIMITS });
@@ -176,8 +195,7 @@ export function fuzzTar(o: TarFuzzOptions): TarFuzzStats {
           outcome = e.code;
           const reason = e.message.replace(/^image layer \S+: /, '').replace(/"(?:[^"\\]|\\.)*"/g, '_').replace(/\d+/g, 'N');
           stats.reasons[reason] = (stats.reasons[reason] ?? 0) + 1;
-        }
-        else {
+        } else {
           outcome = 'crash';
           stats.crashes++;
           if (stats.findings.length < 20) stats.findings.push({ kind: 'crash', iteration: i, detail: describeError(e), layersHex: layers.map((l) => l.subarray(0, 4096).toString('hex')) });
@@ -190,11 +208,12 @@ export function fuzzTar(o: TarFuzzOptions): TarFuzzStats {
       if (changed.length > 0) {
         stats.escapes++;
         if (stats.findings.length < 20) stats.findings.push({ kind: 'escape', iteration: i, detail: `changed outside the root: ${changed.join(', ')}`, layersHex: layers.map((l) => l.subarray(0, 4096).toString('hex')) });
-        for (const p of ['outside', 'other']) rmSync(join(jail, p), { recursive: true, force: true });
+        for (const p of ['outside', 'other', 'etc', ...['l1', 'l1/l2', 'l1/l2/l3'].flatMap((l) => [`${l}/secret`, `${l}/dir`])]) rmSync(join(jail, p), { recursive: true, force: true });
         plant();
         baseline = snapshotTree(jail, [root]);
       }
-      rmSync(root, { recursive: true, force: true });
+      // the root stays (its parent's mtime must not move), its content goes
+      clear(root);
       stats.iterations++;
       if (o.onProgress && stats.iterations % every === 0) o.onProgress(stats.iterations);
     }

@@ -1,11 +1,11 @@
 /**
  * Escape detection for tests, the fuzz target and the e2e test (not used by the agent): sentinel
  * files and directories outside an unpack root, and a snapshot of everything under a directory
- * (mode, owner, link count, size, mtime, inode, content or link target) to compare before and
- * after a hostile layer was applied.
+ * (mode, owner, link count, size, mtime, ctime, inode, link target) to compare before and
+ * after a hostile layer was applied. The inode change time catches any write, chmod, chown, link or
+ * utimes (no caller can set it back), so contents need not be read.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Writes `<dir>/secret` (0640, owner 1234 when root) and `<dir>/dir/` (0750). */
@@ -26,13 +26,12 @@ export function snapshotTree(dir: string, skip: readonly string[] = []): Map<str
       const p = join(d, name);
       if (skip.includes(p)) continue;
       const st = lstatSync(p);
-      const content = st.isFile() ? createHash('sha256').update(readFileSync(p)).digest('hex') : st.isSymbolicLink() ? readlinkSync(p) : '';
-      out.set(p, JSON.stringify([st.mode, st.uid, st.gid, st.nlink, st.size, st.mtimeMs, st.ino, content]));
+      out.set(p, `${st.mode} ${st.uid}:${st.gid} ${st.nlink} ${st.size} ${st.mtimeMs} ${st.ctimeMs} ${st.ino} ${st.isSymbolicLink() ? readlinkSync(p) : ''}`);
       if (st.isDirectory()) walk(p);
     }
   };
   walk(dir);
   const passwd = lstatSync('/etc/passwd');
-  out.set('/etc/passwd', JSON.stringify([passwd.mode, passwd.uid, passwd.gid, passwd.nlink, passwd.size, passwd.mtimeMs]));
+  out.set('/etc/passwd', `${passwd.mode} ${passwd.uid}:${passwd.gid} ${passwd.nlink} ${passwd.size} ${passwd.mtimeMs} ${passwd.ctimeMs} ${passwd.ino}`);
   return out;
 }
