@@ -42,6 +42,8 @@ export interface BrokerOptions {
   logger: Logger;
   /** Set Secure on the session cookie (HTTPS). */
   secureCookie?: boolean;
+  /** Clock (ms) for token expiry of session-held tokens; default Date.now. */
+  now?: () => number;
   /** Evidence verification; replaceable only in code (the benchmark's no-verification peer). */
   verify?: (input: EvidenceInput) => VerifiedEvidence;
 }
@@ -104,8 +106,10 @@ function decodePolicyField(v: unknown, what: string): string {
 
 export class Broker {
   private readonly verify: (input: EvidenceInput) => VerifiedEvidence;
+  private readonly o: BrokerOptions & { now: () => number };
 
-  constructor(private readonly o: BrokerOptions) {
+  constructor(o: BrokerOptions) {
+    this.o = { ...o, now: o.now ?? Date.now };
     this.verify = o.verify ?? verifyEvidence;
   }
 
@@ -221,7 +225,7 @@ export class Broker {
     }
     const appraisals: Record<string, Appraisal> = { default: appraise(def, verified.facts) };
     for (const [id, rv] of Object.entries(sets)) appraisals[id] = appraise(rv, verified.facts);
-    const { token } = await this.o.tokens.issue({
+    const { token, expiresAt } = await this.o.tokens.issue({
       tee: s.tee,
       teePubKey: rd['tee-pubkey'],
       nonce: rd.nonce,
@@ -231,7 +235,7 @@ export class Broker {
       waivers: verified.waivers,
       appraisals,
     });
-    s.attested = { token };
+    s.attested = { token, result: { claims: {}, teePubKey: rd['tee-pubkey'], appraisals, tee: s.tee, expiresAt } };
     ctx.log.status = appraisals.default!.status;
     ctx.log.waivers = verified.waivers.length;
     send(ctx.res, 200, { token }, { 'set-cookie': this.cookieHeader(s.id, s.expiresAt) });
@@ -239,20 +243,19 @@ export class Broker {
 
   private async tokenOf(ctx: Ctx): Promise<VerifiedToken> {
     const auth = ctx.req.headers.authorization;
-    let token: string | undefined;
-    if (auth && /^Bearer\s/i.test(auth)) {
-      token = auth.replace(/^Bearer\s+/i, '').trim();
-      ctx.log.auth = 'bearer';
-    } else {
+    if (!auth || !/^Bearer\s/i.test(auth)) {
       const found = this.o.sessions.lookup(cookieOf(ctx.req));
       if (found.kind === 'unknown') throw new KbsError(KbsErrorKind.TokenNotFound, DETAIL.tokenNotFound, 'token.none');
       if (found.kind === 'expired') throw new KbsError(KbsErrorKind.TokenNotFound, `${DETAIL.tokenNotFound}: the session expired at ${new Date(found.expiredAt).toISOString()}`, 'session.expired');
-      if (!found.session.attested) throw new KbsError(KbsErrorKind.TokenNotFound, `${DETAIL.tokenNotFound}: the session has not attested`, 'token.not-attested');
-      token = found.session.attested.token;
+      const a = found.session.attested;
+      if (!a) throw new KbsError(KbsErrorKind.TokenNotFound, `${DETAIL.tokenNotFound}: the session has not attested`, 'token.not-attested');
       ctx.log.auth = 'session';
+      if (this.o.now() >= a.result.expiresAt) throw new KbsError(KbsErrorKind.TokenVerifierError, 'Token Verifier error: the attestation token has expired', 'token.expired');
+      return a.result;
     }
+    ctx.log.auth = 'bearer';
     try {
-      return await this.o.tokens.verify(token);
+      return await this.o.tokens.verify(auth.replace(/^Bearer\s+/i, '').trim());
     } catch (e) {
       if (e instanceof TokenError) throw new KbsError(KbsErrorKind.TokenVerifierError, `Token Verifier error: ${e.message}`, e.reason);
       throw e;

@@ -5,12 +5,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { TeeName } from '../../shared/kbs/protocol.js';
+import type { VerifiedToken } from './token.js';
 
 export const DEFAULT_SESSION_TTL_MS = 5 * 60_000;
 export const DEFAULT_MAX_SESSIONS = 10_000;
 
+/** The token this session was issued, as verified claims (the broker's own memory needs no signature check). */
 export interface AttestedState {
   token: string;
+  result: VerifiedToken;
 }
 
 export interface Session {

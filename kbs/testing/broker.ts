@@ -44,6 +44,7 @@ export async function startTestBroker(o: TestBrokerOptions = {}): Promise<TestBr
     trust: { tpmAkPins: new Set(o.tpmAkPins ?? []) },
     logger: o.logger ?? silentLogger(),
     ...(o.verify ? { verify: o.verify } : {}),
+    ...(o.now ? { now: o.now } : {}),
   };
   const running = await listen({ host: '127.0.0.1', port: 0, broker });
   return {

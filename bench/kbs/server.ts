@@ -1,0 +1,26 @@
+/**
+ * The broker under benchmark, in its own process: `node server.js verify|noverify <ak-pin> <pcr0> <resource>`.
+ * `noverify` replaces evidence verification by a parse of the PCR values (no signature, binding,
+ * AK or init-data check): the broker's own overhead, the benchmark's peer. It exists only here.
+ * Prints one JSON line {"url"} when listening; stops on SIGTERM.
+ */
+import { createHash } from 'node:crypto';
+import { parseTpmEvidence } from '../../shared/kbs/evidence.js';
+import { startTestBroker } from '../../kbs/testing/broker.js';
+import type { VerifiedEvidence } from '../../kbs/attest/evidence.js';
+
+async function main(): Promise<void> {
+  const [mode, pin, pcr0, resource] = process.argv.slice(2);
+  if ((mode !== 'verify' && mode !== 'noverify') || !pin || !pcr0 || !resource) {
+    process.stderr.write('usage: server.js verify|noverify <ak-pin> <pcr0-hex> <resource-path>\n');
+    process.exit(2);
+  }
+  const noVerify = (input: { primary: unknown }): VerifiedEvidence => ({ facts: { tee: 'tpm', pcrs: parseTpmEvidence(input.primary).pcrs }, teeClaims: {}, waivers: [] });
+  const b = await startTestBroker({ tpmAkPins: [pin], ...(mode === 'noverify' ? { verify: noVerify } : {}) });
+  b.state.setReferenceValues('default', { allowDevelopmentTee: true, pcrs: { '0': [pcr0] } });
+  b.state.setResource(resource, new Uint8Array(createHash('sha256').update('bench').digest()));
+  process.stdout.write(JSON.stringify({ url: b.url }) + '\n');
+  process.once('SIGTERM', () => void b.dispose().then(() => process.exit(0)));
+}
+
+void main();
