@@ -1,0 +1,37 @@
+/**
+ * Firmware for confidential launches (`-bios`): `hypervisor.firmware` in the shim config, else
+ * `$COCOLET_OVMF`, else Debian's combined OVMF image (package `ovmf`). Debian bookworm's
+ * `/usr/share/ovmf/OVMF.fd` (edk2 2022.11) carries SEV-SNP metadata and TDVF metadata but no SNP
+ * kernel-hashes table, and its OVMF_CODE_4M.fd carries neither (trixie's 2025.02 4M build has
+ * both, still without the hashes table): see README.md "Firmware".
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
+import { describeOvmf, parseOvmf, type OvmfInfo } from '../../shared/snp-launch/ovmf.js';
+
+export const DEFAULT_FIRMWARE_PATHS = ['/usr/share/ovmf/OVMF.fd', '/usr/share/qemu/OVMF.fd'];
+
+/** The firmware path to use, or undefined when none is configured or installed. */
+export function findFirmware(configured?: string): string | undefined {
+  if (configured) return configured;
+  if (process.env.COCOLET_OVMF) return process.env.COCOLET_OVMF;
+  return DEFAULT_FIRMWARE_PATHS.find((p) => existsSync(p));
+}
+
+export interface FirmwareInfo {
+  path: string;
+  bytes: Buffer;
+  info: OvmfInfo;
+  caps: ReturnType<typeof describeOvmf>;
+}
+
+export function readFirmware(path: string): FirmwareInfo {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new CocoletError(ErrorCode.FailedPrecondition, `firmware ${path} cannot be read: ${(e as Error).message}`, { cause: e, context: { firmware: path } });
+  }
+  const info = parseOvmf(bytes);
+  return { path, bytes, info, caps: describeOvmf(info) };
+}
