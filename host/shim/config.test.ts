@@ -30,6 +30,15 @@ socket_dir = "/tmp/s"
   assert.equal(c.runtime.socketDir, '/tmp/s');
 });
 
+test('config: a hardware-TEE launch (SNP with its firmware and CPU model); the default is the development TEE', () => {
+  assert.equal(defaultShimConfig().hypervisor.confidentialGuest, 'none');
+  const c = parseShimConfig('[hypervisor]\nconfidential_guest = "snp"\nfirmware = "/usr/share/ovmf/OVMF.amdsev.fd"\nsnp_cpu = "EPYC-Milan"\n');
+  assert.equal(c.hypervisor.confidentialGuest, 'snp');
+  assert.equal(c.hypervisor.firmware, '/usr/share/ovmf/OVMF.amdsev.fd');
+  assert.equal(c.hypervisor.snpCpu, 'EPYC-Milan');
+  assert.equal(parseShimConfig('[hypervisor]\nconfidential_guest = "tdx"').hypervisor.confidentialGuest, 'tdx');
+});
+
 const invalid = [
   { name: 'bad TOML', text: '[hypervisor' },
   { name: 'unknown kind', text: '[hypervisor]\nkind = "firecracker"' },
@@ -38,6 +47,9 @@ const invalid = [
   { name: 'vcpus zero', text: '[hypervisor]\ndefault_vcpus = 0' },
   { name: 'memory as string', text: '[hypervisor]\ndefault_memory = "1G"' },
   { name: 'relative image dir', text: '[hypervisor]\nimage_dir = "guest"' },
+  { name: 'unknown confidential guest', text: '[hypervisor]\nconfidential_guest = "sev"' },
+  { name: 'SNP on the process hypervisor', text: '[hypervisor]\nkind = "process"\nconfidential_guest = "snp"' },
+  { name: 'relative firmware path', text: '[hypervisor]\nfirmware = "OVMF.fd"' },
   { name: 'kernel/initrd are not separate keys (the image dir holds them)', text: '[hypervisor]\nkernel = "/k/vmlinuz"' },
   { name: 'unknown annotation key', text: '[hypervisor]\nenable_annotations = ["path"]' },
 ];

@@ -11,6 +11,7 @@ import { parse } from 'smol-toml';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
 
 export type HypervisorKind = 'qemu' | 'process' | 'fake';
+export type ConfidentialGuest = 'none' | 'snp' | 'tdx';
 
 /** Defaults (documented in examples/shim/configuration.toml). */
 export const DEFAULT_VCPUS = 1;
@@ -36,6 +37,15 @@ export interface ShimConfig {
     imageDir: string;
     /** Extra kernel command-line words (appended after the image's measured command line). */
     kernelParams: string;
+    /**
+     * `none` (default): the development TEE (QEMU microvm + host swtpm, NOT confidential);
+     * `snp` / `tdx`: a hardware-TEE launch (q35, KVM, OVMF; HOSTDATA / MRCONFIGID = init-data digest).
+     */
+    confidentialGuest: ConfidentialGuest;
+    /** OVMF image for snp/tdx (empty: `$COCOLET_OVMF`, then /usr/share/ovmf/OVMF.fd). */
+    firmware: string;
+    /** QEMU CPU model of an SNP guest (empty: EPYC-v4); part of the launch measurement. */
+    snpCpu: string;
     defaultVcpus: number;
     defaultMemoryMiB: number;
     enableAnnotations: string[];
@@ -56,7 +66,7 @@ export interface ShimConfig {
 
 export function defaultShimConfig(): ShimConfig {
   return {
-    hypervisor: { kind: 'qemu', path: '', imageDir: '', kernelParams: '', defaultVcpus: DEFAULT_VCPUS, defaultMemoryMiB: DEFAULT_MEMORY_MIB, enableAnnotations: [...DEFAULT_ENABLE_ANNOTATIONS] },
+    hypervisor: { kind: 'qemu', path: '', imageDir: '', kernelParams: '', confidentialGuest: 'none', firmware: '', snpCpu: '', defaultVcpus: DEFAULT_VCPUS, defaultMemoryMiB: DEFAULT_MEMORY_MIB, enableAnnotations: [...DEFAULT_ENABLE_ANNOTATIONS] },
     agent: { dialTimeoutS: DEFAULT_DIAL_TIMEOUT_S, createContainerTimeoutS: DEFAULT_CREATE_CONTAINER_TIMEOUT_S, command: [] },
     runtime: { socketDir: DEFAULT_SOCKET_DIR, stateDir: DEFAULT_STATE_DIR },
   };
@@ -114,9 +124,12 @@ export function parseShimConfig(text: string): ShimConfig {
   checkKeys(doc, '', ['hypervisor', 'agent', 'runtime']);
   const d = defaultShimConfig();
   const h = table(doc, 'hypervisor');
-  checkKeys(h, 'hypervisor', ['kind', 'path', 'image_dir', 'kernel_params', 'default_vcpus', 'default_memory', 'enable_annotations']);
+  checkKeys(h, 'hypervisor', ['kind', 'path', 'image_dir', 'kernel_params', 'confidential_guest', 'firmware', 'snp_cpu', 'default_vcpus', 'default_memory', 'enable_annotations']);
   const kind = str(h, 'hypervisor', 'kind', d.hypervisor.kind);
   if (!['qemu', 'process', 'fake'].includes(kind)) throw bad('hypervisor.kind', `must be "qemu" or "process" (got ${JSON.stringify(kind)})`);
+  const cg = str(h, 'hypervisor', 'confidential_guest', d.hypervisor.confidentialGuest);
+  if (!['none', 'snp', 'tdx'].includes(cg)) throw bad('hypervisor.confidential_guest', `must be "none", "snp" or "tdx" (got ${JSON.stringify(cg)})`);
+  if (cg !== 'none' && kind !== 'qemu') throw bad('hypervisor.confidential_guest', `"${cg}" needs kind = "qemu" (the ${kind} hypervisor has no TEE)`);
   const a = table(doc, 'agent');
   checkKeys(a, 'agent', ['dial_timeout', 'create_container_timeout', 'command']);
   const r = table(doc, 'runtime');
@@ -127,6 +140,9 @@ export function parseShimConfig(text: string): ShimConfig {
       path: str(h, 'hypervisor', 'path', '', { absolute: true }),
       imageDir: str(h, 'hypervisor', 'image_dir', '', { absolute: true }),
       kernelParams: str(h, 'hypervisor', 'kernel_params', ''),
+      confidentialGuest: cg as ConfidentialGuest,
+      firmware: str(h, 'hypervisor', 'firmware', '', { absolute: true }),
+      snpCpu: str(h, 'hypervisor', 'snp_cpu', ''),
       defaultVcpus: int(h, 'hypervisor', 'default_vcpus', d.hypervisor.defaultVcpus, 1, 256),
       defaultMemoryMiB: int(h, 'hypervisor', 'default_memory', d.hypervisor.defaultMemoryMiB, 64, 1 << 20),
       enableAnnotations: strList(h, 'hypervisor', 'enable_annotations', d.hypervisor.enableAnnotations),

@@ -9,7 +9,7 @@
 import type { Logger } from '../../shared/log/logger.js';
 import { gunzipSync } from 'node:zlib';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
-import type { Hypervisor as VmmHypervisorType } from '../vmm/hypervisor.js';
+import type { Hypervisor as VmmHypervisorType, TeeKind } from '../vmm/hypervisor.js';
 import type { ShimConfig } from './config.js';
 
 export interface VmStartRequest {
@@ -35,6 +35,8 @@ export interface VmHandle {
   readonly consoleLogPath?: string;
   /** False for every stand-in that is not a TEE. */
   readonly confidential: boolean;
+  /** What protects the sandbox: snp / tdx (hardware), dev (QEMU + host swtpm, not confidential), none (no VM). */
+  readonly tee: TeeKind;
   /** Resolves when the VM process has exited (for any reason). */
   readonly exited: Promise<void>;
   /** Stops the VM and everything it started; idempotent. */
@@ -79,6 +81,9 @@ class VmmHypervisor implements Hypervisor {
       ...(h.path ? { qemuBinary: h.path } : {}),
       ...(h.imageDir ? { imageDir: h.imageDir } : {}),
       ...(kernelParams.trim() ? { extraCmdline: kernelParams.trim().split(/\s+/) } : {}),
+      confidentialGuest: h.confidentialGuest,
+      ...(h.firmware ? { firmware: h.firmware } : {}),
+      ...(h.snpCpu ? { snpCpu: h.snpCpu } : {}),
     });
   }
 
@@ -99,6 +104,7 @@ class VmmHypervisor implements Hypervisor {
       agentSocketPath: h.agentSocketPath,
       consoleLogPath: h.consoleLogPath,
       confidential: h.confidential,
+      tee: h.tee,
       exited: h.exited.then(() => undefined),
       stop: () => h.stop(),
     };

@@ -53,7 +53,7 @@ class InProcessHypervisor implements Hypervisor {
     });
     await new Promise<void>((r) => this.listener!.listen(sock, r));
     const exited = new Promise<void>((r) => (this.kill = r));
-    return { pid: 4242, agentSocketPath: sock, confidential: false, exited, stop: () => this.crash() };
+    return { pid: 4242, agentSocketPath: sock, confidential: false, tee: 'none', exited, stop: () => this.crash() };
   }
   async crash(): Promise<void> {
     if (this.stopped) return;

@@ -8,6 +8,19 @@ import type { Logger } from 'pino';
 
 export type HypervisorKind = 'qemu' | 'process';
 
+/**
+ * What protects a sandbox: `snp` / `tdx` = a hardware TEE launch (memory encrypted and
+ * integrity-protected against the host, evidence from the CPU); `dev` = the development TEE (a
+ * QEMU VM with a host-run swtpm: a VM boundary only, the host can read and change guest memory,
+ * the vTPM state and the console); `none` = no VM at all (the process hypervisor).
+ */
+export type TeeKind = 'snp' | 'tdx' | 'dev' | 'none';
+
+/** The label shown in logs, events and `cocolet status`. */
+export function teeLabel(tee: TeeKind): string {
+  return tee === 'snp' ? 'snp (AMD SEV-SNP)' : tee === 'tdx' ? 'tdx (Intel TDX)' : tee === 'dev' ? 'dev (not confidential)' : 'none (not confidential)';
+}
+
 export interface VcpuThread {
   /** vCPU index inside the guest. */
   index: number;
@@ -48,8 +61,10 @@ export interface VmExit {
 export interface VmHandle {
   readonly id: string;
   readonly kind: HypervisorKind;
-  /** True only when the workload runs inside a VM boundary. */
+  /** True only when the workload runs inside a VM boundary (see `tee` for what that boundary is worth). */
   readonly confidential: boolean;
+  /** The TEE actually launched. */
+  readonly tee: TeeKind;
   /** pid of the VMM (or the agent process). */
   readonly pid: number;
   /** Unix socket that carries the agent's ttrpc byte stream. */

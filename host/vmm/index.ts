@@ -1,6 +1,8 @@
 /** host/vmm: the hypervisor seam and its implementations. */
 export * from './hypervisor.js';
-export { QemuHypervisor, qemuArgs, vcpuThreads, type QemuHypervisorOptions } from './qemu.js';
+export { QemuHypervisor, qemuArgs, vcpuThreads, type QemuHypervisorOptions, type QemuArgsInput } from './qemu.js';
+export { prepareConfidentialLaunch, SNP_DEFAULT_CPU, SNP_DEFAULT_POLICY, type ConfidentialGuest, type ConfidentialLaunch } from './confidential.js';
+export { findFirmware, readFirmware, DEFAULT_FIRMWARE_PATHS } from './firmware.js';
 export { ProcessHypervisor, defaultAgentEntry, type ProcessHypervisorOptions } from './process.js';
 export { loadGuestImage, guestImageDir, type GuestImage } from './image.js';
 export { initdataDiskImage, INITDATA_MAGIC } from './initdata-disk.js';

@@ -133,7 +133,7 @@ export class ProcessHypervisor implements Hypervisor {
       log.info({ pid, entry }, 'agent process started');
       let stopping: Promise<void> | undefined;
       return {
-        id: o.id, kind: 'process', confidential: false, pid,
+        id: o.id, kind: 'process', confidential: false, tee: 'none', pid,
         agentSocketPath: agentSocket, consoleLogPath: consoleLog, exited,
         stop: () => (stopping ??= store.dispose()),
       };

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { qemuArgs, type QemuArgsInput } from './qemu.js';
 import { initdataDiskImage } from './initdata-disk.js';
+import { createHash } from 'node:crypto';
+import { initdataRegister } from './initdata-digest.js';
 
 const base: QemuArgsInput = {
   accel: { accel: 'tcg', cpu: 'max', reason: 'test' },
@@ -18,10 +20,12 @@ function after(args: string[], flag: string): string[] {
 
 const cases: { name: string; input: QemuArgsInput; check: (a: string[]) => void }[] = [
   {
-    name: 'microvm with the agent channel on a unix socket and the console in a file',
+    name: 'development TEE: microvm with the agent channel on a unix socket and the console in a file',
     input: base,
     check: (a) => {
       assert.deepEqual(after(a, '-M'), ['microvm']);
+      assert.equal(a.includes('-bios'), false);
+      assert.equal(after(a, '-object').some((o) => /sev|tdx/.test(o)), false);
       assert.ok(after(a, '-chardev').includes('socket,id=agent,path=/s/agent.sock,server=on,wait=off'));
       assert.ok(after(a, '-device').includes('virtserialport,chardev=agent,name=agent.channel.0'));
       assert.deepEqual(after(a, '-serial'), ['file:/s/console.log']);
@@ -39,8 +43,57 @@ const cases: { name: string; input: QemuArgsInput; check: (a: string[]) => void 
       assert.deepEqual(after(a, '-netdev'), ['user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:4567-:1024']);
     },
   },
+  {
+    name: 'SEV-SNP: q35 with a memfd RAM backend, sev-snp-guest with kernel-hashes and HOSTDATA, OVMF as -bios, virtio-pci, KVM',
+    input: { ...base, initdataDisk: '/s/initdata.img', net: { egress: true }, confidential: { tee: 'snp', firmware: '/fw/OVMF.fd', cpu: 'EPYC-Milan', hostData: Buffer.alloc(32, 0xab) } },
+    check: (a) => {
+      assert.deepEqual(after(a, '-accel'), ['kvm']);
+      assert.equal(a.includes('-M'), false);
+      assert.deepEqual(after(a, '-machine'), ['q35,confidential-guest-support=cgs0,memory-backend=ram0']);
+      assert.deepEqual(after(a, '-cpu'), ['EPYC-Milan']);
+      assert.deepEqual(after(a, '-bios'), ['/fw/OVMF.fd']);
+      assert.ok(after(a, '-object').includes('memory-backend-memfd,id=ram0,size=512M,share=true,prealloc=false'));
+      assert.ok(after(a, '-object').includes(`sev-snp-guest,id=cgs0,cbitpos=51,reduced-phys-bits=1,policy=0x30000,kernel-hashes=on,host-data=${Buffer.alloc(32, 0xab).toString('base64')}`));
+      assert.deepEqual(after(a, '-device').filter((d) => d.startsWith('virtio')), [
+        'virtio-serial-pci,disable-legacy=on,iommu_platform=on',
+        'virtio-rng-pci,disable-legacy=on,iommu_platform=on,rng=rng0',
+        'virtio-blk-pci,disable-legacy=on,iommu_platform=on,drive=initdata',
+        'virtio-net-pci,disable-legacy=on,iommu_platform=on,netdev=net0',
+      ]);
+      assert.ok(a.includes('-nodefaults'));
+    },
+  },
+  {
+    name: 'TDX: q35 with the split irqchip, tdx-guest with MRCONFIGID, -cpu host',
+    input: { ...base, confidential: { tee: 'tdx', firmware: '/fw/OVMF.fd', mrConfigId: Buffer.alloc(48, 1) } },
+    check: (a) => {
+      assert.deepEqual(after(a, '-machine'), ['q35,kernel-irqchip=split,confidential-guest-support=cgs0,memory-backend=ram0']);
+      assert.deepEqual(after(a, '-cpu'), ['host']);
+      assert.ok(after(a, '-object').includes(`tdx-guest,id=cgs0,mrconfigid=${Buffer.alloc(48, 1).toString('base64')}`));
+    },
+  },
+  {
+    name: 'SNP without init-data: no host-data word (HOSTDATA stays zero)',
+    input: { ...base, confidential: { tee: 'snp', firmware: '/fw/OVMF.fd', cpu: 'EPYC-v4' } },
+    check: (a) => assert.ok(after(a, '-object').includes('sev-snp-guest,id=cgs0,cbitpos=51,reduced-phys-bits=1,policy=0x30000,kernel-hashes=on')),
+  },
 ];
 for (const tc of cases) test(tc.name, () => tc.check(qemuArgs(tc.input)));
+
+test('a wrong-sized HOSTDATA / MRCONFIGID and a host swtpm on a hardware TEE are refused', () => {
+  assert.throws(() => qemuArgs({ ...base, confidential: { tee: 'snp', firmware: '/f', cpu: 'EPYC-v4', hostData: Buffer.alloc(48) } }), /SNP host-data must be 32 bytes \(got 48\)/);
+  assert.throws(() => qemuArgs({ ...base, confidential: { tee: 'tdx', firmware: '/f', mrConfigId: Buffer.alloc(32) } }), /TDX mrconfigid must be 48 bytes/);
+  assert.throws(() => qemuArgs({ ...base, swtpmSocket: '/s/tpm', confidential: { tee: 'tdx', firmware: '/f' } }), /swtpm is not attached/);
+});
+
+test('init-data digest into HOSTDATA (32) and MRCONFIGID (48): the document\'s algorithm, truncated or zero-padded', () => {
+  const sha256doc = Buffer.from('version = "0.1.0"\nalgorithm = "sha256"\n');
+  const sha384doc = Buffer.from('version = "0.1.0"\nalgorithm = "sha384"\n');
+  assert.deepEqual(initdataRegister(sha256doc, 32), createHash('sha256').update(sha256doc).digest());
+  assert.deepEqual(initdataRegister(sha256doc, 48), Buffer.concat([createHash('sha256').update(sha256doc).digest(), Buffer.alloc(16)]));
+  assert.deepEqual(initdataRegister(sha384doc, 32), createHash('sha384').update(sha384doc).digest().subarray(0, 32));
+  assert.throws(() => initdataRegister(Buffer.from('algorithm = "md5"'), 32), /algorithm must be one of sha256, sha384, sha512/);
+});
 
 test('init-data disk layout: magic, LE length, gzip, sector padding', () => {
   const toml = Buffer.from('version = "0.1.0"\n');

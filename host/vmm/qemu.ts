@@ -16,11 +16,12 @@ import { silentLogger } from '../../shared/log/logger.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
 import {
   AGENT_CHANNEL_NAME, AGENT_TCP_PORT, DEFAULT_WORKLOAD_MEMORY_MIB, GUEST_MEMORY_OVERHEAD_MIB,
-  type Hypervisor, type HypervisorStartOptions, type VcpuThread, type VmExit, type VmHandle,
+  teeLabel, type Hypervisor, type HypervisorStartOptions, type TeeKind, type VcpuThread, type VmExit, type VmHandle,
 } from './hypervisor.js';
 import { loadGuestImage, type GuestImage } from './image.js';
 import { initdataDiskImage } from './initdata-disk.js';
 import { startSwtpm } from './swtpm.js';
+import { prepareConfidentialLaunch, type ConfidentialGuest, type ConfidentialLaunch, SNP_DEFAULT_CBITPOS, SNP_DEFAULT_CPU, SNP_DEFAULT_POLICY } from './confidential.js';
 
 export interface QemuHypervisorOptions {
   qemuBinary?: string;
@@ -31,6 +32,12 @@ export interface QemuHypervisorOptions {
   tpm?: boolean;
   /** Extra kernel command-line words (appended after the image's measured command line; also `$COCOLET_VMM_EXTRA_CMDLINE`). */
   extraCmdline?: string[];
+  /** `snp` / `tdx`: a hardware-TEE launch on q35 (KVM only); `none` (default): the development TEE. */
+  confidentialGuest?: ConfidentialGuest;
+  /** OVMF for SNP/TDX (default: `$COCOLET_OVMF`, then Debian's /usr/share/ovmf/OVMF.fd). */
+  firmware?: string;
+  /** QEMU CPU model of an SNP guest (default EPYC-v4; part of the launch measurement). */
+  snpCpu?: string;
   logger?: Logger;
 }
 
@@ -48,32 +55,66 @@ export interface QemuArgsInput {
   initdataDisk?: string;
   /** user networking; `hostfwdPort` forwards 127.0.0.1:port → guest AGENT_TCP_PORT. */
   net?: { egress: boolean; hostfwdPort?: number };
+  /** SEV-SNP / TDX launch (q35, KVM only); absent = the development TEE on microvm. */
+  confidential?: ConfidentialLaunch;
 }
 
-/** The QEMU command line (pure; unit-tested). */
+const b64 = (b: Uint8Array, size: number, what: string): string => {
+  if (b.length !== size) throw new CocoletError(ErrorCode.InvalidArgument, `${what} must be ${size} bytes (got ${b.length})`);
+  return Buffer.from(b).toString('base64');
+};
+
+/** The `-object` and `-machine` words of a hardware-TEE launch (pure). */
+function confidentialWords(c: ConfidentialLaunch, memoryMiB: number): { machine: string; cpu: string; objects: string[] } {
+  // QEMU 10 backs private memory with guest_memfd; the shared part must be a memfd backend.
+  const ram = `memory-backend-memfd,id=ram0,size=${memoryMiB}M,share=true,prealloc=false`;
+  if (c.tee === 'snp') {
+    const sev = [
+      'sev-snp-guest', 'id=cgs0', `cbitpos=${c.cbitpos ?? SNP_DEFAULT_CBITPOS}`, `reduced-phys-bits=${c.reducedPhysBits ?? 1}`,
+      `policy=0x${(c.policy ?? SNP_DEFAULT_POLICY).toString(16)}`, 'kernel-hashes=on',
+      ...(c.hostData ? [`host-data=${b64(c.hostData, 32, 'SNP host-data')}`] : []),
+    ];
+    return { machine: 'q35,confidential-guest-support=cgs0,memory-backend=ram0', cpu: c.cpu, objects: [ram, sev.join(',')] };
+  }
+  const tdx = ['tdx-guest', 'id=cgs0', ...(c.mrConfigId ? [`mrconfigid=${b64(c.mrConfigId, 48, 'TDX mrconfigid')}`] : [])];
+  // TDX needs the split irqchip (the TD's LAPIC is emulated in KVM, the IOAPIC in QEMU).
+  return { machine: 'q35,kernel-irqchip=split,confidential-guest-support=cgs0,memory-backend=ram0', cpu: 'host', objects: [ram, tdx.join(',')] };
+}
+
+/**
+ * The QEMU command line (pure; unit-tested). Development TEE: `-M microvm` with virtio-mmio
+ * devices. SEV-SNP / TDX: QEMU's microvm cannot host either, so `-M q35` with `-bios` firmware,
+ * virtio-pci devices that use the DMA API (`iommu_platform=on`, as a guest with private memory
+ * needs bounce buffers), no default devices, and always KVM.
+ */
 export function qemuArgs(i: QemuArgsInput): string[] {
+  const c = i.confidential ? confidentialWords(i.confidential, i.memoryMiB) : undefined;
+  const dev = (name: string, extra = ''): string => (c ? `${name}-pci,disable-legacy=on,iommu_platform=on${extra}` : `${name}-device${extra}`);
   const a = [
     '-name', `${i.name ?? 'cocolet'},debug-threads=on`,
-    '-accel', i.accel.accel, '-M', 'microvm', '-cpu', i.accel.cpu,
+    ...(c
+      ? ['-accel', 'kvm', '-machine', c.machine, '-cpu', c.cpu, '-nodefaults', '-bios', i.confidential!.firmware, ...c.objects.flatMap((o) => ['-object', o])]
+      : ['-accel', i.accel.accel, '-M', 'microvm', '-cpu', i.accel.cpu]),
     '-smp', String(i.vcpus), '-m', String(i.memoryMiB),
     '-display', 'none', '-monitor', 'none', '-no-reboot', '-no-user-config',
     '-serial', `file:${i.consoleLog}`,
     '-kernel', i.image.kernel, '-initrd', i.image.initramfs, '-append', i.cmdline,
-    '-device', 'virtio-serial-device',
+    '-device', dev('virtio-serial'),
     '-chardev', `socket,id=agent,path=${i.agentSocket},server=on,wait=off`,
     '-device', `virtserialport,chardev=agent,name=${AGENT_CHANNEL_NAME}`,
     // entropy for the guest from its first second (no waiting on jitter entropy under emulation)
-    '-object', 'rng-random,id=rng0,filename=/dev/urandom', '-device', 'virtio-rng-device,rng=rng0',
+    '-object', 'rng-random,id=rng0,filename=/dev/urandom', '-device', dev('virtio-rng', ',rng=rng0'),
   ];
   if (i.swtpmSocket) {
+    if (c) throw new CocoletError(ErrorCode.InvalidArgument, 'a host-run swtpm is not attached to an SNP/TDX guest: its state is the host\'s to read and change');
     a.push('-chardev', `socket,id=chrtpm,path=${i.swtpmSocket}`, '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm', '-device', 'tpm-tis,tpmdev=tpm0');
   }
   if (i.initdataDisk) {
-    a.push('-drive', `file=${i.initdataDisk},if=none,id=initdata,format=raw,readonly=on`, '-device', 'virtio-blk-device,drive=initdata');
+    a.push('-drive', `file=${i.initdataDisk},if=none,id=initdata,format=raw,readonly=on`, '-device', dev('virtio-blk', ',drive=initdata'));
   }
   if (i.net) {
     const fwd = i.net.hostfwdPort ? `,hostfwd=tcp:127.0.0.1:${i.net.hostfwdPort}-:${AGENT_TCP_PORT}` : '';
-    a.push('-netdev', `user,id=net0,restrict=${i.net.egress ? 'off' : 'on'}${fwd}`, '-device', 'virtio-net-device,netdev=net0');
+    a.push('-netdev', `user,id=net0,restrict=${i.net.egress ? 'off' : 'on'}${fwd}`, '-device', dev('virtio-net', ',netdev=net0'));
   }
   return a;
 }
@@ -122,7 +163,10 @@ export class QemuHypervisor implements Hypervisor {
     const log = (o.logger ?? this.log).child({ sandbox: o.id });
     const qemu = this.opts.qemuBinary ?? 'qemu-system-x86_64';
     const image = loadGuestImage(this.opts.imageDir);
-    const accel = await chooseAccel({ qemu, imageDir: image.dir, kernel: image.kernel, initramfs: image.initramfs, cmdline: image.cmdline });
+    const teeKind = this.opts.confidentialGuest ?? 'none';
+    const accel: AccelChoice = teeKind !== 'none'
+      ? { accel: 'kvm', cpu: teeKind === 'snp' ? (this.opts.snpCpu || SNP_DEFAULT_CPU) : 'host', reason: `${teeKind} needs KVM` }
+      : await chooseAccel({ qemu, imageDir: image.dir, kernel: image.kernel, initramfs: image.initramfs, cmdline: image.cmdline });
     const store = new DisposableStore();
     mkdirSync(o.stateDir, { recursive: true });
     store.add('state dir', () => rmSync(o.stateDir, { recursive: true, force: true }));
@@ -130,8 +174,22 @@ export class QemuHypervisor implements Hypervisor {
       const agentSocket = join(o.stateDir, 'agent.sock');
       const consoleLog = join(o.stateDir, 'console.log');
       writeFileSync(consoleLog, '');
+      const envExtra = process.env.COCOLET_VMM_EXTRA_CMDLINE?.split(/\s+/).filter(Boolean) ?? [];
+      const vcpus = Math.max(1, Math.ceil(o.vcpus ?? 1));
+      let cmdline = [image.cmdline, ...(this.opts.extraCmdline ?? []), ...envExtra].join(' ');
+      let confidential: ConfidentialLaunch | undefined;
+      if (teeKind !== 'none') {
+        const p = prepareConfidentialLaunch({
+          tee: teeKind, kernel: image.kernel, initramfs: image.initramfs, cmdline, vcpus,
+          ...(this.opts.firmware ? { firmware: this.opts.firmware } : {}), ...(this.opts.snpCpu ? { snpCpu: this.opts.snpCpu } : {}), ...(o.initdata ? { initdata: o.initdata } : {}),
+        });
+        confidential = p.launch;
+        cmdline = p.cmdline;
+        log.info({ tee: teeKind, firmware: p.launch.firmware, expectedMeasurement: p.expectedMeasurement }, 'hardware TEE launch (the attestation report must carry this measurement)');
+      }
       let swtpmSocket: string | undefined;
-      if (this.opts.tpm ?? true) {
+      // A host-run swtpm is no root of trust for a hardware TEE: SNP/TDX guests attest through the CPU.
+      if ((this.opts.tpm ?? true) && !confidential) {
         const tpm = await startSwtpm(o.stateDir, this.opts.swtpmBinary);
         store.add('swtpm', () => tpm.stop());
         swtpmSocket = tpm.ctrlSocket;
@@ -142,9 +200,6 @@ export class QemuHypervisor implements Hypervisor {
         writeFileSync(initdataDisk, initdataDiskImage(o.initdata));
       }
       const hostfwdPort = o.agentTcp ? await freePort() : undefined;
-      const envExtra = process.env.COCOLET_VMM_EXTRA_CMDLINE?.split(/\s+/).filter(Boolean) ?? [];
-      const cmdline = [image.cmdline, ...(this.opts.extraCmdline ?? []), ...envExtra].join(' ');
-      const vcpus = Math.max(1, Math.ceil(o.vcpus ?? 1));
       const memoryMiB = Math.ceil(o.memoryMiB ?? DEFAULT_WORKLOAD_MEMORY_MIB) + GUEST_MEMORY_OVERHEAD_MIB;
       if (accel.accel === 'tcg' && vcpus > 1) {
         // seen here: a 2-vCPU TCG guest on a loaded 2-core host soft-locked with both vCPUs in runc
@@ -152,7 +207,7 @@ export class QemuHypervisor implements Hypervisor {
       }
       const args = qemuArgs({
         name: o.id.replace(/[^A-Za-z0-9_.-]/g, '_'), accel, image, cmdline, vcpus, memoryMiB, agentSocket, consoleLog, swtpmSocket, initdataDisk,
-        net: { egress: o.egress ?? true, hostfwdPort },
+        net: { egress: o.egress ?? true, hostfwdPort }, ...(confidential ? { confidential } : {}),
       });
       const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
       let stderr = '';
@@ -195,7 +250,9 @@ export class QemuHypervisor implements Hypervisor {
         }
         await delay(10);
       }
-      log.info({ pid, accel: accel.accel, accelReason: accel.reason, vcpus, memoryMiB, tpm: Boolean(swtpmSocket), initdata: Boolean(initdataDisk) }, 'vm started');
+      const tee: TeeKind = confidential ? confidential.tee : 'dev';
+      if (!confidential) log.warn({ tee: teeLabel(tee) }, 'development TEE: QEMU without SEV-SNP/TDX and a host-run swtpm; the host can read and change guest memory, the vTPM state and the console');
+      log.info({ pid, tee, accel: accel.accel, accelReason: accel.reason, vcpus, memoryMiB, tpm: Boolean(swtpmSocket), initdata: Boolean(initdataDisk) }, 'vm started');
       if (o.onVcpuThreads) {
         // vCPU threads appear right after the chardevs; wait (bounded) until all exist.
         let threads = vcpuThreads(pid);
@@ -214,6 +271,7 @@ export class QemuHypervisor implements Hypervisor {
         id: o.id,
         kind: 'qemu',
         confidential: true,
+        tee,
         pid,
         agentSocketPath: agentSocket,
         agentTcpAddress: hostfwdPort ? { host: '127.0.0.1', port: hostfwdPort } : undefined,

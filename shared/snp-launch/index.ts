@@ -2,3 +2,4 @@
 export * from './ovmf.js';
 export * from './vmsa.js';
 export * from './digest.js';
+export * from './cmdline.js';

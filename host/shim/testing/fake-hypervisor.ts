@@ -33,6 +33,7 @@ export class FakeAgentHypervisor implements Hypervisor {
       agentSocketPath: sock,
       consoleLogPath: log,
       confidential: false,
+      tee: 'none',
       exited,
       stop: async () => {
         if (!done) {
