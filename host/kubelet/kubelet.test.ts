@@ -473,3 +473,36 @@ test('healthz and metrics: ok while PLEG relists, pod start recorded with upstre
     },
     { healthz: true },
   ));
+
+const teeCases = [
+  { name: 'development TEE: a Warning NotConfidential event and tee dev in the status', report: 'dev' as const, type: 'Warning', reason: 'NotConfidential', label: 'dev (not confidential)', message: /^tee: dev \(not confidential\): QEMU without SEV-SNP\/TDX and a host-run swtpm; the host can read and change guest memory/ },
+  { name: 'process hypervisor: NotConfidential, tee none', report: 'none' as const, type: 'Warning', reason: 'NotConfidential', label: 'none (not confidential)', message: /^tee: none \(not confidential\): no VM/ },
+  { name: 'SEV-SNP: a Normal ConfidentialSandbox event', report: 'snp' as const, type: 'Normal', reason: 'ConfidentialSandbox', label: 'snp (AMD SEV-SNP)', message: /^tee: snp \(AMD SEV-SNP\)/ },
+  { name: 'no report from the runtime: TEEUnknown, never a confidential label', report: undefined, type: 'Warning', reason: 'TEEUnknown', label: 'unknown (not reported)', message: /reported no TEE for sandbox .*: treat the pod as not confidential/ },
+];
+for (const tc of teeCases) {
+  test(`TEE label of a confidential pod: ${tc.name}`, () => {
+    const asked: string[] = [];
+    return withNode(
+      async (n) => {
+        const p = testPod('coco', { runtimeClassName: 'cocolet' });
+        const plain = testPod('plain');
+        n.setPods([p, plain]);
+        await n.step(0);
+        await n.step(0);
+        const sid = [...n.cri.sandboxes.values()].find((s) => s.handler === 'cocolet')!.id;
+        assert.deepEqual([...new Set(asked)], [sid], 'only the confidential pod\'s sandbox is asked about');
+        const evs = n.kubelet.events.list().filter((e) => e.object === 'default/coco' && /TEE|Confidential/.test(e.reason));
+        assert.equal(evs.length, 1, 'said once per sandbox, not per sync');
+        assert.equal(evs[0]!.type, tc.type);
+        assert.equal(evs[0]!.reason, tc.reason);
+        assert.match(evs[0]!.message, tc.message);
+        assert.equal(n.kubelet.runtime.teeLabelOf(p), tc.label);
+        assert.equal(n.kubelet.runtime.teeLabelOf(plain), undefined);
+        const row = n.kubelet.status.snapshot().pods.find((x) => x.metadata.name === 'coco');
+        assert.equal(row?.tee, tc.label);
+      },
+      { teeOf: (sid) => (asked.push(sid), tc.report) },
+    );
+  });
+}

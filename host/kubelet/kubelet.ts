@@ -43,6 +43,9 @@ import { PodWorkers, type PodSyncer, type SyncOutcome } from './workers.js';
 import { ContainerGc } from './gc.js';
 import { ImageGc } from './imagegc.js';
 import { DEFAULT_SANDBOX_IMAGE } from '../containerd/config.js';
+import { readTeeLabel } from '../shim/tee-label.js';
+import type { TeeKind } from '../vmm/hypervisor.js';
+import { DEFAULT_STATE_DIR as DEFAULT_SHIM_STATE_DIR } from '../shim/config.js';
 
 export const SYNC_TICK_MS = 1_000;
 export const HOUSEKEEPING_MS = 2_000;
@@ -77,6 +80,10 @@ export interface KubeletOptions {
   server?: { address?: string; port?: number };
   /** Extra source names to wait for before housekeeping (tests). */
   extraSources?: string[];
+  /** The cocolet shim's `runtime.state_dir`, where it reports each sandbox's TEE (default /run/cocolet/shim). */
+  shimStateDir?: string;
+  /** Replaces the reader of those reports (tests). */
+  teeOf?: (sandboxId: string) => TeeKind | undefined;
 }
 
 export class Kubelet implements PodSyncer {
@@ -144,6 +151,7 @@ export class Kubelet implements PodSyncer {
       probes: this.probes,
       logger: this.log,
       makeLogDirs: o.makeLogDirs ?? true,
+      teeOf: o.teeOf ?? ((sandboxId) => readTeeLabel(o.shimStateDir ?? DEFAULT_SHIM_STATE_DIR, sandboxId)),
     });
     const statusFile = o.statusFile === false ? undefined : (o.statusFile ?? join(o.settings.rootDir, STATUS_FILE_NAME));
     this.status = new StatusManager({
@@ -157,6 +165,7 @@ export class Kubelet implements PodSyncer {
           return undefined;
         }
       },
+      teeOf: (p) => this.runtime.teeLabelOf(p),
     });
     this.pleg = new Pleg({
       cri: o.cri,
@@ -385,6 +394,7 @@ export class Kubelet implements PodSyncer {
   private removePod(pod: Pod): void {
     const uid = pod.metadata.uid!;
     this.pods.delete(uid);
+    this.runtime.forgetTee(uid);
     if (this.workers.phase(uid) === undefined) {
       // Never admitted (e.g. OutOfpods): only its status is left.
       this.status.remove(uid);

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TeeKind } from '../vmm/hypervisor.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { FakeCri } from '../cri/fake.js';
 import type { Container, Pod, PodSpec } from './api/types.js';
@@ -37,6 +38,8 @@ export interface FakeNodeOptions {
   /** Serve the HTTPS API on 127.0.0.1 (port 0 = any free port). */
   serverPort?: number;
   logger?: Logger;
+  /** What the runtime reports as a sandbox's TEE (default: read from `<dir>/shim`, where nothing writes). */
+  teeOf?: (sandboxId: string) => TeeKind | undefined;
 }
 
 export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
@@ -62,6 +65,8 @@ export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
       ...(o.healthz ? { healthz: { address: '127.0.0.1', port: 0 } } : {}),
       ...(o.serverPort !== undefined ? { server: { address: '127.0.0.1', port: o.serverPort } } : {}),
       ...(o.logger ? { logger: o.logger } : {}),
+      shimStateDir: join(dir, 'shim'),
+      ...(o.teeOf ? { teeOf: o.teeOf } : {}),
     });
   let kubelet = make();
   await kubelet.start();

@@ -89,6 +89,9 @@ export interface ShimConfigOptions {
   imageDir?: string;
 }
 
+/** The shim's `runtime.state_dir` under a node state dir (the kubelet reads sandbox TEE labels there). */
+export const shimStateDirOf = (stateDir: string): string => join(stateDir, 'shim');
+
 /** The shim config for this node: QEMU with the built guest image; sandbox files under the state dir. */
 export function renderShimConfig(o: ShimConfigOptions): string {
   return [
@@ -97,7 +100,7 @@ export function renderShimConfig(o: ShimConfigOptions): string {
     'kind = "qemu"',
     `image_dir = ${JSON.stringify(o.imageDir ?? guestImageDir())}`,
     '[runtime]',
-    `state_dir = ${JSON.stringify(join(o.stateDir, 'shim'))}`,
+    `state_dir = ${JSON.stringify(shimStateDirOf(o.stateDir))}`,
     '',
   ].join('\n');
 }

@@ -31,6 +31,7 @@ import type { Preboot } from './preboot.js';
 import type { EventSink } from './events.js';
 import { TaskProcess, type TaskIo, type ExitInfo } from './task.js';
 import { metricsFromAgentStats } from './metrics.js';
+import { teeDescription, writeTeeLabel } from './tee-label.js';
 
 /** Exit status reported for processes that died with their VM (SIGKILL-style). */
 export const VM_LOST_EXIT_STATUS = 137;
@@ -153,7 +154,10 @@ export class Sandbox {
       const t0 = started.t0;
       this.vm = vm;
       this.opts.onVmStarted?.(vm, this.workDir);
-      if (!vm.confidential) this.log.warn({ kind: started.kind }, 'sandbox is not confidential: the hypervisor is a local stand-in');
+      const tee = teeDescription(vm.tee);
+      if (vm.tee === 'snp' || vm.tee === 'tdx') this.log.info({ kind: started.kind, tee }, 'sandbox TEE');
+      else this.log.warn({ kind: started.kind, tee }, 'sandbox is NOT confidential');
+      writeTeeLabel(this.workDir, vm.tee);
       const t1 = Date.now();
       this.agentConn = await dialAgent(vm.agentSocketPath, { timeoutMs: config.agent.dialTimeoutS * 1000, until: vm.exited });
       const t2 = Date.now();

@@ -9,7 +9,7 @@ import { containerLogPath } from '../runtime/podspec.js';
 import { STATUS_FILE_NAME } from '../kubelet.js';
 
 export function statusTable(s: StatusFile): string {
-  const rows = [['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'IP', 'RUNTIME']];
+  const rows = [['NAMESPACE', 'NAME', 'READY', 'STATUS', 'RESTARTS', 'IP', 'RUNTIME', 'TEE']];
   for (const p of s.pods) {
     const st = p.status;
     const ready = `${st.containerStatuses.filter((c) => c.ready).length}/${st.containerStatuses.length}`;
@@ -18,7 +18,7 @@ export function statusTable(s: StatusFile): string {
       st.reason ??
       st.phase;
     const restarts = [...(st.initContainerStatuses ?? []), ...st.containerStatuses].reduce((n, c) => n + c.restartCount, 0);
-    rows.push([p.metadata.namespace ?? 'default', p.metadata.name, ready, reason, String(restarts), st.podIP ?? '', p.runtimeHandler || 'runc']);
+    rows.push([p.metadata.namespace ?? 'default', p.metadata.name, ready, reason, String(restarts), st.podIP ?? '', p.runtimeHandler || 'runc', p.tee ?? '-']);
   }
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n');

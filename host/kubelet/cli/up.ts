@@ -32,7 +32,7 @@ import { Kubelet } from '../kubelet.js';
 import { localClientPki } from '../server/certs.js';
 import { DEFAULT_SERVER_PORT } from '../server/kubeapi.js';
 import type { PodRecord } from '../status/manager.js';
-import { checkConfidentialPrerequisites, ensureGuestImage, prepareConfidentialNode, writeShimConfig, type ConfidentialNode } from '../../node/confidential.js';
+import { checkConfidentialPrerequisites, ensureGuestImage, prepareConfidentialNode, shimStateDirOf, writeShimConfig, type ConfidentialNode } from '../../node/confidential.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/cocolet';
 export const DEFAULT_UP_TIMEOUT_MS = 180_000;
@@ -208,6 +208,7 @@ export async function up(o: UpOptions): Promise<number> {
       images: cri,
       logger: o.logger,
       server: { port: await portOrAny('127.0.0.1', DEFAULT_SERVER_PORT) },
+      shimStateDir: shimStateDirOf(o.stateDir),
     });
     const k = kubelet;
     const last = new Map<string, string>();
@@ -219,7 +220,8 @@ export async function up(o: UpOptions): Promise<number> {
     const running = new Promise<void>((r) => (resolveRunning = r));
     k.status.onChange((uid, r) => {
       if (r) {
-        const s = summary(r);
+        const tee = k.runtime.teeLabelOf(r.pod);
+        const s = `${summary(r)}${tee ? ` tee ${tee}` : ''}`;
         if (last.get(uid) !== s) {
           last.set(uid, s);
           say(`${r.pod.metadata.namespace}/${r.pod.metadata.name}: ${s}`);

@@ -29,6 +29,8 @@ import { Backoff } from './backoff.js';
 import { ImageManager, ImagePullError, type PullPolicy } from './images.js';
 import { containerConfig, containerHash, podLogDir, sandboxConfig } from './podspec.js';
 import { podIp, type ContainerInfo, type RuntimePodStatus } from './status.js';
+import { teeLabel, type TeeKind } from '../../vmm/hypervisor.js';
+import { teeDescription } from '../../shim/tee-label.js';
 
 /** Floor of the remaining grace after a preStop hook (minimumGracePeriodInSeconds). */
 export const MINIMUM_GRACE_PERIOD_SECONDS = 2;
@@ -74,6 +76,8 @@ export interface RuntimeManagerOptions {
   logger?: Logger;
   /** Create log directories (off for the fake CRI). */
   makeLogDirs?: boolean;
+  /** The TEE the runtime shim reports for a sandbox (cocolet's shim writes it; see host/shim/tee-label.ts). */
+  teeOf?: (sandboxId: string) => TeeKind | undefined;
 }
 
 export function shouldRestart(policy: Pod['spec']['restartPolicy'], exitCode: number): boolean {
@@ -86,6 +90,7 @@ export class RuntimeManager {
   readonly crashBackoff: Backoff;
   private readonly imageManager: ImageManager;
   private readonly log: Logger;
+  private readonly tees = new Map<string, { sandboxId: string; tee?: TeeKind }>();
 
   constructor(private readonly o: RuntimeManagerOptions) {
     this.crashBackoff = new Backoff(o.clock);
@@ -102,6 +107,32 @@ export class RuntimeManager {
       throw new CocoletError(ErrorCode.NotFound, `RuntimeClass "${rc}" not found`, { context: { pod: podKey(pod), reason: 'RuntimeClassNotFound' } });
     }
     return h;
+  }
+
+  /** The TEE label of a confidential pod's current sandbox (`dev (not confidential)`, …), once known. */
+  teeLabelOf(pod: Pod): string | undefined {
+    const t = this.tees.get(pod.metadata.uid ?? '');
+    return t ? (t.tee ? teeLabel(t.tee) : 'unknown (not reported)') : undefined;
+  }
+
+  /** Learns the TEE of a confidential pod's sandbox once per sandbox and says it in the pod's events. */
+  private noteTee(pod: Pod, sandboxId: string, ev: (type: 'Normal' | 'Warning', reason: string, msg: string) => void): void {
+    const uid = pod.metadata.uid ?? '';
+    if (!this.o.teeOf || !this.isConfidential(pod) || this.tees.get(uid)?.sandboxId === sandboxId) return;
+    const tee = this.o.teeOf(sandboxId);
+    if (!tee) {
+      if (!this.tees.has(uid)) ev('Warning', 'TEEUnknown', `the runtime reported no TEE for sandbox ${sandboxId}: treat the pod as not confidential`);
+      this.tees.set(uid, { sandboxId: '' });
+      return;
+    }
+    this.tees.set(uid, { sandboxId, tee });
+    if (tee === 'snp' || tee === 'tdx') ev('Normal', 'ConfidentialSandbox', teeDescription(tee));
+    else ev('Warning', 'NotConfidential', teeDescription(tee));
+  }
+
+  /** Forgets a deleted pod's TEE. */
+  forgetTee(uid: string): void {
+    this.tees.delete(uid);
   }
 
   isConfidential(pod: Pod): boolean {
@@ -176,6 +207,7 @@ export class RuntimeManager {
       }
     }
     const sid = sandboxId;
+    this.noteTee(pod, sid, ev);
     const inSandbox = (name: string): ContainerInfo | undefined => status.containers.find((c) => c.name === name && c.sandboxId === sid);
     const latestAny = (name: string): ContainerInfo | undefined => status.containers.find((c) => c.name === name);
 

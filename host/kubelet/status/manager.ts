@@ -21,7 +21,7 @@ export interface StatusFile {
   updatedAt: string;
   podLogsDir?: string;
   pleg?: { healthy: boolean; message: string; mode: string };
-  pods: { metadata: Pod['metadata']; spec: { runtimeClassName?: string; containers: string[] }; runtimeHandler?: string; status: PodStatus }[];
+  pods: { metadata: Pod['metadata']; spec: { runtimeClassName?: string; containers: string[] }; runtimeHandler?: string; tee?: string; status: PodStatus }[];
   events: KubeEvent[];
 }
 
@@ -32,6 +32,8 @@ export interface StatusManagerOptions {
   /** Extra fields written with each file. */
   extras?: () => Pick<StatusFile, 'pleg' | 'events' | 'podLogsDir'>;
   handlerOf?: (pod: Pod) => string | undefined;
+  /** The TEE label of a pod's sandbox (`dev (not confidential)`, `snp (AMD SEV-SNP)`), when the runtime reported one. */
+  teeOf?: (pod: Pod) => string | undefined;
   debounceMs?: number;
 }
 
@@ -92,10 +94,12 @@ export class StatusManager {
       ...extras,
       pods: this.all().map((r) => {
         const handler = this.o.handlerOf?.(r.pod);
+        const tee = this.o.teeOf?.(r.pod);
         return {
           metadata: r.pod.metadata,
           spec: { ...(r.pod.spec.runtimeClassName ? { runtimeClassName: r.pod.spec.runtimeClassName } : {}), containers: r.pod.spec.containers.map((c) => c.name) },
           ...(handler !== undefined ? { runtimeHandler: handler } : {}),
+          ...(tee !== undefined ? { tee } : {}),
           status: r.status,
         };
       }),
