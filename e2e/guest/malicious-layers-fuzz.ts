@@ -8,7 +8,8 @@
  *   - a crash is anything thrown that is not a CocoletError, or a CocoletError with code
  *     COCOLET_INTERNAL (unpackLayer's wrapping of a non-file-system error);
  *   - an escape is any change outside the root (every path under the jail but the root: mode,
- *     owner, link count, size, mtime, inode, content; and /etc/passwd).
+ *     owner, link count, size, mtime, ctime, inode; a new entry moves its directory's times; and
+ *     /etc/passwd).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -18,7 +19,7 @@ import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { Rng } from '../../shared/testing/rng.js';
 import { unpackLayer, type UnpackLimits } from '../../guest/pull/tar.js';
 import { writeTar, type TarWriteEntry } from '../../guest/pull/tar-writer.js';
-import { plantSentinels, snapshotTree } from '../../guest/pull/sentinel.js';
+import { plantSentinels, watchTree } from '../../guest/pull/sentinel.js';
 
 export interface TarFuzzFinding {
   kind: 'crash' | 'escape';
@@ -179,7 +180,7 @@ export function fuzzTar(o: TarFuzzOptions): TarFuzzStats {
   try {
     plant();
     mkdirSync(root);
-    let baseline = snapshotTree(jail, [root]);
+    let changes = watchTree(jail, [root]);
     const every = o.progressEvery ?? 500;
     for (let i = 0; i < o.iterations; i++) {
       let layers = seedLayers(rng, d).map((l) => writeTar(l, { end: rng.below(8) !== 0 }));
@@ -203,14 +204,13 @@ export function fuzzTar(o: TarFuzzOptions): TarFuzzStats {
       }
       if (outcome === 'accepted') stats.accepted++;
       else if (outcome !== 'crash') stats.rejected[outcome] = (stats.rejected[outcome] ?? 0) + 1;
-      const after = snapshotTree(jail, [root]);
-      const changed = [...new Set([...baseline.keys(), ...after.keys()])].filter((k) => baseline.get(k) !== after.get(k));
+      const changed = changes();
       if (changed.length > 0) {
         stats.escapes++;
         if (stats.findings.length < 20) stats.findings.push({ kind: 'escape', iteration: i, detail: `changed outside the root: ${changed.join(', ')}`, layersHex: layers.map((l) => l.subarray(0, 4096).toString('hex')) });
         for (const p of ['outside', 'other', 'etc', ...['l1', 'l1/l2', 'l1/l2/l3'].flatMap((l) => [`${l}/secret`, `${l}/dir`])]) rmSync(join(jail, p), { recursive: true, force: true });
         plant();
-        baseline = snapshotTree(jail, [root]);
+        changes = watchTree(jail, [root]);
       }
       // the root stays (its parent's mtime must not move), its content goes
       clear(root);

@@ -5,7 +5,7 @@
  * after a hostile layer was applied. The inode change time catches any write, chmod, chown, link or
  * utimes (no caller can set it back), so contents need not be read.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
 /** Writes `<dir>/secret` (0640, owner 1234 when root) and `<dir>/dir/` (0750). */
@@ -18,6 +18,10 @@ export function plantSentinels(dir: string): void {
   chmodSync(join(dir, 'dir'), 0o750);
 }
 
+function describe(p: string, st: Stats): string {
+  return `${st.mode} ${st.uid}:${st.gid} ${st.nlink} ${st.size} ${st.mtimeMs} ${st.ctimeMs} ${st.ino} ${st.isSymbolicLink() ? readlinkSync(p) : ''}`;
+}
+
 /** Everything under `dir` except the `skip` paths (and what is below them), plus /etc/passwd. */
 export function snapshotTree(dir: string, skip: readonly string[] = []): Map<string, string> {
   const out = new Map<string, string>();
@@ -26,12 +30,35 @@ export function snapshotTree(dir: string, skip: readonly string[] = []): Map<str
       const p = join(d, name);
       if (skip.includes(p)) continue;
       const st = lstatSync(p);
-      out.set(p, `${st.mode} ${st.uid}:${st.gid} ${st.nlink} ${st.size} ${st.mtimeMs} ${st.ctimeMs} ${st.ino} ${st.isSymbolicLink() ? readlinkSync(p) : ''}`);
+      out.set(p, describe(p, st));
       if (st.isDirectory()) walk(p);
     }
   };
   walk(dir);
   const passwd = lstatSync('/etc/passwd');
-  out.set('/etc/passwd', `${passwd.mode} ${passwd.uid}:${passwd.gid} ${passwd.nlink} ${passwd.size} ${passwd.mtimeMs} ${passwd.ctimeMs} ${passwd.ino}`);
+  out.set('/etc/passwd', describe('/etc/passwd', passwd));
   return out;
+}
+
+/**
+ * A cheaper repeated check: lists the tree once, then each call lstat-s only those paths (a new
+ * or removed entry anywhere changes its directory's mtime and ctime, so no readdir is needed).
+ * Returns the paths whose state differs from the listing's.
+ */
+export function watchTree(dir: string, skip: readonly string[] = []): () => string[] {
+  const before = snapshotTree(dir, skip);
+  return () => {
+    const changed: string[] = [];
+    for (const [p, want] of before) {
+      let got: string;
+      try {
+        const st = lstatSync(p);
+        got = describe(p, st);
+      } catch {
+        got = 'gone';
+      }
+      if (got !== want) changed.push(p);
+    }
+    return changed;
+  };
 }
