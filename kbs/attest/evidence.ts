@@ -11,6 +11,7 @@ import { padReportData } from '../../shared/kbs/binding.js';
 import { akPinOf, initDataPcrValue, INIT_DATA_PCR, parseSampleEvidence, parseTpmEvidence, TPM_REPORT_DATA_SIZE } from '../../shared/kbs/evidence.js';
 import { KbsProtocolError, type InitData, type TeeName } from '../../shared/kbs/protocol.js';
 import type { EvidenceFacts } from './reference-values.js';
+import { verifySnpEvidence, verifyTdxEvidence, type HardwareTrust } from './hardware.js';
 
 export class AttestationFailure extends Error {
   constructor(
@@ -29,7 +30,7 @@ export interface Gates {
   allowSample: boolean;
 }
 
-export interface TrustAnchors {
+export interface TrustAnchors extends HardwareTrust {
   /** SHA-256 (hex) of the DER SPKI of each TPM attestation key the broker trusts. */
   tpmAkPins: ReadonlySet<string>;
 }
@@ -130,6 +131,8 @@ function verifySampleEvidence(input: EvidenceInput): VerifiedEvidence {
 const ADAPTERS: Partial<Record<TeeName, (input: EvidenceInput) => VerifiedEvidence>> = {
   tpm: verifyTpmEvidence,
   sample: verifySampleEvidence,
+  snp: verifySnpEvidence,
+  tdx: (input) => verifyTdxEvidence(input, input.trust),
 };
 
 /** TEEs whose evidence this broker can verify. */

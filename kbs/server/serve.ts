@@ -2,13 +2,15 @@
  * `cocolet-kbs serve`: the key broker on HTTPS with a given certificate (or plain HTTP only with
  * --insecure-http), state in --state-dir, admin requests authenticated by Ed25519 admin keys.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from '../../shared/log/logger.js';
 import { akPinOf } from '../../shared/kbs/evidence.js';
+import type { TdxCollateral } from '../../shared/attestation/index.js';
+import { readCollateralDir } from '../verify/collateral-dir.js';
 import { loadAdminKey } from './admin-auth.js';
 import { Broker, type BrokerOptions } from './app.js';
 import { SessionStore, DEFAULT_SESSION_TTL_MS } from './sessions.js';
@@ -24,6 +26,7 @@ export const SERVE_USAGE = `usage: cocolet-kbs serve --state-dir DIR --admin-pub
   --admin-audience S        require this aud in admin JWTs
   --tpm-ak-pin PIN|FILE     trust this TPM attestation key: the SHA-256 (hex) of its DER SPKI,
                             or a PEM/DER public key file; repeatable
+  --tdx-collateral DIR      TDX collateral (TCB info, QE identity, CRLs; see cocolet-kbs verify)
   --session-ttl SECONDS     RCAR session lifetime (default ${DEFAULT_SESSION_TTL_MS / 1000})
   --token-ttl SECONDS       attestation token lifetime (default ${DEFAULT_TOKEN_TTL_S})`;
 
@@ -37,6 +40,7 @@ const OPTIONS = {
   'admin-issuer': { type: 'string' },
   'admin-audience': { type: 'string' },
   'tpm-ak-pin': { type: 'string', multiple: true },
+  'tdx-collateral': { type: 'string' },
   'session-ttl': { type: 'string' },
   'token-ttl': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -107,6 +111,15 @@ export function listen(cfg: ServeConfig): Promise<RunningBroker> {
   });
 }
 
+function collateral(dir: string): TdxCollateral {
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+    return readCollateralDir(dir);
+  } catch (e) {
+    throw new UsageError(`--tdx-collateral ${dir}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 function configFrom(argv: string[], logger: Logger): ServeConfig {
   const { values: v } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
   if (!v['state-dir']) throw new UsageError('--state-dir is required');
@@ -142,7 +155,7 @@ function configFrom(argv: string[], logger: Logger): ServeConfig {
       tokens,
       sessions: new SessionStore({ ttlMs: seconds(v['session-ttl'], '--session-ttl', DEFAULT_SESSION_TTL_MS / 1000) * 1000 }),
       admin: { publicKeys, ...(v['admin-issuer'] ? { issuer: v['admin-issuer'] } : {}), ...(v['admin-audience'] ? { audience: v['admin-audience'] } : {}) },
-      trust: { tpmAkPins: pins },
+      trust: { tpmAkPins: pins, ...(v['tdx-collateral'] ? { tdxCollateral: collateral(v['tdx-collateral']) } : {}) },
       logger,
       secureCookie: !!tls,
     },

@@ -1,0 +1,83 @@
+/**
+ * Hardware TEE evidence in trustee's attester shapes, checked by the shared verifiers:
+ *  - `snp`: {attestation_report, cert_chain: [{cert_type, data}]} with the report as raw bytes
+ *    (base64 or a byte array) and the VCEK/VLEK in the chain (the broker fetches nothing);
+ *    report_data = binding digest zero-padded to 64 bytes; init-data digest in HOST_DATA.
+ *  - `tdx`: {quote, cc_eventlog?} base64; collateral from the broker's configuration (required
+ *    by the verifier); report_data as for SNP; init-data digest in MRCONFIGID.
+ * Debug guests are refused unless the default reference values allow them (then a waiver).
+ */
+import { verifySnp, verifyTdx, type TdxCollateral, type VerifyResult } from '../../shared/attestation/index.js';
+import { padReportData } from '../../shared/kbs/binding.js';
+import { AttestationFailure, digestInitData, Waiver, type EvidenceInput, type VerifiedEvidence } from './evidence.js';
+import type { EvidenceFacts, SnpMinTcb } from './reference-values.js';
+
+export interface HardwareTrust {
+  /** TDX collateral (TCB info, QE identity, CRLs) the verifier needs. */
+  tdxCollateral?: TdxCollateral;
+}
+
+const REPORT_DATA_SIZE = 64;
+
+function bytes(v: unknown, what: string): Uint8Array {
+  if (typeof v === 'string' && /^[A-Za-z0-9+/]+={0,2}$/.test(v)) return new Uint8Array(Buffer.from(v, 'base64'));
+  if (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0 && x < 256)) return new Uint8Array(v as number[]);
+  throw new AttestationFailure('evidence.malformed', `${what} must be base64 or an array of bytes`);
+}
+
+function object(v: unknown, what: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new AttestationFailure('evidence.malformed', `${what} must be a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+function checked(r: VerifyResult): void {
+  if (!r.verified) throw new AttestationFailure(r.reasonCode ?? 'evidence.unverified', r.reason ?? `${r.tee} evidence did not verify`);
+}
+
+/** Compares the init-data digest with the TEE's field (zero-padded/truncated to its width). */
+function initDataAgainst(input: EvidenceInput, field: string, width: number, what: string): { digest: string; claims: unknown } | undefined {
+  if (!input.initData) return undefined;
+  const { digest, claims } = digestInitData(input.initData);
+  const want = Buffer.from(padReportData(digest, width)).toString('hex');
+  if (field !== want) throw new AttestationFailure('kbs.init-data', `${what} ${field} is not the init-data digest (${want})`);
+  return { digest: Buffer.from(digest).toString('hex'), claims };
+}
+
+export function verifySnpEvidence(input: EvidenceInput): VerifiedEvidence {
+  const o = object(input.primary, 'snp evidence');
+  if (typeof o.attestation_report === 'object' && o.attestation_report !== null && !Array.isArray(o.attestation_report)) {
+    throw new AttestationFailure('evidence.unsupported', 'snp evidence: attestation_report as a structured object is not supported; send the raw 1184-byte report (base64 or byte array)');
+  }
+  const report = bytes(o.attestation_report, 'snp evidence: attestation_report');
+  const chain = Array.isArray(o.cert_chain) ? o.cert_chain.map((e, i) => object(e, `snp evidence: cert_chain[${i}]`)) : [];
+  const leafEntry = chain.find((e) => typeof e.cert_type === 'string' && /^(vcek|vlek)$/i.test(e.cert_type));
+  if (!leafEntry) throw new AttestationFailure('evidence.missing-input', 'snp evidence carries no VCEK or VLEK in cert_chain (this broker fetches nothing from AMD KDS)');
+  const leaf = bytes(leafEntry.data, 'snp evidence: cert_chain VCEK data');
+  const rest = chain.filter((e) => e !== leafEntry && typeof e.cert_type === 'string' && /^(ask|ark|asvk)$/i.test(e.cert_type)).map((e) => Buffer.from(bytes(e.data, 'snp evidence: cert_chain data')));
+  const r = verifySnp(
+    { report, leaf, ...(rest.length > 0 ? { chain: Buffer.concat(rest.map((d) => Buffer.from(`-----BEGIN CERTIFICATE-----\n${d.toString('base64')}\n-----END CERTIFICATE-----\n`))).toString() } : {}) },
+    { reportData: padReportData(input.reportData, REPORT_DATA_SIZE), allowDebug: input.gates.allowDebug, ...(input.at ? { at: input.at } : {}) },
+  );
+  checked(r);
+  const c = r.claims as { measurement: string; host_data: string; reported_tcb: SnpMinTcb };
+  const facts: EvidenceFacts = { tee: 'snp', measurement: c.measurement, tcb: { bootloader: c.reported_tcb.bootloader, tee: c.reported_tcb.tee, snp: c.reported_tcb.snp, microcode: c.reported_tcb.microcode } };
+  const initData = initDataAgainst(input, c.host_data, 32, 'HOST_DATA');
+  if (initData) facts.initDataDigest = initData.digest;
+  return { facts, teeClaims: r.claims, ...(initData ? { initData } : {}), waivers: input.gates.allowDebug ? [Waiver.Debug] : [] };
+}
+
+export function verifyTdxEvidence(input: EvidenceInput, trust: HardwareTrust): VerifiedEvidence {
+  const o = object(input.primary, 'tdx evidence');
+  const quote = bytes(o.quote, 'tdx evidence: quote');
+  const log = o.cc_eventlog === undefined || o.cc_eventlog === null ? undefined : bytes(o.cc_eventlog, 'tdx evidence: cc_eventlog');
+  const r = verifyTdx(
+    { quote, ...(trust.tdxCollateral ? { collateral: trust.tdxCollateral } : {}), ...(log ? { eventLog: log } : {}) },
+    { reportData: padReportData(input.reportData, REPORT_DATA_SIZE), allowDebug: input.gates.allowDebug, ...(input.at ? { at: input.at } : {}) },
+  );
+  checked(r);
+  const c = r.claims as { mr_td: string; mr_config_id: string };
+  const facts: EvidenceFacts = { tee: 'tdx', measurement: c.mr_td };
+  const initData = initDataAgainst(input, c.mr_config_id, 48, 'MRCONFIGID');
+  if (initData) facts.initDataDigest = initData.digest;
+  return { facts, teeClaims: r.claims, ...(initData ? { initData } : {}), waivers: input.gates.allowDebug ? [Waiver.Debug] : [] };
+}
