@@ -148,6 +148,18 @@ const cases: Case[] = [
     code: 0,
     claims: { trust_anchor: { subject: 'ARK-Milan', sha256: MILAN_ARK_SHA256, source: 'built-in' }, min_tcb: 'unchecked', waivers: [] },
   },
+  {
+    name: 'snp --trust-roots FILE (one KDS bundle: its ARK anchors, its ASK stays an intermediate)',
+    args: () => ['--tee', 'snp', '--report', f('snp/milan-v2-virtee/report.bin'), '--cert', f('snp/milan-v2-virtee/vcek.der'), '--trust-roots', f('roots/amd/ask_ark_milan.pem'), '--at', '2024-01-01T00:00:00Z'],
+    code: 0,
+    claims: { trust_anchor: () => ({ subject: 'ARK-Milan', sha256: MILAN_ARK_SHA256, source: f('roots/amd/ask_ark_milan.pem') }) },
+  },
+  {
+    name: 'snp --trust-roots FILE of another product',
+    args: () => [...VIRTEE, '--trust-roots', f('roots/amd/ask_ark_genoa.pem')],
+    code: 1,
+    reason: 'cert.untrusted-root',
+  },
   { name: 'snp --min-tcb at the reported TCB', args: () => [...VIRTEE, '--min-tcb', VIRTEE_TCB], code: 0, claims: { min_tcb: { bootloader: 3, tee: 0, snp: 8, microcode: 115 } } },
   { name: 'snp --min-tcb with snp one above the reported TCB', args: () => [...VIRTEE, '--min-tcb', 'bl=3,tee=0,snp=9,ucode=115'], code: 1, reason: 'snp.min-tcb' },
   { name: 'snp --vmpl 0 matches', args: () => [...VIRTEE, '--vmpl', '0'], code: 0 },

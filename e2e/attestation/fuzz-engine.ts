@@ -161,6 +161,12 @@ export function buildTargets(): Target[] {
       const t = trust;
       targets.push({ name: 'snp-verify', seeds: snpSeeds.slice(0, 1), run: (b) => verifySnpWithTrust(b, t) });
     }
+    // Chain building against the built-in roots: mutated VCEKs (names, keys, extensions, signatures).
+    const askArk = get('snp/milan-v2-virtee/ask_ark_milan.pem')[0];
+    if (vcek.length && askArk) {
+      const at = new Date('2024-01-01T00:00:00Z');
+      targets.push({ name: 'snp-chain-verify', seeds: vcek, run: (b) => loadSnpTrust(b, askArk, at) });
+    }
     if (tdxSeeds.length) {
       targets.push({ name: 'tdx-verify', seeds: tdxSeeds.slice(0, 1), run: (b) => verifyTdx({ quote: b }, { at: new Date('2023-07-01T01:00:00Z'), allowNoCollateral: true }) });
     }
