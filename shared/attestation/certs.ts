@@ -63,6 +63,7 @@ export function parseCertificate(der: Uint8Array, role: string): Cert {
   let extensions: Map<string, Uint8Array>;
   try {
     x509 = new X509Certificate(Buffer.from(der.buffer, der.byteOffset, der.byteLength));
+    void x509.publicKey; // a key that does not decode is a malformed certificate, not a crash later
     const asn = AsnConvert.parse(der, Certificate);
     extensions = new Map();
     for (const e of asn.tbsCertificate.extensions ?? []) extensions.set(e.extnID, new Uint8Array(e.extnValue.buffer));
@@ -124,7 +125,12 @@ export interface ChainOptions {
 }
 
 function sameSubjectAndKey(a: Cert, b: Cert): boolean {
-  return a.x509.subject === b.x509.subject && a.x509.publicKey.equals(b.x509.publicKey);
+  if (a.x509.subject !== b.x509.subject) return false;
+  try {
+    return a.x509.publicKey.equals(b.x509.publicKey);
+  } catch {
+    return false;
+  }
 }
 
 function signedBy(child: Cert, issuer: Cert): boolean {
