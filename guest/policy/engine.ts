@@ -3,7 +3,7 @@
  * fields. Pure and synchronous; regexes and container entries are compiled once per document; the
  * gate (gate.ts) logs and counts decisions.
  */
-import type { CopyFileRequest, CreateContainerRequest, CreateSandboxRequest, ExecProcessRequest } from '../../shared/gen/kata/agent_pb.js';
+import type { CopyFileRequest, CreateContainerRequest, CreateSandboxRequest, ExecProcessRequest, SignalProcessRequest } from '../../shared/gen/kata/agent_pb.js';
 import type { PolicyDocument, PolicyRule } from './document.js';
 import { CompiledContainer, type PulledImageConfig, type Violation } from './container.js';
 import { hasTraversal, hostStorages } from './inspect.js';
@@ -89,6 +89,11 @@ export class PolicyEngine {
         const r = request as CopyFileRequest;
         if (hasTraversal(r.path)) return deny(`${base}.paths`, 'path traversal');
         if (c.paths && !c.paths.some((re) => re.test(r.path))) return deny(`${base}.paths`, 'path not allowed');
+        return allow(`${base}.allow`);
+      }
+      case 'SignalProcess': {
+        const r = request as SignalProcessRequest;
+        if (c.rule.signals && !c.rule.signals.includes(r.signal)) return deny(`${base}.signals`, `signal ${Number(r.signal)} not allowed`);
         return allow(`${base}.allow`);
       }
       case 'CreateSandbox': {

@@ -64,6 +64,9 @@ export const ANY_ORDINARY_CONTAINER: ContainerPolicy = {
   keepSetuid: false,
 };
 
+/** SIGHUP, SIGINT, SIGQUIT, SIGKILL, SIGTERM, SIGWINCH (httpd's stop signal). */
+export const STOP_SIGNALS = [1, 2, 3, 9, 15, 28];
+
 /** Lifecycle rules the host needs and the denials that keep the TEE's contents inside. */
 export const CONFIDENTIAL_RULES: PolicyDocument['rules'] = {
   // sandbox and container lifecycle the host needs
@@ -72,7 +75,9 @@ export const CONFIDENTIAL_RULES: PolicyDocument['rules'] = {
   CreateContainer: { allow: true, allowHostMounts: false },
   StartContainer: { allow: true },
   RemoveContainer: { allow: true },
-  SignalProcess: { allow: true },
+  // stop signals (containerd's default and the usual image STOPSIGNALs); never SIGSTOP/SIGCONT (a pause
+  // by another name), SIGUSR*, or fault signals
+  SignalProcess: { allow: true, signals: STOP_SIGNALS },
   WaitProcess: { allow: true },
   StatsContainer: { allow: true },
   TtyWinResize: { allow: true },

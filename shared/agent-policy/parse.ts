@@ -8,7 +8,7 @@ import { CocoletError, ErrorCode } from '../errors/index.js';
 import { POLICY_VERSION, type ContainerPolicy, type MountRule, type MountSource, type PolicyDocument, type PolicyRule, type UserRule } from './types.js';
 
 const DOC_KEYS = new Set(['version', 'name', 'default', 'rules', 'containers']);
-const RULE_KEYS = new Set(['allow', 'commands', 'commandPatterns', 'env', 'paths', 'allowHostMounts', 'allowGuestHooks']);
+const RULE_KEYS = new Set(['allow', 'commands', 'commandPatterns', 'env', 'paths', 'signals', 'allowHostMounts', 'allowGuestHooks']);
 const CONTAINER_KEYS = new Set(['name', 'image', 'imageDigest', 'command', 'args', 'env', 'imageDefaults', 'workingDir', 'user', 'mounts', 'capabilities', 'privileged', 'hostNamespaces', 'sysctls', 'devices', 'keepSetuid']);
 const MOUNT_KEYS = new Set(['destination', 'type', 'source', 'options', 'readOnly']);
 const USER_KEYS = new Set(['uid', 'gid', 'additionalGids']);
@@ -86,6 +86,12 @@ function rule(v: unknown, field: string): PolicyRule {
   if (r.commandPatterns !== undefined) out.commandPatterns = list(r.commandPatterns, `${field}.commandPatterns`, regex);
   if (r.env !== undefined) out.env = list(r.env, `${field}.env`, regex);
   if (r.paths !== undefined) out.paths = list(r.paths, `${field}.paths`, regex);
+  if (r.signals !== undefined) {
+    out.signals = list(r.signals, `${field}.signals`, (x, f) => {
+      if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > 64) throw new PolicyParseError(f, 'must be a signal number from 1 to 64');
+      return x;
+    });
+  }
   if (r.allowHostMounts !== undefined) out.allowHostMounts = bool(r.allowHostMounts, `${field}.allowHostMounts`);
   if (r.allowGuestHooks !== undefined) out.allowGuestHooks = bool(r.allowGuestHooks, `${field}.allowGuestHooks`);
   return out;

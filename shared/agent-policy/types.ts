@@ -24,6 +24,8 @@ export interface PolicyRule {
   env?: string[];
   /** Regexes a CopyFile path must match. */
   paths?: string[];
+  /** SignalProcess: the signal numbers the host may send (absent = any). */
+  signals?: number[];
   /** CreateContainer / CreateSandbox: host-chosen storages (block devices, host paths) allowed (default false). */
   allowHostMounts?: boolean;
   /** CreateSandbox: guest hooks and kernel modules allowed (default false). */
