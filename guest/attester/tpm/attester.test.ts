@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { Harness } from '../../../shared/testing/harness.js';
 import { verifyTpm, type VerifyOptions } from '../../../shared/attestation/index.js';
 import { evictControl, pcrExtend } from './commands.js';
-import { DEFAULT_AK_HANDLE, TpmAttester, type TpmEvidenceJson } from './attester.js';
+import { DEFAULT_AK_HANDLE, TPM_REPORT_DATA_SIZE, TpmAttester, type TpmEvidenceJson } from './attester.js';
 import { haveSwtpm, startTestSwtpm, type TestSwtpm } from './swtpm-testing.js';
 
 function verifierInput(ev: TpmEvidenceJson) {
@@ -22,8 +22,8 @@ function verifierInput(ev: TpmEvidenceJson) {
 }
 
 function qualifying(reportData: Buffer): Uint8Array {
-  const q = Buffer.alloc(32);
-  reportData.copy(q, 0, 0, 32);
+  const q = Buffer.alloc(TPM_REPORT_DATA_SIZE);
+  reportData.copy(q, 0, 0, TPM_REPORT_DATA_SIZE);
   return new Uint8Array(q);
 }
 
@@ -37,7 +37,7 @@ describe('TPM attester on swtpm', { skip: haveSwtpm() ? false : 'swtpm is not in
 
   const reportData = createHash('sha384').update('binding').digest();
 
-  test('evidence verifies with the AK pinned, over the 32-byte qualifying data', async () => {
+  test('evidence verifies with the AK pinned, over the binding digest as qualifying data', async () => {
     await using att = new TpmAttester(await tpm.connect());
     const ev = await att.evidence(reportData);
     assert.deepEqual(Object.keys(ev).sort(), ['ak_public', 'tpm_quote']);

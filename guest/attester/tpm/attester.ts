@@ -6,8 +6,8 @@
  *     "tpm_quote": { "signature": base64(TPMT_SIGNATURE), "message": base64(TPMS_ATTEST),
  *                    "pcrs": [24 x hex SHA-256 PCR value, PCR 0 first] } }
  *
- * Qualifying data = the binding digest truncated / zero-padded to 32 bytes (trustee v0.21's TPM
- * attester and verifier, TPM_REPORT_DATA_SIZE = 32).
+ * Qualifying data = the binding digest truncated / zero-padded to shared/kbs's
+ * TPM_REPORT_DATA_SIZE (trustee v0.21's TPM attester and verifier use 32 bytes).
  *
  * The attestation key: the key at the persistent handle (guest-components' convention,
  * 0x81010002) when one is there and has an AK's attributes; otherwise a primary key created from
@@ -19,6 +19,7 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import { CocoletError, ErrorCode } from '../../../shared/errors/index.js';
 import { parseTpmsAttest } from '../../../shared/attestation/tpm/structures.js';
+import { TPM_REPORT_DATA_SIZE, type TpmPrimaryEvidence } from '../../../shared/kbs/evidence.js';
 import type { Attester } from '../types.js';
 import {
   AK_REQUIRED,
@@ -39,16 +40,13 @@ import type { TpmTransport } from './transport.js';
 
 /** guest-components' default persistent AK handle. */
 export const DEFAULT_AK_HANDLE = 0x81010002;
-/** Bytes of the binding digest that go into the quote's qualifying data (trustee v0.21). */
-export const TPM_REPORT_DATA_SIZE = 32;
+/** Bytes of the binding digest that go into the quote's qualifying data: the broker's constant. */
+export { TPM_REPORT_DATA_SIZE };
 const ALL_PCRS = Array.from({ length: PCR_COUNT }, (_, i) => i);
 /** Attempts when the PCRs move between the quote and the read-back. */
 const PCR_RACE_ATTEMPTS = 3;
 
-export interface TpmEvidenceJson {
-  ak_public: string;
-  tpm_quote: { signature: string; message: string; pcrs: string[] };
-}
+export type TpmEvidenceJson = TpmPrimaryEvidence;
 
 export interface TpmAttesterOptions {
   /** Persistent handle to take the AK from when it holds one; `null`: always create the AK. */
