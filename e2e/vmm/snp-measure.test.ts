@@ -9,7 +9,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { snpLaunchDigest } from '../../shared/snp-launch/index.js';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { confidentialCmdline, snpLaunchDigest } from '../../shared/snp-launch/index.js';
 import { buildTestFirmware } from '../../shared/snp-launch/testing.js';
 import { findFirmware } from '../../host/vmm/firmware.js';
 import { loadGuestImage } from '../../host/vmm/image.js';
@@ -65,6 +69,20 @@ describe('SNP launch digest vs sev-snp-measure', { skip: 'skip' in peer ? peer.s
       const theirs = peerMeasure(bin, ['--ovmf', fwPath, '--vcpus', String(vcpus), '--vcpu-type', vcpuType, '--kernel', files.kernel, '--initrd', files.initrd, '--append', files.cmdline]);
       assert.equal(ours.measurement, theirs, `${vcpus} x ${vcpuType}`);
     }
+    // `npm run guest-image`'s SNP line: the image's files and its cmdline as a q35 launch boots it
+    const img = join(dir, 'image');
+    mkdirSync(img);
+    copyFileSync(files.kernel, join(img, 'vmlinuz'));
+    copyFileSync(files.initrd, join(img, 'initramfs.cpio'));
+    const imageCmdline = `${files.cmdline} pci=off`;
+    writeFileSync(join(img, 'manifest.json'), JSON.stringify({ cmdline: imageCmdline, files: { kernel: 'vmlinuz', initramfs: 'initramfs.cpio' } }));
+    const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'guest', 'image', 'snp-measure.js');
+    const r = spawnSync(process.execPath, [cli, '--ovmf', fwPath, '--vcpus', '2', '--cpu', 'EPYC-Milan', '--json'], { encoding: 'utf8', env: { ...process.env, COCOLET_GUEST_DIR: img } });
+    assert.equal(r.status, 0, r.stderr);
+    const printed = JSON.parse(r.stdout) as { measurement?: string; cmdline: string };
+    assert.equal(printed.cmdline, confidentialCmdline(imageCmdline));
+    assert.doesNotMatch(printed.cmdline, /pci=off/);
+    assert.equal(printed.measurement, peerMeasure(bin, ['--ovmf', fwPath, '--vcpus', '2', '--vcpu-type', 'EPYC-Milan', '--kernel', files.kernel, '--initrd', files.initrd, '--append', printed.cmdline]));
     // no initrd and an empty command line hash as QEMU does (empty data, a lone NUL)
     assert.equal(
       snpLaunchDigest({ ovmf: fw, vcpus: 1, kernel }).measurement,

@@ -5,18 +5,12 @@
  * kernel-hashes table, and its OVMF_CODE_4M.fd carries neither (trixie's 2025.02 4M build has
  * both, still without the hashes table): see README.md "Firmware".
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { describeOvmf, parseOvmf, type OvmfInfo } from '../../shared/snp-launch/ovmf.js';
+import { DEFAULT_FIRMWARE_PATHS, findFirmware } from '../../shared/snp-launch/firmware.js';
 
-export const DEFAULT_FIRMWARE_PATHS = ['/usr/share/ovmf/OVMF.fd', '/usr/share/qemu/OVMF.fd'];
-
-/** The firmware path to use, or undefined when none is configured or installed. */
-export function findFirmware(configured?: string): string | undefined {
-  if (configured) return configured;
-  if (process.env.COCOLET_OVMF) return process.env.COCOLET_OVMF;
-  return DEFAULT_FIRMWARE_PATHS.find((p) => existsSync(p));
-}
+export { DEFAULT_FIRMWARE_PATHS, findFirmware };
 
 export interface FirmwareInfo {
   path: string;

@@ -3,3 +3,4 @@ export * from './ovmf.js';
 export * from './vmsa.js';
 export * from './digest.js';
 export * from './cmdline.js';
+export * from './firmware.js';
