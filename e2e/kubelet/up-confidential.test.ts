@@ -63,6 +63,11 @@ test('cocolet up --once runs a standard and a confidential pod to Running and le
   assert.match(out, /default\/busybox-[\w.-]+: Running ready 1\/1/);
   assert.match(out, /default\/busybox-coco-[\w.-]+: Running ready 1\/1/);
   assert.match(out, /all 2 pods Running/);
+  // Honest labels: the confidential pod runs on the development TEE and says so (event and pod
+  // line, from the shim's report); the runc pod claims no TEE at all.
+  assert.match(out, /default\/busybox-coco-[\w.-]+: NotConfidential: tee: dev \(not confidential\): QEMU without SEV-SNP\/TDX and a host-run swtpm/);
+  assert.match(out, /default\/busybox-coco-[\w.-]+: Running ready 1\/1 .*tee dev \(not confidential\)/);
+  assert.doesNotMatch(out, /default\/busybox-(?!coco-)[\w.-]+: .*tee /);
   assert.match(out, /stopped/);
 
   // The TEE's output reached the CRI log (the demo policy allows ReadStdout).
