@@ -182,6 +182,23 @@ test('development-TEE evidence is refused by a broker whose reference values do 
   await strict.proc.stop();
 });
 
+test('the broker log names each refusal and carries no secret, token, cookie or key', { skip }, async () => {
+  const c = client();
+  const token = await c.handshake();
+  const cookie = c.sessionCookie!;
+  await c.getResource('default/app/secret');
+  const log = await waitFor(() => {
+    const out = kbs.proc.output();
+    return out.includes('"resource":"default/app/secret"') && out.includes('"reason":"policy.deny"') ? out : null;
+  }, { what: 'the request lines in the broker log' });
+  for (const reason of ['attest.replay', 'policy.deny', 'admin.missing', 'admin.expired', 'admin.signature', 'kbs.init-data']) assert.match(log, new RegExp(`"reason":"${reason.replace('.', '\\.')}"`), reason);
+  const secret = Buffer.from(SECRET);
+  for (const needle of [SECRET, secret.toString('base64'), secret.toString('hex'), token, token.split('.')[2]!, cookie, readFileSync(admin.privateFile, 'utf8').split('\n')[1]!]) {
+    assert.equal(log.includes(needle), false, `the broker log contains ${needle.slice(0, 12)}...`);
+  }
+  c.close();
+});
+
 test('restart: state survives; a corrupt state file stops the broker naming it and is left as it was', { skip }, async () => {
   await kbs.proc.stop();
   kbs = await serveBroker(h, serveArgs(join(dir, 'state')));

@@ -4,7 +4,7 @@
  * binding digest, and the broker-wide gates are applied (development TEE, sample TEE, debug).
  * Every refusal is an AttestationFailure with a stable reason and a precise, non-secret detail.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { parse as parseToml } from 'smol-toml';
 import { verifyTpm } from '../../shared/attestation/index.js';
 import { padReportData } from '../../shared/kbs/binding.js';
@@ -77,6 +77,19 @@ export function digestInitData(initData: InitData): { digest: Uint8Array; alg: s
   return { digest, alg, claims: doc.data ?? {} };
 }
 
+const AK_CACHE_MAX = 256;
+const akCache = new Map<string, KeyObject>();
+
+function cachedAk(pin: string, der: Uint8Array): KeyObject {
+  let k = akCache.get(pin);
+  if (!k) {
+    k = createPublicKey({ key: Buffer.from(der), format: 'der', type: 'spki' });
+    if (akCache.size >= AK_CACHE_MAX) akCache.delete(akCache.keys().next().value!);
+    akCache.set(pin, k);
+  }
+  return k;
+}
+
 function verifyTpmEvidence(input: EvidenceInput): VerifiedEvidence {
   const waivers: string[] = [];
   if (!input.gates.allowDevelopmentTee) {
@@ -92,8 +105,10 @@ function verifyTpmEvidence(input: EvidenceInput): VerifiedEvidence {
   }
   const pin = akPinOf(ev.akDer);
   // The AK must be one the broker pinned (the shared verifier's akPins; no waiver is ever passed).
+  // Pinned AKs are parsed once: the same few keys come back on every attestation.
+  const ak = input.trust.tpmAkPins.has(pin) ? cachedAk(pin, ev.akDer) : ev.akDer;
   const r = verifyTpm(
-    { quote: ev.quote, signature: ev.signature, ak: ev.akDer, pcrs: { hash: 'sha256', pcrs: ev.pcrs } },
+    { quote: ev.quote, signature: ev.signature, ak, pcrs: { hash: 'sha256', pcrs: ev.pcrs } },
     { nonce: padReportData(input.reportData, TPM_REPORT_DATA_SIZE), akPins: [...input.trust.tpmAkPins], ...(input.at ? { at: input.at } : {}) },
   );
   if (!r.verified) throw new AttestationFailure(r.reasonCode ?? 'evidence.unverified', r.reason ?? 'tpm evidence did not verify');

@@ -6,7 +6,7 @@
  * the TEE, the waivers in force, and each reference-value set's appraisal.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { SignJWT, importPKCS8, importSPKI, jwtVerify, errors as joseErrors, type CryptoKey } from 'jose';
 import { parseTeePubKey, type TeePubKey } from '../../shared/kbs/protocol.js';
 
 export const EAR_PROFILE = 'tag:github.com,2024:confidential-containers/Trustee';
@@ -57,6 +57,9 @@ function jsonSafe(v: unknown): unknown {
 
 export class TokenBroker {
   private readonly publicKey: KeyObject;
+  /** WebCrypto forms, imported once (jose converts a KeyObject on every call otherwise). */
+  private signKey: Promise<CryptoKey> | undefined;
+  private verifyKey: Promise<CryptoKey> | undefined;
   readonly kid: string;
 
   constructor(
@@ -110,14 +113,14 @@ export class TokenBroker {
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .setJti(randomUUID())
-      .sign(this.privateKey);
+      .sign(await (this.signKey ??= importPKCS8(this.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 'ES256')));
     return { token, expiresAt: exp * 1000 };
   }
 
   async verify(token: string): Promise<VerifiedToken> {
     let payload: Record<string, unknown>;
     try {
-      ({ payload } = await jwtVerify(token, this.publicKey, { algorithms: ['ES256'], issuer: TOKEN_ISSUER, currentDate: new Date(this.now()), requiredClaims: ['exp', 'iat'] }));
+      ({ payload } = await jwtVerify(token, await (this.verifyKey ??= importSPKI(this.publicKey.export({ format: 'pem', type: 'spki' }).toString(), 'ES256')), { algorithms: ['ES256'], issuer: TOKEN_ISSUER, currentDate: new Date(this.now()), requiredClaims: ['exp', 'iat'] }));
     } catch (e) {
       if (e instanceof joseErrors.JWTExpired) throw new TokenError('token.expired', 'the attestation token has expired');
       if (e instanceof joseErrors.JWSSignatureVerificationFailed) throw new TokenError('token.signature', 'the attestation token is not signed by this broker');
