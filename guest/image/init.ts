@@ -47,6 +47,8 @@ mount -t tmpfs -o mode=1777 tmp /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t securityfs securityfs /sys/kernel/security 2>/dev/null
 for m in ${moduleOrder.join(' ')}; do insmod /lib/modules/$m.ko 2>/dev/null; done
+# configfs-tsm (the TEE report interface) lives under configfs
+mount -t configfs configfs /sys/kernel/config 2>/dev/null
 ip link set lo up
 if [ -e /sys/class/net/eth0 ]; then
   ip addr add ${GUEST_NET.address} dev eth0

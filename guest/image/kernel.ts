@@ -16,6 +16,11 @@ export const GUEST_MODULES = [
   'virtio_blk', // the init-data disk
   'overlay', // container root filesystems from image layers
   'virtio_rng', // entropy from the host early in boot (Go's runtime in runc reads getrandom)
+  // configfs-tsm: the TEE report interface init-data is checked against (agent/initdata/measure.ts)
+  'configfs', // /sys/kernel/config, mounted by /init
+  'tsm', // /sys/kernel/config/tsm/report
+  'sev_guest', // SEV-SNP provider (binds only in an SNP guest)
+  'tdx_guest', // TDX provider (refuses to load outside a TDX guest)
 ] as const;
 
 export interface GuestKernel {
