@@ -36,6 +36,8 @@ export function createContainerManager(o: RuntimeOptions): ContainerManager {
     checkImageDigest: (d, req) => gate.checkImageDigest(req, d),
     checkImageConfig: (req, config) => gate.checkImageConfig(req, config),
     keepSetuid: (req) => gate.keepsSetuid(req),
+    // output the host may not read is drained and discarded (counted), never left to block the process
+    outputReadable: (stream, containerId, execId) => gate.wouldAllow(stream === 'stdout' ? 'ReadStdout' : 'ReadStderr', { containerId, execId }),
     // Process mode only (NOT confidential): run on the rootfs containerd prepared instead of pulling,
     // unless the policy pins digests (only a pull learns the digest).
     ...(o.processMode ? { hostRootfsAllowed: () => !gate.pinsImageDigests() } : {}),

@@ -36,6 +36,11 @@ export class PolicyGate {
     return this.engine.pinsImageDigests();
   }
 
+  /** Whether the current policy would allow `method` with `request` (not recorded as a decision). */
+  wouldAllow(method: string, request: unknown): boolean {
+    return this.engine.evaluate(method, request).allowed;
+  }
+
   get policyName(): string {
     return this.engine.name;
   }

@@ -16,7 +16,7 @@ import type { ImageStore } from '../pull/store.js';
 import type { ImageConfig } from '../pull/registry.js';
 import { Runc, readRuncLog, type RuncStats } from './runc.js';
 import { buildRuncConfig, resourcesJson, type RuncConfig } from './spec.js';
-import { ProcessStdio } from './stdio.js';
+import { ProcessStdio, type DiscardOptions } from './stdio.js';
 
 export const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
@@ -37,9 +37,9 @@ class ManagedProcess {
     this.exit = new Promise((r) => (this.settle = r));
   }
 
-  attach(child: ChildProcess): void {
+  attach(child: ChildProcess, discard: DiscardOptions): void {
     this.child = child;
-    this.stdio.attach(child.stdin, child.stdout, child.stderr);
+    this.stdio.attach(child.stdin, child.stdout, child.stderr, discard);
     child.once('exit', (code, sig) => this.finish(code ?? 128 + (sig ? signalNumber(sig) : 0)));
     child.once('error', () => this.finish(255));
   }
@@ -93,6 +93,12 @@ export interface ContainerManagerOptions {
   hostRootfsAllowed?: () => boolean;
   /** Where the guest's `/` is for CopyFile-d files (`/` in a VM). */
   sharedRoot?: string;
+  /**
+   * Whether the policy lets the host read this process's stdout/stderr (asked when it starts).
+   * When not, the output is drained and discarded (counted) so the process never blocks on a full
+   * pipe. Absent: readable.
+   */
+  outputReadable?: (stream: 'stdout' | 'stderr', containerId: string, execId: string) => boolean;
 }
 
 function sh(cmd: string, args: string[]): Promise<void> {
@@ -106,6 +112,7 @@ export class ContainerManager {
   private readonly oomWaiters: ((id: string) => void)[] = [];
   private readonly oomQueue: string[] = [];
   private oomTimer: NodeJS.Timeout | undefined;
+  private readonly discarded = { stdout: 0, stderr: 0 };
 
   constructor(private readonly o: ContainerManagerOptions) {
     mkdirSync(join(o.stateDir, 'containers'), { recursive: true });
@@ -113,6 +120,29 @@ export class ContainerManager {
 
   get size(): number {
     return this.containers.size;
+  }
+
+  /** Bytes of output drained and discarded so far (all processes, removed ones included). */
+  discardedOutput(): { stdout: number; stderr: number } {
+    return { ...this.discarded };
+  }
+
+  /** Attaches a started process's stdio (draining what the host may not read) and logs the discarded counts when it exits. */
+  private attachProcess(p: ManagedProcess, child: ChildProcess, containerId: string): void {
+    const readable = this.o.outputReadable ?? (() => true);
+    const discard: DiscardOptions = {
+      stdout: !readable('stdout', containerId, p.execId),
+      stderr: !readable('stderr', containerId, p.execId),
+      onDiscard: (stream, n) => void (this.discarded[stream] += n),
+    };
+    p.attach(child, discard);
+    if (discard.stdout || discard.stderr) {
+      void Promise.all([p.exit, p.stdio.stdout.drained, p.stdio.stderr.drained]).then(() => {
+        const out = p.stdio.stdout.discarded;
+        const err = p.stdio.stderr.discarded;
+        if (out + err > 0) this.o.logger.info({ container: containerId, exec: p.execId === containerId ? undefined : p.execId, stdoutBytes: out, stderrBytes: err }, 'container output discarded (the policy forbids the host to read it)');
+      });
+    }
   }
 
   ids(): string[] {
@@ -180,7 +210,7 @@ export class ContainerManager {
     if (c.state !== 'created') throw new CocoletError(ErrorCode.FailedPrecondition, `container ${id} is ${c.state}`, { context: { container: id } });
     const pidFile = join(c.dir, 'init.pid');
     const log = join(c.dir, 'runc.log');
-    c.init.attach(this.o.runc.run(id, c.bundle, pidFile, log));
+    this.attachProcess(c.init, this.o.runc.run(id, c.bundle, pidFile, log), id);
     void c.init.exit.then((status) => {
       c.state = 'stopped';
       this.checkOom(c);
@@ -227,7 +257,7 @@ export class ContainerManager {
     writeFileSync(join(dir, 'process.json'), JSON.stringify(proc));
     const p = new ManagedProcess(req.execId);
     c.execs.set(req.execId, p);
-    p.attach(this.o.runc.exec(c.id, join(dir, 'process.json'), join(dir, 'pid'), join(dir, 'runc.log')));
+    this.attachProcess(p, this.o.runc.exec(c.id, join(dir, 'process.json'), join(dir, 'pid'), join(dir, 'runc.log')), c.id);
     p.pid = await this.waitPid(join(dir, 'pid'), p, join(dir, 'runc.log'), c.id);
   }
 

@@ -40,3 +40,21 @@ test('output beyond the buffer bound pauses the stream until it is read', async 
   assert.equal(total, 2 * 1024 * 1024);
   assert.equal(s.isPaused(), false);
 });
+
+test('output the host may not read is drained and counted, never paused, and cannot be read', async () => {
+  const s = new PassThrough({ highWaterMark: 1 });
+  const b = new OutputBuffer();
+  let counted = 0;
+  b.attach(s, { discard: true, onDiscard: (n) => (counted += n) });
+  const total = 8 * 1024 * 1024;
+  for (let i = 0; i < 8; i++) {
+    // every write is taken (drained) even though nobody reads: no back-pressure reaches the writer
+    await new Promise<void>((resolve) => (s.write(Buffer.alloc(1024 * 1024)) ? resolve() : s.once('drain', resolve)));
+  }
+  s.end();
+  await new Promise((r) => s.once('end', r));
+  assert.equal(b.discarded, total);
+  assert.equal(counted, total);
+  assert.equal(s.isPaused(), false);
+  await assert.rejects(b.read(10), (e: { code?: string }) => e.code === ErrorCode.FailedPrecondition);
+});
