@@ -1,8 +1,17 @@
 /**
- * cocolet-agent: the in-TEE half. Start-up order matters: init-data is read and MEASURED (checked
- * against SNP HOSTDATA / TDX MRCONFIGID through configfs-tsm on those TEEs, else extended into PCR 8
- * of the vTPM when present) and the policy installed BEFORE any transport is opened, so no host
- * request is ever served under an unmeasured or absent policy.
+ * cocolet-agent: the in-TEE half. Start-up order matters:
+ * 1. init-data is read and parsed (policy, settings);
+ * 2. the transports open behind the measurement lock (agent/lock.ts): Health and GetGuestDetails
+ *    answer, every other request waits;
+ * 3. init-data is MEASURED (initdata/measure.ts: SNP HOSTDATA / TDX MRCONFIGID through
+ *    configfs-tsm, else PCR 8 of the development TEE's vTPM) and the lock opens. Any error on
+ *    that path refuses the waiting requests with the reason and stops the agent (fatal line on the
+ *    console, exit 1; in the VM /init then powers off).
+ *
+ * A confidential sandbox is the agent in a VM (everything but the process hypervisor's agent):
+ * it is reachable only through the virtio-serial port and refuses to serve unmeasured. The
+ * process agent (COCOLET_AGENT_INSECURE_PROCESS=1) runs on the host, is NOT confidential, says so,
+ * and measures nothing.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,13 +22,13 @@ import { Health } from '../../shared/gen/kata/health_pb.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { TtrpcServer } from '../../shared/ttrpc/index.js';
 import { findInitdataDevice, readInitdataFile, type Initdata } from '../initdata/initdata.js';
-import { checkInitdataBinding, readTsmReport } from '../initdata/bind.js';
 import { digestOf } from '../initdata/builtins.js';
-import { extendedValue, INITDATA_PCR, pcrExtend, pcrRead, tpmDevice } from '../initdata/tpm.js';
+import { measureInitdata, type InitdataMeasurement, type MeasureOptions } from '../initdata/measure.js';
 import { CONFIDENTIAL_DEFAULT_POLICY } from '../policy/defaults.js';
 import { parsePolicy, type PolicyDocument } from '../policy/document.js';
 import { PolicyGate } from '../policy/gate.js';
 import type { ContainerManager } from '../runtime/containers.js';
+import { MeasurementLock } from './lock.js';
 import { createAgentService, createHealthService } from './service.js';
 import { serveTransports, type ServingTransport } from './transports.js';
 
@@ -32,6 +41,8 @@ export interface AgentOptions {
   initdataFile?: string;
   runcBinary?: string;
   logger: Logger;
+  /** Overrides for the measurement (unit tests: a fake TPM, a fake configfs-tsm). */
+  measure?: Partial<Omit<MeasureOptions, 'logger' | 'builtinPolicyDigest'>>;
 }
 
 /** Agent settings carried in init-data key `cocolet-agent.json` (measured with the rest). */
@@ -56,10 +67,18 @@ export function rootIsRamfs(): boolean {
   return false;
 }
 
-export interface Measurement {
-  source: 'tpm-pcr8' | 'snp-hostdata' | 'tdx-mrconfigid' | 'none';
-  digest?: string;
-  pcr8?: string;
+/** SHA-256 of the built-in default policy document: what is measured when no init-data is delivered. */
+export function builtinPolicyDigest(): Buffer {
+  return digestOf('sha256', Buffer.from(JSON.stringify(CONFIDENTIAL_DEFAULT_POLICY)));
+}
+
+/** What GetGuestDetails reports about the TEE and the measurement (no secrets: the host knows all of it). */
+export function teeFeatures(processMode: boolean, lock: MeasurementLock, m: InitdataMeasurement | undefined): string[] {
+  if (processMode) return ['tee:none (host process, not confidential)', 'initdata:unmeasured'];
+  const s = lock.state;
+  if (s.state === 'failed') return ['initdata:failed'];
+  if (!m) return ['initdata:pending'];
+  return [m.tee === 'dev' ? 'tee:dev (not confidential)' : `tee:${m.tee}`, `initdata:${m.register}`];
 }
 
 export class Agent {
@@ -67,38 +86,27 @@ export class Agent {
   private transports: ServingTransport[] = [];
   private containers: ContainerManager | undefined;
   private containersLoading: Promise<ContainerManager> | undefined;
+  readonly lock = new MeasurementLock();
   initdata: Initdata | undefined;
-  measurement: Measurement = { source: 'none' };
+  measurement: InitdataMeasurement | undefined;
 
   constructor(private readonly o: AgentOptions) {}
 
-  /** Reads init-data; measures it; returns the policy and settings it carries. */
-  private loadInitdata(): { policy: PolicyDocument; settings: AgentSettings } {
+  /** The confidential agent serves only the host channel (virtio-serial): no TCP, no unix socket a container could reach. */
+  private checkTransports(): void {
+    if (this.o.processMode) return;
+    const bad = this.o.transports.find((t) => !(t === 'auto' || t === 'virtio' || t.startsWith('virtio:')));
+    if (bad) throw new CocoletError(ErrorCode.ConfigInvalid, `transport ${bad} refused: a confidential agent is reachable only through the virtio-serial port (auto, virtio[:name])`);
+  }
+
+  /** Reads and parses init-data (not yet measured); returns the policy and settings it carries. */
+  private readInitdata(): { policy: PolicyDocument; settings: AgentSettings } {
     const log = this.o.logger;
     const id = this.o.initdataFile ? readInitdataFile(this.o.initdataFile) : this.o.processMode ? undefined : findInitdataDevice();
     this.initdata = id;
     if (!id) {
-      log.info({ policy: CONFIDENTIAL_DEFAULT_POLICY.name }, 'no init-data; using the default confidential policy');
+      log.info({ policy: CONFIDENTIAL_DEFAULT_POLICY.name }, 'no init-data; using the built-in default policy');
       return { policy: CONFIDENTIAL_DEFAULT_POLICY, settings: {} };
-    }
-    const tsm = this.o.processMode ? undefined : readTsmReport();
-    const dev = this.o.processMode ? undefined : tpmDevice();
-    if (tsm) {
-      // Hardware TEE: the host put the digest into HOSTDATA / MRCONFIGID at launch; refuse on mismatch.
-      const b = checkInitdataBinding(tsm.provider, tsm.outblob, id.digest);
-      this.measurement = { source: b.tee === 'snp' ? 'snp-hostdata' : 'tdx-mrconfigid', digest: id.digest.toString('hex') };
-      log.info({ algorithm: id.algorithm, digest: id.digest.toString('hex'), tee: b.tee, field: b.field }, 'init-data bound to the TEE report');
-    } else if (dev) {
-      // vTPM attesters bind init-data by extending PCR 8 with a SHA-256 digest of the TOML.
-      const d = id.algorithm === 'sha256' ? id.digest : digestOf('sha256', id.raw);
-      const before = pcrRead(dev, INITDATA_PCR);
-      pcrExtend(dev, INITDATA_PCR, d);
-      const after = pcrRead(dev, INITDATA_PCR);
-      if (!after.equals(extendedValue(before, d))) throw new CocoletError(ErrorCode.Internal, 'PCR 8 did not take the init-data digest');
-      this.measurement = { source: 'tpm-pcr8', digest: d.toString('hex'), pcr8: after.toString('hex') };
-      log.info({ algorithm: id.algorithm, digest: id.digest.toString('hex'), pcr: INITDATA_PCR, pcrValue: after.toString('hex') }, 'init-data measured');
-    } else {
-      log.warn({ algorithm: id.algorithm, digest: id.digest.toString('hex'), processMode: this.o.processMode }, 'init-data not measured: no TPM');
     }
     if (id.data['policy.rego'] !== undefined && id.data[INITDATA_POLICY_KEY] === undefined) {
       throw new CocoletError(ErrorCode.PolicyInvalid, 'init-data carries a Rego policy; cocolet-agent needs policy.json');
@@ -112,15 +120,34 @@ export class Agent {
         throw new CocoletError(ErrorCode.ConfigInvalid, `init-data ${INITDATA_SETTINGS_KEY} is not JSON`);
       }
     }
-    log.info({ policy: policy.name }, 'policy installed from init-data');
+    log.info({ policy: policy.name, algorithm: id.algorithm, digest: id.digest.toString('hex') }, 'init-data read; policy loaded (in force once measured)');
     return { policy, settings };
+  }
+
+  /** Measures init-data and opens the lock; on any error fails the lock (waiting requests get the reason) and throws. */
+  private measure(): void {
+    const log = this.o.logger;
+    if (this.o.processMode) {
+      log.warn({ initdata: Boolean(this.initdata) }, 'init-data not measured: the process agent runs on the host and is NOT confidential');
+      this.lock.open();
+      return;
+    }
+    try {
+      this.measurement = measureInitdata(this.initdata, { ...this.o.measure, builtinPolicyDigest: builtinPolicyDigest(), logger: log });
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      this.lock.fail(reason);
+      throw e;
+    }
+    this.lock.open();
   }
 
   async start(): Promise<void> {
     const log = this.o.logger;
     log.info({ sinceProcessStartMs: Math.round(process.uptime() * 1000) }, 'agent starting');
     if (this.o.processMode) log.warn('agent running as a host process: NOT confidential (development only)');
-    const { policy, settings } = this.loadInitdata();
+    this.checkTransports();
+    const { policy, settings } = this.readInitdata();
     const gate = new PolicyGate(policy, log.child({ component: 'policy' }), this.o.processMode);
     mkdirSync(this.o.stateDir, { recursive: true });
     const copyRoot = this.o.processMode ? join(this.o.stateDir, 'guest-root') : '/';
@@ -133,16 +160,25 @@ export class Agent {
       });
       return this.containers;
     }));
-    const server = new TtrpcServer({ logger: log, interceptors: [gate.interceptor()] });
+    const server = new TtrpcServer({ logger: log, interceptors: [this.lock.interceptor(), gate.interceptor()] });
     server.register(AgentService, createAgentService({
       containers, containerCount: () => this.containers?.size ?? 0, gate, logger: log,
       copyRoot,
       initDaemon: process.pid === 1,
+      features: () => teeFeatures(this.o.processMode, this.lock, this.measurement),
+      outputDiscarded: () => this.containers?.discardedOutput() ?? { stdout: 0, stderr: 0 },
     }));
     server.register(Health, createHealthService());
     this.server = server;
     this.transports = await serveTransports(server, this.o.transports, log);
-    log.info({ transports: this.transports.map((t) => t.description), policy: policy.name, kernelUptimeMs: Math.round(uptime() * 1000), processUptimeMs: Math.round(process.uptime() * 1000) }, 'agent ready');
+    try {
+      this.measure();
+    } catch (e) {
+      // waiting requests are answered with the reason before the transports close
+      await this.stop();
+      throw e;
+    }
+    log.info({ transports: this.transports.map((t) => t.description), policy: policy.name, tee: this.measurement?.tee ?? 'none (host process)', kernelUptimeMs: Math.round(uptime() * 1000), processUptimeMs: Math.round(process.uptime() * 1000) }, 'agent ready');
   }
 
   async stop(): Promise<void> {

@@ -29,6 +29,10 @@ export interface AgentServiceDeps {
   copyRoot: string;
   /** The agent is its VM's init (false: started by /init or as a host process). */
   initDaemon: boolean;
+  /** TEE and init-data measurement labels for GetGuestDetails (`tee:dev (not confidential)`, `initdata:PCR8`, …). */
+  features?: () => string[];
+  /** Bytes of container output drained and discarded because the policy forbids the host to read it. */
+  outputDiscarded?: () => { stdout: number; stderr: number };
 }
 
 interface SandboxState {
@@ -153,7 +157,7 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
           deviceHandlers: [],
           storageHandlers: ['image_guest_pull'],
           supportsSeccomp: false,
-          extraFeatures: [`policy:${d.gate.policyName}`],
+          extraFeatures: [`policy:${d.gate.policyName}`, ...(d.features?.() ?? [])],
         },
       };
     },
@@ -168,7 +172,7 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
     },
     async getMetrics() {
       const { renderMetrics } = await import('./metrics.js');
-      return { metrics: renderMetrics(d.gate.decisionCounts(), d.containerCount()) };
+      return { metrics: renderMetrics(d.gate.decisionCounts(), d.containerCount(), d.outputDiscarded?.()) };
     },
   };
   // Every RPC cocolet does not implement answers UNIMPLEMENTED naming it (after the policy gate).

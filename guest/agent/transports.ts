@@ -1,8 +1,10 @@
 /**
- * Where the agent listens: `unix:<path>` (development, the process hypervisor), `tcp:<host>:<port>`
- * (second transport inside the VM), `virtio[:<name>]` (the virtio-serial port, default
- * `agent.channel.0`, found by its name under /sys/class/virtio-ports), `auto` (virtio-serial when
- * the VM has virtio ports, then TCP on port 1024 when it has a network interface).
+ * Where the agent listens: `virtio[:<name>]` (the virtio-serial port, default `agent.channel.0`,
+ * found by its name under /sys/class/virtio-ports) and `auto` (the same port): the only transports
+ * of a confidential agent. The host channel is the one way in: containers share the guest's
+ * network namespace, so a TCP listener (even on loopback) would let any container call the agent.
+ * `unix:<path>` and `tcp:<host>:<port>` are for the process agent only (NOT confidential; the agent
+ * refuses them otherwise, see agent.ts).
  */
 import { existsSync, openSync, readdirSync, readFileSync, closeSync, constants } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -11,7 +13,6 @@ import { delay } from '../../shared/lifecycle/disposables.js';
 import type { TtrpcServer } from '../../shared/ttrpc/index.js';
 
 export const AGENT_CHANNEL = 'agent.channel.0';
-export const AGENT_TCP_PORT = 1024;
 const PORT_WAIT_MS = 30_000;
 
 /** `/dev/vportNpM` whose sysfs name is `name`, once it appears (the name is filled after the node). */
@@ -104,15 +105,9 @@ export async function serveTransports(server: TtrpcServer, specs: readonly strin
       if (!dev) throw new Error(`virtio-serial port ${name} not found`);
       out.push(serveVirtioPort(server, dev, log));
     } else if (spec === 'auto') {
-      // The host's channel first; TCP (node:net and its stream stack load then) once the port is
-      // serving and its pending reads have had an event-loop turn.
       const dev = await findVirtioPort(AGENT_CHANNEL);
-      if (dev) {
-        out.push(serveVirtioPort(server, dev, log));
-        await new Promise<void>((resolve) => setImmediate(resolve));
-      }
-      if (existsSync('/sys/class/net/eth0')) out.push(await serveTcp(server, '0.0.0.0', AGENT_TCP_PORT, log));
-      if (out.length === 0) throw new Error('no transport found (no virtio-serial port, no network)');
+      if (!dev) throw new Error(`no transport found (virtio-serial port ${AGENT_CHANNEL} absent)`);
+      out.push(serveVirtioPort(server, dev, log));
     } else {
       throw new Error(`unknown transport ${spec}`);
     }

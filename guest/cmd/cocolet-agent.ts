@@ -5,8 +5,10 @@
  *   cocolet-agent [--transport=auto|virtio[:name]|tcp:host:port|unix:path]... [--state-dir=DIR]
  *                 [--initdata=FILE] [--runc=PATH]
  *
- * In the VM, /init starts it with `--transport=auto`; the process hypervisor starts it with a
- * unix socket and COCOLET_AGENT_INSECURE_PROCESS=1 (not confidential).
+ * In the VM, /init starts it with `--transport=auto` (the virtio-serial port, its only way in);
+ * the process hypervisor starts it with a unix socket and COCOLET_AGENT_INSECURE_PROCESS=1 (NOT
+ * confidential). When init-data cannot be measured the agent stops: the reason is its last line
+ * (level fatal) and it exits 1.
  */
 import { createLogger } from '../../shared/log/logger.js';
 import { Agent } from '../agent/agent.js';

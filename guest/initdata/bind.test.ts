@@ -7,7 +7,7 @@ import { parseSnpReport } from '../../shared/attestation/snp/report.js';
 import { parseTdxQuote } from '../../shared/attestation/tdx/quote.js';
 import { attestationFixtures, FIXTURES_ABSENT, fx } from '../../shared/attestation/testing/fixtures.js';
 import { ErrorCode } from '../../shared/errors/index.js';
-import { checkInitdataBinding, readTsmReport } from './bind.js';
+import { checkInitdataBinding, probeTsm } from './bind.js';
 
 const noFixtures = attestationFixtures() === null ? FIXTURES_ABSENT : false;
 
@@ -28,17 +28,39 @@ for (const tc of cases) {
   });
 }
 
-test('configfs-tsm: a report is read through inblob/provider/outblob; absent interface means none', () => {
-  const root = mkdtempSync(join(tmpdir(), 'cocolet-tsm-'));
-  try {
-    assert.equal(readTsmReport(join(root, 'missing')), undefined);
-    const entry = join(root, `cocolet-initdata-${process.pid}`);
-    mkdirSync(entry);
-    writeFileSync(join(entry, 'provider'), 'sev_guest\n');
-    writeFileSync(join(entry, 'outblob'), Buffer.from([1, 2, 3]));
-    const r = readTsmReport(root);
-    assert.deepEqual(r, { provider: 'sev_guest', outblob: Buffer.from([1, 2, 3]) });
-  } finally {
-    rmSync(root, { recursive: true, force: true });
-  }
+const probeCases: { name: string; mkdir: (dir: string) => void; want: string | RegExp }[] = [
+  {
+    name: 'a provider answers: the report is read through inblob/provider/outblob',
+    mkdir: (d) => {
+      mkdirSync(d);
+      writeFileSync(join(d, 'provider'), 'sev_guest\n');
+      writeFileSync(join(d, 'outblob'), Buffer.from([1, 2, 3]));
+    },
+    want: 'report',
+  },
+  { name: 'no provider (the kernel refuses the entry with ENXIO)', mkdir: () => { throw Object.assign(new Error('mkdir'), { code: 'ENXIO' }); }, want: 'no-provider' },
+  { name: 'any other mkdir error fails closed', mkdir: () => { throw Object.assign(new Error('mkdir'), { code: 'EACCES' }); }, want: /creating the report entry .* failed \(EACCES\)/ },
+  { name: 'a report without outblob fails closed', mkdir: (d) => { mkdirSync(d); writeFileSync(join(d, 'provider'), 'sev_guest\n'); }, want: /reading the report failed/ },
+  { name: 'an empty outblob fails closed', mkdir: (d) => { mkdirSync(d); writeFileSync(join(d, 'provider'), 'tdx_guest\n'); writeFileSync(join(d, 'outblob'), ''); }, want: /empty outblob/ },
+];
+
+for (const tc of probeCases) {
+  test(`configfs-tsm probe: ${tc.name}`, () => {
+    const root = mkdtempSync(join(tmpdir(), 'cocolet-tsm-'));
+    try {
+      if (typeof tc.want === 'string') {
+        const p = probeTsm(root, Buffer.alloc(64), tc.mkdir);
+        assert.equal(p.state, tc.want);
+        if (p.state === 'report') assert.deepEqual([p.provider, p.outblob], ['sev_guest', Buffer.from([1, 2, 3])]);
+      } else {
+        assert.throws(() => probeTsm(root, Buffer.alloc(64), tc.mkdir), (e: { code?: string; message: string }) => e.code === ErrorCode.FailedPrecondition && (tc.want as RegExp).test(e.message));
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+}
+
+test('configfs-tsm probe: no report folder means absent', () => {
+  assert.equal(probeTsm('/nonexistent/cocolet/tsm/report').state, 'absent');
 });

@@ -20,21 +20,52 @@ export interface TsmReport {
   outblob: Buffer;
 }
 
-/** Asks configfs-tsm for a report; undefined when the kernel or the platform has none. */
-export function readTsmReport(root = TSM_REPORT_DIR, inblob: Buffer = Buffer.alloc(64)): TsmReport | undefined {
-  if (!existsSync(root)) return undefined;
+/**
+ * What configfs-tsm said: `absent` (no `tsm/report` folder: configfs not mounted or the tsm module
+ * not loaded), `no-provider` (the interface is there but no TEE driver registered with it: the
+ * kernel refuses a report entry with ENXIO, as on a VM without SEV-SNP or TDX), or a report.
+ */
+export type TsmProbe = { state: 'absent'; root: string } | { state: 'no-provider'; root: string } | ({ state: 'report'; root: string } & TsmReport);
+
+function tsmError(step: string, e: unknown): CocoletError {
+  const code = (e as NodeJS.ErrnoException).code ?? '';
+  return new CocoletError(ErrorCode.FailedPrecondition, `configfs-tsm: ${step} failed (${code || (e as Error).message})`, { cause: e });
+}
+
+/**
+ * Asks configfs-tsm for a report with `inblob` as its report data. Every failure other than the two
+ * "no TEE here" answers throws (fail closed): a TEE whose report cannot be read is not a TEE whose
+ * report can be skipped.
+ */
+export function probeTsm(root = TSM_REPORT_DIR, inblob: Buffer = Buffer.alloc(64), mkdir: (dir: string) => void = (d) => mkdirSync(d)): TsmProbe {
+  if (!existsSync(root)) return { state: 'absent', root };
   const dir = join(root, `cocolet-initdata-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
+  try {
+    // configfs creates the entry's attributes (inblob, provider, outblob, …) with it; `mkdir` is a test seam
+    mkdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENXIO') return { state: 'no-provider', root };
+    throw tsmError(`creating the report entry ${dir}`, e);
+  }
   try {
     writeFileSync(join(dir, 'inblob'), inblob);
-    return { provider: readFileSync(join(dir, 'provider'), 'utf8').trim(), outblob: readFileSync(join(dir, 'outblob')) };
-  } catch {
-    return undefined;
+    let provider: string;
+    try {
+      provider = readFileSync(join(dir, 'provider'), 'utf8').trim();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENXIO') return { state: 'no-provider', root };
+      throw e;
+    }
+    const outblob = readFileSync(join(dir, 'outblob'));
+    if (outblob.length === 0) throw new Error('empty outblob');
+    return { state: 'report', root, provider, outblob };
+  } catch (e) {
+    throw e instanceof CocoletError ? e : tsmError('reading the report', e);
   } finally {
     try {
       rmdirSync(dir);
     } catch {
-      /* configfs removes its attributes with the entry */
+      /* configfs removes its attributes with the entry; a leftover entry holds no secret */
     }
   }
 }
