@@ -61,3 +61,10 @@ test('TPM2_PCR_Extend and PCR_Read command bytes', () => {
   const v = extendedValue(Buffer.alloc(32), Buffer.alloc(32, 1));
   assert.equal(v.toString('hex'), createHash('sha256').update(Buffer.concat([Buffer.alloc(32), Buffer.alloc(32, 1)])).digest('hex'));
 });
+
+test('a [data] key named __proto__ is an ordinary entry', () => {
+  const id = parseInitdata(Buffer.from('version = "0.1.0"\nalgorithm = "sha256"\n[data]\n"__proto__" = "x"\n"policy.json" = "{}"\n'));
+  assert.equal(Object.keys(id.data).length, 2);
+  assert.equal(id.data.__proto__, 'x');
+  assert.equal(Object.getPrototypeOf(id.data), null);
+});

@@ -46,7 +46,8 @@ export function parseInitdata(raw: Buffer): Initdata {
   if (typeof alg !== 'string' || !(INITDATA_ALGORITHMS as readonly string[]).includes(alg)) throw bad('algorithm must be sha256, sha384 or sha512');
   const dataIn = doc.data ?? {};
   if (typeof dataIn !== 'object' || Array.isArray(dataIn)) throw bad('[data] must be a table');
-  const data: Record<string, string> = {};
+  // no prototype: a `__proto__` key is a file name like any other, never the object's prototype
+  const data = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(dataIn as Record<string, unknown>)) {
     if (typeof v !== 'string') throw bad(`data.${k} must be a string`);
     data[k] = v;
