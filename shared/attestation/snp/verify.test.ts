@@ -267,6 +267,11 @@ test('forged ARK -> ASK -> VCEK chain (the review\'s attack)', { skip: !have && 
     assert.equal(r.verified, true, r.reason);
     assert.equal((r.claims.trust_anchor as { source: string }).source, 'forged');
   });
+  await t.test('a trusted VCEK without TCB extensions is refused (nothing to compare the reported TCB with)', () => {
+    const bare = forgeSnp(gs.report, gs.leaf, gs.chain!, { bareVcek: true });
+    const r = verifySnp({ report: bare.report, leaf: bare.vcek, chain: bare.chain }, { at: AT, trustRoots: trustStoreFrom(bare.arkPem, 'forged') });
+    assert.equal(r.reasonCode, 'snp.tcb', r.reason);
+  });
   await t.test('the genuine evidence fails under the forged root', () => {
     const r = verifySnp({ report: genuine.report, leaf: genuine.leaf, chain: genuine.chain! }, { at: AT, trustRoots: trustStoreFrom(forged.arkPem, 'forged') });
     assert.equal(r.reasonCode, 'cert.untrusted-root', r.reason);

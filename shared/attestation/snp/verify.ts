@@ -68,6 +68,10 @@ export function loadSnpTrust(leafData: Uint8Array | string, chainData: Uint8Arra
   if (chain.length > 0) checkProduct(chain[chain.length - 1]!);
   const anchor = verifyChain(leaf, chain, { at, trust: store });
   checkProduct(anchor);
+  // What the report is compared with must be there: an endorsement key without it would skip checks.
+  if (info.kind === 'unknown') fail(Reason.SnpSigningKey, `${describe(leaf)} is neither a VCEK (CN=SEV-VCEK) nor a VLEK (CN=SEV-VLEK)`);
+  if (!info.tcb) fail(Reason.SnpTcb, `${describe(leaf)} has no TCB extensions (blSPL, teeSPL, snpSPL, ucodeSPL)`);
+  if (info.kind === 'vcek' && !info.hwId) fail(Reason.SnpChipId, `${describe(leaf)} has no hwID extension`);
   const key = EcdsaPublicKey.fromKeyObject(leaf.x509.publicKey, describe(leaf));
   if (key.curve !== 'P-384') fail(Reason.CertKey, `${describe(leaf)} key is ${key.curve}, expected P-384`);
   return { leaf, info, key, chain, anchor: anchorClaim(anchor, store) };

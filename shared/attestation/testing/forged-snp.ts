@@ -61,8 +61,11 @@ export function resignSnpReport(report: Uint8Array, key: KeyObject): Uint8Array 
   return rep;
 }
 
-/** Forges the chain for `realVcek` (DER) under the names of `realChain` (ASK, ARK PEM) and re-signs `report`. */
-export function forgeSnp(report: Uint8Array, realVcek: Uint8Array, realChain: Uint8Array): ForgedSnp {
+/**
+ * Forges the chain for `realVcek` (DER) under the names of `realChain` (ASK, ARK PEM) and re-signs
+ * `report`. `bareVcek` leaves the real VCEK's extensions (product, TCB, hwID) out.
+ */
+export function forgeSnp(report: Uint8Array, realVcek: Uint8Array, realChain: Uint8Array, opts: { bareVcek?: boolean } = {}): ForgedSnp {
   const [askDer, arkDer] = splitCertificates(realChain, 'real chain');
   const parse = (d: Uint8Array): TBSCertificate => AsnConvert.parse(d, Certificate).tbsCertificate;
   const real = { vcek: parse(realVcek), ask: parse(askDer!), ark: parse(arkDer!) };
@@ -71,7 +74,7 @@ export function forgeSnp(report: Uint8Array, realVcek: Uint8Array, realChain: Ui
   const ca = [new Extension({ extnID: id_ce_basicConstraints, critical: true, extnValue: new OctetString(AsnConvert.serialize(new BasicConstraints({ cA: true }))) })];
   const ark = certificate(1, real.ark.subject, arkKey.publicKey, { name: real.ark.subject, key: arkKey.privateKey }, ca);
   const ask = certificate(2, real.ask.subject, askKey.publicKey, { name: real.ark.subject, key: arkKey.privateKey }, ca);
-  const vcek = certificate(0, real.vcek.subject, vcekKey.publicKey, { name: real.ask.subject, key: askKey.privateKey }, [...(real.vcek.extensions ?? [])]);
+  const vcek = certificate(0, real.vcek.subject, vcekKey.publicKey, { name: real.ask.subject, key: askKey.privateKey }, opts.bareVcek ? [] : [...(real.vcek.extensions ?? [])]);
   const cleared = new Uint8Array(report);
   cleared[POLICY_DEBUG_BYTE] = cleared[POLICY_DEBUG_BYTE]! & ~POLICY_DEBUG_MASK;
   return { report: resignSnpReport(cleared, vcekKey.privateKey), vcek, chain: derToPem(ask) + derToPem(ark), arkPem: derToPem(ark) };
