@@ -11,7 +11,7 @@ import { padReportData } from '../../shared/kbs/binding.js';
 import { akPinOf, initDataPcrValue, INIT_DATA_PCR, parseSampleEvidence, parseTpmEvidence, TPM_REPORT_DATA_SIZE } from '../../shared/kbs/evidence.js';
 import { KbsProtocolError, type InitData, type TeeName } from '../../shared/kbs/protocol.js';
 import type { EvidenceFacts } from './reference-values.js';
-import { verifySnpEvidence, verifyTdxEvidence, type HardwareTrust } from './hardware.js';
+import { verifyAzSnpEvidence, verifyAzTdxEvidence, verifySnpEvidence, verifyTdxEvidence, type HardwareTrust } from './hardware.js';
 
 export class AttestationFailure extends Error {
   constructor(
@@ -148,6 +148,8 @@ const ADAPTERS: Partial<Record<TeeName, (input: EvidenceInput) => VerifiedEviden
   sample: verifySampleEvidence,
   snp: verifySnpEvidence,
   tdx: (input) => verifyTdxEvidence(input, input.trust),
+  'az-snp-vtpm': verifyAzSnpEvidence,
+  'az-tdx-vtpm': (input) => verifyAzTdxEvidence(input, input.trust),
 };
 
 /** TEEs whose evidence this broker can verify. */

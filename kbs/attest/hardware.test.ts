@@ -83,3 +83,15 @@ test('tdx: a real quote is refused by the strict verifier: without collateral, u
   failsWith(() => verifyEvidence(tdxInput(undefined, true)), 'tdx.tcb-level');
   failsWith(() => verifyEvidence(tdxInput(new Uint8Array(64).fill(9), true)), 'tdx.report-data');
 });
+
+test('az-snp-vtpm: the real Azure HCL sample is refused (its VCEK belongs to another chip); no VCEK is refused by name', { skip }, () => {
+  const pcrs = (JSON.parse(Buffer.from(fx('tpm/azure-vtpm-kinvolk/pcrs_sha256.json')).toString()) as { pcrs: Record<string, string> }).pcrs;
+  const primary = {
+    quote: { signature: [...fx('tpm/azure-vtpm-kinvolk/quote.rsassa_sha256.sig')], message: [...fx('tpm/azure-vtpm-kinvolk/quote.tpms_attest.bin')], pcrs: Array.from({ length: 24 }, (_, i) => pcrs[String(i)]) },
+    report: [...fx('snp/azure-hcl-milan-kinvolk/hcl-report-snp.bin')],
+    vcek: Buffer.from(fx('snp/azure-hcl-milan-kinvolk/certs.pem')).toString(),
+  };
+  const input: EvidenceInput = { tee: 'az-snp-vtpm', primary, reportData: new TextEncoder().encode('challenge'), gates: STRICT, trust: { tpmAkPins: new Set() }, at: AT };
+  failsWith(() => verifyEvidence(input), 'snp.signature');
+  failsWith(() => verifyEvidence({ ...input, primary: { ...primary, vcek: undefined } }), 'evidence.missing-input', /vcek/);
+});

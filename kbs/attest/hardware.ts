@@ -5,9 +5,14 @@
  *    report_data = binding digest zero-padded to 64 bytes; init-data digest in HOST_DATA.
  *  - `tdx`: {quote, cc_eventlog?} base64; collateral from the broker's configuration (required
  *    by the verifier); report_data as for SNP; init-data digest in MRCONFIGID.
+ *  - `az-snp-vtpm` / `az-tdx-vtpm` (Azure CVMs with a paravisor vTPM): {quote: {signature,
+ *    message, pcrs}, report, vcek} / {tpm_quote, hcl_report, td_quote}, byte fields as arrays or
+ *    base64; the vTPM quote's nonce is the binding digest itself, its AK comes from the HCL
+ *    runtime data the hardware report binds; init-data digest extended into PCR 8 as for `tpm`.
  * Debug guests are refused unless the default reference values allow them (then a waiver).
  */
-import { verifySnp, verifyTdx, type TdxCollateral, type VerifyResult } from '../../shared/attestation/index.js';
+import { verifyAzSnp, verifyAzTdx, verifySnp, verifyTdx, type TdxCollateral, type VerifyResult } from '../../shared/attestation/index.js';
+import { initDataPcrValue, INIT_DATA_PCR } from '../../shared/kbs/evidence.js';
 import { padReportData } from '../../shared/kbs/binding.js';
 import { AttestationFailure, digestInitData, Waiver, type EvidenceInput, type VerifiedEvidence } from './evidence.js';
 import type { EvidenceFacts, SnpMinTcb } from './reference-values.js';
@@ -78,6 +83,69 @@ export function verifyTdxEvidence(input: EvidenceInput, trust: HardwareTrust): V
   const c = r.claims as { mr_td: string; mr_config_id: string };
   const facts: EvidenceFacts = { tee: 'tdx', measurement: c.mr_td };
   const initData = initDataAgainst(input, c.mr_config_id, 48, 'MRCONFIGID');
+  if (initData) facts.initDataDigest = initData.digest;
+  return { facts, teeClaims: r.claims, ...(initData ? { initData } : {}), waivers: input.gates.allowDebug ? [Waiver.Debug] : [] };
+}
+
+interface VtpmParts {
+  quote: Uint8Array;
+  signature: Uint8Array;
+  pcrs: Record<string, string>;
+}
+
+function vtpmQuote(v: unknown, what: string): VtpmParts {
+  const q = object(v, what);
+  if (!Array.isArray(q.pcrs) || q.pcrs.length !== 24) throw new AttestationFailure('evidence.malformed', `${what}.pcrs must list the 24 SHA-256 PCR values`);
+  const pcrs: Record<string, string> = {};
+  q.pcrs.forEach((p: unknown, i) => {
+    const b = typeof p === 'string' && /^[0-9a-fA-F]{64}$/.test(p) ? Buffer.from(p, 'hex') : Buffer.from(bytes(p, `${what}.pcrs[${i}]`));
+    if (b.length !== 32) throw new AttestationFailure('evidence.malformed', `${what}.pcrs[${i}] is not a SHA-256 value`);
+    pcrs[String(i)] = b.toString('hex');
+  });
+  return { quote: bytes(q.message, `${what}.message`), signature: bytes(q.signature, `${what}.signature`), pcrs };
+}
+
+/** Azure's attester extends PCR 8 with the init-data digest, as the TPM attester does. */
+function initDataInPcr8(input: EvidenceInput, pcrs: Record<string, string>): { digest: string; claims: unknown } | undefined {
+  if (!input.initData) return undefined;
+  const { digest, alg, claims } = digestInitData(input.initData);
+  if (digest.length !== 32) throw new AttestationFailure('kbs.init-data', `the vTPM binds init-data into PCR ${INIT_DATA_PCR} with a SHA-256 digest; this init-data uses ${alg}`);
+  const want = initDataPcrValue(digest);
+  if (pcrs[String(INIT_DATA_PCR)] !== want) throw new AttestationFailure('kbs.init-data', `PCR ${INIT_DATA_PCR} is ${pcrs[String(INIT_DATA_PCR)]}, not the value one extend of the init-data digest gives (${want})`);
+  return { digest: Buffer.from(digest).toString('hex'), claims };
+}
+
+export function verifyAzSnpEvidence(input: EvidenceInput): VerifiedEvidence {
+  const o = object(input.primary, 'az-snp-vtpm evidence');
+  const vtpm = vtpmQuote(o.quote, 'az-snp-vtpm evidence: quote');
+  if (typeof o.vcek !== 'string' || !o.vcek.includes('-----BEGIN CERTIFICATE-----')) throw new AttestationFailure('evidence.missing-input', 'az-snp-vtpm evidence: vcek must be the VCEK certificate as PEM');
+  const r = verifyAzSnp(
+    { hcl: bytes(o.report, 'az-snp-vtpm evidence: report'), leaf: o.vcek, vtpm: { quote: vtpm.quote, signature: vtpm.signature, pcrs: { hash: 'sha256', pcrs: vtpm.pcrs } } },
+    { reportData: input.reportData, allowDebug: input.gates.allowDebug, ...(input.at ? { at: input.at } : {}) },
+  );
+  checked(r);
+  const snp = r.claims.snp as { measurement: string; reported_tcb: SnpMinTcb };
+  const facts: EvidenceFacts = { tee: 'az-snp-vtpm', measurement: snp.measurement, pcrs: vtpm.pcrs, tcb: { bootloader: snp.reported_tcb.bootloader, tee: snp.reported_tcb.tee, snp: snp.reported_tcb.snp, microcode: snp.reported_tcb.microcode } };
+  const initData = initDataInPcr8(input, vtpm.pcrs);
+  if (initData) facts.initDataDigest = initData.digest;
+  return { facts, teeClaims: r.claims, ...(initData ? { initData } : {}), waivers: input.gates.allowDebug ? [Waiver.Debug] : [] };
+}
+
+export function verifyAzTdxEvidence(input: EvidenceInput, trust: HardwareTrust): VerifiedEvidence {
+  const o = object(input.primary, 'az-tdx-vtpm evidence');
+  const vtpm = vtpmQuote(o.tpm_quote, 'az-tdx-vtpm evidence: tpm_quote');
+  const r = verifyAzTdx(
+    {
+      hcl: bytes(o.hcl_report, 'az-tdx-vtpm evidence: hcl_report'),
+      tdQuote: bytes(o.td_quote, 'az-tdx-vtpm evidence: td_quote'),
+      ...(trust.tdxCollateral ? { collateral: trust.tdxCollateral } : {}),
+      vtpm: { quote: vtpm.quote, signature: vtpm.signature, pcrs: { hash: 'sha256', pcrs: vtpm.pcrs } },
+    },
+    { reportData: input.reportData, allowDebug: input.gates.allowDebug, ...(input.at ? { at: input.at } : {}) },
+  );
+  checked(r);
+  const facts: EvidenceFacts = { tee: 'az-tdx-vtpm', measurement: (r.claims.tdx as { mr_td: string }).mr_td, pcrs: vtpm.pcrs };
+  const initData = initDataInPcr8(input, vtpm.pcrs);
   if (initData) facts.initDataDigest = initData.digest;
   return { facts, teeClaims: r.claims, ...(initData ? { initData } : {}), waivers: input.gates.allowDebug ? [Waiver.Debug] : [] };
 }
