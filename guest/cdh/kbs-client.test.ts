@@ -204,6 +204,15 @@ test('5xx answers are retried with exponential backoff, then succeed', async () 
   assert.deepEqual(retries.map((r) => [r.what, r.attempt, r.delayMs, r.reason]), [['attestation', 1, 10, 'HTTP 503'], ['attestation', 2, 20, 'HTTP 502']]);
 });
 
+test('a 5xx on attest retries the whole handshake with a fresh challenge (nonces are single-use)', async () => {
+  retries.length = 0;
+  const before = s.auths;
+  s.queue.push({ path: '/kbs/v0/attest', status: 500 });
+  assert.equal((await client().getResource(uri('default/key/one'))).toString(), SECRET);
+  assert.equal(s.auths - before, 2);
+  assert.deepEqual(retries.map((r) => [r.what, r.reason]), [['attestation', 'HTTP 500']]);
+});
+
 test('broker down: bounded backoff, then an error naming the resource, the broker and the attempts', async () => {
   retries.length = 0;
   const dead = createHttpServer();

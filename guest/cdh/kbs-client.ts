@@ -23,7 +23,7 @@ import { bindingDigest, bindingHashOf, errorKindOf, KBS_PREFIX, KBS_PROTOCOL_VER
 import { resourcePath, resourceUriString, type ResourceUri } from './resource-uri.js';
 
 export interface RetryOptions {
-  /** Attempts per HTTP exchange, the first included. Default 6. */
+  /** Attempts per step (a handshake, or one resource GET), the first included. Default 6. */
   attempts: number;
   /** First delay; doubles each retry. Default 250 ms. */
   baseDelayMs: number;
@@ -60,6 +60,13 @@ export interface KbsClientOptions {
   onRetry?: (e: RetryEvent) => void;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
+}
+
+/** A failure worth retrying (internal): a refused or reset connection, a timeout, a 5xx. */
+class Transient extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
 }
 
 /** A data hub failure: `check` names what failed (stable), the message says why, never a value. */
@@ -145,28 +152,40 @@ export class KbsClient {
     return this.http.origin;
   }
 
-  /** One exchange, retried on transport errors and 5xx with exponential backoff. */
-  private async exchange(what: string, method: 'GET' | 'POST', path: string, body: unknown, cookie: string | undefined): Promise<HttpResponse> {
+  /** One HTTP exchange; a refused connection, a timeout or a 5xx is Transient (retry-worthy). */
+  private async send(what: string, method: 'GET' | 'POST', path: string, body: unknown, cookie: string | undefined): Promise<HttpResponse> {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = cookie ? { cookie: `${SESSION_COOKIE}=${cookie}` } : {};
-    let last = '';
+    let r: HttpResponse;
+    try {
+      r = await this.http.request(method, path, data, headers);
+    } catch (e) {
+      if (!(e instanceof TransportError)) throw e;
+      if (e.tls) throw new CdhError(ErrorCode.Unauthenticated, 'kbs.tls', `${what}: broker ${this.http.origin}: ${e.message}`, what, e);
+      throw new Transient(e.code);
+    }
+    if (r.status >= 500) throw new Transient(`HTTP ${r.status}`);
+    return r;
+  }
+
+  /**
+   * Runs `step` until it does not fail transiently, with exponential backoff, at most
+   * `retry.attempts` times. A handshake is retried whole (a fresh challenge: nonces are single-use).
+   */
+  private async withRetry<T>(what: string, step: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const r = await this.http.request(method, path, data, headers);
-        if (r.status < 500) return r;
-        last = `HTTP ${r.status}`;
+        return await step();
       } catch (e) {
-        if (!(e instanceof TransportError)) throw e;
-        if (e.tls) throw new CdhError(ErrorCode.Unauthenticated, 'kbs.tls', `${what}: broker ${this.http.origin}: ${e.message}`, what, e);
-        last = e.code;
+        if (!(e instanceof Transient)) throw e;
+        if (attempt >= this.retry.attempts) {
+          throw new CdhError(ErrorCode.Unavailable, 'kbs.unavailable', `${what}: broker ${this.http.origin} did not answer after ${attempt} attempts (last: ${e.reason})`, what);
+        }
+        const delayMs = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
+        this.opts.logger?.warn({ resource: what, attempt, delayMs, reason: e.reason }, 'broker request failed, retrying');
+        this.opts.onRetry?.({ what, attempt, delayMs, reason: e.reason });
+        await this.sleep(delayMs);
       }
-      if (attempt >= this.retry.attempts) {
-        throw new CdhError(ErrorCode.Unavailable, 'kbs.unavailable', `${what}: broker ${this.http.origin} did not answer after ${attempt} attempts (last: ${last})`, what);
-      }
-      const delayMs = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
-      this.opts.logger?.warn({ resource: what, attempt, delayMs, reason: last }, 'broker request failed, retrying');
-      this.opts.onRetry?.({ what, attempt, delayMs, reason: last });
-      await this.sleep(delayMs);
     }
   }
 
@@ -178,10 +197,14 @@ export class KbsClient {
     }
   }
 
-  private async handshake(): Promise<Session> {
+  private handshake(): Promise<Session> {
+    return this.withRetry('attestation', () => this.handshakeOnce());
+  }
+
+  private async handshakeOnce(): Promise<Session> {
     const what = 'attestation';
     const tee = this.opts.attester.tee;
-    const auth = await this.exchange(what, 'POST', `${KBS_PREFIX}/auth`, { version: KBS_PROTOCOL_VERSION, tee, 'extra-params': { 'supported-hash-algorithms': ['sha256', 'sha384', 'sha512'] } }, undefined);
+    const auth = await this.send(what, 'POST', `${KBS_PREFIX}/auth`, { version: KBS_PROTOCOL_VERSION, tee, 'extra-params': { 'supported-hash-algorithms': ['sha256', 'sha384', 'sha512'] } }, undefined);
     if (auth.status !== 200) {
       const b = brokerError(auth);
       throw new CdhError(ErrorCode.PermissionDenied, 'kbs.auth', `${what}: broker refused the ${tee} session (${b.kind ?? auth.status}: ${b.detail})`, what);
@@ -202,7 +225,7 @@ export class KbsClient {
       'runtime-data': { nonce: challenge.nonce, 'tee-pubkey': key.jwk },
       'tee-evidence': { primary_evidence: evidence, additional_evidence: '' },
     };
-    const att = await this.exchange(what, 'POST', `${KBS_PREFIX}/attest`, body, cookie);
+    const att = await this.send(what, 'POST', `${KBS_PREFIX}/attest`, body, cookie);
     if (att.status !== 200) {
       const b = brokerError(att);
       throw new CdhError(ErrorCode.PermissionDenied, 'kbs.attestation-refused', `${what}: broker refused the ${tee} evidence (${b.kind ?? att.status}: ${b.detail})`, what);
@@ -235,7 +258,7 @@ export class KbsClient {
     const what = resourceUriString(uri);
     for (let round = 1; ; round++) {
       const s = await this.currentSession();
-      const r = await this.exchange(what, 'GET', `${KBS_PREFIX}/resource/${resourcePath(uri)}`, undefined, s.cookie);
+      const r = await this.withRetry(what, () => this.send(what, 'GET', `${KBS_PREFIX}/resource/${resourcePath(uri)}`, undefined, s.cookie));
       if (r.status === 200) {
         try {
           return decryptJwe(this.parseJson<FlattenedJwe>(r, what, 'resource'), s.key);
