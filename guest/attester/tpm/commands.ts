@@ -267,8 +267,14 @@ export async function pcrReadAll(t: TpmTransport): Promise<Buffer[]> {
     r.u32(); // pcrUpdateCounter
     const got = selectedPcrs(r);
     const n = r.u32();
+    // The TPM is the host's in the development TEE: every answer must make progress on what was asked.
     if (n !== got.length || n === 0) throw new CocoletError(ErrorCode.Internal, `TPM2_PCR_Read returned ${n} digests for ${got.length} selected PCRs`);
-    for (const p of got) values[p] = r.sized();
+    if (got.some((p) => !want.includes(p))) throw new CocoletError(ErrorCode.Internal, 'TPM2_PCR_Read returned PCRs that were not asked for');
+    for (const p of got) {
+      const v = r.sized();
+      if (v.length !== 32) throw new CocoletError(ErrorCode.Internal, `TPM2_PCR_Read returned a ${v.length}-byte SHA-256 value for PCR ${p}`);
+      values[p] = v;
+    }
     want = want.filter((p) => !got.includes(p));
   }
   return values;
