@@ -14,7 +14,11 @@ import { join } from 'node:path';
 import { have } from '../../shared/testing/harness.js';
 import { buildTestFirmware } from '../../shared/snp-launch/testing.js';
 import { findFirmware } from '../../host/vmm/firmware.js';
-import { qemuArgs, type QemuArgsInput } from '../../host/vmm/qemu.js';
+import { QemuHypervisor, qemuArgs, type QemuArgsInput } from '../../host/vmm/qemu.js';
+import { guestImageDir } from '../../host/vmm/image.js';
+import { SnpSection } from '../../shared/snp-launch/ovmf.js';
+import { processesMatching } from '../../shared/testing/harness.js';
+import { ErrorCode } from '../../shared/errors/index.js';
 
 const QEMU = process.env.COCOLET_QEMU ?? 'qemu-system-x86_64';
 const dir = mkdtempSync(join(tmpdir(), 'cocolet-qemu-cgs-'));
@@ -166,5 +170,41 @@ describe('QEMU accepts the hardware-TEE command lines', { skip: have(QEMU) ? fal
     assert.equal(r.started, false);
     assert.match(r.stderr, NO_TEE, `not the missing-TEE failure: ${r.stderr}`);
     assert.doesNotMatch(r.stderr, PARSE_ERROR);
+  });
+});
+
+describe('QemuHypervisor with confidential_guest = "snp" on this host', { skip: !have(QEMU) ? `needs ${QEMU}` : existsSync(join(guestImageDir(), 'manifest.json')) ? false : 'the guest image is not built (npm run guest-image)', timeout: 120_000 }, () => {
+  const initdata = Buffer.from('version = "0.1.0"\nalgorithm = "sha256"\n[data]\n');
+
+  test('firmware without the kernel-hashes table is refused before QEMU runs, and nothing is left', async () => {
+    const fw = join(dir, 'generic.fd');
+    writeFileSync(fw, buildTestFirmware({ sections: [{ gpa: 0x800000, size: 0x1000, type: SnpSection.Secrets }, { gpa: 0x801000, size: 0x1000, type: SnpSection.Cpuid }] }));
+    const stateDir = join(dir, 'vm-generic');
+    const hv = new QemuHypervisor({ qemuBinary: QEMU, confidentialGuest: 'snp', firmware: fw });
+    await assert.rejects(hv.start({ id: 'snp-generic', stateDir, initdata }), (e: { code?: string; message: string }) => e.code === ErrorCode.FailedPrecondition && /no SNP kernel-hashes table/.test(e.message));
+    assert.equal(existsSync(stateDir), false);
+  });
+
+  test('with an AmdSev-shaped firmware QEMU runs the SNP line and fails for want of SEV-SNP, saying so; no swtpm, nothing left', async () => {
+    const fw = join(dir, 'amdsev.fd');
+    writeFileSync(fw, buildTestFirmware({ hashTable: { gpa: 0x80f400, size: 0x400 } }));
+    const stateDir = join(dir, 'vm-amdsev');
+    const hv = new QemuHypervisor({ qemuBinary: QEMU, confidentialGuest: 'snp', firmware: fw });
+    let detail = '';
+    try {
+      const vm = await hv.start({ id: 'snp-amdsev', stateDir, initdata });
+      assert.equal(vm.tee, 'snp');
+      assert.equal(existsSync(join(stateDir, 'swtpm.sock')), false, 'no host vTPM for a hardware TEE');
+      const exit = await vm.exited;
+      assert.notEqual(exit.code, 0);
+      detail = exit.detail ?? '';
+      await vm.stop();
+    } catch (e) {
+      detail = (e as Error).message;
+    }
+    assert.match(detail, NO_TEE);
+    assert.doesNotMatch(detail, PARSE_ERROR);
+    assert.equal(existsSync(stateDir), false);
+    assert.deepEqual(processesMatching(stateDir), []);
   });
 });

@@ -18,10 +18,14 @@ export interface AgentConnection {
 export async function dialAgent(path: string, opts: { timeoutMs: number; until?: Promise<unknown> }): Promise<AgentConnection> {
   const deadline = Date.now() + opts.timeoutMs;
   let gone = false;
-  void opts.until?.then(() => (gone = true));
+  let detail: string | undefined;
+  void opts.until?.then((v) => {
+    gone = true;
+    detail = (v as { detail?: unknown } | undefined)?.detail as string | undefined;
+  });
   let last: unknown;
   for (let i = 0; i < 100_000; i++) {
-    if (gone) throw new CocoletError(ErrorCode.VmFailed, 'the VM exited before its agent answered', { cause: last });
+    if (gone) throw new CocoletError(ErrorCode.VmFailed, `the VM exited before its agent answered${detail ? `: ${detail}` : ''}`, { cause: last });
     try {
       const conn = await TtrpcClient.connect(path, { timeoutMs: Math.max(100, Math.min(2000, deadline - Date.now())) });
       return { conn, api: createClient(AgentService, conn) };

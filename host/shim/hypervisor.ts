@@ -37,8 +37,8 @@ export interface VmHandle {
   readonly confidential: boolean;
   /** What protects the sandbox: snp / tdx (hardware), dev (QEMU + host swtpm, not confidential), none (no VM). */
   readonly tee: TeeKind;
-  /** Resolves when the VM process has exited (for any reason). */
-  readonly exited: Promise<void>;
+  /** Resolves when the VM process has exited (for any reason), with the VMM's error output when it failed. */
+  readonly exited: Promise<{ detail?: string } | void>;
   /** Stops the VM and everything it started; idempotent. */
   stop(): Promise<void>;
 }
@@ -105,7 +105,7 @@ class VmmHypervisor implements Hypervisor {
       consoleLogPath: h.consoleLogPath,
       confidential: h.confidential,
       tee: h.tee,
-      exited: h.exited.then(() => undefined),
+      exited: h.exited.then((e) => (e.detail ? { detail: e.detail } : undefined)),
       stop: () => h.stop(),
     };
   }

@@ -56,6 +56,8 @@ export interface HypervisorStartOptions {
 export interface VmExit {
   code: number | null;
   signal: string | null;
+  /** The VMM's last error output when it failed (e.g. QEMU's `vm-type SEV-SNP not supported by KVM`). */
+  detail?: string;
 }
 
 export interface VmHandle {

@@ -213,7 +213,7 @@ export class QemuHypervisor implements Hypervisor {
       let stderr = '';
       child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
       const exited = new Promise<VmExit>((resolve) => {
-        child.once('exit', (code, signal) => resolve({ code, signal }));
+        child.once('exit', (code, signal) => resolve({ code, signal, ...(code && stderr.trim() ? { detail: stderr.trim().split('\n').slice(-3).join(' | ').slice(-600) } : {}) }));
         child.once('error', (e) => {
           stderr += e.message;
           resolve({ code: -1, signal: null });
@@ -222,7 +222,8 @@ export class QemuHypervisor implements Hypervisor {
       let gone = false;
       void exited.then((e) => {
         gone = true;
-        log.info({ code: e.code, signal: e.signal }, 'vm exited');
+        if (e.detail) log.warn({ code: e.code, signal: e.signal, detail: e.detail }, 'vm exited');
+        else log.info({ code: e.code, signal: e.signal }, 'vm exited');
       });
       const pid = child.pid ?? -1;
       store.add('qemu', async () => {
