@@ -2,7 +2,7 @@
  * A real TPM attester for the e2e tests and benchmark: swtpm (TPM 2.0 emulator) on a unix socket,
  * driven by tpm2-tools. An RSA AK is created under the endorsement hierarchy and made persistent
  * at 0x81010002 (guest-components' default AK handle); quotes cover the 24 SHA-256 PCRs with the
- * binding digest, zero-padded to 64 bytes, as qualifying data — trustee's TPM evidence format.
+ * binding digest cut to 32 bytes (trustee v0.21) as qualifying data — trustee's TPM evidence format.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';

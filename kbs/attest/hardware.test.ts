@@ -87,11 +87,22 @@ test('tdx: a real quote is refused by the strict verifier: without collateral, u
 test('az-snp-vtpm: the real Azure HCL sample is refused (its VCEK belongs to another chip); no VCEK is refused by name', { skip }, () => {
   const pcrs = (JSON.parse(Buffer.from(fx('tpm/azure-vtpm-kinvolk/pcrs_sha256.json')).toString()) as { pcrs: Record<string, string> }).pcrs;
   const primary = {
-    quote: { signature: [...fx('tpm/azure-vtpm-kinvolk/quote.rsassa_sha256.sig')], message: [...fx('tpm/azure-vtpm-kinvolk/quote.tpms_attest.bin')], pcrs: Array.from({ length: 24 }, (_, i) => pcrs[String(i)]) },
+    quote: { signature: [...fx('tpm/azure-vtpm-kinvolk/quote.rsassa_sha256.sig')], message: [...fx('tpm/azure-vtpm-kinvolk/quote.tpms_attest.bin')], pcrs: Array.from({ length: 24 }, (_, i) => [...Buffer.from(pcrs[String(i)]!, 'hex')]) },
     report: [...fx('snp/azure-hcl-milan-kinvolk/hcl-report-snp.bin')],
     vcek: Buffer.from(fx('snp/azure-hcl-milan-kinvolk/certs.pem')).toString(),
   };
   const input: EvidenceInput = { tee: 'az-snp-vtpm', primary, reportData: new TextEncoder().encode('challenge'), gates: STRICT, trust: { tpmAkPins: new Set() }, at: AT };
   failsWith(() => verifyEvidence(input), 'snp.signature');
   failsWith(() => verifyEvidence({ ...input, primary: { ...primary, vcek: undefined } }), 'evidence.missing-input', /vcek/);
+  // The same evidence in trustee v0.21's v1 shape (hex quote fields, base64url HCL and DER VCEK) gets the same verdict.
+  const pem = primary.vcek.split('-----END CERTIFICATE-----')[0]!.replace(/-----BEGIN CERTIFICATE-----|\s/g, '');
+  const hexOf = (a: number[]): string => Buffer.from(a).toString('hex');
+  const v1 = {
+    version: 1,
+    tpm_quote: { signature: hexOf(primary.quote.signature), message: hexOf(primary.quote.message), pcrs: primary.quote.pcrs.map(hexOf) },
+    hcl_report: Buffer.from(primary.report).toString('base64url'),
+    vcek: Buffer.from(pem, 'base64').toString('base64url'),
+  };
+  failsWith(() => verifyEvidence({ ...input, primary: v1 }), 'snp.signature');
+  failsWith(() => verifyEvidence({ ...input, primary: { ...v1, version: 3 } }), 'evidence.unsupported', /version 3/);
 });

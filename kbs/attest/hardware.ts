@@ -5,10 +5,12 @@
  *    report_data = binding digest zero-padded to 64 bytes; init-data digest in HOST_DATA.
  *  - `tdx`: {quote, cc_eventlog?} base64; collateral from the broker's configuration (required
  *    by the verifier); report_data as for SNP; init-data digest in MRCONFIGID.
- *  - `az-snp-vtpm` / `az-tdx-vtpm` (Azure CVMs with a paravisor vTPM): {quote: {signature,
- *    message, pcrs}, report, vcek} / {tpm_quote, hcl_report, td_quote}, byte fields as arrays or
- *    base64; the vTPM quote's nonce is the binding digest itself, its AK comes from the HCL
- *    runtime data the hardware report binds; init-data digest extended into PCR 8 as for `tpm`.
+ *  - `az-snp-vtpm` / `az-tdx-vtpm` (Azure CVMs with a paravisor vTPM), trustee v0.21's versioned
+ *    shapes: v1/v2 {version, tpm_quote: {signature, message, pcrs} hex, hcl_report, vcek | td_quote
+ *    base64url}, v0 {quote, report, vcek PEM} / {tpm_quote, hcl_report, td_quote} with byte arrays;
+ *    the vTPM quote's nonce is the binding digest itself, its AK comes from the HCL runtime data
+ *    the hardware report binds; init-data digest extended into PCR 8 as for `tpm`. (v2's extra
+ *    HCL user-data = report_data check is not made; the quote's nonce binds the same digest.)
  * Debug guests are refused unless the default reference values allow them (then a waiver).
  */
 import { verifyAzSnp, verifyAzTdx, verifySnp, verifyTdx, type TdxCollateral, type VerifyResult } from '../../shared/attestation/index.js';
@@ -93,16 +95,35 @@ interface VtpmParts {
   pcrs: Record<string, string>;
 }
 
-function vtpmQuote(v: unknown, what: string): VtpmParts {
+function hexBytes(v: unknown, what: string): Uint8Array {
+  if (typeof v !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(v)) throw new AttestationFailure('evidence.malformed', `${what} must be hex`);
+  return new Uint8Array(Buffer.from(v, 'hex'));
+}
+
+function b64urlBytes(v: unknown, what: string): Uint8Array {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]*={0,2}$/.test(v)) throw new AttestationFailure('evidence.malformed', `${what} must be base64url`);
+  return new Uint8Array(Buffer.from(v, 'base64url'));
+}
+
+/** The vTPM quote: v1/v2 evidence carries hex fields, v0 the az-cvm-vtpm serde form (byte arrays). */
+function vtpmQuote(v: unknown, what: string, versioned: boolean): VtpmParts {
   const q = object(v, what);
   if (!Array.isArray(q.pcrs) || q.pcrs.length !== 24) throw new AttestationFailure('evidence.malformed', `${what}.pcrs must list the 24 SHA-256 PCR values`);
+  const field = versioned ? hexBytes : bytes;
   const pcrs: Record<string, string> = {};
   q.pcrs.forEach((p: unknown, i) => {
-    const b = typeof p === 'string' && /^[0-9a-fA-F]{64}$/.test(p) ? Buffer.from(p, 'hex') : Buffer.from(bytes(p, `${what}.pcrs[${i}]`));
+    const b = Buffer.from(field(p, `${what}.pcrs[${i}]`));
     if (b.length !== 32) throw new AttestationFailure('evidence.malformed', `${what}.pcrs[${i}] is not a SHA-256 value`);
     pcrs[String(i)] = b.toString('hex');
   });
-  return { quote: bytes(q.message, `${what}.message`), signature: bytes(q.signature, `${what}.signature`), pcrs };
+  return { quote: field(q.message, `${what}.message`), signature: field(q.signature, `${what}.signature`), pcrs };
+}
+
+/** trustee v0.21's versioned Azure evidence: v1/v2 `{version, tpm_quote, hcl_report, ...}` (base64url), else v0. */
+function azVersion(o: Record<string, unknown>, what: string): 0 | 1 | 2 {
+  if (o.version === undefined) return 0;
+  if (o.version === 1 || o.version === 2) return o.version;
+  throw new AttestationFailure('evidence.unsupported', `${what}: version ${JSON.stringify(o.version)} is not 1 or 2`);
 }
 
 /** Azure's attester extends PCR 8 with the init-data digest, as the TPM attester does. */
@@ -116,11 +137,25 @@ function initDataInPcr8(input: EvidenceInput, pcrs: Record<string, string>): { d
 }
 
 export function verifyAzSnpEvidence(input: EvidenceInput): VerifiedEvidence {
-  const o = object(input.primary, 'az-snp-vtpm evidence');
-  const vtpm = vtpmQuote(o.quote, 'az-snp-vtpm evidence: quote');
-  if (typeof o.vcek !== 'string' || !o.vcek.includes('-----BEGIN CERTIFICATE-----')) throw new AttestationFailure('evidence.missing-input', 'az-snp-vtpm evidence: vcek must be the VCEK certificate as PEM');
+  const what = 'az-snp-vtpm evidence';
+  const o = object(input.primary, what);
+  const version = azVersion(o, what);
+  let vtpm: VtpmParts;
+  let hcl: Uint8Array;
+  let leaf: Uint8Array | string;
+  if (version === 0) {
+    vtpm = vtpmQuote(o.quote, `${what}: quote`, false);
+    hcl = bytes(o.report, `${what}: report`);
+    if (typeof o.vcek !== 'string' || !o.vcek.includes('-----BEGIN CERTIFICATE-----')) throw new AttestationFailure('evidence.missing-input', `${what}: vcek must be the VCEK certificate as PEM`);
+    leaf = o.vcek;
+  } else {
+    vtpm = vtpmQuote(o.tpm_quote, `${what}: tpm_quote`, true);
+    hcl = b64urlBytes(o.hcl_report, `${what}: hcl_report`);
+    leaf = b64urlBytes(o.vcek, `${what}: vcek`);
+    if (leaf.length === 0) throw new AttestationFailure('evidence.missing-input', `${what}: vcek is empty`);
+  }
   const r = verifyAzSnp(
-    { hcl: bytes(o.report, 'az-snp-vtpm evidence: report'), leaf: o.vcek, vtpm: { quote: vtpm.quote, signature: vtpm.signature, pcrs: { hash: 'sha256', pcrs: vtpm.pcrs } } },
+    { hcl, leaf, vtpm: { quote: vtpm.quote, signature: vtpm.signature, pcrs: { hash: 'sha256', pcrs: vtpm.pcrs } } },
     { reportData: input.reportData, allowDebug: input.gates.allowDebug, ...(input.at ? { at: input.at } : {}) },
   );
   checked(r);
@@ -128,16 +163,19 @@ export function verifyAzSnpEvidence(input: EvidenceInput): VerifiedEvidence {
   const facts: EvidenceFacts = { tee: 'az-snp-vtpm', measurement: snp.measurement, pcrs: vtpm.pcrs, tcb: { bootloader: snp.reported_tcb.bootloader, tee: snp.reported_tcb.tee, snp: snp.reported_tcb.snp, microcode: snp.reported_tcb.microcode } };
   const initData = initDataInPcr8(input, vtpm.pcrs);
   if (initData) facts.initDataDigest = initData.digest;
-  return { facts, teeClaims: r.claims, ...(initData ? { initData } : {}), waivers: input.gates.allowDebug ? [Waiver.Debug] : [] };
+  return { facts, teeClaims: { ...r.claims, evidence_version: version }, ...(initData ? { initData } : {}), waivers: input.gates.allowDebug ? [Waiver.Debug] : [] };
 }
 
 export function verifyAzTdxEvidence(input: EvidenceInput, trust: HardwareTrust): VerifiedEvidence {
-  const o = object(input.primary, 'az-tdx-vtpm evidence');
-  const vtpm = vtpmQuote(o.tpm_quote, 'az-tdx-vtpm evidence: tpm_quote');
+  const what = 'az-tdx-vtpm evidence';
+  const o = object(input.primary, what);
+  const version = azVersion(o, what);
+  const vtpm = vtpmQuote(o.tpm_quote, `${what}: tpm_quote`, version > 0);
+  const field = version > 0 ? b64urlBytes : bytes;
   const r = verifyAzTdx(
     {
-      hcl: bytes(o.hcl_report, 'az-tdx-vtpm evidence: hcl_report'),
-      tdQuote: bytes(o.td_quote, 'az-tdx-vtpm evidence: td_quote'),
+      hcl: field(o.hcl_report, `${what}: hcl_report`),
+      tdQuote: field(o.td_quote, `${what}: td_quote`),
       ...(trust.tdxCollateral ? { collateral: trust.tdxCollateral } : {}),
       vtpm: { quote: vtpm.quote, signature: vtpm.signature, pcrs: { hash: 'sha256', pcrs: vtpm.pcrs } },
     },

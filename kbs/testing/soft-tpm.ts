@@ -1,6 +1,6 @@
 /**
  * A TPM quote maker in software, for unit tests and the benchmark's client load: it builds the
- * same TPMS_ATTEST (quote over the 24 SHA-256 PCRs, qualifying data = report_data padded to 64
+ * same TPMS_ATTEST (quote over the 24 SHA-256 PCRs, qualifying data = report_data cut to 32
  * bytes) and TPMT_SIGNATURE (RSASSA-SHA256) a TPM produces, signed by an RSA-2048 key standing in
  * for the AK. The e2e tests use real swtpm quotes instead (e2e/kbs/swtpm-attester.ts).
  */

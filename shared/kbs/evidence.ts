@@ -6,8 +6,11 @@
 import { createHash } from 'node:crypto';
 import { KbsProtocolError } from './protocol.js';
 
-/** trustee's TPM attester: the quote's qualifying data is report_data zero-padded to 64 bytes. */
-export const TPM_REPORT_DATA_SIZE = 64;
+/**
+ * trustee v0.21 (deps/verifier/src/tpm, TPM_REPORT_DATA_SIZE): the quote's qualifying data is the
+ * binding digest cut (or zero-padded) to 32 bytes — the first 32 bytes of the SHA-384 digest.
+ */
+export const TPM_REPORT_DATA_SIZE = 32;
 /** The PCR the init-data digest is extended into (guest-components' INIT_DATA_PCR). */
 export const INIT_DATA_PCR = 8;
 
