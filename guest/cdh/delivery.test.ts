@@ -1,11 +1,11 @@
 /** Delivery into containers: sealed env values replaced, secret files only on guest memory. */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
-import { unsealEnv, writeSecretFile } from './delivery.js';
+import { unsealEnv, unsealVolume, writeSecretFile } from './delivery.js';
 
 const hub = {
   unsealSecret: (s: string) => {
@@ -61,3 +61,29 @@ function fsType(dir: string): string {
     return '';
   }
 }
+
+/** A secret volume as the kubelet writes it: ..<timestamp>/ holds the files, ..data links to it, keys link into ..data. */
+function kubeletVolume(files: Record<string, string>): string {
+  const v = mkdtempSync(join(disk, 'vol-'));
+  mkdirSync(join(v, '..2026_12_03'));
+  for (const [k, c] of Object.entries(files)) writeFileSync(join(v, '..2026_12_03', k), c);
+  symlinkSync('..2026_12_03', join(v, '..data'));
+  for (const k of Object.keys(files)) symlinkSync(join('..data', k), join(v, k));
+  return v;
+}
+
+test('a kubelet secret volume of sealed secrets is re-created on tmpfs with the values', { skip: shm ? false : 'no /dev/shm tmpfs' }, async () => {
+  const src = kubeletVolume({ 'db-password': 'sealed.db\n', 'ca.crt': 'not a secret' });
+  const dst = mkdtempSync(join(shm!, 'vol-'));
+  assert.deepEqual(await unsealVolume(src, dst, hub), ['ca.crt', 'db-password']);
+  assert.equal(readFileSync(join(dst, 'db-password'), 'utf8'), 'value-of-db');
+  assert.equal(readFileSync(join(dst, 'ca.crt'), 'utf8'), 'not a secret');
+  assert.deepEqual(readdirSync(dst).sort(), ['ca.crt', 'db-password']);
+});
+
+test('a secret volume entry linking outside the volume is refused', { skip: shm ? false : 'no /dev/shm tmpfs' }, async () => {
+  const src = kubeletVolume({ a: 'sealed.a' });
+  writeFileSync(join(disk, 'host-file'), 'sealed.host');
+  symlinkSync(join(disk, 'host-file'), join(src, 'escape'));
+  await assert.rejects(unsealVolume(src, mkdtempSync(join(shm!, 'vol-')), hub), (e: CocoletError) => e.context.check === 'cdh.volume-escape' && e.context.file === 'escape');
+});

@@ -5,7 +5,7 @@
  * the TEE), never onto a host-shared mount. Errors name the variable or file, never the value.
  */
 import { constants, promises as fsp } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, join, sep } from 'node:path';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { isSealedSecret } from './sealed.js';
 
@@ -69,4 +69,53 @@ export async function writeSecretFile(dir: string, name: string, value: Uint8Arr
     await fh.close();
   }
   return path;
+}
+
+/** Largest file read from a host-provided secret volume (sealed secrets are small). */
+export const MAX_VOLUME_FILE = 256 * 1024;
+
+/**
+ * A Kubernetes secret volume whose files hold `sealed.` secrets (the host's copy, as the kubelet
+ * wrote it: `key -> ..data/key` symlinks) re-created in `dst` on guest memory with the unsealed
+ * values; files that are not sealed are copied as they are (the host has them anyway). Links are
+ * followed only inside `src`; dot-dot entries (the kubelet's `..data`, `..2024_…`) are skipped as
+ * entries. Returns the file names written.
+ */
+export async function unsealVolume(src: string, dst: string, hub: Unsealer): Promise<string[]> {
+  await requireGuestMemory(dst);
+  const root = await fsp.realpath(src);
+  const written: string[] = [];
+  for (const name of (await fsp.readdir(root)).sort()) {
+    if (name.startsWith('..')) continue;
+    const real = await fsp.realpath(join(root, name)).catch(() => undefined);
+    if (!real || !real.startsWith(root + sep)) throw new CocoletError(ErrorCode.PermissionDenied, `secret volume entry ${name} points outside the volume`, { context: { file: name, check: 'cdh.volume-escape' } });
+    // The host owns this tree: open without following a link swapped in since realpath, check what was opened.
+    const fh = await fsp.open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    let content: Buffer;
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) continue;
+      if (st.size > MAX_VOLUME_FILE) throw new CocoletError(ErrorCode.ResourceExhausted, `secret volume file ${name} is larger than ${MAX_VOLUME_FILE} bytes`, { context: { file: name, check: 'cdh.volume-size' } });
+      content = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+    const text = content.toString('utf8').trim();
+    let value: Buffer = content;
+    if (text.startsWith('sealed.')) {
+      try {
+        value = await hub.unsealSecret(text);
+      } catch (err) {
+        if (err instanceof CocoletError) throw err.withContext({ file: name });
+        throw err;
+      }
+    }
+    try {
+      await writeSecretFile(dst, name, value, 0o440);
+    } finally {
+      if (value !== content) value.fill(0);
+    }
+    written.push(name);
+  }
+  return written;
 }

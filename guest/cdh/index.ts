@@ -4,4 +4,4 @@ export { KbsClient, CdhError, DEFAULT_RETRY, type KbsClientOptions, type RetryOp
 export { kbsConfigFromInitdata, type KbsConfig } from './config.js';
 export { parseResourceUri, type ResourceUri } from './resource-uri.js';
 export { isSealedSecret, parseSealedSecret, SEALED_PREFIX } from './sealed.js';
-export { unsealEnv, writeSecretFile, requireGuestMemory } from './delivery.js';
+export { unsealEnv, unsealVolume, writeSecretFile, requireGuestMemory } from './delivery.js';
