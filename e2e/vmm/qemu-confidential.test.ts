@@ -7,7 +7,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,9 @@ import { have } from '../../shared/testing/harness.js';
 import { buildTestFirmware } from '../../shared/snp-launch/testing.js';
 import { findFirmware } from '../../host/vmm/firmware.js';
 import { QemuHypervisor, qemuArgs, type QemuArgsInput } from '../../host/vmm/qemu.js';
-import { guestImageDir } from '../../host/vmm/image.js';
+import { guestImageDir, loadGuestImage } from '../../host/vmm/image.js';
+import { connectAgent } from '../../host/vmm/agent-connect.js';
+import { confidentialCmdline } from '../../shared/snp-launch/cmdline.js';
 import { SnpSection } from '../../shared/snp-launch/ovmf.js';
 import { processesMatching } from '../../shared/testing/harness.js';
 import { ErrorCode } from '../../shared/errors/index.js';
@@ -206,5 +208,41 @@ describe('QemuHypervisor with confidential_guest = "snp" on this host', { skip: 
     assert.doesNotMatch(detail, PARSE_ERROR);
     assert.equal(existsSync(stateDir), false);
     assert.deepEqual(processesMatching(stateDir), []);
+  });
+});
+
+const bootFirmware = findFirmware();
+describe('the SNP launch line boots the guest image on q35 + OVMF (TEE object and KVM taken out)', {
+  skip: !have(QEMU) ? `needs ${QEMU}` : !bootFirmware ? 'needs the ovmf package (/usr/share/ovmf/OVMF.fd) or $COCOLET_OVMF' : existsSync(join(guestImageDir(), 'manifest.json')) ? false : 'the guest image is not built (npm run guest-image)',
+  timeout: 300_000,
+}, () => {
+  test('OVMF direct-boots the kernel without pci=off, the agent answers Health over virtio-serial-pci with iommu_platform', async () => {
+    const image = loadGuestImage();
+    const vmDir = join(dir, 'boot');
+    mkdirSync(vmDir);
+    const agentSocket = join(vmDir, 'agent.sock');
+    const consoleLog = join(vmDir, 'console.log');
+    writeFileSync(consoleLog, '');
+    const args = withoutTee(qemuArgs({
+      name: 'cgs-boot', accel: { accel: 'kvm', cpu: 'host', reason: 'test' }, image, cmdline: confidentialCmdline(image.cmdline),
+      vcpus: 1, memoryMiB: 512, agentSocket, consoleLog, net: { egress: false },
+      confidential: { tee: 'snp', firmware: bootFirmware!, cpu: 'EPYC-v4' },
+    }));
+    const child = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    try {
+      const conn = await connectAgent({ id: 'cgs-boot', agentSocketPath: agentSocket, exited }, { timeoutMs: 240_000 }).catch((e: Error) => {
+        throw new Error(`${e.message}; qemu: ${stderr.trim().split('\n').filter((l) => !/TCG doesn't support/.test(l)).join(' | ')}; console: ${readFileSync(consoleLog, 'utf8').slice(-800)}`);
+      });
+      conn.close();
+      const console_ = readFileSync(consoleLog, 'utf8');
+      assert.match(console_, /"transport":"virtio-serial"/);
+      assert.match(console_, /agent ready/);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
   });
 });
