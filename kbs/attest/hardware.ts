@@ -1,7 +1,8 @@
 /**
  * Hardware TEE evidence in trustee's attester shapes, checked by the shared verifiers:
- *  - `snp`: {attestation_report, cert_chain: [{cert_type, data}]} with the report as raw bytes
- *    (base64 or a byte array) and the VCEK/VLEK in the chain (the broker fetches nothing);
+ *  - `snp`: {attestation_report, cert_chain: [{cert_type, data}]} with the report as the sev
+ *    crate's serde JSON (what guest-components sends) or raw bytes (base64 or a byte array), and
+ *    the VCEK/VLEK in the chain (the broker fetches nothing);
  *    report_data = binding digest zero-padded to 64 bytes; init-data digest in HOST_DATA.
  *  - `tdx`: {quote, cc_eventlog?} base64; collateral from the broker's configuration (required
  *    by the verifier); report_data as for SNP; init-data digest in MRCONFIGID.
@@ -16,6 +17,8 @@
 import { verifyAzSnp, verifyAzTdx, verifySnp, verifyTdx, type TdxCollateral, type VerifyResult } from '../../shared/attestation/index.js';
 import { initDataPcrValue, INIT_DATA_PCR } from '../../shared/kbs/evidence.js';
 import { padReportData } from '../../shared/kbs/binding.js';
+import { KbsProtocolError } from '../../shared/kbs/protocol.js';
+import { snpReportFromJson } from '../../shared/kbs/snp-json.js';
 import { AttestationFailure, digestInitData, Waiver, type EvidenceInput, type VerifiedEvidence } from './evidence.js';
 import type { EvidenceFacts, SnpMinTcb } from './reference-values.js';
 
@@ -52,10 +55,18 @@ function initDataAgainst(input: EvidenceInput, field: string, width: number, wha
 
 export function verifySnpEvidence(input: EvidenceInput): VerifiedEvidence {
   const o = object(input.primary, 'snp evidence');
+  let report: Uint8Array;
   if (typeof o.attestation_report === 'object' && o.attestation_report !== null && !Array.isArray(o.attestation_report)) {
-    throw new AttestationFailure('evidence.unsupported', 'snp evidence: attestation_report as a structured object is not supported; send the raw 1184-byte report (base64 or byte array)');
+    // guest-components' form: the sev crate's AttestationReport as serde JSON.
+    try {
+      report = snpReportFromJson(o.attestation_report);
+    } catch (e) {
+      if (e instanceof KbsProtocolError) throw new AttestationFailure('evidence.malformed', `snp evidence: ${e.detail}`);
+      throw e;
+    }
+  } else {
+    report = bytes(o.attestation_report, 'snp evidence: attestation_report');
   }
-  const report = bytes(o.attestation_report, 'snp evidence: attestation_report');
   const chain = Array.isArray(o.cert_chain) ? o.cert_chain.map((e, i) => object(e, `snp evidence: cert_chain[${i}]`)) : [];
   const leafEntry = chain.find((e) => typeof e.cert_type === 'string' && /^(vcek|vlek)$/i.test(e.cert_type));
   if (!leafEntry) throw new AttestationFailure('evidence.missing-input', 'snp evidence carries no VCEK or VLEK in cert_chain (this broker fetches nothing from AMD KDS)');
