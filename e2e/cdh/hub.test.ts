@@ -5,7 +5,8 @@
  * certificate, so that one test can tamper with a resource JWE in flight and another can take
  * the broker away. Positive paths (EC and RSA TEE keys, a sealed secret, renewal, a broker
  * restart), and refusals each with its own check: policy deny, wrong binding, init-data the host
- * changed, development TEE not accepted, tampered JWE, broker down.
+ * changed, a broker certificate other than init-data's, the sample TEE and the development TEE
+ * not accepted, tampered JWE, broker down.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +22,7 @@ import { pcrExtend } from '../../guest/attester/tpm/commands.js';
 import { TpmAttester } from '../../guest/attester/tpm/attester.js';
 import { haveSwtpm, startTestSwtpm, type TestSwtpm } from '../../guest/attester/tpm/swtpm-testing.js';
 import type { Attester } from '../../guest/attester/types.js';
+import { SampleAttester } from '../../guest/attester/sample.js';
 import { parseInitdata } from '../../guest/initdata/initdata.js';
 import { ConfidentialDataHub, type DataHubOptions } from '../../guest/cdh/hub.js';
 import type { CdhError, RetryEvent } from '../../guest/cdh/kbs-client.js';
@@ -78,8 +80,8 @@ async function startProxy(port = 0): Promise<typeof proxy> {
   return p;
 }
 
-function initdataToml(url: string): string {
-  const cdh = `[kbc]\nname = "cc_kbc"\nurl = "${url}"\nkbs_cert = """\n${tls.pem.toString().trim()}\n"""\n`;
+function initdataToml(url: string, cert = tls.pem.toString()): string {
+  const cdh = `[kbc]\nname = "cc_kbc"\nurl = "${url}"\nkbs_cert = """\n${cert.trim()}\n"""\n`;
   return `version = "0.1.0"\nalgorithm = "sha256"\n[data]\n"cdh.toml" = '''\n${cdh}'''\n`;
 }
 
@@ -176,6 +178,18 @@ test('wrong binding: evidence over another digest is refused by the broker', { s
 
 test('init-data the host changed (not what PCR 8 holds) is refused by the broker', { skip }, async () => {
   await using_(hub({ raw: `${initdata}# host was here\n` }), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.attestation-refused', /AttestationError: .*init-data/));
+});
+
+test('a broker whose certificate is not the one init-data names is refused before any evidence is sent', { skip }, async () => {
+  const otherDir = h.tempDir('cocolet-cdh-other-');
+  let quotes = 0;
+  const counting = async (): Promise<Attester> => Object.assign(await tpmAttester(), { evidence: () => (quotes++, Promise.resolve({})) });
+  await using_(hub({ raw: initdataToml(proxy.url, tlsCert(otherDir).pem.toString()), attester: counting }), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.tls', /certificate does not verify/));
+  assert.equal(quotes, 0);
+});
+
+test('the sample TEE (trustee interop without hardware) is refused by a broker that does not accept it', { skip }, async () => {
+  await using_(hub({ attester: () => Promise.resolve(new SampleAttester()) }), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.attestation-refused', /sample-tee/));
 });
 
 test('tampered JWE in flight: no secret, the integrity check named', { skip }, async () => {
