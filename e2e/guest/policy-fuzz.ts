@@ -21,6 +21,7 @@ import { Rng } from '../../shared/testing/rng.js';
 import type { ServerCall } from '../../shared/ttrpc/index.js';
 import { CONFIDENTIAL_DEFAULT_POLICY, DEFAULT_CAPABILITIES, PERMISSIVE_POLICY } from '../../shared/agent-policy/defaults.js';
 import { generatePolicy } from '../../shared/agent-policy/generate.js';
+import { twentyContainerPod } from '../../shared/agent-policy/testing.js';
 import { parsePolicy } from '../../shared/agent-policy/parse.js';
 import type { PolicyDocument } from '../../shared/agent-policy/types.js';
 import { PolicyGate } from '../../guest/policy/gate.js';
@@ -183,20 +184,6 @@ function unsafeReason(r: CreateContainerRequest, extraBindDests: ReadonlySet<str
   if (r.OCI?.Linux?.Namespaces.some((n) => n.Path !== '') || r.sandboxPidns) return 'namespace path';
   if (r.storages.some((s) => s.driver !== 'image_guest_pull')) return 'host storage';
   return undefined;
-}
-
-/** The 20-container pod the benchmark uses too: distinct images (by digest), argv, env and volumes. */
-export function twentyContainerPod(): Record<string, unknown> {
-  const containers = Array.from({ length: 20 }, (_, i) => ({
-    name: `c${i}`,
-    image: `registry.example/team/app-${i}@sha256:${i.toString(16).padStart(2, '0').repeat(32)}`,
-    command: ['/app', `--id=${i}`],
-    args: ['--serve', `--port=${8000 + i}`],
-    env: [{ name: 'MODE', value: 'prod' }, { name: 'INDEX', value: String(i) }, { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
-    securityContext: { runAsUser: 1000 + i, runAsGroup: 1000 },
-    volumeMounts: [{ name: 'cache', mountPath: `/cache/${i}` }, { name: 'cfg', mountPath: '/etc/app' }],
-  }));
-  return { kind: 'Pod', metadata: { name: 'twenty' }, spec: { containers, volumes: [{ name: 'cache', emptyDir: {} }, { name: 'cfg', configMap: { name: 'cfg' } }] } };
 }
 
 const METHODS = AgentService.methods.map((m) => ({ name: m.name, input: m.input as DescMessage }));

@@ -37,14 +37,25 @@ function describe(dest: string, k: MountClass): string {
   return `${dest} (${k.type.slice(0, 40)})`;
 }
 
+/** A mount rule ready for checks: its required options as a list and a set. */
+interface CompiledMount {
+  type: string;
+  source: string;
+  required: readonly string[];
+  listed: ReadonlySet<string>;
+  readOnly: boolean;
+}
+
+const compileMount = (m: MountRule): CompiledMount => ({ type: m.type, source: m.source, required: m.options ?? [], listed: new Set(m.options ?? []), readOnly: m.readOnly === true });
+
 /** Why the options of a mount break its rule, or undefined when they fit. */
-function optionProblem(rule: MountRule, options: readonly string[]): string | undefined {
-  for (const o of rule.options ?? []) if (!options.includes(o)) return `lacks option ${o}`;
+function optionProblem(rule: CompiledMount, options: readonly string[]): string | undefined {
+  for (const o of rule.required) if (!options.includes(o)) return `lacks option ${o}`;
   if (rule.readOnly && (!options.includes('ro') || options.includes('rw'))) return 'must be read-only';
-  const listed = new Set(rule.options ?? []);
   for (const o of options) {
-    if (NEUTRAL_OPTIONS.has(o) || listed.has(o) || NEUTRAL_OPTION_RE.test(o)) continue;
+    if (NEUTRAL_OPTIONS.has(o) || rule.listed.has(o)) continue;
     if (o === 'rw' && !rule.readOnly) continue;
+    if (NEUTRAL_OPTION_RE.test(o)) continue;
     return `option ${JSON.stringify(o.slice(0, 40))} is not allowed`;
   }
   return undefined;
@@ -65,8 +76,9 @@ export interface PulledImageConfig {
 }
 
 export class CompiledContainer {
-  private readonly mountsByDest = new Map<string, MountRule[]>();
-  private readonly env: RegExp[] | undefined;
+  private readonly mountsByDest = new Map<string, CompiledMount[]>();
+  /** All env patterns as one full-match regex (one test per entry). */
+  private readonly env: RegExp | undefined;
   private readonly image: NormalizedImage | undefined;
   private readonly caps: ReadonlySet<string>;
   private readonly hostNs: ReadonlySet<string>;
@@ -75,10 +87,10 @@ export class CompiledContainer {
   constructor(readonly policy: ContainerPolicy) {
     for (const m of policy.mounts) {
       const l = this.mountsByDest.get(m.destination) ?? [];
-      l.push(m);
+      l.push(compileMount(m));
       this.mountsByDest.set(m.destination, l);
     }
-    this.env = policy.env?.map(fullMatch);
+    this.env = policy.env ? fullMatch(policy.env.map((p) => `(?:${p})`).join('|') || '(?!)') : undefined;
     this.image = policy.image ? normalizeImage(policy.image) : undefined;
     this.caps = new Set(policy.capabilities);
     this.hostNs = new Set(policy.hostNamespaces ?? []);
@@ -110,7 +122,7 @@ export class CompiledContainer {
     if (p.command && !sameList(p.command, argv)) return { field: 'CreateContainer.command', reason: 'command is not the policy\'s' };
     if (this.env) {
       for (const e of proc?.Env ?? []) {
-        if (this.env.some((re) => re.test(e))) continue;
+        if (this.env.test(e)) continue;
         if (p.imageDefaults) continue; // decided after the pull (must be in the image's env)
         return { field: 'CreateContainer.env', reason: `environment variable ${JSON.stringify(e.split('=')[0]!.slice(0, 80))} is not allowed` };
       }
@@ -133,15 +145,16 @@ export class CompiledContainer {
       const k = classifyMount(m);
       const dest = typeof m.destination === 'string' ? m.destination : '';
       if (hasTraversal(dest)) return { field: 'CreateContainer.mounts', reason: `destination ${JSON.stringify(dest.slice(0, 200))} is not a clean absolute path` };
-      const what = describe(dest.slice(0, 200), k);
-      const candidates = (this.mountsByDest.get(dest) ?? []).filter((x) => x.type === k.type && x.source === k.source);
-      if (candidates.length === 0) return { field: 'CreateContainer.mounts', reason: `${what} is not an allowed mount` };
+      let candidates = 0;
       let problem: string | undefined;
-      for (const c of candidates) {
+      for (const c of this.mountsByDest.get(dest) ?? []) {
+        if (c.type !== k.type || c.source !== k.source) continue;
+        candidates++;
         problem = optionProblem(c, m.options ?? []);
         if (!problem) break;
       }
-      if (problem) return { field: 'CreateContainer.mounts', reason: `${what} ${problem}` };
+      if (candidates === 0) return { field: 'CreateContainer.mounts', reason: `${describe(dest.slice(0, 200), k)} is not an allowed mount` };
+      if (problem) return { field: 'CreateContainer.mounts', reason: `${describe(dest.slice(0, 200), k)} ${problem}` };
     }
     return undefined;
   }
@@ -200,7 +213,7 @@ export class CompiledContainer {
     if (this.env) {
       const imageEnv = new Set(image?.Env ?? []);
       for (const e of proc?.Env ?? []) {
-        if (this.env.some((re) => re.test(e)) || imageEnv.has(e)) continue;
+        if (this.env.test(e) || imageEnv.has(e)) continue;
         return { field: 'CreateContainer.env', reason: `environment variable ${JSON.stringify(e.split('=')[0]!.slice(0, 80))} is neither allowed nor the image's` };
       }
     }

@@ -31,8 +31,10 @@ export function imageReference(req: CreateContainerRequest): string | undefined 
 
 /** True when a path has `..` components or is not absolute. */
 export function hasTraversal(p: string): boolean {
-  return !p.startsWith('/') || p.split('/').some((c) => c === '..' || c === '.') || p.includes('\0');
+  // a `.` or `..` component (the path starts with `/`, so every component follows one), or NUL
+  return !p.startsWith('/') || DOT_COMPONENT.test(p) || p.includes('\0');
 }
+const DOT_COMPONENT = /\/\.{1,2}(?:\/|$)/;
 
 /** Whether runc bind-mounts it: the type says bind (or none), or the options do, whatever the type. */
 export function isBindMount(m: Pick<Mount, 'type' | 'options'>): boolean {
