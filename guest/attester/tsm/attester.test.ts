@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SnpAttester, TdxAttester } from './attester.js';
 import { tsmReport, type TsmFs } from './report.js';
-import { snpCertChainJson } from './snp-json.js';
+import { snpCertChainJson, snpReportJson } from './snp-json.js';
 import { detectAttester } from '../detect.js';
 import { verify, X509Certificate } from 'node:crypto';
 
@@ -174,4 +174,22 @@ test('detection: SNP, TDX by provider; no TSM and no TPM device is a clear error
   assert.equal((await detectAttester({ tsm: { root: ROOT, fs: new FakeConfigfs('sev_guest', fakeQuote) } })).tee, 'snp');
   assert.equal((await detectAttester({ tsm: { root: ROOT, fs: new FakeConfigfs('tdx_guest', fakeQuote) } })).tee, 'tdx');
   await assert.rejects(detectAttester({ tsm: { root: '/nonexistent/tsm' }, tpmDevices: ['/nonexistent/tpmrm0'] }), (e: Error & { code?: string }) => e.code === 'COCOLET_FAILED_PRECONDITION' && /no TEE found/.test(e.message));
+});
+
+test('SNP JSON of a version 5 Turin report: CPUID fields, FMC in the TCB, mitigation vectors', () => {
+  const r = Buffer.alloc(0x4a0);
+  r.writeUInt32LE(5, 0);
+  r[0x188] = 0x1a; // Turin family
+  r[0x189] = 0x02;
+  r[0x18a] = 0x01;
+  Buffer.from([9, 1, 2, 3, 0, 0, 0, 7]).copy(r, 0x38); // current_tcb: fmc, bootloader, tee, snp, ..., microcode
+  r.writeBigUInt64LE(3n, 0x1f8);
+  r.writeBigUInt64LE(4n, 0x200);
+  const j = snpReportJson(r);
+  assert.deepEqual([j.cpuid_fam_id, j.cpuid_mod_id, j.cpuid_step], [0x1a, 0x02, 0x01]);
+  assert.deepEqual(j.current_tcb, { fmc: 9, bootloader: 1, tee: 2, snp: 3, microcode: 7 });
+  assert.deepEqual([j.launch_mit_vector, j.current_mit_vector], [3, 4]);
+  r.writeUInt32LE(2, 0);
+  const v2 = snpReportJson(r);
+  assert.deepEqual([v2.cpuid_fam_id, v2.launch_mit_vector, (v2.current_tcb as { fmc: unknown }).fmc], [null, null, null]);
 });
