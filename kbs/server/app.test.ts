@@ -81,6 +81,14 @@ test('a replayed nonce is refused: the same attestation twice on one session', a
   await rejects(c.attest(ch, body), 401, 'AttestationError', /already used/);
 });
 
+test('additional (device) evidence is refused: this broker does not verify it', async () => {
+  const c = new KbsClient({ url: b.url, attester: tpm });
+  const ch = await c.auth();
+  const body = await c.attestation(ch);
+  body['tee-evidence'].additional_evidence = '{"nvidia":{}}';
+  await rejects(c.attest(ch, body), 401, 'AttestationError', /additional_evidence .* is not verified by this broker/);
+});
+
 test("another session's nonce is refused", async () => {
   const c1 = new KbsClient({ url: b.url, attester: tpm });
   const c2 = new KbsClient({ url: b.url, attester: tpm });
@@ -166,6 +174,27 @@ test('admin calls need a valid admin JWT', async () => {
   }
   assert.equal(b.state.resource('default/test/x'), undefined);
   c.close();
+});
+
+test("attestation-policy takes trustee v0.21's body {policy_id, policy}; Rego and bad JSON are refused as ParsePolicyError", async () => {
+  const b64 = (t: string): string => Buffer.from(t).toString('base64url');
+  const ok = await admin('POST', `${KBS_PREFIX}/attestation-policy`, { policy_id: 'extra', policy: b64('{"tees":["snp"]}') });
+  assert.equal(ok.status, 200, ok.body);
+  assert.deepEqual(b.state.referenceValues.extra, { tees: ['snp'] });
+  const cases: [unknown, RegExp][] = [
+    [{ type: 'rego', policy_id: 'x', policy: b64('package policy') }, /type "rego" is not supported/],
+    [{ policy_id: 'x', policy: b64('package policy\ndefault allow = true') }, /not JSON \(cocolet-kbs evaluates no Rego\)/],
+  ];
+  for (const [body, re] of cases) {
+    const r = await admin('POST', `${KBS_PREFIX}/attestation-policy`, body);
+    assert.equal(r.status, 401);
+    const info = JSON.parse(r.body) as { type: string; detail: string };
+    assert.match(info.type, /ParsePolicyError$/);
+    assert.match(info.detail, re);
+  }
+  const raw = await admin('POST', `${KBS_PREFIX}/resource-policy`, Buffer.from('{nope'), { 'content-type': 'application/json' });
+  assert.match(raw.body, /ParsePolicyError.*Illegal SetPolicy Request Json/);
+  assert.equal(b.state.referenceValues.x, undefined);
 });
 
 test('unknown paths and bad resource paths answer 404 with trustee kinds', async () => {

@@ -206,6 +206,10 @@ export class Broker {
     }
     const rd = att['runtime-data'];
     if (rd.nonce !== s.nonce) throw this.attestFailed('attest.nonce', "runtime-data.nonce is not this session's challenge nonce");
+    if (att['tee-evidence'].additional_evidence !== '') {
+      // trustee verifies each device's evidence; this broker verifies none, so it accepts none.
+      throw this.attestFailed('attest.additional-evidence', 'tee-evidence.additional_evidence (device TEE evidence) is not verified by this broker; send ""');
+    }
     const digest = bindingDigest(rd.nonce, rd['tee-pubkey'], att['tee-evidence'].additional_evidence, bindingHashOf(s.extraParams));
     const sets = this.o.state.referenceValues;
     const def = sets.default ?? {};
@@ -296,9 +300,18 @@ export class Broker {
     send(ctx.res, 200, undefined);
   }
 
+  private async policyBody(ctx: Ctx): Promise<Record<string, unknown> | null> {
+    try {
+      return (await readJson(ctx.req)) as Record<string, unknown> | null;
+    } catch (e) {
+      if (e instanceof KbsError && e.reason === 'request.json') throw new KbsError(KbsErrorKind.ParsePolicyError, 'Failed to parse policy: Illegal SetPolicy Request Json', 'policy.request');
+      throw e;
+    }
+  }
+
   private async setResourcePolicy(ctx: Ctx): Promise<void> {
     await this.admin(ctx);
-    const body = (await readJson(ctx.req)) as { policy?: unknown } | null;
+    const body = await this.policyBody(ctx);
     const text = decodePolicyField(body?.policy, 'policy');
     try {
       this.o.state.setResourcePolicy(text);
@@ -317,15 +330,17 @@ export class Broker {
 
   private async setAttestationPolicy(ctx: Ctx): Promise<void> {
     await this.admin(ctx);
-    const body = (await readJson(ctx.req)) as { type?: unknown; policy_id?: unknown; policy?: unknown } | null;
+    const body = await this.policyBody(ctx);
     const id = body?.policy_id ?? 'default';
     if (typeof id !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw new KbsError(KbsErrorKind.ParsePolicyError, 'Failed to parse policy: policy_id must be 1-64 of [A-Za-z0-9._-]', 'policy.id');
-    if (body?.type !== 'json') throw new KbsError(KbsErrorKind.ParsePolicyError, `Failed to parse policy: type ${JSON.stringify(String(body?.type ?? '(none)').slice(0, 20))} is not supported; cocolet-kbs takes reference values as type "json"`, 'policy.type');
-    const text = decodePolicyField(body.policy, 'policy');
+    // trustee v0.21's body is {policy_id, policy}; a `type` other than json (e.g. rego) is refused.
+    if (body?.type !== undefined && body.type !== 'json') throw new KbsError(KbsErrorKind.ParsePolicyError, `Failed to parse policy: type ${JSON.stringify(String(body.type).slice(0, 20))} is not supported; cocolet-kbs takes reference values as JSON`, 'policy.type');
+    const text = decodePolicyField(body?.policy, 'policy');
     try {
       this.o.state.setReferenceValues(id, parseReferenceValues(JSON.parse(text)));
     } catch (e) {
-      if (e instanceof ReferenceValuesError || e instanceof SyntaxError) throw new KbsError(KbsErrorKind.ParsePolicyError, `Failed to parse policy: reference values '${id}': ${e.message}`, 'policy.parse');
+      if (e instanceof SyntaxError) throw new KbsError(KbsErrorKind.ParsePolicyError, `Failed to parse policy: reference values '${id}' are not JSON (cocolet-kbs evaluates no Rego)`, 'policy.parse');
+      if (e instanceof ReferenceValuesError) throw new KbsError(KbsErrorKind.ParsePolicyError, `Failed to parse policy: reference values '${id}': ${e.message}`, 'policy.parse');
       throw e;
     }
     ctx.log.policy_id = id;
