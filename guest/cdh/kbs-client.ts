@@ -12,7 +12,8 @@
  * bounded exponential backoff; TLS failures and refusals are not. Errors name the resource and
  * the check that failed, never a value; nothing here logs a token, cookie, key or resource.
  */
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPair, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { CocoletError, ErrorCode, type ErrorCodeValue } from '../../shared/errors/index.js';
 import type { Logger } from '../../shared/log/logger.js';
 import type { Attester } from '../attester/types.js';
@@ -89,9 +90,10 @@ interface Session {
   expiresAt: number;
 }
 
-function teeKeyPair(kind: 'EC' | 'RSA'): { privateKey: KeyObject; jwk: TeePubKey } {
+/** A TEE key pair; RSA is generated off the event loop (it takes tens of milliseconds). */
+async function teeKeyPair(kind: 'EC' | 'RSA'): Promise<{ privateKey: KeyObject; jwk: TeePubKey }> {
   if (kind === 'RSA') {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { privateKey, publicKey } = await promisify(generateKeyPair)('rsa', { modulusLength: 2048 });
     const j = publicKey.export({ format: 'jwk' });
     return { privateKey, jwk: { kty: 'RSA', alg: 'RSA-OAEP-256', n: j.n!, e: j.e! } };
   }
@@ -212,7 +214,7 @@ export class KbsClient {
     const challenge = this.parseJson<Challenge>(auth, what, 'challenge');
     const cookie = cookieOf(auth);
     if (typeof challenge?.nonce !== 'string' || !cookie) throw new CdhError(ErrorCode.FailedPrecondition, 'kbs.protocol', `${what}: the challenge lacks a nonce or the ${SESSION_COOKIE} cookie`, what);
-    const key = teeKeyPair(this.opts.teeKeyType ?? 'EC');
+    const key = await teeKeyPair(this.opts.teeKeyType ?? 'EC');
     const digest = bindingDigest(challenge.nonce, key.jwk, '', bindingHashOf(challenge['extra-params']));
     let evidence: unknown;
     try {
