@@ -9,6 +9,8 @@ import type { VerifiedToken } from './token.js';
 
 export const DEFAULT_SESSION_TTL_MS = 5 * 60_000;
 export const DEFAULT_MAX_SESSIONS = 10_000;
+/** Expired sessions are forgotten every this many new sessions (and whenever the store is full). */
+const SWEEP_EVERY = 256;
 
 /** The token this session was issued, as verified claims (the broker's own memory needs no signature check). */
 export interface AttestedState {
@@ -40,6 +42,7 @@ export class SessionStore {
   readonly ttlMs: number;
   private readonly max: number;
   private readonly now: () => number;
+  private created = 0;
 
   constructor(opts: SessionStoreOptions = {}) {
     this.ttlMs = opts.ttlMs ?? DEFAULT_SESSION_TTL_MS;
@@ -52,7 +55,7 @@ export class SessionStore {
   }
 
   create(tee: TeeName, extraParams: unknown = ''): Session {
-    if (this.sessions.size >= this.max) this.sweep();
+    if (this.sessions.size >= this.max || ++this.created % SWEEP_EVERY === 0) this.sweep();
     // Still full of live sessions: drop the oldest (Map keeps insertion order).
     while (this.sessions.size >= this.max) this.sessions.delete(this.sessions.keys().next().value!);
     const s: Session = {
