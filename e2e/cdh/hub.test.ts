@@ -255,6 +255,7 @@ test('broker down: bounded exponential backoff, then an error naming the resourc
 test('the data hub logged no secret, token or session cookie', { skip }, () => {
   const log = logLines.join('');
   assert.ok(log.includes('attested to the broker'));
+  assert.ok(log.includes('development TEE: evidence the host can forge'));
   for (const needle of [SECRET, Buffer.from(SECRET).toString('base64'), Buffer.from(SECRET).toString('hex'), 'kbs-session-id=', 'eyJ']) assert.equal(log.includes(needle), false, needle);
 });
 

@@ -49,6 +49,7 @@ export class ConfidentialDataHub {
     this.client ??= this.opts.attester().then(
       (attester) => {
         this.attester = attester;
+        if (attester.development) this.opts.logger?.warn({ tee: attester.tee, broker: broker.url }, 'development TEE: evidence the host can forge; secrets released to it are only as safe as the host');
         const raw = this.opts.initdata.raw;
         return new KbsClient({ config: broker, attester, initData: { format: 'toml', body: typeof raw === 'string' ? raw : raw.toString('utf8') }, ...(this.opts.logger ? { logger: this.opts.logger } : {}), ...this.opts.client });
       },
