@@ -92,6 +92,9 @@ export function listen(cfg: ServeConfig): Promise<RunningBroker> {
   const broker = new Broker(cfg.broker);
   const server = cfg.tls ? createHttpsServer({ cert: cfg.tls.cert, key: cfg.tls.key }, broker.handle) : createHttpServer(broker.handle);
   server.keepAliveTimeout = 5000;
+  // A client gets 10 s for its headers and 30 s for a whole request (bodies are at most 1 MiB).
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(cfg.port, cfg.host, () => {
