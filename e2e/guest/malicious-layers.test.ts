@@ -90,7 +90,7 @@ describe('malicious image layers through a real registry and the guest puller', 
       const img = await pushImage(host, `cocolet/bad${i}`, '1', tc.layers(outside, join(good.rootfs, 'etc')).map((l) => writeTar(l)));
       // the store directory's own mtime moves (the temporary directory came and went); all below it must not
       const snap = (): Map<string, string> => {
-        const m = snapshotTree(join(storeRoot, '..'), [join(storeRoot, '..', 'registry')]);
+        const m = snapshotTree(join(storeRoot, '..'), [join(storeRoot, '..', 'registry')], { contents: true });
         m.delete(storeRoot);
         return m;
       };

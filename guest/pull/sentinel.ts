@@ -5,7 +5,8 @@
  * after a hostile layer was applied. The inode change time catches any write, chmod, chown, link or
  * utimes (no caller can set it back), so contents need not be read.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 
 /** Writes `<dir>/secret` (0640, owner 1234 when root) and `<dir>/dir/` (0750). */
@@ -22,15 +23,18 @@ function describe(p: string, st: Stats): string {
   return `${st.mode} ${st.uid}:${st.gid} ${st.nlink} ${st.size} ${st.mtimeMs} ${st.ctimeMs} ${st.ino} ${st.isSymbolicLink() ? readlinkSync(p) : ''}`;
 }
 
-/** Everything under `dir` except the `skip` paths (and what is below them), plus /etc/passwd. */
-export function snapshotTree(dir: string, skip: readonly string[] = []): Map<string, string> {
+/**
+ * Everything under `dir` except the `skip` paths (and what is below them), plus /etc/passwd; with
+ * `contents`, each regular file's SHA-256 too (redundant with ctime, but says what changed).
+ */
+export function snapshotTree(dir: string, skip: readonly string[] = [], o: { contents?: boolean } = {}): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (d: string): void => {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
       if (skip.includes(p)) continue;
       const st = lstatSync(p);
-      out.set(p, describe(p, st));
+      out.set(p, describe(p, st) + (o.contents && st.isFile() ? ` sha256:${createHash('sha256').update(readFileSync(p)).digest('hex')}` : ''));
       if (st.isDirectory()) walk(p);
     }
   };

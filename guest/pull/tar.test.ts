@@ -38,7 +38,7 @@ function makeSpace(): Space {
   return { w, root, outside, other };
 }
 
-const snapshot = (s: Space): Map<string, string> => snapshotTree(s.w, [s.root]);
+const snapshot = (s: Space): Map<string, string> => snapshotTree(s.w, [s.root], { contents: true });
 
 interface Case {
   name: string;
