@@ -4,13 +4,17 @@
  * latency. Peer, same run: the same broker and client load with evidence verification removed
  * (the broker's own overhead). Each broker runs in its own process; the clients share this one.
  * TPM evidence comes from a software quote maker (same TPMS_ATTEST/TPMT_SIGNATURE a TPM makes,
- * RSA-2048 AK) so that the TPM emulator's ~30 ms per quote does not hide the broker.
+ * RSA-2048 AK) so that the TPM emulator's ~30 ms per quote does not hide the broker; one more
+ * pair of figures uses real swtpm quotes with one client.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { BenchReport, percentile } from '../report.js';
 import { KbsClient } from '../../shared/kbs/client.js';
 import { SoftTpm } from '../../kbs/testing/soft-tpm.js';
+import { Harness } from '../../shared/testing/harness.js';
+import type { Attester } from '../../shared/kbs/client.js';
+import { SwtpmAttester, swtpmMissing } from '../../e2e/kbs/swtpm-attester.js';
 
 const SECONDS = Number(process.env.COCOLET_BENCH_SECONDS ?? 5);
 const BENCH_RESOURCE = 'default/bench/secret';
@@ -21,8 +25,8 @@ interface Broker {
   child: ChildProcess;
 }
 
-function startBroker(mode: 'verify' | 'noverify', tpm: SoftTpm): Promise<Broker> {
-  const child = spawn(process.execPath, [SERVER, mode, tpm.akPin, tpm.pcrs[0]!.toString('hex'), BENCH_RESOURCE], { stdio: ['ignore', 'pipe', 'inherit'] });
+function startBroker(mode: 'verify' | 'noverify', pins: string[], pcr0s: string[]): Promise<Broker> {
+  const child = spawn(process.execPath, [SERVER, mode, pins.join(','), pcr0s.join(','), BENCH_RESOURCE], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {
@@ -42,7 +46,7 @@ function stop(b: Broker): Promise<void> {
   });
 }
 
-async function flow(url: string, tpm: SoftTpm): Promise<void> {
+async function flow(url: string, tpm: Attester): Promise<void> {
   const c = new KbsClient({ url, attester: tpm, keepAlive: true });
   try {
     await c.handshake();
@@ -53,8 +57,8 @@ async function flow(url: string, tpm: SoftTpm): Promise<void> {
   }
 }
 
-async function load(url: string, tpm: SoftTpm, concurrency: number): Promise<{ perSec: number; lat: number[] }> {
-  for (let i = 0; i < 20; i++) await flow(url, tpm); // warm-up
+async function load(url: string, tpm: Attester, concurrency: number, warmup = 20): Promise<{ perSec: number; lat: number[] }> {
+  for (let i = 0; i < warmup; i++) await flow(url, tpm);
   const lat: number[] = [];
   const start = performance.now();
   const deadline = start + SECONDS * 1000;
@@ -73,8 +77,22 @@ async function load(url: string, tpm: SoftTpm, concurrency: number): Promise<{ p
 async function main(): Promise<void> {
   const tpm = new SoftTpm();
   const report = new BenchReport('kbs');
-  const brokers = { verify: await startBroker('verify', tpm), noverify: await startBroker('noverify', tpm) };
+  const h = new Harness();
+  const missing = swtpmMissing();
+  const swtpm = missing ? undefined : await SwtpmAttester.start(h, h.tempDir('cocolet-bench-kbs-'));
+  const pins = [tpm.akPin, ...(swtpm ? [swtpm.akPin] : [])];
+  const pcr0s = [tpm.pcrs[0]!.toString('hex'), ...(swtpm ? [(await swtpm.pcrs())[0]!] : [])];
+  const brokers = { verify: await startBroker('verify', pins, pcr0s), noverify: await startBroker('noverify', pins, pcr0s) };
   try {
+    if (swtpm) {
+      // Real swtpm quotes (one TPM: its quotes are serial), one client.
+      const full = await load(brokers.verify.url, swtpm, 1, 3);
+      const bare = await load(brokers.noverify.url, swtpm, 1, 3);
+      report.add({ figure: 'rcar_flows_per_s_c1_swtpm', unit: 'flow/s', value: full.perSec, peer: 'kbs-no-verification', peer_value: bare.perSec, better: 'higher' });
+      report.add({ figure: 'rcar_p50_ms_c1_swtpm', unit: 'ms', value: percentile(full.lat, 50), peer: 'kbs-no-verification', peer_value: percentile(bare.lat, 50), better: 'lower' });
+    } else {
+      report.note(`swtpm figures skipped: ${missing}`);
+    }
     for (const c of [1, 16]) {
       // One broker at a time, so the two do not compete for the cores.
       const full = await load(brokers.verify.url, tpm, c);
@@ -85,7 +103,9 @@ async function main(): Promise<void> {
     }
   } finally {
     await Promise.all([stop(brokers.verify), stop(brokers.noverify)]);
+    await h.dispose();
   }
+  report.note('_swtpm: the same flow with quotes from a real swtpm through tpm2-tools (the path of the guest on this machine); the emulator, not the broker, dominates it');
   report.note('flow = POST /auth + POST /attest (TPM quote, RSA-2048 AK, 24 SHA-256 PCRs) + GET resource + JWE decrypt, one EC P-256 TEE key and one keep-alive connection per flow');
   report.note('peer kbs-no-verification: the same broker with evidence verification replaced by a parse (no quote signature, binding, AK pin or init-data check); trustee kbs as a peer comes with its build');
   report.note(`clients in the bench process, each broker in its own process; ${SECONDS} s per figure (COCOLET_BENCH_SECONDS)`);

@@ -1,5 +1,5 @@
 /**
- * The broker under benchmark, in its own process: `node server.js verify|noverify <ak-pin> <pcr0> <resource>`.
+ * The broker under benchmark, in its own process: `node server.js verify|noverify <ak-pins> <pcr0s> <resource>` (comma-separated lists).
  * `noverify` replaces evidence verification by a parse of the PCR values (no signature, binding,
  * AK or init-data check): the broker's own overhead, the benchmark's peer. It exists only here.
  * Prints one JSON line {"url"} when listening; stops on SIGTERM.
@@ -10,14 +10,14 @@ import { startTestBroker } from '../../kbs/testing/broker.js';
 import type { VerifiedEvidence } from '../../kbs/attest/evidence.js';
 
 async function main(): Promise<void> {
-  const [mode, pin, pcr0, resource] = process.argv.slice(2);
-  if ((mode !== 'verify' && mode !== 'noverify') || !pin || !pcr0 || !resource) {
-    process.stderr.write('usage: server.js verify|noverify <ak-pin> <pcr0-hex> <resource-path>\n');
+  const [mode, pins, pcr0s, resource] = process.argv.slice(2);
+  if ((mode !== 'verify' && mode !== 'noverify') || !pins || !pcr0s || !resource) {
+    process.stderr.write('usage: server.js verify|noverify <ak-pin,...> <pcr0-hex,...> <resource-path>\n');
     process.exit(2);
   }
   const noVerify = (input: { primary: unknown }): VerifiedEvidence => ({ facts: { tee: 'tpm', pcrs: parseTpmEvidence(input.primary).pcrs }, teeClaims: {}, waivers: [] });
-  const b = await startTestBroker({ tpmAkPins: [pin], ...(mode === 'noverify' ? { verify: noVerify } : {}) });
-  b.state.setReferenceValues('default', { allowDevelopmentTee: true, pcrs: { '0': [pcr0] } });
+  const b = await startTestBroker({ tpmAkPins: pins.split(','), ...(mode === 'noverify' ? { verify: noVerify } : {}) });
+  b.state.setReferenceValues('default', { allowDevelopmentTee: true, pcrs: { '0': pcr0s.split(',') } });
   b.state.setResource(resource, new Uint8Array(createHash('sha256').update('bench').digest()));
   process.stdout.write(JSON.stringify({ url: b.url }) + '\n');
   process.once('SIGTERM', () => void b.dispose().then(() => process.exit(0)));
