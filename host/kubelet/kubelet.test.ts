@@ -257,6 +257,69 @@ for (const tc of secretCases) {
     }));
 }
 
+const SEALED = 'sealed.fakejwsheader.eyJuYW1lIjoia2JzOi8vL2RlZmF1bHQvYS9iIn0.sig';
+const envSecretCases: { name: string; rc?: string; ann?: Record<string, string>; files: Record<string, string>; c: Partial<Parameters<typeof testContainer>[1]>; refused: boolean; env?: Record<string, string> }[] = [
+  { name: 'secretKeyRef in a standard pod is resolved', files: { k: 'v1' }, c: { env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 's1', key: 'k' } } }] }, refused: false, env: { A: 'v1' } },
+  { name: 'secretKeyRef in a confidential pod is refused', rc: 'cocolet', files: { k: 'v1' }, c: { env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 's1', key: 'k' } } }] }, refused: true },
+  { name: 'envFrom secretRef in a confidential pod is refused', rc: 'cocolet', files: { k: 'v1' }, c: { envFrom: [{ secretRef: { name: 's1' } }] }, refused: true },
+  { name: 'envFrom secretRef with one plain key among sealed ones is refused', rc: 'cocolet', files: { k: SEALED, p: 'hunter2-value' }, c: { envFrom: [{ secretRef: { name: 's1' } }] }, refused: true },
+  { name: 'a sealed secretKeyRef in a confidential pod is fine (trimmed)', rc: 'cocolet', files: { k: `${SEALED}\n` }, c: { env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 's1', key: 'k' } } }] }, refused: false, env: { A: SEALED } },
+  { name: 'an all-sealed envFrom secretRef with a prefix is fine', rc: 'cocolet', files: { k: SEALED }, c: { envFrom: [{ prefix: 'X_', secretRef: { name: 's1' } }] }, refused: false, env: { X_k: SEALED } },
+  { name: 'the opt-in annotation lets a plain secretKeyRef through', rc: 'cocolet', ann: { 'io.cocolet.allow-host-secrets': 'true' }, files: { k: 'v1' }, c: { env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 's1', key: 'k' } } }] }, refused: false, env: { A: 'v1' } },
+  { name: 'a sealed literal value needs no opt-in', rc: 'cocolet', files: {}, c: { env: [{ name: 'A', value: SEALED }] }, refused: false, env: { A: SEALED } },
+];
+for (const [i, tc] of envSecretCases.entries()) {
+  test(`secret env: ${tc.name}`, () =>
+    withNode(async (n) => {
+      const { mkdirSync, writeFileSync } = await import('node:fs');
+      const { join } = await import('node:path');
+      mkdirSync(join(n.dir, 'secrets', 's1'), { recursive: true });
+      for (const [k, v] of Object.entries(tc.files)) writeFileSync(join(n.dir, 'secrets', 's1', k), v);
+      const p = testPod(`senv-${i}`, { ...(tc.rc ? { runtimeClassName: tc.rc } : {}), containers: [testContainer('main', tc.c)] }, tc.ann ?? {});
+      n.setPods([p]);
+      await n.step(0);
+      const refusals = n.kubelet.events.list({ reason: 'HostSecretRefused' });
+      assert.equal(refusals.length, tc.refused ? 1 : 0);
+      assert.equal(n.cri.sandboxes.size, tc.refused ? 0 : 1, 'a refused pod gets no sandbox');
+      if (tc.refused) {
+        const w = cstatus(n, p, 'main')?.state.waiting;
+        assert.equal(w?.reason, 'CreateContainerConfigError');
+        assert.match(w?.message ?? '', /refused for a confidential pod/);
+        assert.match(refusals[0]!.message, /io\.cocolet\.allow-host-secrets/);
+        for (const v of Object.values(tc.files)) if (!v.startsWith('sealed.')) assert.ok(!refusals[0]!.message.includes(v), 'no value in the event');
+      } else {
+        const envs = n.cri.containersOf(uid(p), 'main')[0]!.config.envs ?? [];
+        const got = Object.fromEntries(envs.map((e) => [e.key, new TextDecoder().decode(e.value)]));
+        assert.deepEqual(got, tc.env);
+      }
+    }));
+}
+
+test('secret env: a missing key says which, and an unsupported valueFrom is named', () =>
+  withNode(async (n) => {
+    const p = testPod('senv-missing', { containers: [testContainer('main', { env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 'nope', key: 'k' } } }] })] });
+    const q = testPod('senv-field', { containers: [testContainer('main', { env: [{ name: 'B', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }] })] });
+    const o = testPod('senv-optional', { containers: [testContainer('main', { env: [{ name: 'C', valueFrom: { secretKeyRef: { name: 'nope', key: 'k', optional: true } } }] })] });
+    n.setPods([p, q, o]);
+    await n.step(0);
+    assert.match(cstatus(n, p, 'main')?.state.waiting?.message ?? '', /couldn't find key k in secret "nope"/);
+    assert.match(cstatus(n, q, 'main')?.state.waiting?.message ?? '', /valueFrom \.fieldRef is not supported/);
+    assert.equal(phase(n, o), 'Running');
+  }));
+
+test('secret volumes: a confidential pod may mount a Secret whose files are all sealed', () =>
+  withNode(async (n) => {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    mkdirSync(join(n.dir, 'secrets', 'sealed1'), { recursive: true });
+    writeFileSync(join(n.dir, 'secrets', 'sealed1', 'k'), SEALED);
+    const p = testPod('sec-sealed', { runtimeClassName: 'cocolet', volumes: [{ name: 's', secret: { secretName: 'sealed1' } }], containers: [testContainer('main', { volumeMounts: [{ name: 's', mountPath: '/s' }] })] });
+    n.setPods([p]);
+    await n.step(0);
+    assert.equal(n.kubelet.events.list({ reason: 'HostSecretRefused' }).length, 0);
+    assert.equal(n.cri.sandboxes.size, 1);
+  }));
+
 test('kubelet restart adopts running pods without restarting containers', () =>
   withNode(async (n) => {
     const p = testPod('survivor', { initContainers: [testContainer('i1')] });

@@ -66,9 +66,23 @@ export interface Probe {
   terminationGracePeriodSeconds?: number;
 }
 
+export interface KeySelector {
+  name: string;
+  key: string;
+  optional?: boolean;
+}
+
 export interface EnvVar {
   name: string;
   value?: string;
+  /** Only secretKeyRef and configMapKeyRef (from the kubelet's local store); other sources are refused. */
+  valueFrom?: { secretKeyRef?: KeySelector; configMapKeyRef?: KeySelector; [other: string]: unknown };
+}
+
+export interface EnvFromSource {
+  prefix?: string;
+  secretRef?: { name: string; optional?: boolean };
+  configMapRef?: { name: string; optional?: boolean };
 }
 
 export interface ContainerPort {
@@ -97,6 +111,7 @@ export interface Container {
   args?: string[];
   workingDir?: string;
   env?: EnvVar[];
+  envFrom?: EnvFromSource[];
   ports?: ContainerPort[];
   volumeMounts?: VolumeMount[];
   resources?: ResourceRequirements;
@@ -224,7 +239,7 @@ export const Annotations = {
   configHash: 'kubernetes.io/config.hash',
   configSeen: 'kubernetes.io/config.seen',
   configMirror: 'kubernetes.io/config.mirror',
-  /** Opt-in for plain Secret volumes in confidential pods. */
+  /** Opt-in for plain Secrets (volumes, secretKeyRef, envFrom secretRef) in confidential pods. */
   allowHostSecrets: 'io.cocolet.allow-host-secrets',
 } as const;
 

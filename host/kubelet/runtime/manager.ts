@@ -176,6 +176,20 @@ export class RuntimeManager {
       return res;
     }
 
+    // Environment from Secrets / ConfigMaps, resolved before any sandbox (a refused pod boots no VM).
+    const envs = new Map<string, { key: string; value: string }[]>();
+    try {
+      const confidential = this.isConfidential(pod);
+      for (const c of allContainers) envs.set(c.name, this.o.volumes.envFor(pod, c, { confidential }));
+    } catch (e) {
+      const err = toCocoletError(e, ErrorCode.FailedPrecondition, { pod: key });
+      const reason = typeof err.context.reason === 'string' ? err.context.reason : 'Failed';
+      ev('Warning', reason, err.message);
+      waitAll('CreateContainerConfigError', err.message);
+      res.error = err;
+      return res;
+    }
+
     const policy = pod.spec.restartPolicy ?? 'Always';
     const latestSandbox = status.sandboxes[0];
     let sandboxId = latestSandbox?.state === 'ready' ? latestSandbox.id : undefined;
@@ -241,7 +255,7 @@ export class RuntimeManager {
       try {
         if (this.o.makeLogDirs !== false) mkdirSync(join(podLogDir(this.o.podLogsDir, pod), c.name), { recursive: true });
         const mounts = this.o.volumes.mountsFor(c, volumes);
-        id = await this.o.cri.createContainer(sid, containerConfig(pod, c, { restartCount, image: c.image, mounts, init }), sbConfig, { context: ctx });
+        id = await this.o.cri.createContainer(sid, containerConfig(pod, c, { restartCount, image: c.image, mounts, init, envs: envs.get(c.name) }), sbConfig, { context: ctx });
         res.changed = true;
       } catch (e) {
         const err = toCocoletError(e, ErrorCode.RuntimeFailed, ctx);

@@ -103,6 +103,8 @@ export interface ContainerOptions {
   image: string;
   mounts: CriMount[];
   init: boolean;
+  /** The resolved environment (VolumeManager.envFor); default: the literal `value`s of `env`. */
+  envs?: { key: string; value: string }[];
 }
 
 export function containerConfig(pod: Pod, c: Container, o: ContainerOptions): ContainerConfigInit {
@@ -124,7 +126,7 @@ export function containerConfig(pod: Pod, c: Container, o: ContainerOptions): Co
     command: c.command ?? [],
     args: c.args ?? [],
     workingDir: c.workingDir ?? '',
-    envs: (c.env ?? []).map((e) => ({ key: e.name, value: new TextEncoder().encode(e.value ?? '') })),
+    envs: (o.envs ?? (c.env ?? []).map((e) => ({ key: e.name, value: e.value ?? '' }))).map((e) => ({ key: e.key, value: new TextEncoder().encode(e.value) })),
     mounts: o.mounts.map((m) => ({ containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly })),
     labels: { [Labels.podName]: md.name, [Labels.podNamespace]: md.namespace ?? 'default', [Labels.podUid]: md.uid!, [Labels.containerName]: c.name },
     annotations,

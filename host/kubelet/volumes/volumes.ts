@@ -4,19 +4,21 @@
  * from a local store under the root dir (`secrets/<name>/`, `configmaps/<name>/`: no API server
  * here). A confidential pod (one that runs in the TEE) never gets a plain host Secret volume
  * unless it opts in with the `io.cocolet.allow-host-secrets: "true"` annotation; otherwise the pod
- * is refused with reason `HostSecretRefused` — its secrets come from the key broker instead.
+ * is refused with reason `HostSecretRefused` — its secrets come from the key broker instead. A
+ * Secret whose files are all sealed secrets (`sealed.…`) is fine: the guest unseals it (secrets.ts).
  *
  * API: `new VolumeManager({ rootDir })`; `setUp(pod, { confidential })` → Map name → host path;
- * `mountsFor(container, paths)` → CRI mounts; `tearDown(uid)`.
+ * `envFor(pod, container, { confidential })` → resolved env; `mountsFor(container, paths)` → CRI mounts; `tearDown(uid)`.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
-import { Annotations, podKey, type Container, type Pod } from '../api/types.js';
+import { podKey, type Container, type Pod } from '../api/types.js';
 import { parseQuantity } from '../config/kubeletconfig.js';
+import { allSealed, hostSecretRefused, hostSecretsAllowed, resolveEnv, type ResolvedEnv } from './secrets.js';
 
-export const REASON_HOST_SECRET_REFUSED = 'HostSecretRefused';
+export { REASON_HOST_SECRET_REFUSED } from './secrets.js';
 
 export interface CriMount {
   containerPath: string;
@@ -69,17 +71,13 @@ export class VolumeManager {
         out.set(v.name, this.hostPath(v.name, v.hostPath.path, v.hostPath.type ?? '', ctx.pod));
       } else if (v.secret || v.configMap) {
         const isSecret = Boolean(v.secret);
-        if (isSecret && o.confidential && pod.metadata.annotations?.[Annotations.allowHostSecrets] !== 'true') {
-          throw new CocoletError(
-            ErrorCode.PermissionDenied,
-            `secret volume ${v.name} refused for a confidential pod: the host must not see its secrets (annotate ${Annotations.allowHostSecrets}: "true" to allow)`,
-            { context: { ...ctx, volume: v.name, reason: REASON_HOST_SECRET_REFUSED } },
-          );
-        }
         const name = v.secret?.secretName ?? v.configMap!.name;
         const src = join(this.opts.rootDir, isSecret ? 'secrets' : 'configmaps', name);
         if (!existsSync(src)) {
           throw new CocoletError(ErrorCode.NotFound, `${isSecret ? 'secret' : 'configmap'} ${name} not found in the local store`, { context: { ...ctx, volume: v.name } });
+        }
+        if (isSecret && o.confidential && !hostSecretsAllowed(pod) && !allSealed(src, v.secret?.items?.map((it) => it.key))) {
+          throw hostSecretRefused(pod, `secret volume ${v.name}`, { volume: v.name });
         }
         const dir = join(this.podDir(uid), 'volumes', isSecret ? 'kubernetes.io~secret' : 'kubernetes.io~configmap', v.name);
         rmSync(dir, { recursive: true, force: true });
@@ -129,6 +127,11 @@ export class VolumeManager {
         throw new CocoletError(ErrorCode.InvalidArgument, `unknown hostPath type ${type}`, { context: ctx });
     }
     return path;
+  }
+
+  /** The container's environment with secretKeyRef / configMapKeyRef / envFrom resolved from the local store (secrets.ts). */
+  envFor(pod: Pod, c: Container, o: { confidential: boolean }): ResolvedEnv[] {
+    return resolveEnv(pod, c, { rootDir: this.opts.rootDir, confidential: o.confidential });
   }
 
   mountsFor(c: Container, paths: Map<string, string>): CriMount[] {
