@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     await buildGuestImage({});
     const seconds = process.env.COCOLET_PROFILE_S ?? '3';
     const vm = await new QemuHypervisor({ extraCmdline: ['cocolet_mode=profile', `cocolet_profile_s=${seconds}`] })
-      .start({ id: 'profile', stateDir: join(h.tempDir('cocolet-profile-vm-'), 'vm'), agentTcp: true });
+      .start({ id: 'profile', stateDir: join(h.tempDir('cocolet-profile-vm-'), 'vm') });
     h.defer('profile vm', () => vm.stop());
     const c = await connectAgent(vm.agentSocketPath, 120_000);
     const t0 = performance.now();

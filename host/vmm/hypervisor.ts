@@ -42,8 +42,6 @@ export interface HypervisorStartOptions {
    * attaches it as an init-data block device; the process hypervisor passes a file.
    */
   initdata?: Uint8Array;
-  /** Forward a host TCP port on 127.0.0.1 to the agent's TCP listener (second transport). */
-  agentTcp?: boolean;
   /** Let the guest open connections to the host (needed to pull images from a host registry). */
   egress?: boolean;
   /** Called once the vCPU threads exist (e.g. to pin them); errors are logged, not fatal. */
@@ -71,8 +69,6 @@ export interface VmHandle {
   readonly pid: number;
   /** Unix socket that carries the agent's ttrpc byte stream. */
   readonly agentSocketPath: string;
-  /** Host TCP endpoint of the agent, when `agentTcp` was asked for. */
-  readonly agentTcpAddress?: { host: string; port: number };
   /** Guest serial console (qemu) or the agent's stderr (process). */
   readonly consoleLogPath: string;
   /** The full kernel command line booted (qemu only). */
@@ -92,7 +88,5 @@ export interface Hypervisor {
 export const GUEST_MEMORY_OVERHEAD_MIB = 320;
 /** Workload memory when none is asked for. */
 export const DEFAULT_WORKLOAD_MEMORY_MIB = 192;
-/** The agent's TCP port inside the guest (Kata's vsock port number, reused for TCP). */
-export const AGENT_TCP_PORT = 1024;
 /** virtio-serial port name the agent looks for. */
 export const AGENT_CHANNEL_NAME = 'agent.channel.0';

@@ -2,12 +2,11 @@
  * QEMU microVM hypervisor: direct kernel boot of the guest image on `-M microvm` (KVM or TCG,
  * chosen automatically), the agent's ttrpc stream on virtio-serial port `agent.channel.0` backed
  * by a host unix socket (QEMU is the socket server; the client connects and may reconnect), serial
- * console to a log file, one swtpm per VM as its TPM, user networking with an optional hostfwd to
- * the agent's TCP port, and the CoCo init-data as a read-only virtio-blk disk.
+ * console to a log file, one swtpm per VM as its TPM, user networking for the guest's own
+ * connections (nothing forwarded in), and the CoCo init-data as a read-only virtio-blk disk.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
@@ -15,7 +14,7 @@ import { DisposableStore, delay } from '../../shared/lifecycle/disposables.js';
 import { silentLogger } from '../../shared/log/logger.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
 import {
-  AGENT_CHANNEL_NAME, AGENT_TCP_PORT, DEFAULT_WORKLOAD_MEMORY_MIB, GUEST_MEMORY_OVERHEAD_MIB,
+  AGENT_CHANNEL_NAME, DEFAULT_WORKLOAD_MEMORY_MIB, GUEST_MEMORY_OVERHEAD_MIB,
   teeLabel, type Hypervisor, type HypervisorStartOptions, type TeeKind, type VcpuThread, type VmExit, type VmHandle,
 } from './hypervisor.js';
 import { loadGuestImage, type GuestImage } from './image.js';
@@ -53,8 +52,11 @@ export interface QemuArgsInput {
   consoleLog: string;
   swtpmSocket?: string;
   initdataDisk?: string;
-  /** user networking; `hostfwdPort` forwards 127.0.0.1:port → guest AGENT_TCP_PORT. */
-  net?: { egress: boolean; hostfwdPort?: number };
+  /**
+   * user networking, for the guest's own connections (image pulls, the key broker). Nothing is
+   * forwarded into the guest: the agent is reachable only over the virtio-serial channel.
+   */
+  net?: { egress: boolean };
   /** SEV-SNP / TDX launch (q35, KVM only); absent = the development TEE on microvm. */
   confidential?: ConfidentialLaunch;
 }
@@ -113,22 +115,9 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     a.push('-drive', `file=${i.initdataDisk},if=none,id=initdata,format=raw,readonly=on`, '-device', dev('virtio-blk', ',drive=initdata'));
   }
   if (i.net) {
-    const fwd = i.net.hostfwdPort ? `,hostfwd=tcp:127.0.0.1:${i.net.hostfwdPort}-:${AGENT_TCP_PORT}` : '';
-    a.push('-netdev', `user,id=net0,restrict=${i.net.egress ? 'off' : 'on'}${fwd}`, '-device', dev('virtio-net', ',netdev=net0'));
+    a.push('-netdev', `user,id=net0,restrict=${i.net.egress ? 'off' : 'on'}`, '-device', dev('virtio-net', ',netdev=net0'));
   }
   return a;
-}
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** vCPU threads of a QEMU process (threads named `CPU <n>/KVM` or `CPU <n>/TCG`). */
@@ -199,7 +188,6 @@ export class QemuHypervisor implements Hypervisor {
         initdataDisk = join(o.stateDir, 'initdata.img');
         writeFileSync(initdataDisk, initdataDiskImage(o.initdata));
       }
-      const hostfwdPort = o.agentTcp ? await freePort() : undefined;
       const memoryMiB = Math.ceil(o.memoryMiB ?? DEFAULT_WORKLOAD_MEMORY_MIB) + GUEST_MEMORY_OVERHEAD_MIB;
       if (accel.accel === 'tcg' && vcpus > 1) {
         // seen here: a 2-vCPU TCG guest on a loaded 2-core host soft-locked with both vCPUs in runc
@@ -207,7 +195,7 @@ export class QemuHypervisor implements Hypervisor {
       }
       const args = qemuArgs({
         name: o.id.replace(/[^A-Za-z0-9_.-]/g, '_'), accel, image, cmdline, vcpus, memoryMiB, agentSocket, consoleLog, swtpmSocket, initdataDisk,
-        net: { egress: o.egress ?? true, hostfwdPort }, ...(confidential ? { confidential } : {}),
+        net: { egress: o.egress ?? true }, ...(confidential ? { confidential } : {}),
       });
       const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
       let stderr = '';
@@ -275,7 +263,6 @@ export class QemuHypervisor implements Hypervisor {
         tee,
         pid,
         agentSocketPath: agentSocket,
-        agentTcpAddress: hostfwdPort ? { host: '127.0.0.1', port: hostfwdPort } : undefined,
         consoleLogPath: consoleLog,
         cmdline,
         exited,
