@@ -13,7 +13,7 @@
  * `<resolved dir>/<name>` acts inside the root, provided nothing else changes the tree meanwhile:
  * the guest agent unpacks an image alone, into a fresh directory no container sees until the
  * image is complete (no concurrent writer inside the root, so no TOCTOU between the lstat walk
- * and the operation). The final component of an entry is never followed: callers create it with
+ * and the operation; other images may unpack meanwhile, each in its own root). The final component of an entry is never followed: callers create it with
  * O_EXCL|O_NOFOLLOW, symlink(), link() (which does not follow) or mkdir().
  *
  * Resolved directories are cached by the path asked for; the caller must call `invalidate()`

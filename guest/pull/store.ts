@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { parseReference } from './reference.js';
 import { RegistryClient, sha256Digest, type ImageConfig, type RegistryOptions } from './registry.js';
-import { DEFAULT_UNPACK_LIMITS, unpackLayer, type UnpackLimits } from './tar.js';
+import { DEFAULT_UNPACK_LIMITS, unpackLayerAsync, type UnpackLimits } from './tar.js';
 
 export interface PulledImage {
   reference: string;
@@ -99,7 +99,7 @@ export class ImageStore {
             const maxTar = Math.min(bufferConstants.MAX_LENGTH, limits.maxTotalBytes + limits.maxEntries * TAR_OVERHEAD_PER_ENTRY + 1024);
             const tar = gz ? gunzipBounded(blob, maxTar, l.digest) : blob;
             if (sha256Digest(tar) !== diffIds[i]) throw new CocoletError(ErrorCode.DataLoss, `image pull: layer ${i} (${l.digest}) diff_id mismatch`);
-            const st = unpackLayer(tar, join(tmp, 'rootfs'), { layer: l.digest, keepSetuid, limits });
+            const st = await unpackLayerAsync(tar, join(tmp, 'rootfs'), { layer: l.digest, keepSetuid, limits });
             used.entries += st.entries;
             used.bytes += st.bytes;
             setuidCleared += st.setuidCleared;

@@ -11,7 +11,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CocoletError, ErrorCode, type ErrorCodeValue } from '../../shared/errors/index.js';
-import { unpackLayer, type UnpackLimits, type UnpackStats } from './tar.js';
+import { unpackLayer, unpackLayerAsync, type UnpackLimits, type UnpackStats } from './tar.js';
 import { writeTar, type TarWriteEntry } from './tar-writer.js';
 import { plantSentinels, snapshotTree } from './sentinel.js';
 
@@ -376,6 +376,36 @@ test('unpack: the root must be a real directory', () => {
     symlinkSync(s.outside, join(s.w, 'link'));
     assert.throws(() => unpackLayer(writeTar([file('x')]), join(s.w, 'link')), (e: CocoletError) => e.code === ErrorCode.FailedPrecondition);
     assert.equal(existsSync(join(s.outside, 'x')), false);
+  } finally {
+    rmSync(s.w, { recursive: true, force: true });
+  }
+});
+
+test('unpack: unpackLayerAsync lets the event loop run between entries, applies the same tree and fails the same way', async () => {
+  const s = makeSpace();
+  try {
+    const entries: TarWriteEntry[] = [dir('d')];
+    for (let i = 0; i < 1000; i++) entries.push(file(`d/f${i}`, `content ${i}`, { mode: 0o640 }));
+    const tar = writeTar(entries);
+    let ticks = 0;
+    let running = true;
+    const tick = (): void => {
+      if (!running) return;
+      ticks++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const st = await unpackLayerAsync(tar, s.root, { layer: LAYER, yieldEvery: 100 });
+    running = false;
+    assert.equal(st.entries, 1001);
+    assert.ok(ticks >= 5, `the event loop ran while unpacking (${ticks} turns)`);
+    const sync = join(s.w, 'sync');
+    mkdirSync(sync);
+    unpackLayer(tar, sync);
+    assert.deepEqual(readdirSync(join(s.root, 'd')).sort(), readdirSync(join(sync, 'd')).sort());
+    assert.equal(read(s, 'd/f999'), 'content 999');
+    const bad = writeTar([...entries.slice(0, 500), { name: 'd/fifo', type: '6' }]);
+    await assert.rejects(unpackLayerAsync(bad, join(s.w, 'sync'), { layer: LAYER, yieldEvery: 7 }), (e: CocoletError) => e.code === ErrorCode.InvalidArgument && e.context.entry === 'd/fifo' && e.context.layer === LAYER);
   } finally {
     rmSync(s.w, { recursive: true, force: true });
   }

@@ -252,11 +252,14 @@ class LayerApplier {
   }
 }
 
+/** Entries applied between two yields of `unpackLayerAsync` (each a few file-system calls). */
+export const DEFAULT_YIELD_EVERY = 256;
+
 /**
- * Applies one layer to `root` (an existing directory). Throws a CocoletError naming the layer and
- * the entry on the first problem; the root is then partly applied and must be discarded.
+ * The unpack loop; yields every `yieldEvery` entries (the synchronous driver ignores the yields).
+ * Throws a CocoletError naming the layer and the entry on the first problem.
  */
-export function unpackLayer(tar: Buffer, root: string, opts: UnpackOptions = {}): UnpackStats {
+function* applyLayer(tar: Buffer, root: string, opts: UnpackOptions, yieldEvery: number): Generator<void, UnpackStats> {
   const limits: UnpackLimits = { ...DEFAULT_UNPACK_LIMITS, ...opts.limits };
   const layer = opts.layer ?? 'layer';
   const chown = opts.chown ?? (typeof process.geteuid === 'function' && process.geteuid() === 0);
@@ -267,6 +270,7 @@ export function unpackLayer(tar: Buffer, root: string, opts: UnpackOptions = {})
       current = e.name;
       applier.stats.entries++;
       applier.apply(e);
+      if (applier.stats.entries % yieldEvery === 0) yield;
     }
     current = '';
     applier.finish();
@@ -283,5 +287,31 @@ export function unpackLayer(tar: Buffer, root: string, opts: UnpackOptions = {})
     // a file-system error (ENAMETOOLONG, ENOSPC, ...): name the entry, not the absolute path
     const code = e.code === 'ENOSPC' || e.code === 'EDQUOT' || e.code === 'ENOMEM' ? ErrorCode.ResourceExhausted : ErrorCode.InvalidArgument;
     throw new CocoletError(code, `image layer ${layer}: entry ${quote(current)}: ${e.syscall} failed (${e.code ?? 'error'})`, { cause: err, context: { layer, entry: current.slice(0, 256) } });
+  }
+}
+
+/**
+ * Applies one layer to `root` (an existing directory). Throws a CocoletError naming the layer and
+ * the entry on the first problem; the root is then partly applied and must be discarded.
+ */
+export function unpackLayer(tar: Buffer, root: string, opts: UnpackOptions = {}): UnpackStats {
+  const run = applyLayer(tar, root, opts, Number.MAX_SAFE_INTEGER);
+  for (;;) {
+    const r = run.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * unpackLayer that lets the event loop run every `yieldEvery` entries, so the agent keeps
+ * answering requests (Health, other containers) while a large layer applies. The caller must not
+ * touch `root` meanwhile (nothing else does: the store's unpack directory is its own).
+ */
+export async function unpackLayerAsync(tar: Buffer, root: string, opts: UnpackOptions & { yieldEvery?: number } = {}): Promise<UnpackStats> {
+  const run = applyLayer(tar, root, opts, Math.max(1, opts.yieldEvery ?? DEFAULT_YIELD_EVERY));
+  for (;;) {
+    const r = run.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
