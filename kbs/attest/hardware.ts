@@ -40,6 +40,13 @@ function object(v: unknown, what: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
+/** The lowest of the reported, committed and current TCB, component by component: what minTcb is compared with. */
+function lowestTcb(c: Record<string, unknown>): SnpMinTcb {
+  const tcbs = ['reported_tcb', 'committed_tcb', 'current_tcb'].map((k) => c[k] as SnpMinTcb | undefined).filter((t): t is SnpMinTcb => !!t);
+  const min = (k: keyof SnpMinTcb): number => Math.min(...tcbs.map((t) => t[k] ?? 0));
+  return { bootloader: min('bootloader'), tee: min('tee'), snp: min('snp'), microcode: min('microcode') };
+}
+
 function checked(r: VerifyResult): void {
   if (!r.verified) throw new AttestationFailure(r.reasonCode ?? 'evidence.unverified', r.reason ?? `${r.tee} evidence did not verify`);
 }
@@ -77,8 +84,8 @@ export function verifySnpEvidence(input: EvidenceInput): VerifiedEvidence {
     { reportData: padReportData(input.reportData, REPORT_DATA_SIZE), allowDebug: input.gates.allowDebug, ...(input.at ? { at: input.at } : {}) },
   );
   checked(r);
-  const c = r.claims as { measurement: string; host_data: string; reported_tcb: SnpMinTcb };
-  const facts: EvidenceFacts = { tee: 'snp', measurement: c.measurement, tcb: { bootloader: c.reported_tcb.bootloader, tee: c.reported_tcb.tee, snp: c.reported_tcb.snp, microcode: c.reported_tcb.microcode } };
+  const c = r.claims as { measurement: string; host_data: string };
+  const facts: EvidenceFacts = { tee: 'snp', measurement: c.measurement, tcb: lowestTcb(r.claims) };
   const initData = initDataAgainst(input, c.host_data, 32, 'HOST_DATA');
   if (initData) facts.initDataDigest = initData.digest;
   return { facts, teeClaims: r.claims, ...(initData ? { initData } : {}), waivers: input.gates.allowDebug ? [Waiver.Debug] : [] };
@@ -170,8 +177,8 @@ export function verifyAzSnpEvidence(input: EvidenceInput): VerifiedEvidence {
     { reportData: input.reportData, allowDebug: input.gates.allowDebug, ...(input.at ? { at: input.at } : {}) },
   );
   checked(r);
-  const snp = r.claims.snp as { measurement: string; reported_tcb: SnpMinTcb };
-  const facts: EvidenceFacts = { tee: 'az-snp-vtpm', measurement: snp.measurement, pcrs: vtpm.pcrs, tcb: { bootloader: snp.reported_tcb.bootloader, tee: snp.reported_tcb.tee, snp: snp.reported_tcb.snp, microcode: snp.reported_tcb.microcode } };
+  const snp = r.claims.snp as Record<string, unknown> & { measurement: string };
+  const facts: EvidenceFacts = { tee: 'az-snp-vtpm', measurement: snp.measurement, pcrs: vtpm.pcrs, tcb: lowestTcb(snp) };
   const initData = initDataInPcr8(input, vtpm.pcrs);
   if (initData) facts.initDataDigest = initData.digest;
   return { facts, teeClaims: { ...r.claims, evidence_version: version }, ...(initData ? { initData } : {}), waivers: input.gates.allowDebug ? [Waiver.Debug] : [] };

@@ -31,7 +31,7 @@ export interface ReferenceValues {
   pcrs?: Record<string, string[]>;
   /** Accepted init-data digests (hex, the init-data's own algorithm). */
   initDataDigests?: string[];
-  /** SEV-SNP: minimum reported TCB components. */
+  /** SEV-SNP: minimum TCB components; the reported, committed and current TCB must each reach them. */
   minTcb?: SnpMinTcb;
 }
 
