@@ -46,10 +46,13 @@ test('resource policy: first matching rule decides; no rule denies; requirements
   assert.equal(evaluatePolicy(DEFAULT_POLICY, 'a/b/c', { default: { status: 'warning', failed: ['no reference values'] } }).allow, false);
 });
 
-test("resource policy: trustee's allow_all and deny_all samples are recognised, other Rego is refused", () => {
+test("resource policy: trustee's allow_all, deny_all and affirming samples are recognised, other Rego is refused", () => {
   const allowAll = Buffer.from('cGFja2FnZSBwb2xpY3kKCmRlZmF1bHQgYWxsb3cgPSBmYWxzZQoKcGx1Z2luID0gZGF0YS5wbHVnaW4KCmFsbG93IGlmIHsKCXBsdWdpbiA9PSAicmVzb3VyY2UiCn0KCg', 'base64url').toString();
   assert.deepEqual(parseResourcePolicyText(allowAll), { rules: [{ resource: '*/*/*', allow: true }] });
   assert.deepEqual(parseResourcePolicyText('package policy\n\ndefault allow = false\n'), { rules: [] });
+  // kbs-client set-resource-policy --affirming (v0.21's affirming.rego): every submodule affirming.
+  const affirming = 'package policy\nimport rego.v1\n\ndefault allow = false\n\nallow if {\n    not any_not_affirming\n    count(input.submods) > 0\n}\n\nany_not_affirming if {\n    some _, submod in input.submods\n    submod["ear.status"] != "affirming"\n}\n';
+  assert.deepEqual(parseResourcePolicyText(affirming), { rules: [{ resource: '*/*/*', require: ['default'] }] });
   assert.throws(() => parseResourcePolicyText('package policy\ndefault allow = true\n'), /evaluates no Rego/);
   assert.throws(() => parseResourcePolicyText('{"rules":[{"resource":"a/b"}]}'), /<repository>\/<type>\/<tag>/);
   assert.throws(() => parseResourcePolicyText('{"rules":[],"x":1}'), /unknown resource-policy key "x"/);

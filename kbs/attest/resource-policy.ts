@@ -6,8 +6,10 @@
  *   {"rules": [{"resource": "default/db/*", "require": ["prod"]},
  *              {"resource": "*\/*\/*", "allow": false}]}
  *
- * trustee's KBS takes Rego here; cocolet-kbs evaluates no Rego, but recognises trustee's two
- * sample policies that need no engine (allow_all, deny_all) so trustee's kbs-client can set them.
+ * trustee's KBS takes Rego here; cocolet-kbs evaluates no Rego, but recognises trustee's sample
+ * policies that need no engine (allow_all, deny_all, and affirming: every submodule's ear.status
+ * affirming, i.e. the `default` set, which is cocolet's cpu0 status) so trustee's kbs-client
+ * can set them (`set-resource-policy --allow-all | --deny-all | --affirming`).
  */
 import type { Appraisal } from '../server/token.js';
 
@@ -67,6 +69,9 @@ export function parseResourcePolicyJson(v: unknown): ResourcePolicy {
 const norm = (s: string): string => s.replace(/#[^\n]*/g, '').replace(/\s+/g, ' ').trim();
 const REGO_ALLOW_ALL = norm('package policy\ndefault allow = false\nplugin = data.plugin\nallow if {\n plugin == "resource"\n}');
 const REGO_DENY_ALL = norm('package policy\ndefault allow = false');
+const REGO_AFFIRMING = norm(
+  'package policy\nimport rego.v1\ndefault allow = false\nallow if {\n not any_not_affirming\n count(input.submods) > 0\n}\nany_not_affirming if {\n some _, submod in input.submods\n submod["ear.status"] != "affirming"\n}',
+);
 
 /** A policy as the admin endpoint receives it (the decoded `policy` text): JSON, or a recognised trustee sample Rego. */
 export function parseResourcePolicyText(text: string): ResourcePolicy {
@@ -83,7 +88,8 @@ export function parseResourcePolicyText(text: string): ResourcePolicy {
   const n = norm(t);
   if (n === REGO_ALLOW_ALL) return { rules: [{ resource: '*/*/*', allow: true }] };
   if (n === REGO_DENY_ALL) return { rules: [] };
-  throw new PolicyParseError('cocolet-kbs evaluates no Rego: give a JSON policy ({"rules": [...]}); of Rego it recognises only trustee\'s allow_all and deny_all sample policies');
+  if (n === REGO_AFFIRMING) return { rules: [{ resource: '*/*/*', require: ['default'] }] };
+  throw new PolicyParseError('cocolet-kbs evaluates no Rego: give a JSON policy ({"rules": [...]}); of Rego it recognises only trustee\'s allow_all, deny_all and affirming sample policies');
 }
 
 function matches(pattern: string, path: string): boolean {
