@@ -124,12 +124,15 @@ test('get-resource with --tee-key-file RSA (PKCS#1) and EC P-256 (PKCS#8), and w
   }
 });
 
-test('policy deny: a JSON resource policy set through kbs-client refuses prod/ with PolicyDeny', { skip }, async () => {
+test('policy deny: a JSON resource policy and trustee\'s --affirming, set through kbs-client, refuse with PolicyDeny', { skip }, async () => {
   const policy = { rules: [{ resource: 'prod/*/*', allow: false }, { resource: '*/*/*', allow: true }] };
   await adminOk(kbs.url, ['set-resource-policy', '--policy-file', file('policy.json', JSON.stringify(policy))]);
   try {
     refused(await client(kbs.url, ['get-resource', '--path', 'prod/interop/secret']), 'PolicyDeny', /Access denied by policy.*policy rule 0 \(prod\/\*\/\*\) denies resource prod\/interop\/secret/s);
     assert.equal(await getResource(kbs.url, 'default/interop/secret'), SECRET);
+    // trustee's own --affirming: sample evidence appraises `default` as warning, never affirming.
+    await adminOk(kbs.url, ['set-resource-policy', '--affirming']);
+    refused(await client(kbs.url, ['get-resource', '--path', 'default/interop/secret']), 'PolicyDeny', /Access denied by policy.*requires reference values 'default' \(warning/s);
   } finally {
     await adminOk(kbs.url, ['set-resource-policy', '--allow-all']);
   }
