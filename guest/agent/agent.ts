@@ -29,6 +29,7 @@ import { parsePolicy, type PolicyDocument } from '../policy/document.js';
 import { PolicyGate } from '../policy/gate.js';
 import type { ContainerManager } from '../runtime/containers.js';
 import { MeasurementLock } from './lock.js';
+import { ContainerSecrets, dataHubFactory } from './secrets.js';
 import { createAgentService, createHealthService } from './service.js';
 import { serveTransports, type ServingTransport } from './transports.js';
 
@@ -157,6 +158,7 @@ export class Agent {
       this.containers = m.createContainerManager({
         stateDir: this.o.stateDir, runcBinary: this.o.runcBinary, noPivot, insecureRegistries: settings.insecureRegistries ?? [],
         sharedRoot: copyRoot, processMode: this.o.processMode, gate, logger: log,
+        secrets: new ContainerSecrets({ hub: dataHubFactory(() => this.initdata, log), logger: log }),
       });
       return this.containers;
     }));

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { digestOf } from '../initdata/builtins.js';
 import type { PolicyGate } from '../policy/gate.js';
 import { ImageStore } from '../pull/store.js';
-import { ContainerManager } from '../runtime/containers.js';
+import { ContainerManager, type ContainerManagerOptions } from '../runtime/containers.js';
 import { Runc } from '../runtime/runc.js';
 
 export interface RuntimeOptions {
@@ -22,6 +22,8 @@ export interface RuntimeOptions {
   processMode: boolean;
   gate: PolicyGate;
   logger: Logger;
+  /** Sealed secrets in CreateContainer (agent/secrets.ts). */
+  secrets?: ContainerManagerOptions['secrets'];
 }
 
 export function createContainerManager(o: RuntimeOptions): ContainerManager {
@@ -41,5 +43,6 @@ export function createContainerManager(o: RuntimeOptions): ContainerManager {
     // Process mode only (NOT confidential): run on the rootfs containerd prepared instead of pulling,
     // unless the policy pins digests (only a pull learns the digest).
     ...(o.processMode ? { hostRootfsAllowed: () => !gate.pinsImageDigests() } : {}),
+    ...(o.secrets ? { secrets: o.secrets } : {}),
   });
 }

@@ -99,6 +99,11 @@ export interface ContainerManagerOptions {
    * pipe. Absent: readable.
    */
   outputReadable?: (stream: 'stdout' | 'stderr', containerId: string, execId: string) => boolean;
+  /**
+   * Replaces sealed secrets in the built config (env values, secret volumes) after the policy
+   * checks and before the bundle is written; `release` undoes what it mounted (agent/secrets.ts).
+   */
+  secrets?: { prepare(containerId: string, config: RuncConfig, containerDir: string): Promise<void>; release(containerDir: string): Promise<void> };
 }
 
 function sh(cmd: string, args: string[]): Promise<void> {
@@ -196,6 +201,7 @@ export class ContainerManager {
         await sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${image.rootfs},upperdir=${join(dir, 'upper')},workdir=${join(dir, 'work')}`, rootfs]);
         c.overlay = true;
       }
+      await this.o.secrets?.prepare(id, config, dir);
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
     } catch (e) {
       await this.cleanup(c);
@@ -358,6 +364,7 @@ export class ContainerManager {
     await this.o.runc.delete(c.id).catch(() => undefined);
     if (c.overlay) await sh('umount', ['-l', join(c.bundle, 'rootfs')]).catch(() => undefined);
     c.overlay = false;
+    await this.o.secrets?.release(c.dir);
     rmSync(c.dir, { recursive: true, force: true });
   }
 
