@@ -17,6 +17,7 @@ import { findFirmware } from '../../host/vmm/firmware.js';
 import { QemuHypervisor, qemuArgs, type QemuArgsInput } from '../../host/vmm/qemu.js';
 import { guestImageDir, loadGuestImage } from '../../host/vmm/image.js';
 import { connectAgent } from '../../host/vmm/agent-connect.js';
+import { startSwtpm } from '../../host/vmm/swtpm.js';
 import { confidentialCmdline } from '../../shared/snp-launch/cmdline.js';
 import { SnpSection } from '../../shared/snp-launch/ovmf.js';
 import { processesMatching } from '../../shared/testing/harness.js';
@@ -220,6 +221,10 @@ describe('the SNP launch line boots the guest image on q35 + OVMF (TEE object an
     const image = loadGuestImage();
     const vmDir = join(dir, 'boot');
     mkdirSync(vmDir);
+    // With the TEE object taken out there is no SNP report to bind init-data to, and the agent
+    // fails closed without a measurable register: the development TEE's vTPM stands in (a real
+    // SNP launch never gets a host swtpm — qemuArgs refuses one — so it is added after the fact).
+    const tpm = await startSwtpm(vmDir);
     const agentSocket = join(vmDir, 'agent.sock');
     const consoleLog = join(vmDir, 'console.log');
     writeFileSync(consoleLog, '');
@@ -227,7 +232,7 @@ describe('the SNP launch line boots the guest image on q35 + OVMF (TEE object an
       name: 'cgs-boot', accel: { accel: 'kvm', cpu: 'host', reason: 'test' }, image, cmdline: confidentialCmdline(image.cmdline),
       vcpus: 1, memoryMiB: 512, agentSocket, consoleLog, net: { egress: false },
       confidential: { tee: 'snp', firmware: bootFirmware!, cpu: 'EPYC-v4' },
-    }));
+    })).concat('-chardev', `socket,id=chrtpm,path=${tpm.ctrlSocket}`, '-tpmdev', 'emulator,id=tpm0,chardev=chrtpm', '-device', 'tpm-tis,tpmdev=tpm0');
     const child = spawn(QEMU, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -243,6 +248,7 @@ describe('the SNP launch line boots the guest image on q35 + OVMF (TEE object an
     } finally {
       child.kill('SIGKILL');
       await exited;
+      await tpm.stop();
     }
   });
 });

@@ -178,7 +178,8 @@ test('a kubelet with --kubeconfig runs the pods the API binds to its node and pa
       () => calls.slice(before).some((c) => c.method === 'PATCH' && c.path === '/api/v1/namespaces/default/pods/a/status' && (c.body as { status: { phase: string } }).status.phase === 'Running'),
       { what: 'status patched', timeoutMs: 15_000 },
     );
-    assert.ok(calls.slice(before).some((c) => c.method === 'PUT' || c.method === 'POST'), 'lease renewed');
+    // The lease loop runs on its own timer: wait for its write rather than expect it by now.
+    await waitFor(() => calls.slice(before).some((c) => c.method === 'PUT' || c.method === 'POST'), { what: 'lease renewed', timeoutMs: 15_000 });
     assert.equal(
       calls.slice(before).filter((c) => c.method === 'POST' && c.path === '/api/v1/namespaces/default/pods').length,
       0,
