@@ -22,9 +22,8 @@ import { Health } from '../../shared/gen/kata/health_pb.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { TtrpcServer } from '../../shared/ttrpc/index.js';
 import { findInitdataDevice, readInitdataFile, type Initdata } from '../initdata/initdata.js';
-import { digestOf } from '../initdata/builtins.js';
 import { measureInitdata, type InitdataMeasurement, type MeasureOptions } from '../initdata/measure.js';
-import { CONFIDENTIAL_DEFAULT_POLICY } from '../policy/defaults.js';
+import { CONFIDENTIAL_DEFAULT_POLICY, builtinPolicyDigest } from '../policy/defaults.js';
 import { parsePolicy, type PolicyDocument } from '../policy/document.js';
 import { PolicyGate } from '../policy/gate.js';
 import type { ContainerManager } from '../runtime/containers.js';
@@ -68,10 +67,7 @@ export function rootIsRamfs(): boolean {
   return false;
 }
 
-/** SHA-256 of the built-in default policy document: what is measured when no init-data is delivered. */
-export function builtinPolicyDigest(): Buffer {
-  return digestOf('sha256', Buffer.from(JSON.stringify(CONFIDENTIAL_DEFAULT_POLICY)));
-}
+export { builtinPolicyDigest };
 
 /** What GetGuestDetails reports about the TEE and the measurement (no secrets: the host knows all of it). */
 export function teeFeatures(processMode: boolean, lock: MeasurementLock, m: InitdataMeasurement | undefined): string[] {

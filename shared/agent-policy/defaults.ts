@@ -7,6 +7,7 @@
  * commands and environment are NOT pinned by the default (it knows no pod): `cocolet policy
  * generate` writes a policy that pins them per container.
  */
+import { createHash } from 'node:crypto';
 import type { ContainerPolicy, MountRule, PolicyDocument } from './types.js';
 
 /** CopyFile targets Kata's shim uses for shared container files (bundle id, random, name). */
@@ -122,3 +123,13 @@ export const PERMISSIVE_POLICY: PolicyDocument = {
   },
   containers: [ANY_ORDINARY_CONTAINER],
 };
+
+/**
+ * SHA-256 of the built-in confidential default policy document (its JSON as written here): what
+ * the agent measures when a sandbox comes without init-data. A key broker expects it as the
+ * init-data digest of such a sandbox (on the development TEE, PCR 8 = SHA-256(32 zero bytes ||
+ * this digest); on SNP/TDX the init-data field stays zero).
+ */
+export function builtinPolicyDigest(): Buffer {
+  return createHash('sha256').update(JSON.stringify(CONFIDENTIAL_DEFAULT_POLICY)).digest();
+}
