@@ -9,7 +9,7 @@ import type { Mount, Spec } from '../../shared/gen/kata/oci_pb.js';
 import { GUEST_FS_TYPES } from '../../shared/agent-policy/parse.js';
 import { imageMatches, normalizeImage, type NormalizedImage } from '../../shared/agent-policy/image.js';
 import type { ContainerPolicy, MountRule } from '../../shared/agent-policy/types.js';
-import { hasTraversal, imageReference, isBindMount, isSharedBind } from './inspect.js';
+import { hasTraversal, imageReference, isBindMount, isSharedBind, isSharedSource } from './inspect.js';
 
 /** A failed check: the field (`CreateContainer.mounts`) and why, in a few words (no payloads beyond names/paths). */
 export interface Violation {
@@ -37,31 +37,82 @@ function describe(dest: string, k: MountClass): string {
   return `${dest} (${k.type.slice(0, 40)})`;
 }
 
-/** A mount rule ready for checks: its required options as a list and a set. */
+/** A mount rule ready for checks: its required options, and every option it takes without a pattern test. */
 interface CompiledMount {
   type: string;
   source: string;
   required: readonly string[];
-  listed: ReadonlySet<string>;
+  /** The neutral options, the rule's own, and `rw` unless the rule is read-only. */
+  accepted: ReadonlySet<string>;
   readOnly: boolean;
 }
 
-const compileMount = (m: MountRule): CompiledMount => ({ type: m.type, source: m.source, required: m.options ?? [], listed: new Set(m.options ?? []), readOnly: m.readOnly === true });
+function compileMount(m: MountRule): CompiledMount {
+  const readOnly = m.readOnly === true;
+  const accepted = new Set([...NEUTRAL_OPTIONS, ...(m.options ?? []), ...(readOnly ? [] : ['rw'])]);
+  return { type: m.type, source: m.source, required: m.options ?? [], accepted, readOnly };
+}
 
 /** Why the options of a mount break its rule, or undefined when they fit. */
 function optionProblem(rule: CompiledMount, options: readonly string[]): string | undefined {
   for (const o of rule.required) if (!options.includes(o)) return `lacks option ${o}`;
   if (rule.readOnly && (!options.includes('ro') || options.includes('rw'))) return 'must be read-only';
   for (const o of options) {
-    if (NEUTRAL_OPTIONS.has(o) || rule.listed.has(o)) continue;
-    if (o === 'rw' && !rule.readOnly) continue;
-    if (NEUTRAL_OPTION_RE.test(o)) continue;
+    if (rule.accepted.has(o) || NEUTRAL_OPTION_RE.test(o)) continue;
     return `option ${JSON.stringify(o.slice(0, 40))} is not allowed`;
   }
   return undefined;
 }
 
-const fullMatch = (p: string): RegExp => new RegExp(`^(?:${p})$`, 's');
+/** Characters a regex treats specially (outside a class); escaped, each stands for itself, as does an escaped `/`. */
+const REGEX_SYNTAX = '.*+?^${}()|[]\\';
+const ESCAPED_LITERALS = REGEX_SYNTAX + '/';
+
+/** The one string a pattern matches in full when it is a literal (plain characters and escaped syntax only), else undefined. */
+export function literalPattern(p: string): string | undefined {
+  let out = '';
+  for (let i = 0; i < p.length; i++) {
+    const ch = p[i]!;
+    if (ch === '\\') {
+      const next = p[i + 1];
+      if (next === undefined || !ESCAPED_LITERALS.includes(next)) return undefined; // \d, \n, \1, ...: not a literal
+      out += next;
+      i++;
+    } else if (REGEX_SYNTAX.includes(ch)) {
+      return undefined;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+/**
+ * A list of patterns, each matched against the whole string: the literal ones as a set (one hash
+ * lookup), the others as one full-match regex (one test). Matches exactly what the single
+ * alternation `^(?:(?:p1)|(?:p2)|...)$` matches: a literal has no groups, so taking it out renumbers
+ * no back-reference.
+ */
+export class FullMatchPatterns {
+  private readonly exact = new Set<string>();
+  private readonly re: RegExp | undefined;
+
+  constructor(patterns: readonly string[]) {
+    const rest: string[] = [];
+    for (const p of patterns) {
+      const lit = literalPattern(p);
+      if (lit === undefined) rest.push(`(?:${p})`);
+      else this.exact.add(lit);
+    }
+    this.re = rest.length > 0 ? new RegExp(`^(?:${rest.join('|')})$`, 's') : undefined;
+  }
+
+  test(s: string): boolean {
+    return this.exact.has(s) || (this.re !== undefined && this.re.test(s));
+  }
+}
+
+const nonEmpty = (x: readonly unknown[] | undefined): boolean => (x?.length ?? 0) > 0;
 
 function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
@@ -77,20 +128,26 @@ export interface PulledImageConfig {
 
 export class CompiledContainer {
   private readonly mountsByDest = new Map<string, CompiledMount[]>();
-  /** All env patterns as one full-match regex (one test per entry). */
-  private readonly env: RegExp | undefined;
+  /** The env patterns (a set lookup, then at most one regex test per entry). */
+  private readonly env: FullMatchPatterns | undefined;
   private readonly image: NormalizedImage | undefined;
   private readonly caps: ReadonlySet<string>;
   private readonly hostNs: ReadonlySet<string>;
   private readonly devices: ReadonlySet<string>;
 
+  /** The decision allowing a request for this entry (made once: an allow builds nothing). */
+  readonly allowed: Readonly<{ allowed: true; rule: string; reason: string; container: CompiledContainer }>;
+
   constructor(readonly policy: ContainerPolicy) {
+    this.allowed = Object.freeze({ allowed: true, rule: 'rules.CreateContainer.allow', reason: 'allowed', container: this });
     for (const m of policy.mounts) {
+      // a request's destination with `.`/`..` is refused before the lookup, so a rule with one can match nothing
+      if (hasTraversal(m.destination)) continue;
       const l = this.mountsByDest.get(m.destination) ?? [];
       l.push(compileMount(m));
       this.mountsByDest.set(m.destination, l);
     }
-    this.env = policy.env ? fullMatch(policy.env.map((p) => `(?:${p})`).join('|') || '(?!)') : undefined;
+    this.env = policy.env ? new FullMatchPatterns(policy.env) : undefined;
     this.image = policy.image ? normalizeImage(policy.image) : undefined;
     this.caps = new Set(policy.capabilities);
     this.hostNs = new Set(policy.hostNamespaces ?? []);
@@ -111,6 +168,7 @@ export class CompiledContainer {
     if (!this.image) return undefined;
     const ref = imageReference(r);
     if (!ref) return { field: 'CreateContainer.image', reason: 'no image reference' };
+    if (ref === this.policy.image) return undefined; // normalizes to the policy's own image, which matches itself
     if (!imageMatches(this.image, normalizeImage(ref))) return { field: 'CreateContainer.image', reason: `image ${JSON.stringify(ref.slice(0, 200))} is not the policy's` };
     return undefined;
   }
@@ -142,19 +200,26 @@ export class CompiledContainer {
   private checkMounts(r: CreateContainerRequest): Violation | undefined {
     if ((r.sharedMounts?.length ?? 0) > 0) return { field: 'CreateContainer.mounts', reason: 'shared mounts are not allowed' };
     for (const m of r.OCI?.Mounts ?? []) {
-      const k = classifyMount(m);
+      // what classifyMount says, without the object
+      const bind = isBindMount(m);
+      const type = bind ? 'bind' : m.type;
+      const source = bind ? (isSharedSource(m.source) ? 'shared' : 'host') : GUEST_FS_TYPES.has(m.type) ? 'guest' : 'host';
       const dest = typeof m.destination === 'string' ? m.destination : '';
-      if (hasTraversal(dest)) return { field: 'CreateContainer.mounts', reason: `destination ${JSON.stringify(dest.slice(0, 200))} is not a clean absolute path` };
+      // only clean destinations are indexed: a miss is either traversal or a mount no rule names
+      const rules = this.mountsByDest.get(dest);
+      if (rules === undefined && hasTraversal(dest)) return { field: 'CreateContainer.mounts', reason: `destination ${JSON.stringify(dest.slice(0, 200))} is not a clean absolute path` };
       let candidates = 0;
       let problem: string | undefined;
-      for (const c of this.mountsByDest.get(dest) ?? []) {
-        if (c.type !== k.type || c.source !== k.source) continue;
-        candidates++;
-        problem = optionProblem(c, m.options ?? []);
-        if (!problem) break;
+      if (rules !== undefined) {
+        for (const c of rules) {
+          if (c.type !== type || c.source !== source) continue;
+          candidates++;
+          problem = optionProblem(c, m.options ?? []);
+          if (!problem) break;
+        }
       }
-      if (candidates === 0) return { field: 'CreateContainer.mounts', reason: `${describe(dest.slice(0, 200), k)} is not an allowed mount` };
-      if (problem) return { field: 'CreateContainer.mounts', reason: `${describe(dest.slice(0, 200), k)} ${problem}` };
+      if (candidates === 0) return { field: 'CreateContainer.mounts', reason: `${describe(dest.slice(0, 200), { type, source })} is not an allowed mount` };
+      if (problem) return { field: 'CreateContainer.mounts', reason: `${describe(dest.slice(0, 200), { type, source })} ${problem}` };
     }
     return undefined;
   }
@@ -164,14 +229,13 @@ export class CompiledContainer {
     const p = this.policy;
     const caps = spec?.Process?.Capabilities;
     if (caps) {
-      for (const set of [caps.Bounding, caps.Effective, caps.Permitted, caps.Inheritable, caps.Ambient]) {
-        for (const c of set ?? []) if (!this.caps.has(c)) return { field: 'CreateContainer.capabilities', reason: `capability ${JSON.stringify(c.slice(0, 40))} is not allowed` };
-      }
+      const bad = this.capNotAllowed(caps.Bounding) ?? this.capNotAllowed(caps.Effective) ?? this.capNotAllowed(caps.Permitted) ?? this.capNotAllowed(caps.Inheritable) ?? this.capNotAllowed(caps.Ambient);
+      if (bad !== undefined) return { field: 'CreateContainer.capabilities', reason: `capability ${JSON.stringify(bad.slice(0, 40))} is not allowed` };
     }
     if (!p.privileged) {
       if (spec?.Process?.ApparmorProfile === 'unconfined') return { field: 'CreateContainer.privileged', reason: 'apparmor unconfined is privileged' };
       const h = spec?.Hooks;
-      if (h && [h.Prestart, h.Poststart, h.Poststop, h.CreateRuntime, h.CreateContainer, h.StartContainer].some((x) => (x?.length ?? 0) > 0)) {
+      if (h && (nonEmpty(h.Prestart) || nonEmpty(h.Poststart) || nonEmpty(h.Poststop) || nonEmpty(h.CreateRuntime) || nonEmpty(h.CreateContainer) || nonEmpty(h.StartContainer))) {
         return { field: 'CreateContainer.privileged', reason: 'OCI hooks are privileged' };
       }
     }
@@ -180,8 +244,10 @@ export class CompiledContainer {
     }
     if (r.sandboxPidns && !this.hostNs.has('pid')) return { field: 'CreateContainer.hostNamespaces', reason: 'sharing the sandbox pid namespace is not allowed' };
     const allowed = p.sysctls ?? {};
-    for (const [k, v] of Object.entries(spec?.Linux?.Sysctl ?? {})) {
-      if (!Object.hasOwn(allowed, k) || allowed[k] !== v) return { field: 'CreateContainer.sysctls', reason: `sysctl ${JSON.stringify(k.slice(0, 80))} is not allowed` };
+    const sysctl = spec?.Linux?.Sysctl ?? {};
+    for (const k in sysctl) {
+      if (!Object.hasOwn(sysctl, k)) continue; // own enumerable keys, as Object.entries
+      if (!Object.hasOwn(allowed, k) || allowed[k] !== sysctl[k]) return { field: 'CreateContainer.sysctls', reason: `sysctl ${JSON.stringify(k.slice(0, 80))} is not allowed` };
     }
     for (const d of spec?.Linux?.Devices ?? []) {
       if (!this.devices.has(d.Path)) return { field: 'CreateContainer.devices', reason: `device ${JSON.stringify(d.Path.slice(0, 80))} is not allowed` };
@@ -189,6 +255,12 @@ export class CompiledContainer {
     if ((r.devices?.length ?? 0) > 0) return { field: 'CreateContainer.devices', reason: 'host-attached devices are not allowed' };
     if (r.stringUser) return { field: 'CreateContainer.user', reason: 'string_user is not allowed' };
     if ((spec?.Linux?.UIDMappings?.length ?? 0) > 0 || (spec?.Linux?.GIDMappings?.length ?? 0) > 0) return { field: 'CreateContainer.user', reason: 'user namespace id mappings are not allowed' };
+    return undefined;
+  }
+
+  /** The first capability of a set this entry does not allow. */
+  private capNotAllowed(set: readonly string[] | undefined): string | undefined {
+    if (set) for (const c of set) if (!this.caps.has(c)) return c;
     return undefined;
   }
 

@@ -6,7 +6,7 @@
 import type { CopyFileRequest, CreateContainerRequest, CreateSandboxRequest, ExecProcessRequest, SignalProcessRequest } from '../../shared/gen/kata/agent_pb.js';
 import type { PolicyDocument, PolicyRule } from './document.js';
 import { CompiledContainer, type PulledImageConfig, type Violation } from './container.js';
-import { hasTraversal, hostStorages } from './inspect.js';
+import { hasHostStorage, hasTraversal } from './inspect.js';
 
 /** CRI annotation naming the container (the policy's `containers[].name`). */
 export const CONTAINER_NAME_ANNOTATION = 'io.kubernetes.cri.container-name';
@@ -24,6 +24,7 @@ export interface Decision {
 function allow(rule: string, container?: CompiledContainer): Decision {
   return container ? { allowed: true, rule, reason: 'allowed', container } : { allowed: true, rule, reason: 'allowed' };
 }
+const ALLOW_DEFAULT: Readonly<Decision> = Object.freeze(allow('default'));
 function deny(rule: string, reason: string): Decision {
   return { allowed: false, rule, reason };
 }
@@ -31,6 +32,10 @@ const violation = (v: Violation): Decision => deny(v.field, v.reason);
 
 interface CompiledRule {
   rule: PolicyRule;
+  /** `rules.<method>` (denials name it). */
+  base: string;
+  /** The decision allowing a request by this rule (made once). */
+  allowed: Readonly<Decision>;
   commandPatterns?: RegExp[];
   env?: RegExp[];
   paths?: RegExp[];
@@ -61,7 +66,7 @@ export class PolicyEngine {
   /** `processMode`: the agent runs on the host (NOT confidential), where the host's prepared rootfs is not host-chosen storage. */
   constructor(readonly doc: PolicyDocument, private readonly processMode = false) {
     for (const [method, rule] of Object.entries(doc.rules)) {
-      this.rules.set(method, { rule, commandPatterns: compile(rule.commandPatterns), env: compile(rule.env), paths: compile(rule.paths) });
+      this.rules.set(method, { rule, base: `rules.${method}`, allowed: Object.freeze(allow(`rules.${method}.allow`)), commandPatterns: compile(rule.commandPatterns), env: compile(rule.env), paths: compile(rule.paths) });
     }
     for (const c of doc.containers) this.byName.set(c.name, new CompiledContainer(c));
     this.anyName = this.byName.get('*');
@@ -74,8 +79,8 @@ export class PolicyEngine {
   /** The decision for one request (method = RPC method name). */
   evaluate(method: string, request: unknown): Decision {
     const c = this.rules.get(method);
-    if (!c) return this.doc.default === 'allow' ? allow('default') : deny('default', 'no rule allows this request');
-    const base = `rules.${method}`;
+    if (!c) return this.doc.default === 'allow' ? ALLOW_DEFAULT : deny('default', 'no rule allows this request');
+    const base = c.base;
     if (!c.rule.allow) return deny(`${base}.allow`, 'request type denied');
     switch (method) {
       case 'CreateContainer':
@@ -83,27 +88,27 @@ export class PolicyEngine {
       case 'ExecProcess': {
         const r = request as ExecProcessRequest;
         if (r.stringUser) return deny(`${base}.allow`, 'string_user not allowed');
-        return checkArgv(method, c, r.process?.Args ?? []) ?? checkEnv(method, c, r.process?.Env ?? []) ?? allow(`${base}.allow`);
+        return checkArgv(method, c, r.process?.Args ?? []) ?? checkEnv(method, c, r.process?.Env ?? []) ?? c.allowed;
       }
       case 'CopyFile': {
         const r = request as CopyFileRequest;
         if (hasTraversal(r.path)) return deny(`${base}.paths`, 'path traversal');
         if (c.paths && !c.paths.some((re) => re.test(r.path))) return deny(`${base}.paths`, 'path not allowed');
-        return allow(`${base}.allow`);
+        return c.allowed;
       }
       case 'SignalProcess': {
         const r = request as SignalProcessRequest;
         if (c.rule.signals && !c.rule.signals.includes(r.signal)) return deny(`${base}.signals`, `signal ${Number(r.signal)} not allowed`);
-        return allow(`${base}.allow`);
+        return c.allowed;
       }
       case 'CreateSandbox': {
         const r = request as CreateSandboxRequest;
         if (!c.rule.allowGuestHooks && (r.guestHookPath !== '' || r.kernelModules.length > 0)) return deny(`${base}.allowGuestHooks`, 'guest hooks or kernel modules not allowed');
-        if (!c.rule.allowHostMounts && hostStorages(r.storages).length > 0) return deny(`${base}.allowHostMounts`, 'host-chosen storage not allowed');
-        return allow(`${base}.allow`);
+        if (!c.rule.allowHostMounts && hasHostStorage(r.storages)) return deny(`${base}.allowHostMounts`, 'host-chosen storage not allowed');
+        return c.allowed;
       }
       default:
-        return allow(`${base}.allow`);
+        return c.allowed;
     }
   }
 
@@ -114,14 +119,14 @@ export class PolicyEngine {
   }
 
   private createContainer(rule: PolicyRule, r: CreateContainerRequest): Decision {
-    if (!rule.allowHostMounts && hostStorages(r.storages ?? [], this.processMode).length > 0) return deny('rules.CreateContainer.allowHostMounts', 'host-chosen storage not allowed');
+    if (!rule.allowHostMounts && hasHostStorage(r.storages ?? [], this.processMode)) return deny('rules.CreateContainer.allowHostMounts', 'host-chosen storage not allowed');
     const entry = this.containerFor(r);
     if (!entry) {
       const name = r.OCI?.Annotations?.[CONTAINER_NAME_ANNOTATION];
       return deny('CreateContainer.containers', name === undefined ? 'the request names no container and the policy has no "*" entry' : `no container ${JSON.stringify(name.slice(0, 80))} in the policy`);
     }
     const v = entry.check(r);
-    return v ? violation(v) : allow('rules.CreateContainer.allow', entry);
+    return v ? violation(v) : entry.allowed;
   }
 
   /** Whether the policy pins any image digest (then the image must be pulled to learn its digest). */

@@ -24,7 +24,8 @@ export interface DecisionCounts {
 
 export class PolicyGate {
   private engine: PolicyEngine;
-  private readonly counts = new Map<string, number>();
+  /** Per method: allowed and denied counts (no key string built per decision). */
+  private readonly counts = new Map<string, { allowed: number; denied: number }>();
 
   /** `processMode`: the agent runs on the host, NOT confidential (see PolicyEngine). */
   constructor(doc: PolicyDocument, private readonly log: Logger, private readonly processMode = false) {
@@ -58,12 +59,19 @@ export class PolicyGate {
 
   /** Decision counts keyed `<method>:<allowed|denied>`. */
   decisionCounts(): DecisionCounts {
-    return Object.fromEntries(this.counts);
+    const out: DecisionCounts = {};
+    for (const [method, c] of this.counts) {
+      if (c.allowed > 0) out[`${method}:allowed`] = c.allowed;
+      if (c.denied > 0) out[`${method}:denied`] = c.denied;
+    }
+    return out;
   }
 
   private record(method: string, d: Decision): void {
-    const key = `${method}:${d.allowed ? 'allowed' : 'denied'}`;
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    let c = this.counts.get(method);
+    if (c === undefined) this.counts.set(method, (c = { allowed: 0, denied: 0 }));
+    if (d.allowed) c.allowed++;
+    else c.denied++;
     const fields = { rpc: method, rule: d.rule, reason: d.reason, policy: this.engine.name };
     if (d.allowed) this.log.info(fields, 'policy allowed request');
     else this.log.warn(fields, 'policy denied request');

@@ -24,15 +24,18 @@ export const IMAGE_NAME_ANNOTATION = 'io.kubernetes.cri.image-name';
 export { DEFAULT_CAPABILITIES } from '../../shared/agent-policy/defaults.js';
 
 export function imageReference(req: CreateContainerRequest): string | undefined {
-  const st = req.storages.find((s) => s.driver === IMAGE_GUEST_PULL);
-  if (st && st.source) return st.source;
+  for (const s of req.storages) {
+    if (s.driver !== IMAGE_GUEST_PULL) continue;
+    if (s.source) return s.source;
+    break; // the first image_guest_pull storage decides
+  }
   return req.OCI?.Annotations[IMAGE_NAME_ANNOTATION] || undefined;
 }
 
 /** True when a path has `..` components or is not absolute. */
 export function hasTraversal(p: string): boolean {
-  // a `.` or `..` component (the path starts with `/`, so every component follows one), or NUL
-  return !p.startsWith('/') || DOT_COMPONENT.test(p) || p.includes('\0');
+  // a `.` or `..` component (the path starts with `/`, so every component follows one: no `/.`, none), or NUL
+  return !p.startsWith('/') || (p.includes('/.') && DOT_COMPONENT.test(p)) || p.includes('\0');
 }
 const DOT_COMPONENT = /\/\.{1,2}(?:\/|$)/;
 
@@ -43,8 +46,14 @@ export function isBindMount(m: Pick<Mount, 'type' | 'options'>): boolean {
 
 /** A bind of a file the host copied in under the shared path (CopyFile). */
 export function isSharedBind(m: Pick<Mount, 'type' | 'source' | 'options'>): boolean {
-  return isBindMount(m) && !hasTraversal(m.source) && m.source.startsWith(SHARED_CONTAINERS_DIR + '/');
+  return isBindMount(m) && isSharedSource(m.source);
 }
+
+/** A clean path under the shared folder (what a shared bind's source must be). */
+export function isSharedSource(source: string): boolean {
+  return source.startsWith(SHARED_PREFIX) && !hasTraversal(source);
+}
+const SHARED_PREFIX = SHARED_CONTAINERS_DIR + '/';
 
 /** A mount is host-chosen unless it is a fresh kernel fs (not bound) or a bind of a file the host copied in under the shared path. */
 export function isHostMount(m: Pick<Mount, 'type' | 'source' | 'options'>): boolean {
@@ -54,8 +63,16 @@ export function isHostMount(m: Pick<Mount, 'type' | 'source' | 'options'>): bool
 
 /** Storages the host chose; in process mode the host's prepared rootfs is not one (the host owns that agent anyway). */
 export function hostStorages(storages: readonly Storage[], processMode = false): Storage[] {
-  return storages.filter((s) => s.driver !== IMAGE_GUEST_PULL && !(processMode && s.driver === HOST_ROOTFS));
+  return storages.filter((s) => isHostStorage(s, processMode));
 }
+
+/** Whether any storage is host-chosen (hostStorages(...).length > 0 without the list). */
+export function hasHostStorage(storages: readonly Storage[], processMode = false): boolean {
+  for (const s of storages) if (isHostStorage(s, processMode)) return true;
+  return false;
+}
+
+const isHostStorage = (s: Storage, processMode: boolean): boolean => s.driver !== IMAGE_GUEST_PULL && !(processMode && s.driver === HOST_ROOTFS);
 
 /** The host-prepared rootfs storage of a request, if any. */
 export function hostRootfsStorage(req: CreateContainerRequest): Storage | undefined {
