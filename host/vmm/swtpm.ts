@@ -2,9 +2,15 @@
  * One swtpm (TPM 2.0 emulator) per VM: its state folder and control socket live in the VM's
  * state folder; QEMU attaches through `-tpmdev emulator`. swtpm exits when QEMU disconnects
  * (`--terminate`); stop() also ends it explicitly.
+ *
+ * `$COCOLET_SWTPM_STATE_TEMPLATE` (a swtpm state folder) gives every VM's vTPM the same
+ * manufactured identity (endorsement seed, so the same attestation key), copied in before swtpm
+ * starts: the development TEE's AK can then be pinned on the key broker in advance
+ * (`cocolet-kbs serve --tpm-ak-pin`) instead of trusted on first use. Without it each VM's vTPM is
+ * manufactured fresh (a new, unknown AK).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { delay } from '../../shared/lifecycle/disposables.js';
@@ -28,6 +34,11 @@ function exitOf(child: ChildProcess): Promise<void> {
 export async function startSwtpm(stateDir: string, binary = 'swtpm'): Promise<Swtpm> {
   const dir = join(stateDir, 'tpm');
   mkdirSync(dir, { recursive: true });
+  const template = process.env.COCOLET_SWTPM_STATE_TEMPLATE;
+  if (template && readdirSync(dir).length === 0) {
+    if (!existsSync(join(template, 'tpm2-00.permall'))) throw new CocoletError(ErrorCode.ConfigInvalid, `COCOLET_SWTPM_STATE_TEMPLATE ${template} holds no swtpm state (tpm2-00.permall)`);
+    cpSync(template, dir, { recursive: true, filter: (src) => !src.endsWith('.log') && !src.endsWith('.lock') });
+  }
   const ctrlSocket = join(stateDir, 'swtpm.sock');
   const child = spawn(binary, [
     'socket', '--tpm2', '--tpmstate', `dir=${dir}`,
