@@ -14,8 +14,8 @@
  *   resource policy denies: it never starts and its status names the check and the reason.
  * - Leak check: the secret (raw, base64, base64url, hex) appears in no byte the host can see:
  *   kubelet log lines, pod status and events (status file), every file under the containerd,
- *   shim (VM console log, swtpm, sockets), kubelet root and pod-log folders.
- * Not tapped: the virtio-serial stream itself (the shim at debug level logs its calls instead).
+ *   shim (VM console log, swtpm, sockets), kubelet root and pod-log folders, the ttrpc tap.
+ * The shim<->agent ttrpc stream is recorded byte for byte on the shim's side (COCOLET_SHIM_AGENT_TAP).
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -119,6 +119,8 @@ before(async () => {
   shim = prepareShim(h, { kind: 'qemu' });
   process.env.COCOLET_SHIM_CONFIG = shim.configPath;
   process.env.COCOLET_LOG_LEVEL = 'debug'; // the shim logs all it does: more for the leak check to search
+  mkdirSync(join(dir, 'tap'));
+  process.env.COCOLET_SHIM_AGENT_TAP = join(dir, 'tap'); // every byte of the shim<->agent ttrpc stream
   c = await startContainerd(h, { skip: (why) => (skip = why ?? 'containerd cannot run') }, { shimDir: shim.shimDir });
   if (!c) return;
   reg = await startRegistry(h);
@@ -232,7 +234,7 @@ test('a sealed env secret reaches the container through the kubelet, containerd,
   const search = (where: string, text: string): void => {
     for (const [form, n] of needles) if (text.includes(n)) seen.push(`${form} in ${where}`);
   };
-  const roots = [c!.dir, shim.stateDir, shim.socketDir, join(dir, 'root'), join(dir, 'logs'), join(dir, 'manifests')];
+  const roots = [c!.dir, shim.stateDir, shim.socketDir, join(dir, 'root'), join(dir, 'logs'), join(dir, 'manifests'), join(dir, 'tap')];
   let scanned = 0;
   const unreadable: string[] = [];
   const sealedSeenIn: string[] = [];
@@ -253,6 +255,9 @@ test('a sealed env secret reaches the container through the kubelet, containerd,
   }
   const consoleLogs = files(shim.stateDir).filter((f) => /console/.test(f));
   assert.ok(consoleLogs.length > 0, 'the VM console log was searched');
+  const taps = files(join(dir, 'tap'));
+  assert.ok(taps.some((f) => f.endsWith('.sent')) && taps.some((f) => f.endsWith('.received')), `the ttrpc stream was tapped both ways (${taps.join(', ')})`);
+  assert.ok(sealedSeenIn.some((f) => f.endsWith('.sent')), 'the tap holds the CreateContainer request with its sealed value');
   assert.ok(files(c!.dir).some((f) => f.endsWith('.log')), 'containerd\'s log (with the shim\'s) was searched');
   search('kubelet log', kubeletLines.join(''));
   search('pod status', JSON.stringify(record()?.status ?? {}));
