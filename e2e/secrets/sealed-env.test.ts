@@ -12,6 +12,8 @@
  * - One VM: container `ok` has `SECRET=sealed.…` for `default/app/secret` and prints the SHA-256
  *   of its value; container `denied` has a sealed secret for `prod/app/secret`, which the
  *   resource policy denies: it never starts and its status names the check and the reason.
+ * - A second pod (its own VM, booted alongside) names a broker that is down: after the data hub's
+ *   retries its container does not start, its status and a Failed event say kbs.unavailable.
  * - Leak check: the secret (raw, base64, base64url, hex) appears in no byte the host can see:
  *   kubelet log lines, pod status and events (status file), every file under the containerd,
  *   shim (VM console log, swtpm, sockets), kubelet root and pod-log folders, the ttrpc tap.
@@ -38,7 +40,7 @@ import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { TpmAttester } from '../../guest/attester/tpm/attester.js';
 import { haveSwtpm, startTestSwtpm } from '../../guest/attester/tpm/swtpm-testing.js';
 import { sealVaultSecret } from '../../guest/cdh/sealed-testing.js';
-import { startRegistry, type TestRegistry } from '../guest/registry.js';
+import { freePort, startRegistry, type TestRegistry } from '../guest/registry.js';
 import { prepareShim, run, type ShimFixture } from '../shim/support.js';
 import { adminKeys, kbsCli, serveBroker, type AdminKeys, type ServedBroker } from '../kbs/support.js';
 
@@ -84,6 +86,10 @@ async function adminCall(command: string, flags: string[], content?: { flag: str
 }
 
 function initdata(brokerPort: number): string {
+  return initdataFor(brokerPort);
+}
+
+function initdataFor(brokerPort: number): string {
   const cdh = `[kbc]\nname = "cc_kbc"\nurl = "https://10.0.2.2:${brokerPort}"\nkbs_cert = """\n${tls.pem.trim()}\n"""\n`;
   return [
     'version = "0.1.0"',
@@ -158,6 +164,14 @@ before(async () => {
     },
   };
   writeFileSync(join(manifests, 'sealed.json'), JSON.stringify(pod));
+  // A second pod (its own VM, booted alongside) whose init-data names a broker that is down.
+  const downPort = await freePort();
+  const down = {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: 'down', annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': gzipSync(initdataFor(downPort)).toString('base64') } },
+    spec: { runtimeClassName: 'cocolet', restartPolicy: 'Never', terminationGracePeriodSeconds: 2, containers: [{ name: 'main', image, imagePullPolicy: 'IfNotPresent', env: [{ name: 'SECRET', value: okSealed }], command: ['/bin/sh', '-c', 'echo started'] }] },
+  };
+  writeFileSync(join(manifests, 'down.json'), JSON.stringify(down));
   const logger = createLogger({ component: 'kubelet', level: 'debug', destination: new Writable({ write: (b: Buffer, _e, cb) => (kubeletLines.push(b.toString()), cb()) }) });
   kubelet = new Kubelet({
     settings: {
@@ -174,8 +188,8 @@ before(async () => {
 });
 after(() => h.dispose());
 
-const record = () => kubelet?.status.all().find((r) => r.pod.metadata.name === `sealed-${NODE}`);
-const cstatus = (name: string) => record()?.status.containerStatuses?.find((x) => x.name === name);
+const record = (pod = 'sealed') => kubelet?.status.all().find((r) => r.pod.metadata.name === `${pod}-${NODE}`);
+const cstatus = (name: string, pod = 'sealed') => record(pod)?.status.containerStatuses?.find((x) => x.name === name);
 
 /** Every regular file under `root` (symlinks not followed). */
 function files(root: string): string[] {
@@ -269,4 +283,14 @@ test('a sealed env secret reaches the container through the kubelet, containerd,
   assert.ok(sealedSeenIn.length > 0, 'the sealed value is in the host\'s files (the search covers the request path)');
   for (const f of files(join(dir, 'kbs-state'))) search(f, readFileSync(f).toString('latin1'));
   assert.ok(seen.length > 0, 'the search finds the secret in the broker\'s own state');
+});
+
+test('a broker that is down: the data hub retries with back-off, then the container does not start and its status and a Failed event say so', { skip, timeout: 600_000 }, async () => {
+  const msg = (): string => cstatus('main', 'down')?.state.waiting?.message ?? cstatus('main', 'down')?.state.terminated?.message ?? '';
+  await waitFor(() => /kbs\.unavailable/.test(msg()), { what: 'the down pod to report the broker unavailable', timeoutMs: 420_000, intervalMs: 500 }).catch((e: unknown) => {
+    throw new Error(`${(e as Error).message}: status ${JSON.stringify(cstatus('main', 'down'))}`);
+  });
+  assert.match(msg(), /sealed secret not delivered \[kbs\.unavailable\]: .*broker https:\/\/10\.0\.2\.2:\d+ did not answer after 6 attempts/);
+  assert.equal(cstatus('main', 'down')?.started, false);
+  assert.ok(kubelet!.events.list({ reason: 'Failed' }).some((e) => e.object.startsWith('default/down-') && /kbs\.unavailable/.test(e.message)), 'a Failed event on the pod');
 });
