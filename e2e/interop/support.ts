@@ -8,7 +8,7 @@
  * Also here: a TLS man-in-the-middle in front of a broker, so a test can change an /attest body
  * (wrong binding) or hold it until the session has expired, whatever client is in front.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpsServer, request as httpsRequest, type Server } from 'node:https';
 import { request as httpRequest } from 'node:http';
@@ -173,10 +173,10 @@ export interface Mitm {
  * under test trusts it and keeps its Secure session cookie), letting `onRequest` rewrite or hold
  * a request body. Closed on dispose.
  */
-export async function startMitm(h: Harness, upstream: string, tls: { cert: string; key: string }): Promise<Mitm> {
-  const ca = readFileSync(tls.cert);
+export async function startMitm(h: Harness, upstream: string, tls: { cert: string; key: string; ca?: string }): Promise<Mitm> {
+  const ca = readFileSync(tls.ca ?? tls.cert);
   const m: Mitm = { url: '', exchanges: [], onRequest: undefined };
-  const server: Server = createHttpsServer({ cert: ca, key: readFileSync(tls.key) }, (req, res) => {
+  const server: Server = createHttpsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -235,4 +235,21 @@ export async function untilSessionExpired(m: Mitm, headers: Record<string, strin
  */
 export function errorTypesIn(text: string): string[] {
   return [...text.matchAll(/error_type: \\*"https:\/\/github\.com\/confidential-containers\/kbs\/errors\/(\w+)\\*"/g)].map((x) => x[1]!);
+}
+
+/**
+ * A loopback CA and a leaf certificate it signs for 127.0.0.1 (rustls, in trustee's kbs-client,
+ * refuses a self-signed CA certificate as the server's own: CaUsedAsEndEntity).
+ */
+export function caAndLeaf(dir: string): { ca: string; cert: string; key: string; pem: Buffer } {
+  const f = (n: string): string => join(dir, n);
+  const run = (args: string[]): void => {
+    const r = spawnSync('openssl', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr}`);
+  };
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=cocolet interop CA', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
+  run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', f('tls.key'), '-out', f('tls.csr')]);
+  writeFileSync(f('leaf.ext'), 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n');
+  run(['x509', '-req', '-in', f('tls.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', f('leaf.ext'), '-out', f('tls.crt')]);
+  return { ca: f('ca.crt'), cert: f('tls.crt'), key: f('tls.key'), pem: readFileSync(f('ca.crt')) };
 }

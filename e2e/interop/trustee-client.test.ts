@@ -19,15 +19,15 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Harness, waitFor } from '../../shared/testing/harness.js';
 import { Waiver } from '../../kbs/attest/evidence.js';
-import { adminKeys, serveBroker, tlsCert, type AdminKeys, type ServedBroker } from '../kbs/support.js';
-import { adminTokenFile, errorTypesIn, kbsClient, startMitm, TRUSTEE_ADMIN_AUDIENCE, TRUSTEE_ADMIN_ISSUER, trusteeMissing, untilSessionExpired, type Run } from './support.js';
+import { adminKeys, serveBroker, type AdminKeys, type ServedBroker } from '../kbs/support.js';
+import { adminTokenFile, caAndLeaf, errorTypesIn, kbsClient, startMitm, TRUSTEE_ADMIN_AUDIENCE, TRUSTEE_ADMIN_ISSUER, trusteeMissing, untilSessionExpired, type Run } from './support.js';
 
 const skip = trusteeMissing('kbs-client');
 const SECRET = 'interop-secret-from-cocolet-9d41';
 const h = new Harness();
 let dir = '';
 let admin: AdminKeys;
-let tls: ReturnType<typeof tlsCert>;
+let tls: ReturnType<typeof caAndLeaf>;
 let kbs: ServedBroker;
 let token = '';
 
@@ -44,7 +44,7 @@ function serveArgs(state: string, extra: string[] = []): string[] {
 
 /** kbs-client against `url` (the broker's certificate as its root). */
 function client(url: string, args: string[]): Promise<Run> {
-  return kbsClient(['--url', url, '--cert-file', tls.cert, ...args]);
+  return kbsClient(['--url', url, '--cert-file', tls.ca, ...args]);
 }
 
 async function adminOk(url: string, args: string[]): Promise<void> {
@@ -79,7 +79,7 @@ before(async () => {
   if (skip) return;
   dir = h.tempDir('cocolet-interop-client-');
   admin = adminKeys(dir);
-  tls = tlsCert(dir);
+  tls = caAndLeaf(dir);
   token = await adminTokenFile(dir, admin.privateKey);
   kbs = await serveBroker(h, serveArgs('state'));
 });
@@ -89,7 +89,7 @@ test('admin: kbs-client config commands with the same Ed25519 key; a foreign key
   await adminOk(kbs.url, ['set-resource', '--path', 'default/interop/secret', '--resource-file', file('secret', SECRET)]);
   await adminOk(kbs.url, ['set-resource', '--path', 'prod/interop/secret', '--resource-file', file('secret-prod', 'prod-only')]);
   const other = adminKeys(dir, 'other');
-  const foreign = await kbsClient(['--url', kbs.url, '--cert-file', tls.cert, 'config', '--admin-token-file', await adminTokenFile(dir, other.privateKey, 'other-token'), 'set-resource', '--path', 'default/interop/secret', '--resource-file', file('x', 'overwritten')]);
+  const foreign = await kbsClient(['--url', kbs.url, '--cert-file', tls.ca, 'config', '--admin-token-file', await adminTokenFile(dir, other.privateKey, 'other-token'), 'set-resource', '--path', 'default/interop/secret', '--resource-file', file('x', 'overwritten')]);
   assert.notEqual(foreign.code, 0);
   assert.match(foreign.stderr, /AdminAuthAccess.*not signed by a configured admin key/s);
   // trustee's Rego that cocolet-kbs does not evaluate is refused with its own error, not ignored.
