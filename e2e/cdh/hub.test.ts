@@ -25,7 +25,8 @@ import type { Attester } from '../../guest/attester/types.js';
 import { SampleAttester } from '../../guest/attester/sample.js';
 import { parseInitdata } from '../../guest/initdata/initdata.js';
 import { ConfidentialDataHub, type DataHubOptions } from '../../guest/cdh/hub.js';
-import type { CdhError, RetryEvent } from '../../guest/cdh/kbs-client.js';
+import type { RetryEvent } from '../../guest/cdh/kbs-client.js';
+import { refusedBy, withHub } from '../support/cdh.js';
 import { sealVaultSecret } from '../../guest/cdh/sealed-testing.js';
 import { adminKeys, kbsCli, serveBroker, tlsCert, type AdminKeys, type ServedBroker } from '../kbs/support.js';
 
@@ -118,14 +119,7 @@ function hub(o: Partial<DataHubOptions> & { raw?: string } = {}): ConfidentialDa
   return new ConfidentialDataHub({ initdata: parsed, attester: tpmAttester, logger, ...o });
 }
 
-async function refused(p: Promise<unknown>, check: string, detail: RegExp): Promise<void> {
-  await assert.rejects(p, (e: CdhError) => {
-    assert.equal(e.check, check, e.message);
-    assert.match(e.message, detail);
-    assert.equal(e.message.includes(SECRET), false);
-    return true;
-  });
-}
+const refused = (p: Promise<unknown>, check: string, detail: RegExp): Promise<void> => refusedBy(p, check, detail, SECRET);
 
 before(async () => {
   if (skip) return;
@@ -151,7 +145,7 @@ after(() => h.dispose());
 
 test('positive: the resource through init-data\'s broker, EC and RSA TEE keys; a sealed secret', { skip }, async () => {
   for (const teeKeyType of ['EC', 'RSA'] as const) {
-    await using_(hub({ client: { teeKeyType } }), async (cdh) => {
+    await withHub(hub({ client: { teeKeyType } }), async (cdh) => {
       assert.equal((await cdh.getResource('kbs:///default/app/secret')).toString(), SECRET, teeKeyType);
       const sealed = sealVaultSecret('kbs:///default/app/secret', sealKey.privateKey, 'kbs:///default/keys/seal');
       assert.equal((await cdh.unsealSecret(sealed)).toString(), SECRET);
@@ -161,7 +155,7 @@ test('positive: the resource through init-data\'s broker, EC and RSA TEE keys; a
 });
 
 test('policy deny: prod/ needs reference values this guest does not meet', { skip }, async () => {
-  await using_(hub(), async (cdh) => {
+  await withHub(hub(), async (cdh) => {
     await refused(cdh.getResource('kbs:///prod/app/secret'), 'kbs.policy-deny', /^kbs:\/\/\/prod\/app\/secret: the broker's policy denies it/);
     assert.equal((await cdh.getResource('kbs:///default/app/secret')).toString(), SECRET);
   });
@@ -173,29 +167,29 @@ test('wrong binding: evidence over another digest is refused by the broker', { s
     const evidence = a.evidence.bind(a);
     return Object.assign(a, { evidence: (rd: Uint8Array) => evidence(createHash('sha384').update(rd).digest()) });
   };
-  await using_(hub({ attester: liar }), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.attestation-refused', /AttestationError: .*tpm\.nonce/));
+  await withHub(hub({ attester: liar }), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.attestation-refused', /AttestationError: .*tpm\.nonce/));
 });
 
 test('init-data the host changed (not what PCR 8 holds) is refused by the broker', { skip }, async () => {
-  await using_(hub({ raw: `${initdata}# host was here\n` }), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.attestation-refused', /AttestationError: .*init-data/));
+  await withHub(hub({ raw: `${initdata}# host was here\n` }), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.attestation-refused', /AttestationError: .*init-data/));
 });
 
 test('a broker whose certificate is not the one init-data names is refused before any evidence is sent', { skip }, async () => {
   const otherDir = h.tempDir('cocolet-cdh-other-');
   let quotes = 0;
   const counting = async (): Promise<Attester> => Object.assign(await tpmAttester(), { evidence: () => (quotes++, Promise.resolve({})) });
-  await using_(hub({ raw: initdataToml(proxy.url, tlsCert(otherDir).pem.toString()), attester: counting }), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.tls', /certificate does not verify/));
+  await withHub(hub({ raw: initdataToml(proxy.url, tlsCert(otherDir).pem.toString()), attester: counting }), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.tls', /certificate does not verify/));
   assert.equal(quotes, 0);
 });
 
 test('the sample TEE (trustee interop without hardware) is refused by a broker that does not accept it', { skip }, async () => {
-  await using_(hub({ attester: () => Promise.resolve(new SampleAttester()) }), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.attestation-refused', /sample-tee/));
+  await withHub(hub({ attester: () => Promise.resolve(new SampleAttester()) }), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.attestation-refused', /sample-tee/));
 });
 
 test('tampered JWE in flight: no secret, the integrity check named', { skip }, async () => {
   proxy.tamper = true;
   try {
-    await using_(hub(), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'jwe.integrity', /does not authenticate/));
+    await withHub(hub(), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'jwe.integrity', /does not authenticate/));
   } finally {
     proxy.tamper = false;
   }
@@ -209,7 +203,7 @@ test('renewal: a token near its exp is replaced by a new attestation', { skip },
     const evidence = a.evidence.bind(a);
     return Object.assign(a, { evidence: (rd: Uint8Array) => (quotes++, evidence(rd)) });
   };
-  await using_(hub({ attester: counting, client: { now: () => now } }), async (cdh) => {
+  await withHub(hub({ attester: counting, client: { now: () => now } }), async (cdh) => {
     await cdh.getResource('kbs:///default/app/secret');
     await cdh.getResource('kbs:///default/app/secret');
     assert.equal(quotes, 1);
@@ -220,7 +214,7 @@ test('renewal: a token near its exp is replaced by a new attestation', { skip },
 });
 
 test('broker restart: the unknown session gets a 401 and one re-attestation', { skip }, async () => {
-  await using_(hub(), async (cdh) => {
+  await withHub(hub(), async (cdh) => {
     await cdh.getResource('kbs:///default/app/secret');
     await kbs.proc.stop();
     kbs = await serveBroker(h, ['--state-dir', join(dir, 'state'), '--admin-public-key', admin.publicFile, '--cert', tls.cert, '--key', tls.key, '--tpm-ak-pin', akPin]);
@@ -235,7 +229,7 @@ test('development TEE: a broker that does not accept it refuses the evidence', {
   const saved = proxy.upstream;
   proxy.upstream = strict.url;
   try {
-    await using_(hub(), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.attestation-refused', /development-tee/));
+    await withHub(hub(), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.attestation-refused', /development-tee/));
   } finally {
     proxy.upstream = saved;
     await strict.proc.stop();
@@ -246,7 +240,7 @@ test('broker down: bounded exponential backoff, then an error naming the resourc
   await new Promise<void>((r) => proxy.server.close(() => r()));
   proxy.server.closeAllConnections();
   const events: RetryEvent[] = [];
-  await using_(hub({ client: { retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 1000 }, onRetry: (e) => events.push(e) } }), (cdh) =>
+  await withHub(hub({ client: { retry: { attempts: 4, baseDelayMs: 20, maxDelayMs: 1000 }, onRetry: (e) => events.push(e) } }), (cdh) =>
     refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.unavailable', /did not answer after 4 attempts \(last: ECONNREFUSED\)/),
   );
   assert.deepEqual(events.map((e) => [e.attempt, e.delayMs, e.reason]), [[1, 20, 'ECONNREFUSED'], [2, 40, 'ECONNREFUSED'], [3, 80, 'ECONNREFUSED']]);
@@ -260,10 +254,3 @@ test('the data hub logged no secret, token or session cookie', { skip }, () => {
 });
 
 /** `await using` for a hub (closes it, and so its attester's TPM connection, even on failure). */
-async function using_<T>(cdh: ConfidentialDataHub, fn: (c: ConfidentialDataHub) => Promise<T>): Promise<T> {
-  try {
-    return await fn(cdh);
-  } finally {
-    await cdh.close();
-  }
-}

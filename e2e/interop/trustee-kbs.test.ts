@@ -19,7 +19,7 @@ import { SampleAttester } from '../../guest/attester/sample.js';
 import type { Attester } from '../../guest/attester/types.js';
 import { parseInitdata } from '../../guest/initdata/initdata.js';
 import { ConfidentialDataHub, type DataHubOptions } from '../../guest/cdh/hub.js';
-import type { CdhError } from '../../guest/cdh/kbs-client.js';
+import { refusedBy, withHub } from '../support/cdh.js';
 import { adminKeys, kbsCli, tlsCert, type AdminKeys } from '../kbs/support.js';
 import { startTrusteeKbs, TRUSTEE_ADMIN_AUDIENCE, TRUSTEE_ADMIN_ISSUER, trusteeMissing, type TrusteeKbs } from './support.js';
 
@@ -60,22 +60,8 @@ function hub(url: string, o: Partial<DataHubOptions> = {}): ConfidentialDataHub 
   return new ConfidentialDataHub({ initdata: parseInitdata(Buffer.from(initdata(url))), attester: () => Promise.resolve(new SampleAttester()), client: { retry: { attempts: 1 } }, ...o });
 }
 
-async function using_<T>(cdh: ConfidentialDataHub, fn: (c: ConfidentialDataHub) => Promise<T>): Promise<T> {
-  try {
-    return await fn(cdh);
-  } finally {
-    await cdh.close();
-  }
-}
 
-async function refused(p: Promise<unknown>, check: string, detail: RegExp): Promise<void> {
-  await assert.rejects(p, (e: CdhError) => {
-    assert.equal(e.check, check, e.message);
-    assert.match(e.message, detail);
-    assert.equal(e.message.includes(SECRET), false);
-    return true;
-  });
-}
+const refused = (p: Promise<unknown>, check: string, detail: RegExp): Promise<void> => refusedBy(p, check, detail, SECRET);
 
 /** trustee logs the cause its error body leaves out (`error!("{self:?}")`). */
 function trusteeLogged(k: TrusteeKbs, re: RegExp): Promise<string> {
@@ -93,13 +79,13 @@ after(() => h.dispose());
 
 test("trustee's default resource policy refuses the sample TEE: PolicyDeny", { skip }, async () => {
   await provision(kbs.url, undefined);
-  await using_(hub(kbs.url), (cdh) => refused(cdh.getResource('kbs:///default/interop/secret'), 'kbs.policy-deny', /the broker's policy denies it \(Access denied by policy\)/));
+  await withHub(hub(kbs.url), (cdh) => refused(cdh.getResource('kbs:///default/interop/secret'), 'kbs.policy-deny', /the broker's policy denies it \(Access denied by policy\)/));
 });
 
 test('positive: the resource from trustee with EC and RSA TEE keys, sample evidence', { skip }, async () => {
   await provision(kbs.url, ALLOW_BUT_PROD);
   for (const teeKeyType of ['EC', 'RSA'] as const) {
-    await using_(hub(kbs.url, { client: { teeKeyType, retry: { attempts: 1 } } }), async (cdh) => {
+    await withHub(hub(kbs.url, { client: { teeKeyType, retry: { attempts: 1 } } }), async (cdh) => {
       assert.equal((await cdh.getResource('kbs:///default/interop/secret')).toString(), SECRET, teeKeyType);
       assert.equal((await cdh.getResource('kbs:///default/interop/secret')).toString(), SECRET, `${teeKeyType} (session reused)`);
     });
@@ -108,7 +94,7 @@ test('positive: the resource from trustee with EC and RSA TEE keys, sample evide
 
 test('policy deny: our Rego on trustee refuses prod/ with PolicyDeny', { skip }, async () => {
   await provision(kbs.url, ALLOW_BUT_PROD);
-  await using_(hub(kbs.url), async (cdh) => {
+  await withHub(hub(kbs.url), async (cdh) => {
     await refused(cdh.getResource('kbs:///prod/interop/secret'), 'kbs.policy-deny', /^kbs:\/\/\/prod\/interop\/secret: the broker's policy denies it \(Access denied by policy\)/);
     assert.equal((await cdh.getResource('kbs:///default/interop/secret')).toString(), SECRET);
   });
@@ -121,14 +107,14 @@ test("wrong binding: sample evidence over another digest fails trustee's sample 
     return Promise.resolve(Object.assign(a, { evidence: (rd: Uint8Array) => new SampleAttester().evidence(Buffer.from(rd).map((b, i) => (i === 0 ? b ^ 1 : b))) }));
   };
   const mark = kbs.proc.output().length;
-  await using_(hub(kbs.url, { attester: liar }), (cdh) => refused(cdh.getResource('kbs:///default/interop/secret'), 'kbs.attestation-refused', /broker refused the sample evidence \(AttestationError: Attestation error: RCAR handshake Attest failed\)/));
+  await withHub(hub(kbs.url, { attester: liar }), (cdh) => refused(cdh.getResource('kbs:///default/interop/secret'), 'kbs.attestation-refused', /broker refused the sample evidence \(AttestationError: Attestation error: RCAR handshake Attest failed\)/));
   await waitFor(() => /REPORT_DATA is different from that in Sample Quote/.test(kbs.proc.output().slice(mark)), { what: "trustee's log to name the report_data mismatch", timeoutMs: 10_000 });
 });
 
 test('expired session: a trustee whose sessions last 0 minutes refuses the attestation', { skip }, async () => {
   const quick = await startTrusteeKbs(h, join(dir, 'kbs-expired'), { adminPublicFile: admin.publicFile, tls, sessionMinutes: 0 });
   await provision(quick.url, ALLOW_BUT_PROD);
-  await using_(hub(quick.url), (cdh) => refused(cdh.getResource('kbs:///default/interop/secret'), 'kbs.attestation-refused', /\(AttestationError: Attestation error: RCAR handshake Attest failed\)/));
+  await withHub(hub(quick.url), (cdh) => refused(cdh.getResource('kbs:///default/interop/secret'), 'kbs.attestation-refused', /\(AttestationError: Attestation error: RCAR handshake Attest failed\)/));
   // trustee drops an expired session when it is looked up, so its log says it is gone.
   await trusteeLogged(quick, /RcarAttestFailed \{ source: session not found/);
   await quick.proc.stop();

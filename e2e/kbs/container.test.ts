@@ -18,7 +18,7 @@ import { TpmAttester } from '../../guest/attester/tpm/attester.js';
 import { haveSwtpm, startTestSwtpm, type TestSwtpm } from '../../guest/attester/tpm/swtpm-testing.js';
 import { parseInitdata } from '../../guest/initdata/initdata.js';
 import { ConfidentialDataHub } from '../../guest/cdh/hub.js';
-import type { CdhError } from '../../guest/cdh/kbs-client.js';
+import { refusedBy, withHub } from '../support/cdh.js';
 import { kbsImageContext, podmanMissing, startPodmanService } from '../support/podman.js';
 import { adminKeys, kbsCli, tlsCert, type AdminKeys } from './support.js';
 
@@ -57,23 +57,9 @@ async function adminCall(command: string, flags: string[], file?: { flag: string
   assert.equal(r.code, 0, `admin ${command}: ${r.stderr}`);
 }
 
-async function withHub<T>(fn: (c: ConfidentialDataHub) => Promise<T>): Promise<T> {
-  const cdh = new ConfidentialDataHub({ initdata: parseInitdata(Buffer.from(initdata)), attester: tpmAttester });
-  try {
-    return await fn(cdh);
-  } finally {
-    await cdh.close();
-  }
-}
+const hub = (): ConfidentialDataHub => new ConfidentialDataHub({ initdata: parseInitdata(Buffer.from(initdata)), attester: tpmAttester });
 
-async function refused(p: Promise<unknown>, check: string, detail: RegExp): Promise<void> {
-  await assert.rejects(p, (e: CdhError) => {
-    assert.equal(e.check, check, e.message);
-    assert.match(e.message, detail);
-    assert.equal(e.message.includes(SECRET), false);
-    return true;
-  });
-}
+const refused = (p: Promise<unknown>, check: string, detail: RegExp): Promise<void> => refusedBy(p, check, detail, SECRET);
 
 before(async () => {
   if (skip) return;
@@ -137,14 +123,14 @@ after(() => h.dispose());
 test('the data hub gets a resource from the containerised broker over HTTPS through the mapped port', { skip }, async (t) => {
   t.diagnostic(figures);
   assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
-  await withHub(async (cdh) => assert.equal((await cdh.getResource('kbs:///default/app/secret')).toString(), SECRET));
+  await withHub(hub(), async (cdh) => assert.equal((await cdh.getResource('kbs:///default/app/secret')).toString(), SECRET));
 });
 
 test('policy deny through the container: prod/ needs reference values this guest does not meet; deny-all denies everything', { skip }, async () => {
-  await withHub(async (cdh) => {
+  await withHub(hub(), async (cdh) => {
     await refused(cdh.getResource('kbs:///prod/app/secret'), 'kbs.policy-deny', /^kbs:\/\/\/prod\/app\/secret: the broker's policy denies it/);
     assert.equal((await cdh.getResource('kbs:///default/app/secret')).toString(), SECRET);
   });
   await adminCall('set-resource-policy', ['--deny-all']);
-  await withHub((cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.policy-deny', /the broker's policy denies it/));
+  await withHub(hub(), (cdh) => refused(cdh.getResource('kbs:///default/app/secret'), 'kbs.policy-deny', /the broker's policy denies it/));
 });
