@@ -10,6 +10,7 @@
  *   cocolet status [--root-dir DIR] [--json]
  *   cocolet logs [--root-dir DIR] [--previous] [--tail N] [--timestamps] <pod> [<container>]
  *   cocolet policy generate [--json|--annotate] [--require-digest] ... pod.yaml
+ *   cocolet explain <tool> < input.json   (what-if tools: host/kubelet/cm/explain)
  *
  * `--state-dir` defaults to $COCOLET_STATE_DIR or /var/lib/cocolet; for status/logs the root dir
  * defaults to <state-dir>/kubelet (what `up` uses).
@@ -49,6 +50,8 @@ const USAGE = `usage:
   cocolet policy generate [--json|--annotate] [--require-digest] [--keep-setuid NAME]... [--allow-logs]
                           [--insecure-registry HOST]... pod.yaml
       the guest agent policy admitting exactly that pod, and its init-data annotation
+  cocolet explain <tool> < input.json
+      what-if answers of the resource managers as JSON (\`cocolet explain help\` lists the tools)
 --state-dir defaults to $COCOLET_STATE_DIR or /var/lib/cocolet; status and logs read <state-dir>/kubelet.`;
 
 function takeFlag(args: string[], name: string): boolean {
@@ -157,6 +160,10 @@ async function main(argv: string[]): Promise<number> {
     case 'policy': {
       const { cmdPolicy } = await import('../policy/generate-cmd.js');
       return cmdPolicy(args, { out, err: (s) => void process.stderr.write(`${s}\n`) });
+    }
+    case 'explain': {
+      const { cmdExplain, readAll } = await import('../kubelet/cm/explain/index.js');
+      return cmdExplain(args, { readStdin: () => readAll(process.stdin), out, err: (s) => void process.stderr.write(`${s}\n`) });
     }
     default:
       out(USAGE);
