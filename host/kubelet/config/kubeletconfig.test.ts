@@ -15,7 +15,14 @@ test('defaults are the v1beta1 ones', () => {
   assert.equal(c.containerLogMaxSize, '10Mi');
   assert.equal(c.containerLogMaxFiles, 5);
   assert.equal(c.containerRuntimeEndpoint, 'unix:///run/containerd/containerd.sock');
-  assert.deepEqual(c.evictionHard, { 'memory.available': '100Mi', 'nodefs.available': '10%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%' });
+  assert.deepEqual(c.evictionHard, {
+    'memory.available': '100Mi',
+    'nodefs.available': '10%',
+    'nodefs.inodesFree': '5%',
+    'imagefs.available': '15%',
+    'imagefs.inodesFree': '5%',
+  });
+  assert.deepEqual(c.enforceNodeAllocatable, ['pods']);
 });
 
 test('setting evictionHard replaces the default map', () => {
@@ -30,6 +37,8 @@ const invalid: { name: string; text: string; field: string }[] = [
   { name: 'nested bad duration', text: 'authentication:\n  webhook:\n    cacheTTL: 5', field: 'authentication.webhook.cacheTTL' },
   { name: 'wrong type', text: 'maxPods: "many"', field: 'maxPods' },
   { name: 'unknown eviction signal', text: 'evictionHard:\n  memory.avaliable: 1Gi', field: 'evictionHard.memory.avaliable' },
+  { name: 'soft eviction without grace period', text: 'evictionSoft:\n  memory.available: 1Gi', field: 'evictionSoft.memory.available' },
+  { name: 'eviction percentage over 100', text: 'evictionHard:\n  nodefs.available: 120%', field: 'evictionHard.nodefs.available' },
   { name: 'GC low above high', text: 'imageGCHighThresholdPercent: 50\nimageGCLowThresholdPercent: 60', field: 'imageGCLowThresholdPercent' },
   { name: 'wrong kind', text: 'kind: Pod', field: 'kind' },
   { name: 'bad log size', text: 'containerLogMaxSize: big', field: 'containerLogMaxSize' },

@@ -11,6 +11,7 @@
 import { parse as parseYaml } from 'yaml';
 import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
 import { parseDuration } from './duration.js';
+import { DEFAULT_EVICTION_HARD, parseThresholdConfig } from '../eviction/thresholds.js';
 
 export const KUBELET_CONFIG_API_VERSION = 'kubelet.config.k8s.io/v1beta1';
 export const KUBELET_CONFIG_KIND = 'KubeletConfiguration';
@@ -179,7 +180,13 @@ export interface KubeletConfiguration {
   nodeStatusUpdateFrequency: string;
   nodeLeaseDurationSeconds: number;
   evictionHard: Record<string, string>;
+  evictionSoft: Record<string, string>;
+  evictionSoftGracePeriod: Record<string, string>;
+  evictionMinimumReclaim: Record<string, string>;
   evictionPressureTransitionPeriod: string;
+  /** Seconds; caps the pod's grace period for soft evictions (0 = the pod's own). */
+  evictionMaxPodGracePeriod: number;
+  enforceNodeAllocatable: string[];
   serializeImagePulls: boolean;
   podPidsLimit: number;
   oomScoreAdj: number;
@@ -208,8 +215,13 @@ export const KUBELET_DEFAULTS = {
   containerLogMonitorInterval: '10s',
   nodeStatusUpdateFrequency: '10s',
   nodeLeaseDurationSeconds: 40,
-  evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '10%', 'nodefs.inodesFree': '5%', 'imagefs.available': '15%' },
+  evictionHard: DEFAULT_EVICTION_HARD,
+  evictionSoft: {},
+  evictionSoftGracePeriod: {},
+  evictionMinimumReclaim: {},
   evictionPressureTransitionPeriod: '5m',
+  evictionMaxPodGracePeriod: 0,
+  enforceNodeAllocatable: ['pods'],
   serializeImagePulls: true,
   podPidsLimit: -1,
   oomScoreAdj: -999,
@@ -288,6 +300,9 @@ export function validateKubeletConfiguration(obj: unknown): void {
       if (!EVICTION_SIGNALS.includes(signal)) fail(`${f}.${signal}`, 'unknown eviction signal');
     }
   }
+  // Eviction thresholds: the same rules the eviction manager applies (errors name the field and value).
+  parseThresholdConfig(o as Parameters<typeof parseThresholdConfig>[0]);
+  if (typeof o.evictionMaxPodGracePeriod === 'number' && o.evictionMaxPodGracePeriod < 0) fail('evictionMaxPodGracePeriod', 'must not be negative');
   if (typeof o.imageGCHighThresholdPercent === 'number') checkPercent('imageGCHighThresholdPercent', o.imageGCHighThresholdPercent);
   if (typeof o.imageGCLowThresholdPercent === 'number') checkPercent('imageGCLowThresholdPercent', o.imageGCLowThresholdPercent);
   const hi = (o.imageGCHighThresholdPercent as number | undefined) ?? KUBELET_DEFAULTS.imageGCHighThresholdPercent;

@@ -19,7 +19,12 @@ interface ToolEntry {
  * name -> tool. Add one entry per tool, alphabetical, loading its module lazily, e.g.
  *   cpus: { summary: 'exclusive CPUs the static policy would pick', load: async () => (await import('../cpumanager/explain.js')).explainCpus },
  */
-const TOOLS: Record<string, ToolEntry> = {};
+const TOOLS: Record<string, ToolEntry> = {
+  eviction: {
+    summary: 'eviction thresholds in effect, and the order pods would be evicted in under a signal',
+    load: async () => (await import('../../eviction/explain.js')).explainEviction,
+  },
+};
 
 /** Registers a tool; used by the table below and by tests. Throws on a duplicate name. */
 export function registerExplainTool(name: string, entry: ToolEntry): void {
