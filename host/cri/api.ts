@@ -66,6 +66,24 @@ export interface CriRuntime {
   listContainerStats?(filter?: { id?: string; podSandboxId?: string; labelSelector?: Record<string, string> }, opts?: CriCallOptions): Promise<ContainerStats[]>;
   /** Container events stream, where the runtime offers it (containerd 1.6 does not). */
   getContainerEvents?(signal: AbortSignal): AsyncIterable<ContainerEventResponse>;
+  /** A one-use URL on the runtime's streaming server for an exec / attach / port-forward session. */
+  exec?(req: StreamExecInit, opts?: CriCallOptions): Promise<string>;
+  attach?(req: StreamAttachInit, opts?: CriCallOptions): Promise<string>;
+  portForward?(podSandboxId: string, ports: number[], opts?: CriCallOptions): Promise<string>;
+}
+
+export interface StreamIo {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  tty: boolean;
+}
+export interface StreamExecInit extends StreamIo {
+  containerId: string;
+  cmd: string[];
+}
+export interface StreamAttachInit extends StreamIo {
+  containerId: string;
 }
 
 export interface CriImages {

@@ -30,6 +30,8 @@ import type {
   ExecResult,
   PodSandboxConfigInit,
   PodSandboxFilterInit,
+  StreamAttachInit,
+  StreamExecInit,
 } from './api.js';
 
 /** Deadline for quick calls (status, list, create). */
@@ -162,6 +164,21 @@ export class CriClient implements CriRuntime, CriImages {
 
   async reopenContainerLog(containerId: string, opts?: CriCallOptions): Promise<void> {
     await this.r.unary('reopenContainerLog', { containerId }, this.o(opts, { container: containerId }));
+  }
+
+  async exec(req: StreamExecInit, opts?: CriCallOptions): Promise<string> {
+    const res = await this.r.unary('exec', req, this.o(opts, { container: req.containerId }));
+    return res.url;
+  }
+
+  async attach(req: StreamAttachInit, opts?: CriCallOptions): Promise<string> {
+    const res = await this.r.unary('attach', req, this.o(opts, { container: req.containerId }));
+    return res.url;
+  }
+
+  async portForward(podSandboxId: string, ports: number[], opts?: CriCallOptions): Promise<string> {
+    const res = await this.r.unary('portForward', { podSandboxId, port: ports }, this.o(opts, { sandbox: podSandboxId }));
+    return res.url;
   }
 
   getContainerEvents(signal: AbortSignal): AsyncIterable<ContainerEventResponse> {

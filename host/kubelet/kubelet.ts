@@ -300,6 +300,7 @@ export class Kubelet implements PodSyncer {
         registry: this.metrics.registry,
         pods: () => this.status.all(),
         podLogsDir: cfg.podLogsDir,
+        runtime: cri,
         ...(cri.listContainerStats ? { stats: () => cri.listContainerStats!() } : {}),
         logger: this.log,
       });

@@ -28,10 +28,28 @@ test('log query: defaults, valid values, and errors naming the parameter', () =>
     ['tailLines=x', /tailLines: must be an integer/],
     ['limitBytes=0', /limitBytes: must be at least 1/],
     ['previous=maybe', /previous: must be true or false/],
-    ['follow=true', /follow: streaming/],
-    ['sinceSeconds=5', /sinceSeconds/],
+    ['follow=perhaps', /follow: must be true or false/],
+    ['sinceSeconds=0', /sinceSeconds: must be at least 1/],
+    ['sinceSeconds=5&sinceTime=2026-01-01T00:00:00Z', /sinceSeconds and sinceTime: at most one/],
+    ['sinceTime=yesterday', /sinceTime: must be an RFC 3339 time/],
+    ['sinceTime=2026-01-01', /sinceTime: must be an RFC 3339 time/],
   ];
   for (const [s, re] of bad) assert.throws(() => parseLogQuery(q(s)), (e: unknown) => e instanceof HttpError && e.status === 400 && re.test(e.message), s);
+});
+
+test('log query: follow, and since as an absolute time from sinceSeconds or sinceTime', () => {
+  assert.deepEqual(parseLogQuery(q('follow=true'), 0), { timestamps: false, previous: false, follow: true });
+  assert.deepEqual(parseLogQuery(q('sinceSeconds=10'), 100_000), { timestamps: false, previous: false, sinceMs: 90_000 });
+  assert.equal(parseLogQuery(q('sinceTime=2026-01-01T00:00:01.5%2B01:00')).sinceMs, Date.parse('2026-01-01T00:00:01.500+01:00'));
+});
+
+test('renderLogs: since keeps entries at or after the time, then the tail applies', () => {
+  const entries = ['one', 'two', 'three', 'four'].map((text, i) => ({ time: `2026-01-01T00:00:0${i}.000000001Z`, stream: 'stdout' as const, text }));
+  const since = (t: string, extra = ''): string => renderLogs(entries, parseLogQuery(q(`sinceTime=${t}${extra}`))).toString();
+  assert.equal(since('2026-01-01T00:00:02Z'), 'three\nfour\n');
+  assert.equal(since('2026-01-01T00:00:01Z', '&tailLines=1'), 'four\n');
+  assert.equal(since('2026-01-01T00:00:09Z'), '');
+  assert.equal(renderLogs(entries, parseLogQuery(q('sinceSeconds=2'), Date.parse('2026-01-01T00:00:03Z'))).toString(), 'two\nthree\nfour\n');
 });
 
 test('renderLogs: tail, timestamps, then the byte limit', () => {

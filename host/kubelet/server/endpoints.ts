@@ -44,6 +44,10 @@ export interface LogQuery {
   limitBytes?: number;
   timestamps: boolean;
   previous: boolean;
+  /** Keep streaming as the container writes, until it exits. */
+  follow?: true;
+  /** Only entries at or after this time (ms since the epoch), from sinceSeconds or sinceTime. */
+  sinceMs?: number;
 }
 
 function bool(q: URLSearchParams, k: string): boolean {
@@ -63,18 +67,42 @@ function int(q: URLSearchParams, k: string, min: number): number | undefined {
   return n;
 }
 
-/** tailLines (≥ 0), limitBytes (≥ 1), timestamps, previous; follow and sinceSeconds are refused as unsupported. */
-export function parseLogQuery(q: URLSearchParams): LogQuery {
-  if (bool(q, 'follow')) throw new HttpError('follow: streaming logs is not supported by this kubelet');
-  if (q.has('sinceSeconds') || q.has('sinceTime')) throw new HttpError('sinceSeconds/sinceTime: not supported by this kubelet');
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** tailLines (≥ 0), limitBytes (≥ 1), timestamps, previous, follow, sinceSeconds (≥ 1) or sinceTime (RFC 3339). */
+export function parseLogQuery(q: URLSearchParams, now = Date.now()): LogQuery {
   const tailLines = int(q, 'tailLines', 0);
   const limitBytes = int(q, 'limitBytes', 1);
-  return { ...(tailLines !== undefined ? { tailLines } : {}), ...(limitBytes !== undefined ? { limitBytes } : {}), timestamps: bool(q, 'timestamps'), previous: bool(q, 'previous') };
+  const sinceSeconds = int(q, 'sinceSeconds', 1);
+  const sinceTime = q.get('sinceTime');
+  if (sinceSeconds !== undefined && sinceTime !== null) throw new HttpError('sinceSeconds and sinceTime: at most one may be given');
+  let sinceMs: number | undefined;
+  if (sinceSeconds !== undefined) sinceMs = now - sinceSeconds * 1000;
+  if (sinceTime !== null) {
+    if (!RFC3339.test(sinceTime) || Number.isNaN(Date.parse(sinceTime))) throw new HttpError(`sinceTime: must be an RFC 3339 time such as 2026-01-02T15:04:05Z, got ${JSON.stringify(sinceTime)}`);
+    sinceMs = Date.parse(sinceTime);
+  }
+  return {
+    ...(tailLines !== undefined ? { tailLines } : {}),
+    ...(limitBytes !== undefined ? { limitBytes } : {}),
+    timestamps: bool(q, 'timestamps'),
+    previous: bool(q, 'previous'),
+    ...(bool(q, 'follow') ? { follow: true as const } : {}),
+    ...(sinceMs !== undefined ? { sinceMs } : {}),
+  };
 }
 
-/** The log text: the last tailLines entries, each with its timestamp if asked, cut at limitBytes bytes. */
+/** Whether an entry (RFC 3339 nano time) is at or after sinceMs (entries with an unreadable time are kept). */
+export function sinceKeeps(time: string, sinceMs: number | undefined): boolean {
+  if (sinceMs === undefined) return true;
+  const t = Date.parse(time);
+  return Number.isNaN(t) || t >= sinceMs;
+}
+
+/** The log text: entries since sinceMs, the last tailLines of them, each with its timestamp if asked, cut at limitBytes bytes. */
 export function renderLogs(entries: LogEntry[], q: LogQuery): Buffer {
-  const chosen = q.tailLines !== undefined ? (q.tailLines === 0 ? [] : entries.slice(-q.tailLines)) : entries;
+  const recent = q.sinceMs !== undefined ? entries.filter((e) => sinceKeeps(e.time, q.sinceMs)) : entries;
+  const chosen = q.tailLines !== undefined ? (q.tailLines === 0 ? [] : recent.slice(-q.tailLines)) : recent;
   const text = Buffer.from(chosen.map((e) => (q.timestamps ? `${e.time} ${e.text}\n` : `${e.text}\n`)).join(''));
   return q.limitBytes !== undefined && text.length > q.limitBytes ? text.subarray(0, q.limitBytes) : text;
 }

@@ -2,7 +2,9 @@
  * The kubelet's authenticated HTTPS API (`address`:`port`, 0.0.0.0:10250 by default; `port: 0` or
  * `enableServer: false` = off): `/healthz` (the healthz checks), `/pods` (v1 PodList with status),
  * `/metrics` (the kubelet's prom-client registry), `/containerLogs/{ns}/{pod}/{container}`
- * (tailLines, limitBytes, timestamps, previous) and `/stats/summary` (running containers only).
+ * (tailLines, limitBytes, timestamps, previous, since*, follow: logfollow.ts), `/stats/summary`
+ * (running containers only), and `/exec`, `/attach`, `/portForward` upgrades proxied to the CRI
+ * runtime's streaming server plus `/run` (streaming.ts).
  *
  * TLS: `tlsCertFile`/`tlsPrivateKeyFile`, or a self-signed certificate generated once into
  * `<rootDir>/pki/` (certs.ts). Every request is authenticated and then authorized (auth.ts);
@@ -16,21 +18,26 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
-import type { ContainerStats } from '../../../shared/gen/cri/runtime/v1/api_pb.js';
+import { ContainerState, type ContainerStats } from '../../../shared/gen/cri/runtime/v1/api_pb.js';
 import type { Logger } from '../../../shared/log/logger.js';
 import { silentLogger } from '../../../shared/log/logger.js';
 import type { KubeletConfiguration } from '../config/kubeletconfig.js';
 import { readContainerLog } from '../logs/crilog.js';
 import { podLogDir } from '../runtime/podspec.js';
 import type { PodRecord } from '../status/manager.js';
-import { Authorizer, authenticate, cachedTokenReviewer, requestAttributes, type AccessReviewer, type AuthzMode, type Credentials, type TokenReviewer } from './auth.js';
+import type { CriRuntime } from '../../cri/api.js';
+import { Labels } from '../api/types.js';
+import { Authorizer, authenticate, cachedTokenReviewer, requestAttributes, type AccessReviewer, type AuthzMode, type Credentials, type TokenReviewer, type UserInfo } from './auth.js';
 import { servingCert } from './certs.js';
 import { HttpError, parseLogQuery, parseLogsPath, podList, procNodeStats, renderLogs, summary, type NodeProcStats } from './endpoints.js';
 import { answerHealthz, type HealthCheck } from './healthz.js';
+import { followLog } from './logfollow.js';
+import { parseStreamPath, parseStreamQuery, proxyUpgrade, resolveStream, runCommand, writeRawError, type StreamDeps } from './streaming.js';
 
 export const DEFAULT_SERVER_ADDRESS = '0.0.0.0';
 export const DEFAULT_SERVER_PORT = 10250;
@@ -94,6 +101,8 @@ export interface KubeApiOptions extends ServerSettings {
   registry: Registry;
   pods: () => PodRecord[];
   podLogsDir: string;
+  /** The CRI runtime: streaming URLs (exec, attach, port-forward), /run, and container state for log follow. */
+  runtime?: Pick<CriRuntime, 'listContainers' | 'listPodSandbox' | 'execSync' | 'exec' | 'attach' | 'portForward'>;
   /** CRI ListContainerStats; undefined when the runtime offers none. */
   stats?: () => Promise<ContainerStats[]>;
   procDir?: string;
@@ -162,23 +171,37 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
   if (o.webhookAuthn && !tokens) log.warn({}, `kubelet API: ${tokensUnavailable}; bearer tokens will be answered 401`);
   let prevNode: NodeProcStats | undefined;
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'https://kubelet');
-    const path = url.pathname;
-    const method = req.method ?? 'GET';
+  /** Authentication then authorization; the user, or the refusal to send. */
+  const admit = async (req: IncomingMessage, path: string, method: string): Promise<{ ok: true; user: UserInfo } | { ok: false; status: number; body: string }> => {
     const authn = await authenticate(credentials(req), { anonymous: o.anonymous, ...(tokens ? { tokens } : {}), tokensUnavailable });
     if (!authn.ok) {
       log.info({ path, method, status: 401, reason: authn.reason }, 'kubelet API request unauthenticated');
-      send(res, 401, `Unauthorized: ${authn.reason}\n`);
-      return;
+      return { ok: false, status: 401, body: `Unauthorized: ${authn.reason}\n` };
     }
     const verdict = await authz.authorize(authn.user, requestAttributes(method, path, o.nodeName));
     if (!verdict.allowed) {
       log.info({ path, method, user: authn.user.name, status: 403, reason: verdict.reason }, 'kubelet API request forbidden');
-      send(res, 403, `${verdict.reason}\n`);
-      return;
+      return { ok: false, status: 403, body: `${verdict.reason}\n` };
     }
     log.debug({ path, method, user: authn.user.name, authn: authn.method }, 'kubelet API request');
+    return { ok: true, user: authn.user };
+  };
+  const streams: StreamDeps = { nodeName: o.nodeName, pods: o.pods, ...(o.runtime ? { runtime: o.runtime } : {}) };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'https://kubelet');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    const a = await admit(req, path, method);
+    if (!a.ok) return send(res, a.status, a.body);
+    const target = parseStreamPath(path);
+    if (target) {
+      if (target.kind === 'run') {
+        if (method !== 'POST') throw new HttpError(`method ${method} not allowed on ${path} (use POST)`, 405);
+        return send(res, 200, await runCommand(target, parseStreamQuery('run', url.searchParams), streams));
+      }
+      throw new HttpError(`${path}: upgrade request required (SPDY/3.1 or WebSocket, as kubectl and the API server send)`);
+    }
     if (method !== 'GET' && method !== 'HEAD') throw new HttpError(`method ${method} not allowed on ${path}`, 405);
     const h = answerHealthz(path, o.checks);
     if (h) return send(res, h.status, h.body);
@@ -191,11 +214,34 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
       prevNode = node;
       return send(res, 200, JSON.stringify(s), 'application/json');
     }
-    if (path.startsWith('/containerLogs/')) return send(res, 200, containerLogs(path, url.searchParams));
+    if (path.startsWith('/containerLogs/')) return containerLogs(path, url.searchParams, res);
     send(res, 404, '404 page not found\n');
   };
 
-  const containerLogs = (path: string, query: URLSearchParams): Buffer => {
+  /** Upgrade requests: streaming paths are proxied to the runtime's streaming server. */
+  const upgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'https://kubelet');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    const a = await admit(req, path, method);
+    if (!a.ok) return writeRawError(socket, a.status, a.body);
+    const target = parseStreamPath(path);
+    if (!target || target.kind === 'run') return writeRawError(socket, 404, `${path}: no upgrade is served here (only /exec, /attach, /portForward)`);
+    if (method !== 'GET' && method !== 'POST') return writeRawError(socket, 405, `method ${method} not allowed on ${path}`);
+    const q = parseStreamQuery(target.kind, url.searchParams);
+    const to = await resolveStream(target, q, streams);
+    log.info({ kind: target.kind, pod: `${target.namespace}/${target.pod}`, container: target.container, user: a.user.name, upgrade: req.headers.upgrade }, 'kubelet API stream');
+    const up = await proxyUpgrade(req, socket, head, to);
+    if (up) {
+      open.add(up);
+      open.add(socket);
+      up.once('close', () => open.delete(up));
+      socket.once('close', () => open.delete(socket));
+    }
+  };
+  const open = new Set<Duplex>();
+
+  const containerLogs = async (path: string, query: URLSearchParams, res: ServerResponse): Promise<void> => {
     const { namespace, pod, container } = parseLogsPath(path);
     const q = parseLogQuery(query);
     const rec = o.pods().find((r) => (r.pod.metadata.namespace ?? 'default') === namespace && r.pod.metadata.name === pod);
@@ -210,7 +256,36 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
       throw new HttpError(q.previous ? `previous terminated container "${container}" in pod "${pod}" not found` : `container "${container}" in pod "${pod}" has no log yet (not started)`, 400);
     }
     const file = join(dir, `${attempt}.log`);
-    return renderLogs(readContainerLog(file, { withRotated: true }), q);
+    if (!q.follow) return send(res, 200, renderLogs(readContainerLog(file, { withRotated: true }), q));
+    const uid = rec.pod.metadata.uid!;
+    const running = async (): Promise<boolean> => {
+      if (!o.runtime) return false;
+      const list = await o.runtime.listContainers({ labelSelector: { [Labels.podUid]: uid, [Labels.containerName]: container } }, { context: { pod: `${namespace}/${pod}`, container } });
+      return list.some((c) => c.metadata?.attempt === attempt && c.state === ContainerState.CONTAINER_RUNNING);
+    };
+    const stop = new AbortController();
+    res.once('close', () => stop.abort());
+    res.statusCode = 200;
+    res.setHeader('content-type', 'text/plain; charset=utf-8');
+    res.flushHeaders();
+    const write = (b: Buffer): Promise<void> =>
+      res.write(b) || stop.signal.aborted
+        ? Promise.resolve()
+        : new Promise<void>((r) => {
+            const done = (): void => {
+              res.off('drain', done);
+              res.off('close', done);
+              r();
+            };
+            res.once('drain', done);
+            res.once('close', done);
+          });
+    try {
+      await followLog({ file, query: q, running, write, signal: stop.signal });
+    } catch (e) {
+      log.warn({ err: e, pod: `${namespace}/${pod}`, container }, 'following container log failed');
+    }
+    res.end();
   };
 
   const server: Server = createServer(
@@ -228,6 +303,14 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
       });
     },
   );
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => undefined);
+    upgrade(req, socket, head).catch((e: unknown) => {
+      const status = e instanceof HttpError ? e.status : 500;
+      if (status === 500) log.error({ err: e, path: new URL(req.url ?? '/', 'https://kubelet').pathname }, 'kubelet API stream failed');
+      writeRawError(socket, status, (e as Error).message);
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(o.port, o.address, () => resolve());
@@ -240,6 +323,7 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
+        for (const sock of open) sock.destroy();
         server.close(() => r());
       }),
   };
