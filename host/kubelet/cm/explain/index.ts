@@ -24,6 +24,10 @@ const TOOLS: Record<string, ToolEntry> = {
     summary: 'eviction thresholds in effect, and the order pods would be evicted in under a signal',
     load: async () => (await import('../../eviction/explain.js')).explainEviction,
   },
+  topology: {
+    summary: 'the topology manager\'s merged NUMA hint and admission for given provider hints',
+    load: async () => (await import('../topologymanager/explain.js')).explainTopology,
+  },
 };
 
 /** Registers a tool; used by the table below and by tests. Throws on a duplicate name. */
