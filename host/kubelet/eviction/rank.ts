@@ -58,6 +58,8 @@ export interface PodStats {
   logsInodesUsed?: Q;
   perLocalVolumeInodesUsed?: Q | Record<string, Q>;
   processCount?: number;
+  /** Per container (for the eviction message): working set, writable layer and log bytes. */
+  containers?: Record<string, { memoryWorkingSet?: number; rootfsUsed?: number; logsUsed?: number }>;
 }
 
 /** Where images and writable layers live (buildSignalToRankFunc's three cases). */
@@ -211,6 +213,10 @@ function why<P extends RankPod>(kind: Kind, a: Keys<P>, b: Keys<P>, n: number, g
     if (a.found !== b.found) return `has no stats while ${b.pod.name} has (pods without stats go first)`;
     if (c === byExceeds) return `above its request while ${b.pod.name} is not`;
     if (group === n) return kind === 'pids' ? `the most processes among ${n} pods` : `the largest overuse among ${n} pods`;
+    if (group > 1) {
+      const within = kind === 'pids' ? '' : a.exceeds ? ' above their request' : ' within their request';
+      return `${kind === 'pids' ? 'the most processes' : 'the largest overuse'} among the ${group} pods${within} with priority ${a.priority} (${n} pods in all)`;
+    }
     return kind === 'pids'
       ? `more processes than ${b.pod.name} (${a.over} > ${b.over})`
       : `larger ${unit} than ${b.pod.name} (${human(a.over)} > ${human(b.over)})`;
