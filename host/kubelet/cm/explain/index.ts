@@ -20,6 +20,7 @@ interface ToolEntry {
  *   cpus: { summary: 'exclusive CPUs the static policy would pick', load: async () => (await import('../cpumanager/explain.js')).explainCpus },
  */
 const TOOLS: Record<string, ToolEntry> = {
+  cpus: { summary: 'exclusive CPUs the static CPU manager policy would pick', load: async () => (await import('./cpus.js')).explainCpus },
   eviction: {
     summary: 'eviction thresholds in effect, and the order pods would be evicted in under a signal',
     load: async () => (await import('../../eviction/explain.js')).explainEviction,
