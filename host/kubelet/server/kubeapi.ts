@@ -288,6 +288,12 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
     res.end();
   };
 
+  /** The status for an error (400-ish for HttpError, else 500, logged). */
+  const failed = (e: unknown, req: IncomingMessage, what: string): number => {
+    const status = e instanceof HttpError ? e.status : 500;
+    if (status === 500) log.error({ err: e, path: new URL(req.url ?? '/', 'https://kubelet').pathname }, what);
+    return status;
+  };
   const server: Server = createServer(
     {
       cert: tls.cert,
@@ -296,8 +302,7 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
     },
     (req, res) => {
       handle(req, res).catch((e: unknown) => {
-        const status = e instanceof HttpError ? e.status : 500;
-        if (status === 500) log.error({ err: e, path: new URL(req.url ?? '/', 'https://kubelet').pathname }, 'kubelet API request failed');
+        const status = failed(e, req, 'kubelet API request failed');
         if (!res.headersSent) send(res, status, `${(e as Error).message}\n`);
         else res.destroy();
       });
@@ -306,9 +311,7 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => undefined);
     upgrade(req, socket, head).catch((e: unknown) => {
-      const status = e instanceof HttpError ? e.status : 500;
-      if (status === 500) log.error({ err: e, path: new URL(req.url ?? '/', 'https://kubelet').pathname }, 'kubelet API stream failed');
-      writeRawError(socket, status, (e as Error).message);
+      writeRawError(socket, failed(e, req, 'kubelet API stream failed'), (e as Error).message);
     });
   });
   await new Promise<void>((resolve, reject) => {
