@@ -46,6 +46,7 @@ import { DEFAULT_SANDBOX_IMAGE } from '../containerd/config.js';
 import { readTeeLabel } from '../shim/tee-label.js';
 import type { TeeKind } from '../vmm/hypervisor.js';
 import { DEFAULT_STATE_DIR as DEFAULT_SHIM_STATE_DIR } from '../shim/config.js';
+import { DeviceManager, DEVICE_PLUGINS_DIR } from './cm/devicemanager/manager.js';
 
 export const SYNC_TICK_MS = 1_000;
 export const HOUSEKEEPING_MS = 2_000;
@@ -84,6 +85,8 @@ export interface KubeletOptions {
   shimStateDir?: string;
   /** Replaces the reader of those reports (tests). */
   teeOf?: (sandboxId: string) => TeeKind | undefined;
+  /** Serve device plugin registration on `<rootDir>/device-plugins/kubelet.sock` (default true). */
+  devicePlugins?: boolean;
 }
 
 export class Kubelet implements PodSyncer {
@@ -102,6 +105,10 @@ export class Kubelet implements PodSyncer {
   readonly gc: ContainerGc;
   readonly imageGc: ImageGc;
   readonly metrics = new KubeletMetrics();
+  /** Device plugins: registration, health, allocation (cm/devicemanager). */
+  readonly devices: DeviceManager;
+  /** Pods whose resources were admitted (devices allocated). */
+  private readonly admitted = new Set<string>();
   /** The healthz server once started. */
   healthzServer: HealthzServer | undefined;
   /** The HTTPS API server once started (when enabled). */
@@ -140,7 +147,14 @@ export class Kubelet implements PodSyncer {
       },
       onResult: (uid, name, type, v) => this.onProbeResult(uid, name, type, v),
     });
+    this.devices = new DeviceManager({
+      dir: join(o.settings.rootDir, DEVICE_PLUGINS_DIR),
+      logger: this.log,
+      clock: this.clock,
+      activePods: () => (this.podConfig.allSourcesReady() ? this.pods.keys() : undefined),
+    });
     this.runtime = new RuntimeManager({
+      resourceOptions: (pod, c) => this.devices.runContainerOptions(pod, c),
       cri: o.cri,
       images: o.images,
       clock: this.clock,
@@ -269,6 +283,10 @@ export class Kubelet implements PodSyncer {
     }
     if (this.o.server) await this.startServer(checks, this.o.server);
     if (this.settings.kubeconfig && !this.o.noSources) await this.startApi(this.settings.kubeconfig);
+    if (this.o.devicePlugins !== false) {
+      // Unlike upstream (fatal), pods without devices keep being run.
+      await this.devices.start().catch((e: unknown) => this.log.error({ err: e }, 'device plugin registration not served'));
+    }
     this.pleg.start();
     for (const s of this.sources) s.start();
     this.every(SYNC_TICK_MS, () => this.syncTick());
@@ -338,6 +356,7 @@ export class Kubelet implements PodSyncer {
     await this.workers.idle();
     await this.healthzServer?.close();
     await this.apiServer?.close();
+    await this.devices.stop();
     this.status.flush();
   }
 
@@ -506,6 +525,15 @@ export class Kubelet implements PodSyncer {
       this.status.set(pod, { ...prev!, phase: 'Failed', reason: 'DeadlineExceeded', message });
       return { terminal: true };
     }
+    if (!this.admitted.has(uid)) {
+      const refused = await this.devices.admit(pod);
+      if (refused) {
+        this.events.record(podKey(pod), 'Warning', refused.reason, refused.message, uid);
+        this.status.set(pod, { phase: 'Failed', reason: refused.reason, message: refused.message, conditions: [], containerStatuses: [] });
+        return { terminal: true };
+      }
+      this.admitted.add(uid);
+    }
     const before = this.cache.get(uid).status;
     const r = await this.runtime.syncPod(pod, before);
     this.waiting.set(uid, r.waiting);
@@ -537,6 +565,8 @@ export class Kubelet implements PodSyncer {
   }
 
   async syncTerminatedPod(uid: string, pod: Pod, deleted: boolean): Promise<void> {
+    this.devices.removePod(uid); // its containers are stopped: devices go back to the node
+    this.admitted.delete(uid);
     if (!deleted) return; // a finished pod keeps its containers (logs, status) until deleted
     await this.runtime.removePod(this.cache.get(uid).status);
     await this.pleg.inspect(uid);

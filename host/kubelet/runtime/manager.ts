@@ -27,7 +27,7 @@ import { runHandler } from '../probes/handlers.js';
 import type { VolumeManager } from '../volumes/volumes.js';
 import { Backoff } from './backoff.js';
 import { ImageManager, ImagePullError, type PullPolicy } from './images.js';
-import { containerConfig, containerHash, podLogDir, sandboxConfig } from './podspec.js';
+import { containerConfig, containerHash, podLogDir, sandboxConfig, type ResourceRunOptions } from './podspec.js';
 import { podIp, type ContainerInfo, type RuntimePodStatus } from './status.js';
 import { teeLabel, type TeeKind } from '../../vmm/hypervisor.js';
 import { teeDescription } from '../../shim/tee-label.js';
@@ -78,6 +78,8 @@ export interface RuntimeManagerOptions {
   makeLogDirs?: boolean;
   /** The TEE the runtime shim reports for a sandbox (cocolet's shim writes it; see host/shim/tee-label.ts). */
   teeOf?: (sandboxId: string) => TeeKind | undefined;
+  /** Devices (and the like) the resource managers add to a container's config; a rejection is CreateContainerConfigError. */
+  resourceOptions?: (pod: Pod, c: Container) => Promise<ResourceRunOptions | undefined>;
 }
 
 export function shouldRestart(policy: Pod['spec']['restartPolicy'], exitCode: number): boolean {
@@ -251,11 +253,21 @@ export class RuntimeManager {
         res.requeueAfterMs = Math.min(res.requeueAfterMs ?? Infinity, 10_000);
         return;
       }
+      let resources: ResourceRunOptions | undefined;
+      try {
+        resources = await this.o.resourceOptions?.(pod, c);
+      } catch (e) {
+        const err = toCocoletError(e, ErrorCode.RuntimeFailed, ctx);
+        res.waiting[c.name] = { reason: 'CreateContainerConfigError', message: err.message };
+        ev('Warning', 'Failed', `Error: ${err.message}`);
+        res.error = err;
+        return;
+      }
       let id: string;
       try {
         if (this.o.makeLogDirs !== false) mkdirSync(join(podLogDir(this.o.podLogsDir, pod), c.name), { recursive: true });
         const mounts = this.o.volumes.mountsFor(c, volumes);
-        id = await this.o.cri.createContainer(sid, containerConfig(pod, c, { restartCount, image: c.image, mounts, init, envs: envs.get(c.name) }), sbConfig, { context: ctx });
+        id = await this.o.cri.createContainer(sid, containerConfig(pod, c, { restartCount, image: c.image, mounts, init, envs: envs.get(c.name), resources }), sbConfig, { context: ctx });
         res.changed = true;
       } catch (e) {
         const err = toCocoletError(e, ErrorCode.RuntimeFailed, ctx);

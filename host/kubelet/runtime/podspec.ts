@@ -98,6 +98,18 @@ export function sandboxConfig(pod: Pod, o: SandboxOptions): PodSandboxConfigInit
   };
 }
 
+/**
+ * What resource managers add to a container's config (the device manager's Allocate answers):
+ * envs go before the container's own, mounts and annotations after, device nodes and CDI names as given.
+ */
+export interface ResourceRunOptions {
+  envs: { key: string; value: string }[];
+  mounts: { containerPath: string; hostPath: string; readonly: boolean }[];
+  devices: { containerPath: string; hostPath: string; permissions: string }[];
+  annotations: Record<string, string>;
+  cdiDevices: string[];
+}
+
 export interface ContainerOptions {
   restartCount: number;
   image: string;
@@ -105,6 +117,8 @@ export interface ContainerOptions {
   init: boolean;
   /** The resolved environment (VolumeManager.envFor); default: the literal `value`s of `env`. */
   envs?: { key: string; value: string }[];
+  /** Devices and the like from the resource managers. */
+  resources?: ResourceRunOptions;
 }
 
 export function containerConfig(pod: Pod, c: Container, o: ContainerOptions): ContainerConfigInit {
@@ -120,16 +134,25 @@ export function containerConfig(pod: Pod, c: Container, o: ContainerOptions): Co
   const cpuRequest = cpuMillis(c.resources?.requests?.cpu ?? c.resources?.limits?.cpu);
   const memLimit = c.resources?.limits?.memory !== undefined ? parseQuantity(c.resources.limits.memory) : undefined;
   const sc = c.securityContext ?? {};
+  const extra = o.resources;
+  const ownEnvs = o.envs ?? (c.env ?? []).map((e) => ({ key: e.name, value: e.value ?? '' }));
+  const ownMounts = new Set(o.mounts.map((m) => m.containerPath));
   return {
     metadata: { name: c.name, attempt: o.restartCount },
     image: { image: o.image },
     command: c.command ?? [],
     args: c.args ?? [],
     workingDir: c.workingDir ?? '',
-    envs: (o.envs ?? (c.env ?? []).map((e) => ({ key: e.name, value: e.value ?? '' }))).map((e) => ({ key: e.key, value: new TextEncoder().encode(e.value) })),
-    mounts: o.mounts.map((m) => ({ containerPath: m.containerPath, hostPath: m.hostPath, readonly: m.readonly })),
+    envs: [...(extra?.envs ?? []), ...ownEnvs].map((e) => ({ key: e.key, value: new TextEncoder().encode(e.value) })),
+    mounts: [...o.mounts, ...(extra?.mounts ?? []).filter((m) => !ownMounts.has(m.containerPath))].map((m) => ({
+      containerPath: m.containerPath,
+      hostPath: m.hostPath,
+      readonly: m.readonly,
+    })),
+    devices: (extra?.devices ?? []).map((d) => ({ containerPath: d.containerPath, hostPath: d.hostPath, permissions: d.permissions })),
+    CDIDevices: (extra?.cdiDevices ?? []).map((name) => ({ name })),
     labels: { [Labels.podName]: md.name, [Labels.podNamespace]: md.namespace ?? 'default', [Labels.podUid]: md.uid!, [Labels.containerName]: c.name },
-    annotations,
+    annotations: { ...extra?.annotations, ...annotations },
     logPath: containerLogPath(c.name, o.restartCount),
     stdin: Boolean(c.stdin),
     tty: Boolean(c.tty),
