@@ -24,6 +24,7 @@ import { KubeletMetrics, updateGauges } from './metrics.js';
 import { rotatePodLogs } from './logs/rotation.js';
 import { serveHealthz, type HealthCheck, type HealthzServer } from './server/healthz.js';
 import type { KubeApiServer } from './server/kubeapi.js';
+import type { ApiIntegration } from './sources/api-wiring.js';
 import { realClock, sleep, type Clock, type TimerHandle } from './clock.js';
 import { durationMs } from './config/kubeletconfig.js';
 import type { KubeletSettings } from './config/flags.js';
@@ -113,6 +114,10 @@ export class Kubelet implements PodSyncer {
   healthzServer: HealthzServer | undefined;
   /** The HTTPS API server once started (when enabled). */
   apiServer: KubeApiServer | undefined;
+  /** The API server connection (pod source, status writer, mirror pods, events) when `--kubeconfig` is set. */
+  api: ApiIntegration | undefined;
+  /** API pods deleted gracefully that finished terminating here (until the API's DELETED arrives). */
+  private readonly deletedDone = new Set<string>();
   private lastTick = 0;
   private readonly firstSeen = new Map<string, number>();
   private readonly startRecorded = new Set<string>();
@@ -331,7 +336,17 @@ export class Kubelet implements PodSyncer {
   /** API server source, Node + Lease, and status writer (loaded only when a kubeconfig is set). */
   private async startApi(kubeconfig: string): Promise<void> {
     const { startApiIntegration } = await import('./sources/api-wiring.js');
-    this.sources.push(...(await startApiIntegration({ kubeconfig, settings: this.settings, podConfig: this.podConfig, status: this.status, pleg: this.pleg, log: this.log })));
+    this.api = await startApiIntegration({
+      kubeconfig,
+      settings: this.settings,
+      podConfig: this.podConfig,
+      status: this.status,
+      pleg: this.pleg,
+      volumes: this.volumes,
+      events: this.events,
+      log: this.log,
+    });
+    this.sources.push(...this.api.parts);
   }
 
   private every(ms: number, fn: () => void): void {
@@ -376,11 +391,20 @@ export class Kubelet implements PodSyncer {
     switch (u.op) {
       case 'ADD': {
         const sorted = [...u.pods].sort((a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''));
-        for (const pod of sorted) this.addPod(pod);
+        for (const pod of sorted) {
+          if (this.deletedDone.has(pod.metadata.uid!)) continue;
+          if (pod.metadata.deletionTimestamp) this.deletePod(pod);
+          else this.addPod(pod);
+        }
         break;
       }
       case 'UPDATE':
         for (const pod of u.pods) {
+          if (this.deletedDone.has(pod.metadata.uid!)) continue;
+          if (pod.metadata.deletionTimestamp) {
+            this.deletePod(pod);
+            continue;
+          }
           this.pods.set(pod.metadata.uid!, pod);
           this.workers.updatePod(pod.metadata.uid!, { type: 'update', pod });
         }
@@ -411,8 +435,19 @@ export class Kubelet implements PodSyncer {
     this.workers.updatePod(uid, { type: 'create', pod });
   }
 
+  /**
+   * A pod the API server is deleting gracefully (deletionTimestamp): killed with the grace it names
+   * (preStop hooks run), then deleted from the API once it has terminated (status/apistatus.ts).
+   */
+  private deletePod(pod: Pod): void {
+    const uid = pod.metadata.uid!;
+    this.pods.set(uid, pod);
+    this.workers.updatePod(uid, { type: 'kill', pod, deleted: true, graceSeconds: pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30 });
+  }
+
   private removePod(pod: Pod): void {
     const uid = pod.metadata.uid!;
+    this.deletedDone.delete(uid);
     this.pods.delete(uid);
     this.runtime.forgetTee(uid);
     if (this.workers.phase(uid) === undefined) {
@@ -454,7 +489,7 @@ export class Kubelet implements PodSyncer {
     this.publishStatus(pod, this.cache.get(uid).status);
   }
 
-  private publishStatus(pod: Pod, rt: RuntimePodStatus): void {
+  private publishStatus(pod: Pod, rt: RuntimePodStatus, podIsTerminal = false): void {
     const uid = pod.metadata.uid!;
     const prev = this.status.get(uid)?.status;
     const err = this.syncErrors.get(uid);
@@ -464,6 +499,7 @@ export class Kubelet implements PodSyncer {
         waiting: this.waiting.get(uid) ?? {},
         probes: this.probes,
         ...(err ? { message: err } : {}),
+        ...(podIsTerminal ? { podIsTerminal } : {}),
       });
     this.status.set(pod, st);
     const seen = this.firstSeen.get(uid);
@@ -561,7 +597,8 @@ export class Kubelet implements PodSyncer {
     await this.pleg.inspect(uid);
     await this.runtime.killPod(pod, this.cache.get(uid).status, graceSeconds);
     await this.pleg.inspect(uid);
-    if (this.status.get(uid)) this.publishStatus(pod, this.cache.get(uid).status);
+    const deleted = Boolean(pod.metadata.deletionTimestamp) || !this.pods.has(uid);
+    if (this.status.get(uid)) this.publishStatus(pod, this.cache.get(uid).status, deleted);
   }
 
   async syncTerminatedPod(uid: string, pod: Pod, deleted: boolean): Promise<void> {
@@ -576,6 +613,12 @@ export class Kubelet implements PodSyncer {
     this.waiting.delete(uid);
     this.syncErrors.delete(uid);
     this.due.delete(uid);
+    if (pod.metadata.deletionTimestamp && this.pods.has(uid)) {
+      // Gone here; the API object goes once the status writer has deleted it (DELETED → REMOVE).
+      this.pods.delete(uid);
+      this.deletedDone.add(uid);
+    }
+    this.status.terminated(pod);
     this.log.info({ pod: podKey(pod) }, 'pod removed');
   }
 }

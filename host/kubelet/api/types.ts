@@ -131,8 +131,11 @@ export interface Volume {
   name: string;
   emptyDir?: { medium?: '' | 'Memory'; sizeLimit?: string };
   hostPath?: { path: string; type?: string };
-  secret?: { secretName: string; items?: { key: string; path: string }[]; defaultMode?: number };
-  configMap?: { name: string };
+  secret?: { secretName: string; items?: { key: string; path: string; mode?: number }[]; defaultMode?: number; optional?: boolean };
+  configMap?: { name: string; items?: { key: string; path: string; mode?: number }[]; defaultMode?: number; optional?: boolean };
+  /** API pods only (volumes/apivolumes.ts has the shapes). */
+  downwardAPI?: { items?: unknown[]; defaultMode?: number };
+  projected?: { sources?: unknown[]; defaultMode?: number };
 }
 
 export interface PodSpec {

@@ -169,7 +169,7 @@ export class RuntimeManager {
 
     let volumes: Map<string, string>;
     try {
-      volumes = this.o.volumes.setUp(pod, { confidential: this.isConfidential(pod) });
+      volumes = await this.o.volumes.setUp(pod, { confidential: this.isConfidential(pod) });
     } catch (e) {
       const err = toCocoletError(e, ErrorCode.FailedPrecondition, { pod: key });
       ev('Warning', typeof err.context.reason === 'string' ? err.context.reason : 'FailedMount', err.message);

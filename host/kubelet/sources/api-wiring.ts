@@ -1,15 +1,27 @@
 /**
  * Connects a kubelet to an API server (only loaded when `--kubeconfig` is given): the `api` pod
- * source, Node registration + Lease + Ready status, and pod status (mirror pods for static pods).
- * Returns the started-on-demand parts for the kubelet to start and stop with its other sources.
+ * source (reflector over this node's pods), Node registration + Lease + Ready status, pod status
+ * (and the final delete of gracefully deleted pods), mirror pods for static pods, events, and the
+ * API objects behind configMap / secret / projected volumes.
+ * Returns the parts for the kubelet to start and stop with its other sources.
  */
 import type { Logger } from '../../../shared/log/logger.js';
 import { durationMs } from '../config/kubeletconfig.js';
 import type { KubeletSettings } from '../config/flags.js';
+import { Annotations } from '../api/types.js';
+import type { EventRecorder } from '../events.js';
 import type { Pleg } from '../pleg/pleg.js';
+import { ApiEventSink } from '../status/apievents.js';
+import { ApiStatusWriter } from '../status/apistatus.js';
 import type { StatusManager } from '../status/manager.js';
-import { ApiServerSource, ApiStatusWriter, NodeAgent, kubeConfigFrom } from './apiserver.js';
+import type { VolumeManager } from '../volumes/volumes.js';
+import { kubeClient } from './apiclient.js';
+import { ApiPodSource } from './apipods.js';
+import { NodeAgent, kubeConfigFrom } from './apiserver.js';
+import { MirrorPods } from './mirror.js';
 import type { PodConfig } from './podconfig.js';
+
+export const NODE_INFO_REFRESH_MS = 30_000;
 
 export interface ApiWiringOptions {
   kubeconfig: string;
@@ -17,14 +29,60 @@ export interface ApiWiringOptions {
   podConfig: PodConfig;
   status: StatusManager;
   pleg: Pleg;
+  volumes: VolumeManager;
+  events: EventRecorder;
   log: Logger;
 }
 
-export function startApiIntegration(o: ApiWiringOptions): Promise<{ start(): void; stop(): void }[]> {
+export interface ApiIntegration {
+  source: ApiPodSource;
+  writer: ApiStatusWriter;
+  mirrors: MirrorPods;
+  events: ApiEventSink;
+  parts: { start(): void; stop(): void }[];
+}
+
+export function startApiIntegration(o: ApiWiringOptions): Promise<ApiIntegration> {
   const kc = kubeConfigFrom(o.kubeconfig);
+  const client = kubeClient(kc);
   const nodeName = o.settings.nodeName;
   const cfg = o.settings.config;
-  const source = new ApiServerSource({ kubeconfig: kc, nodeName, onSnapshot: (pods) => o.podConfig.set('api', pods), logger: o.log });
+  const log = o.log;
+  o.volumes.setApi(client);
+
+  let hostIPs: string[] = [];
+  const refreshNode = (): void =>
+    void client.getNode(nodeName).then(
+      (n) => {
+        const internal = n.addresses.filter((a) => a.type === 'InternalIP').map((a) => a.address);
+        const ips = internal.length > 0 ? internal : n.addresses.filter((a) => a.type === 'ExternalIP').map((a) => a.address);
+        if (ips.join() === hostIPs.join()) return;
+        hostIPs = ips;
+        writer.rewriteAll();
+      },
+      () => undefined, // not registered yet: retried below
+    );
+  const isStatic = (uid: string): boolean => {
+    const p = o.podConfig.pods().find((x) => x.metadata.uid === uid);
+    return p !== undefined && p.metadata.annotations?.[Annotations.configSource] !== 'api';
+  };
+  const mirrors: MirrorPods = new MirrorPods({
+    api: client,
+    nodeName,
+    staticPods: () => o.podConfig.pods().filter((p) => p.metadata.annotations?.[Annotations.configSource] !== 'api'),
+    onMirror: (uid) => writer.kick(uid),
+    logger: log,
+  });
+  const writer = new ApiStatusWriter({ api: client, hostIPs: () => hostIPs, mirrorOf: (p) => mirrors.mirrorOf(p), logger: log });
+  const source = new ApiPodSource({ kubeconfig: kc, nodeName, onSnapshot: (pods) => o.podConfig.set('api', pods), onMirrors: (ms) => mirrors.setMirrors(ms), logger: log });
+  const events = new ApiEventSink({ api: client, nodeName, logger: log });
+  o.status.onChange((uid, r) => {
+    writer.update(uid, r);
+    if (isStatic(uid) || (r && r.pod.metadata.annotations?.[Annotations.configSource] !== 'api')) mirrors.kick();
+  });
+  o.status.onTerminated((pod) => writer.terminated(pod));
+  o.events.onEvent((e) => events.record(e));
+
   const agent = new NodeAgent({
     kubeconfig: kc,
     nodeName,
@@ -32,11 +90,21 @@ export function startApiIntegration(o: ApiWiringOptions): Promise<{ start(): voi
     statusUpdateMs: durationMs(cfg.nodeStatusUpdateFrequency),
     maxPods: cfg.maxPods,
     ready: () => o.pleg.healthy(),
-    logger: o.log,
+    logger: log,
   });
-  const writer = new ApiStatusWriter({ kubeconfig: kc, nodeName, logger: o.log });
-  o.status.onChange((_uid, r) => {
-    if (r) void writer.writeStatus(r.pod, r.status);
-  });
-  return Promise.resolve([source, agent]);
+  let nodeTimer: NodeJS.Timeout | undefined;
+  const nodeInfo = {
+    start: () => {
+      // Every 2 s until the Node (registered by the NodeAgent) has addresses, then every 30 s.
+      const tick = (): void => {
+        refreshNode();
+        nodeTimer = setTimeout(tick, hostIPs.length > 0 ? NODE_INFO_REFRESH_MS : 2000);
+        nodeTimer.unref();
+      };
+      tick();
+    },
+    stop: () => clearTimeout(nodeTimer),
+  };
+  const stoppers = { start: () => undefined, stop: () => (writer.stop(), mirrors.stop()) };
+  return Promise.resolve({ source, writer, mirrors, events, parts: [agent, nodeInfo, source, stoppers] });
 }

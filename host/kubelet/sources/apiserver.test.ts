@@ -6,7 +6,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import * as k8s from '@kubernetes/client-node';
 import { waitFor } from '../../../shared/testing/harness.js';
 import type { Pod } from '../api/types.js';
-import { ApiServerSource, ApiStatusWriter, NodeAgent } from './apiserver.js';
+import { NodeAgent } from './apiserver.js';
+import { ApiPodSource } from './apipods.js';
+import { kubeClient } from './apiclient.js';
+import { MirrorPods } from './mirror.js';
+import { ApiStatusWriter } from '../status/apistatus.js';
 
 interface Call {
   method: string;
@@ -75,7 +79,11 @@ before(async () => {
         leases.set(l.metadata.name, { ...l, metadata: { ...l.metadata, resourceVersion: String(calls.length) } });
         return send(res, req.method === 'POST' ? 201 : 200, leases.get(l.metadata.name));
       }
-      if (/^\/api\/v1\/namespaces\/[^/]+\/pods$/.test(p) && req.method === 'POST') return send(res, 201, b);
+      if (/^\/api\/v1\/namespaces\/[^/]+\/pods$/.test(p) && req.method === 'POST') {
+        const m = b as { metadata: Record<string, unknown> };
+        return send(res, 201, { ...m, metadata: { ...m.metadata, uid: `m-${calls.length}` } });
+      }
+      if (/^\/api\/v1\/namespaces\/[^/]+\/pods\/[^/]+$/.test(p) && req.method === 'DELETE') return send(res, 200, { kind: 'Status', status: 'Success' });
       if (/^\/api\/v1\/namespaces\/[^/]+\/pods\/[^/]+\/status$/.test(p) && req.method === 'PATCH') return send(res, 200, mkPod('x', 'node1', 'ux'));
       notFound();
     })();
@@ -99,7 +107,7 @@ after(() => {
 
 test('api source: lists pods bound to the node, then follows the watch', async () => {
   const snaps: string[][] = [];
-  const src = new ApiServerSource({ kubeconfig: kc, nodeName: 'node1', onSnapshot: (p: Pod[]) => snaps.push(p.map((x) => x.metadata.name).sort()) });
+  const src = new ApiPodSource({ kubeconfig: kc, nodeName: 'node1', onSnapshot: (p: Pod[]) => snaps.push(p.map((x) => x.metadata.name).sort()) });
   src.start();
   try {
     await waitFor(() => watchers.length === 1, { what: 'watch opened', timeoutMs: 10_000 });
@@ -134,22 +142,37 @@ test('node agent: registers the Node, creates then renews its Lease, reports Rea
   assert.equal((patch?.body as { status: { conditions: { type: string; status: string }[] } }).status.conditions[0]!.status, 'True');
 });
 
-test('status writer: static pods get a mirror pod, then a merge-patched status', async () => {
-  const w = new ApiStatusWriter({ kubeconfig: kc, nodeName: 'node1' });
+test('status writer: static pods get a mirror pod, then a strategic-merge-patched status', async () => {
+  const api = kubeClient(kc);
   const pod: Pod = {
     metadata: { name: 's-node1', namespace: 'default', uid: 'h1', annotations: { 'kubernetes.io/config.source': 'file', 'kubernetes.io/config.hash': 'h1' } },
     spec: { containers: [{ name: 'c', image: 'i:1' }] },
   };
-  await w.writeStatus(pod, { phase: 'Running', conditions: [], containerStatuses: [] });
-  await w.writeStatus(pod, { phase: 'Running', conditions: [], containerStatuses: [] });
-  const mirrors = calls.filter((c) => c.method === 'POST' && c.path === '/api/v1/namespaces/default/pods');
-  assert.equal(mirrors.length, 1);
-  const m = mirrors[0]!.body as { metadata: { annotations: Record<string, string>; ownerReferences: { kind: string; name: string }[] } };
-  assert.equal(m.metadata.annotations['kubernetes.io/config.mirror'], 'h1');
-  assert.equal(m.metadata.ownerReferences[0]!.kind, 'Node');
-  const patches = calls.filter((c) => c.method === 'PATCH' && c.path === '/api/v1/namespaces/default/pods/s-node1/status');
-  assert.equal(patches.length, 2);
-  assert.equal((patches[0]!.body as { status: { phase: string } }).status.phase, 'Running');
+  if (!nodes.has('node1')) nodes.set('node1', { metadata: { name: 'node1', uid: 'n1' } });
+  const mirrors = new MirrorPods({ api, nodeName: 'node1', staticPods: () => [pod], onMirror: (uid) => w.kick(uid) });
+  const w = new ApiStatusWriter({ api, mirrorOf: (p) => mirrors.mirrorOf(p) });
+  try {
+    w.update('h1', { pod, status: { phase: 'Running', conditions: [], containerStatuses: [] } });
+    mirrors.kick();
+    await mirrors.idle();
+    await waitFor(() => calls.some((c) => c.method === 'PATCH' && c.path === '/api/v1/namespaces/default/pods/s-node1/status'), { what: 'mirror status', timeoutMs: 10_000 });
+    w.update('h1', { pod, status: { phase: 'Running', conditions: [], containerStatuses: [] } });
+    await w.idle();
+    const created = calls.filter((c) => c.method === 'POST' && c.path === '/api/v1/namespaces/default/pods');
+    assert.equal(created.length, 1);
+    const m = created[0]!.body as { metadata: { annotations: Record<string, string>; ownerReferences: { kind: string; name: string }[] } };
+    assert.equal(m.metadata.annotations['kubernetes.io/config.mirror'], 'h1');
+    assert.equal(m.metadata.ownerReferences[0]!.kind, 'Node');
+    const patches = calls.filter((c) => c.method === 'PATCH' && c.path === '/api/v1/namespaces/default/pods/s-node1/status');
+    assert.equal(patches.length, 1, 'an unchanged status is not written again');
+    assert.equal(patches[0]!.contentType, 'application/strategic-merge-patch+json');
+    const body = patches[0]!.body as { metadata: { uid: string }; status: { phase: string } };
+    assert.equal(body.status.phase, 'Running');
+    assert.match(body.metadata.uid, /^m-/, 'the patch carries the mirror pod uid as precondition');
+  } finally {
+    w.stop();
+    mirrors.stop();
+  }
 });
 
 test('a kubelet with --kubeconfig runs the pods the API binds to its node and patches their status', async () => {
@@ -185,6 +208,19 @@ test('a kubelet with --kubeconfig runs the pods the API binds to its node and pa
       0,
       'API pods get no mirror pod',
     );
+    // Graceful deletion: the API marks the pod; the kubelet kills it, writes the final status and
+    // deletes it with grace 0 and a uid precondition.
+    const w = watchers.at(-1)!;
+    const deleting = mkPod('a', 'node1', 'ua') as { metadata: Record<string, unknown> };
+    deleting.metadata = { ...deleting.metadata, resourceVersion: '9', deletionTimestamp: new Date().toISOString(), deletionGracePeriodSeconds: 3 };
+    w.write(`${JSON.stringify({ type: 'MODIFIED', object: deleting })}\n`);
+    await waitFor(() => calls.some((c) => c.method === 'DELETE' && c.path === '/api/v1/namespaces/default/pods/a'), { what: 'final delete', timeoutMs: 15_000 });
+    const del = calls.find((c) => c.method === 'DELETE' && c.path === '/api/v1/namespaces/default/pods/a')!;
+    assert.deepEqual(del.body, { gracePeriodSeconds: 0, preconditions: { uid: 'ua' } });
+    const lastPatch = calls.filter((c) => c.method === 'PATCH' && c.path === '/api/v1/namespaces/default/pods/a/status').at(-1)!;
+    assert.ok(calls.indexOf(lastPatch) < calls.indexOf(del), 'final status before the delete');
+    assert.match((lastPatch.body as { status: { phase: string } }).status.phase, /^(Failed|Succeeded)$/);
+    assert.equal(cri.containers.size, 0, 'containers stopped and removed');
   } finally {
     await k.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -23,11 +23,18 @@ export interface PodConfigOptions {
   onUpdate: (u: PodUpdate) => void;
 }
 
-/** A stable comparison key for a pod: everything but the config.seen annotation. */
+/**
+ * A stable comparison key for a pod: everything but the config.seen annotation, the status and the
+ * API's bookkeeping (resourceVersion, managedFields), so the kubelet's own status writes do not
+ * come back as pod updates.
+ */
 export function podContentKey(p: Pod): string {
   const ann = { ...p.metadata.annotations };
   delete ann[Annotations.configSeen];
-  return JSON.stringify({ ...p, metadata: { ...p.metadata, annotations: ann }, status: undefined });
+  const md: Record<string, unknown> = { ...p.metadata, annotations: ann };
+  delete md.resourceVersion;
+  delete md.managedFields;
+  return JSON.stringify({ ...p, metadata: md, status: undefined });
 }
 
 export class PodConfig {

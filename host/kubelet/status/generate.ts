@@ -125,6 +125,8 @@ export interface GenerateOptions {
   hostIP?: string;
   /** Extra message (e.g. a sync error). */
   message?: string;
+  /** The pod was deleted and has terminated: its phase becomes Succeeded or Failed (getPhase's podIsTerminal). */
+  podIsTerminal?: boolean;
 }
 
 export function generatePodStatus(pod: Pod, rt: RuntimePodStatus, o: GenerateOptions): PodStatus {
@@ -135,6 +137,9 @@ export function generatePodStatus(pod: Pod, rt: RuntimePodStatus, o: GenerateOpt
   const initDone = init.every((s) => (sidecars.has(s.name) ? Boolean(s.state.running) || s.restartCount > 0 : s.state.terminated?.exitCode === 0));
   const app = pod.spec.containers.map((c) => containerStatus(pod, c, rt, o.waiting, o.probes, initDone ? 'ContainerCreating' : 'PodInitializing'));
   let phase = podPhase(pod, init, app);
+  if (o.podIsTerminal && phase !== 'Succeeded' && phase !== 'Failed') {
+    phase = app.length > 0 && app.every((s) => s.state.terminated?.exitCode === 0) ? 'Succeeded' : 'Failed';
+  }
   if (prev && (prev.phase === 'Succeeded' || prev.phase === 'Failed')) phase = prev.phase;
   const sandboxReady = rt.sandboxes[0]?.state === 'ready';
   const terminal = phase === 'Succeeded' || phase === 'Failed';

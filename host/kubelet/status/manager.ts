@@ -3,7 +3,9 @@
  * change notifications, and a JSON status file under the root dir written atomically (temp +
  * fsync + rename, debounced) so `cocolet status` works without an API server.
  *
- * API: `set(pod, status)`, `get(uid)`, `remove(uid)`, `all()`, `onChange(cb)`, `flush()`.
+ * API: `set(pod, status)`, `get(uid)`, `remove(uid)`, `all()`, `onChange(cb)`, `flush()`;
+ * `terminated(pod)` / `onTerminated(cb)`: a deleted pod finished terminating (the API writer then
+ * deletes it from the API server).
  */
 import { mkdirSync, openSync, writeSync, fsyncSync, closeSync, renameSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -40,6 +42,7 @@ export interface StatusManagerOptions {
 export class StatusManager {
   private readonly records = new Map<string, PodRecord>();
   private readonly listeners: ((uid: string, r: PodRecord | undefined) => void)[] = [];
+  private readonly terminatedListeners: ((pod: Pod) => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: StatusManagerOptions) {}
@@ -62,6 +65,15 @@ export class StatusManager {
     if (!this.records.delete(uid)) return;
     for (const l of this.listeners) l(uid, undefined);
     this.schedule();
+  }
+
+  /** A deleted pod has fully terminated (containers stopped and removed). */
+  terminated(pod: Pod): void {
+    for (const l of this.terminatedListeners) l(pod);
+  }
+
+  onTerminated(cb: (pod: Pod) => void): void {
+    this.terminatedListeners.push(cb);
   }
 
   all(): PodRecord[] {

@@ -7,16 +7,23 @@
  * is refused with reason `HostSecretRefused` — its secrets come from the key broker instead. A
  * Secret whose files are all sealed secrets (`sealed.…`) is fine: the guest unseals it (secrets.ts).
  *
- * API: `new VolumeManager({ rootDir })`; `setUp(pod, { confidential })` → Map name → host path;
+ * Pods from the API server get their configMap, secret, downwardAPI and projected volumes
+ * (service-account tokens included) from the API through `apivolumes.ts`, written with the atomic
+ * writer (`atomic.ts`); each sync re-projects them, so updates appear in place. The same
+ * confidential-pod rule applies there (secrets and tokens refused unless opted in).
+ *
+ * API: `new VolumeManager({ rootDir, api? })`; `setApi(api)`; `await setUp(pod, { confidential })` → Map name → host path;
  * `envFor(pod, container, { confidential })` → resolved env; `mountsFor(container, paths)` → CRI mounts; `tearDown(uid)`.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
-import { podKey, type Container, type Pod } from '../api/types.js';
+import { Annotations, podKey, type Container, type Pod } from '../api/types.js';
 import { parseQuantity } from '../config/kubeletconfig.js';
 import { allSealed, hostSecretRefused, hostSecretsAllowed, resolveEnv, type ResolvedEnv } from './secrets.js';
+import { projectApiVolume, TokenManager, type ApiObjects, type ApiVolume } from './apivolumes.js';
+import { writeAtomic } from './atomic.js';
 
 export { REASON_HOST_SECRET_REFUSED } from './secrets.js';
 
@@ -28,7 +35,24 @@ export interface CriMount {
 
 export interface VolumeManagerOptions {
   rootDir: string;
+  /** The API server's objects (pods from the `api` source); settable later with setApi. */
+  api?: ApiObjects;
+  /** Back secret and projected volumes with tmpfs when running as root (default true, as upstream). */
+  tmpfsForSecrets?: boolean;
 }
+
+const API_VOLUME_DIRS: Record<string, string> = {
+  configMap: 'kubernetes.io~configmap',
+  secret: 'kubernetes.io~secret',
+  downwardAPI: 'kubernetes.io~downward-api',
+  projected: 'kubernetes.io~projected',
+};
+
+const noApi: ApiObjects = {
+  getConfigMap: () => Promise.reject(new Error('no API server (--kubeconfig) to read ConfigMaps from')),
+  getSecret: () => Promise.reject(new Error('no API server (--kubeconfig) to read Secrets from')),
+  requestToken: () => Promise.reject(new Error('no API server (--kubeconfig) to request tokens from')),
+};
 
 function mountsUnder(dir: string): string[] {
   let text = '';
@@ -45,17 +69,61 @@ function mountsUnder(dir: string): string[] {
 }
 
 export class VolumeManager {
-  constructor(private readonly opts: VolumeManagerOptions) {}
+  private api: ApiObjects | undefined;
+  private tokens: TokenManager | undefined;
+
+  constructor(private readonly opts: VolumeManagerOptions) {
+    if (opts.api) this.setApi(opts.api);
+  }
+
+  setApi(api: ApiObjects): void {
+    this.api = api;
+    this.tokens = new TokenManager(api);
+  }
+
+  /** When the pod's earliest service-account token is due for renewal (ms since epoch). */
+  nextTokenRefresh(uid: string): number | undefined {
+    return this.tokens?.nextRefresh(uid);
+  }
+
+  private mountTmpfs(dir: string, ctx: { pod: string; volume: string }): void {
+    if (mountsUnder(dir)[0] === dir) return;
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', dir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new CocoletError(ErrorCode.FailedPrecondition, `cannot mount tmpfs for volume ${ctx.volume}: ${r.stderr.trim()}`, { context: ctx });
+  }
+
+  /** A configMap / secret / downwardAPI / projected volume from the API; undefined when `v` is none of them or the pod is not an API pod. */
+  private async setUpApiVolume(pod: Pod, v: ApiVolume, confidential: boolean): Promise<string | undefined> {
+    const kind = Object.keys(API_VOLUME_DIRS).find((k) => v[k as keyof ApiVolume] !== undefined);
+    if (!kind) return undefined;
+    const fromApi = pod.metadata.annotations?.[Annotations.configSource] === 'api';
+    // Static pods, and any pod of a kubelet without an API server: the local store.
+    if ((kind === 'configMap' || kind === 'secret') && (!fromApi || !this.api)) return undefined;
+    const api = this.api ?? noApi;
+    this.tokens ??= new TokenManager(api);
+    const payload = await projectApiVolume(pod, v, { api, tokens: this.tokens, confidential });
+    if (!payload) return undefined;
+    const dir = join(this.podDir(pod.metadata.uid!), 'volumes', API_VOLUME_DIRS[kind]!, v.name);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    if ((kind === 'secret' || kind === 'projected') && this.opts.tmpfsForSecrets !== false && process.getuid?.() === 0) this.mountTmpfs(dir, { pod: podKey(pod), volume: v.name });
+    writeAtomic(dir, payload);
+    return dir;
+  }
 
   podDir(uid: string): string {
     return join(this.opts.rootDir, 'pods', uid);
   }
 
-  setUp(pod: Pod, o: { confidential: boolean }): Map<string, string> {
+  async setUp(pod: Pod, o: { confidential: boolean }): Promise<Map<string, string>> {
     const uid = pod.metadata.uid!;
     const out = new Map<string, string>();
     const ctx = { pod: podKey(pod) };
     for (const v of pod.spec.volumes ?? []) {
+      const apiDir = await this.setUpApiVolume(pod, v as ApiVolume, o.confidential);
+      if (apiDir) {
+        out.set(v.name, apiDir);
+        continue;
+      }
       if (v.emptyDir) {
         const dir = join(this.podDir(uid), 'volumes', 'kubernetes.io~empty-dir', v.name);
         mkdirSync(dir, { recursive: true, mode: 0o777 });
@@ -146,6 +214,7 @@ export class VolumeManager {
 
   /** Unmounts and removes everything of the pod. */
   tearDown(uid: string): void {
+    this.tokens?.forget(uid);
     const dir = this.podDir(uid);
     for (const m of mountsUnder(dir)) spawnSync('umount', ['-l', m]);
     rmSync(dir, { recursive: true, force: true });
