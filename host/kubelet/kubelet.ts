@@ -157,6 +157,10 @@ export class Kubelet implements PodSyncer {
       logger: this.log,
       clock: this.clock,
       activePods: () => (this.podConfig.allSourcesReady() ? this.pods.keys() : undefined),
+      metrics: {
+        registration: (r) => this.metrics.devicePluginRegistrations.inc({ resource_name: r }),
+        allocationSeconds: (r, sec) => this.metrics.devicePluginAllocDuration.observe({ resource_name: r }, sec),
+      },
     });
     this.runtime = new RuntimeManager({
       resourceOptions: (pod, c) => this.devices.runContainerOptions(pod, c),

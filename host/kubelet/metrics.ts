@@ -23,6 +23,8 @@ export class KubeletMetrics {
   readonly runningContainers = new Gauge({ name: 'kubelet_running_containers', help: 'Containers by state.', labelNames: ['container_state'], registers: [this.registry] });
   readonly desiredPods = new Gauge({ name: 'kubelet_desired_pods', help: 'Pods the sources want on this node.', labelNames: ['static'], registers: [this.registry] });
   readonly workingPods = new Gauge({ name: 'kubelet_working_pods', help: 'Pods with a pod worker.', registers: [this.registry] });
+  readonly devicePluginRegistrations = new Counter({ name: 'kubelet_device_plugin_registration_total', help: 'Device plugin registrations.', labelNames: ['resource_name'], registers: [this.registry] });
+  readonly devicePluginAllocDuration = new Histogram({ name: 'kubelet_device_plugin_alloc_duration_seconds', help: 'Duration of device plugin Allocate calls.', labelNames: ['resource_name'], buckets: DEFAULT_BUCKETS, registers: [this.registry] });
 }
 
 /** Refreshes the gauges from the pod cache and the desired pods (every housekeeping tick). */

@@ -35,6 +35,9 @@ test('kubelet: a pod with example.com/widget gets the plugin env in its CRI conf
     assert.equal(st?.reason, 'UnexpectedAdmissionError');
     assert.match(st?.message ?? '', /requested number of devices unavailable for example.com\/widget. Requested: 3, Available: 1/);
     assert.equal(node.cri.containersOf('uid-big').length, 0, 'a refused pod gets no container');
+    const m = await node.kubelet.metrics.registry.metrics();
+    assert.match(m, /kubelet_device_plugin_registration_total\{resource_name="example.com\/widget"\} 1/);
+    assert.match(m, /kubelet_device_plugin_alloc_duration_seconds_count\{resource_name="example.com\/widget"\} 1/);
     node.setPods([]);
     await waitFor(async () => {
       await node.step(10_000);

@@ -200,7 +200,9 @@ test('plugin gone: devices unhealthy, capacity kept for the grace period, then t
   await clock.advance(ENDPOINT_STOP_GRACE_PERIOD_MS - 1_000);
   assert.deepEqual(dm.resources(), { [R]: { capacity: 4, allocatable: 0 } });
   await clock.advance(1_000);
-  assert.deepEqual(dm.resources(), {});
+  assert.deepEqual(dm.resources(), { [R]: { capacity: 0, allocatable: 0 } }, 'removed: reported as 0, as the kubelet sets it on the Node');
+  await plugin(dir, { endpoint: 'again.sock' });
+  await ready(dm);
 });
 
 test('kubelet restart: socket recreated, the plugin registers again, allocations survive in the checkpoint', async () => {

@@ -57,6 +57,13 @@ export interface DeviceManagerOptions {
   activePods?: () => Iterable<string> | undefined;
   /** Dial timeout for a registering plugin (tests). */
   dialTimeoutMs?: number;
+  metrics?: DeviceMetrics;
+}
+
+/** What the manager reports to metrics (kubelet_device_plugin_registration_total, …_alloc_duration_seconds). */
+export interface DeviceMetrics {
+  registration(resource: string): void;
+  allocationSeconds(resource: string, seconds: number): void;
 }
 
 interface ResourceState {
@@ -96,6 +103,8 @@ export class DeviceManager implements HintProvider {
   private readonly numaNodes: number[];
   private readonly graceMs: number;
   private readonly resourcesByName = new Map<string, ResourceState>();
+  /** Resources removed after their grace period: reported with 0 until a plugin registers them again. */
+  private readonly removed = new Set<string>();
   private podDevices = new PodDevices();
   /** Devices of finished init containers, reusable by the pod's next containers (one pod at a time). */
   private reuse: { podUid: string; byResource: Map<string, Set<string>> } | undefined;
@@ -210,6 +219,7 @@ export class DeviceManager implements HintProvider {
   // ---- registration and plugin streams ----
 
   private async register(r: ValidRegistration): Promise<void> {
+    this.o.metrics?.registration(r.resource);
     const ep = await PluginEndpoint.connect({ resource: r.resource, socket: r.socket, ...(this.o.dialTimeoutMs ? { dialTimeoutMs: this.o.dialTimeoutMs } : {}) });
     let st = this.resourcesByName.get(r.resource);
     if (st?.endpoint) {
@@ -224,6 +234,7 @@ export class DeviceManager implements HintProvider {
     st.expiry = undefined;
     st.stoppedAt = undefined;
     st.endpoint = ep;
+    this.removed.delete(r.resource);
     // The plugin's own answer to GetDevicePluginOptions is what the kubelet acts on.
     st.preStartRequired = ep.options.preStartRequired;
     st.preferredAvailable = ep.options.getPreferredAllocationAvailable;
@@ -261,6 +272,7 @@ export class DeviceManager implements HintProvider {
     st.expiry = this.clock.setTimer(() => {
       if (this.resourcesByName.get(resource) !== st || st.endpoint) return;
       this.resourcesByName.delete(resource);
+      this.removed.add(resource);
       this.log.warn({ resource }, 'device plugin did not register again within the grace period: resource removed from the node');
       this.checkpoint();
       this.changed();
@@ -269,9 +281,14 @@ export class DeviceManager implements HintProvider {
 
   // ---- node status ----
 
-  /** Capacity (all devices) and allocatable (healthy devices) per extended resource. */
+  /**
+   * Capacity (all devices) and allocatable (healthy devices) per extended resource. A resource
+   * removed after its grace period stays listed with 0 (as the kubelet sets it on the Node, so
+   * that it reads as a device plugin resource that is gone, not a cluster-level one).
+   */
   resources(): Record<string, { capacity: number; allocatable: number }> {
     const out: Record<string, { capacity: number; allocatable: number }> = {};
+    for (const r of this.removed) out[r] = { capacity: 0, allocatable: 0 };
     for (const [r, st] of [...this.resourcesByName].sort(([a], [b]) => a.localeCompare(b))) {
       let healthy = 0;
       for (const d of st.devices.values()) if (d.healthy) healthy++;
@@ -423,7 +440,9 @@ export class DeviceManager implements HintProvider {
       const a: Allocation = { byNuma, response };
       this.podDevices.insert(uid, c.name, resource, a);
       changed = true;
-      this.log.info({ pod: podKey(pod), container: c.name, resource, devices: ids, ms: this.clock.now() - started }, 'devices allocated');
+      const ms = this.clock.now() - started;
+      this.o.metrics?.allocationSeconds(resource, ms / 1000);
+      this.log.info({ pod: podKey(pod), container: c.name, resource, devices: ids, ms }, 'devices allocated');
     }
     if (changed) this.checkpoint();
   }
@@ -500,11 +519,8 @@ export class DeviceManager implements HintProvider {
    * (`OutOf<resource>`).
    */
   async admit(pod: Pod): Promise<AdmissionError | undefined> {
-    for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
-      for (const [r, n] of containerDeviceRequests(c, (x) => isExtendedResourceName(x) && !this.isDeviceResource(x))) {
-        if (n > 0) return new AdmissionError(`OutOf${r}`, `Node didn't have enough resource: ${r}, requested: ${n}, used: 0, capacity: 0`);
-      }
-    }
+    const unserved = this.refuseUnserved(pod);
+    if (unserved) return unserved;
     try {
       for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) await this.allocate(pod, c, null);
       return undefined;
@@ -512,6 +528,19 @@ export class DeviceManager implements HintProvider {
       if (e instanceof AdmissionError) return e;
       throw e;
     }
+  }
+
+  /**
+   * The refusal for a pod that asks for an extended resource no device plugin serves (the
+   * kubelet's resource fit: `OutOf<resource>`), or undefined. Call before topology admission.
+   */
+  refuseUnserved(pod: Pod): AdmissionError | undefined {
+    for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) {
+      for (const [r, n] of containerDeviceRequests(c, (x) => isExtendedResourceName(x) && !this.isDeviceResource(x))) {
+        if (n > 0) return new AdmissionError(`OutOf${r}`, `Node didn't have enough resource: ${r}, requested: ${n}, used: 0, capacity: 0`);
+      }
+    }
+    return undefined;
   }
 
   /** What the container's devices add to its CRI config; calls PreStartContainer where the plugin requires it. */
