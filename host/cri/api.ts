@@ -13,6 +13,7 @@ import type {
   ContainerStats,
   ContainerStatus,
   Image,
+  LinuxContainerResourcesSchema,
   PodSandbox,
   PodSandboxConfigSchema,
   PodSandboxFilterSchema,
@@ -26,6 +27,7 @@ export type PodSandboxConfigInit = MessageInitShape<typeof PodSandboxConfigSchem
 export type ContainerConfigInit = MessageInitShape<typeof ContainerConfigSchema>;
 export type PodSandboxFilterInit = MessageInitShape<typeof PodSandboxFilterSchema>;
 export type ContainerFilterInit = MessageInitShape<typeof ContainerFilterSchema>;
+export type LinuxContainerResourcesInit = MessageInitShape<typeof LinuxContainerResourcesSchema>;
 
 /** Per-call options: identifiers for errors and an optional deadline override. */
 export interface CriCallOptions {
@@ -60,6 +62,8 @@ export interface CriRuntime {
   listContainers(filter?: ContainerFilterInit, opts?: CriCallOptions): Promise<Container[]>;
   containerStatus(containerId: string, opts?: CriCallOptions): Promise<ContainerStatus | undefined>;
   execSync(containerId: string, cmd: string[], timeoutSeconds: number, opts?: CriCallOptions): Promise<ExecResult>;
+  /** Changes a running container's resources (the CPU manager's reconcile loop sets `cpusetCpus`). */
+  updateContainerResources?(containerId: string, linux: LinuxContainerResourcesInit, opts?: CriCallOptions): Promise<void>;
   /** Asks the runtime to reopen the container's log file (after rotation). */
   reopenContainerLog?(containerId: string, opts?: CriCallOptions): Promise<void>;
   /** Resource usage of every container (or those matching the filter), where the runtime reports it. */

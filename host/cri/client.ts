@@ -28,6 +28,7 @@ import type {
   CriImages,
   CriRuntime,
   ExecResult,
+  LinuxContainerResourcesInit,
   PodSandboxConfigInit,
   PodSandboxFilterInit,
   StreamAttachInit,
@@ -160,6 +161,10 @@ export class CriClient implements CriRuntime, CriImages {
     o.timeoutMs = timeoutSeconds * 1000 + 10_000;
     const res = await this.r.unary('execSync', { containerId, cmd, timeout: BigInt(timeoutSeconds) }, o);
     return { stdout: res.stdout, stderr: res.stderr, exitCode: res.exitCode };
+  }
+
+  async updateContainerResources(containerId: string, linux: LinuxContainerResourcesInit, opts?: CriCallOptions): Promise<void> {
+    await this.r.unary('updateContainerResources', { containerId, linux }, this.o(opts, { container: containerId }));
   }
 
   async reopenContainerLog(containerId: string, opts?: CriCallOptions): Promise<void> {

@@ -34,6 +34,7 @@ import type {
   CriImages,
   CriRuntime,
   ExecResult,
+  LinuxContainerResourcesInit,
   PodSandboxConfigInit,
   PodSandboxFilterInit,
 } from './api.js';
@@ -361,6 +362,16 @@ export class FakeCri implements CriRuntime, CriImages {
     const c = this.containers.get(id);
     if (!c || c.state !== ContainerState.CONTAINER_RUNNING) throw new CocoletError(ErrorCode.FailedPrecondition, 'container not running');
     return this.execHandler(id, cmd);
+  }
+
+  /** container id -> the latest resources given by UpdateContainerResources. */
+  readonly resourceUpdates = new Map<string, LinuxContainerResourcesInit>();
+
+  updateContainerResources(id: string, linux: LinuxContainerResourcesInit): Promise<void> {
+    this.enter('UpdateContainerResources', id, linux.cpusetCpus ?? '');
+    if (!this.containers.has(id)) return Promise.reject(new CocoletError(ErrorCode.NotFound, `container ${id} not found`));
+    this.resourceUpdates.set(id, linux);
+    return Promise.resolve();
   }
 
   reopenContainerLog(id: string): Promise<void> {
