@@ -156,7 +156,8 @@ export class Kubelet implements PodSyncer {
       dir: join(o.settings.rootDir, DEVICE_PLUGINS_DIR),
       logger: this.log,
       clock: this.clock,
-      activePods: () => (this.podConfig.allSourcesReady() ? this.pods.keys() : undefined),
+      // Desired pods and pods still stopping: their containers may hold devices.
+      activePods: () => (this.podConfig.allSourcesReady() ? [...this.pods.keys(), ...this.workers.uids().filter((u) => this.workers.phase(u) === 'sync' || this.workers.phase(u) === 'terminating')] : undefined),
       metrics: {
         registration: (r) => this.metrics.devicePluginRegistrations.inc({ resource_name: r }),
         allocationSeconds: (r, sec) => this.metrics.devicePluginAllocDuration.observe({ resource_name: r }, sec),

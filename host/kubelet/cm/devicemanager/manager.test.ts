@@ -237,3 +237,26 @@ test('corrupt checkpoint: start goes on with no allocations and keeps the bad fi
   await plugin(dir);
   await ready(dm);
 });
+
+test('pod scope hints: the pod request is the larger of its init containers and its app containers together', async () => {
+  const dir = tmp();
+  const dm = await manager(dir);
+  await plugin(dir);
+  await ready(dm);
+  const p = pod('u1', [
+    { name: 'init', n: 1, init: true },
+    { name: 'a', n: 1 },
+    { name: 'b', n: 1 },
+  ]);
+  // 2 devices: either node alone holds them.
+  assert.deepEqual(dm.getPodTopologyHints(p)![R], [
+    { numaAffinity: [0], preferred: true },
+    { numaAffinity: [1], preferred: true },
+    { numaAffinity: [0, 1], preferred: false },
+  ]);
+  const big = pod('u2', [{ name: 'a', n: 3 }]);
+  assert.deepEqual(dm.getPodTopologyHints(big)![R], [{ numaAffinity: [0, 1], preferred: true }]);
+  const tooBig = pod('u3', [{ name: 'a', n: 5 }]);
+  assert.deepEqual(dm.getPodTopologyHints(tooBig)![R], [], 'no NUMA set can hold it');
+  assert.deepEqual(dm.getPodTopologyHints(pod('u4', [{ name: 'a', n: 0 }])), {}, 'no device request: no opinion');
+});
