@@ -91,16 +91,18 @@ test('a pod asking for example.com/widget: 1 gets the plugin env var in its cont
   const dir = h.tempDir('dpk-');
   const manifests = join(dir, 'manifests');
   mkdirSync(manifests);
-  const kubelet = new Kubelet({
-    settings: {
-      config: { ...defaultKubeletConfiguration(), staticPodPath: manifests, podLogsDir: join(dir, 'logs'), containerRuntimeEndpoint: c.address },
-      rootDir: join(dir, 'root'),
-      nodeName: 'e2e',
-      runtimeClassHandlers: { ...DEFAULT_RUNTIME_CLASSES },
-    },
-    cri,
-    images: cri,
-  });
+  const newKubelet = () =>
+    new Kubelet({
+      settings: {
+        config: { ...defaultKubeletConfiguration(), staticPodPath: manifests, podLogsDir: join(dir, 'logs'), containerRuntimeEndpoint: c.address },
+        rootDir: join(dir, 'root'),
+        nodeName: 'e2e',
+        runtimeClassHandlers: { ...DEFAULT_RUNTIME_CLASSES },
+      },
+      cri,
+      images: cri,
+    });
+  let kubelet = newKubelet();
   await kubelet.start();
   h.defer('kubelet', async () => {
     await kubelet.stopAllPods(0);
@@ -132,6 +134,17 @@ test('a pod asking for example.com/widget: 1 gets the plugin env var in its cont
   await waitFor(() => rec('greedy')?.status.phase === 'Failed', { what: 'greedy pod refused' });
   assert.equal(rec('greedy')?.status.reason, 'UnexpectedAdmissionError');
   assert.match(rec('greedy')?.status.message ?? '', /Requested: 5, Available: [34]/);
+
+  // Kubelet restart while the pod runs: the plugin registers again, the running pod is admitted
+  // again with the same widget (from the checkpoint) and keeps its container.
+  await kubelet.stop();
+  kubelet = newKubelet();
+  await kubelet.start();
+  await plugin.waitForOutput(/"event":"registered".*"registrations":2/);
+  await waitFor(() => kubelet.devices.resources()[R]?.allocatable === 4, { what: 'widgets back after the restart' });
+  await waitFor(() => rec('widget')?.status.phase === 'Running', { what: 'widget pod Running after the restart', timeoutMs: 60_000, intervalMs: 100 });
+  assert.equal(rec('widget')!.status.containerStatuses[0]!.containerID!.replace('containerd://', ''), id, 'same container');
+  assert.deepEqual(kubelet.devices.containerDevices(uid, 'main', R), [got]);
   rmSync(join(manifests, 'widget.json'));
   await waitFor(() => !rec('widget'), { what: 'widget pod removed', timeoutMs: 60_000, intervalMs: 100 });
   assert.deepEqual(kubelet.devices.containerDevices(uid, 'main', R), [], 'the removed pod no longer holds its widget');
