@@ -39,7 +39,8 @@ export class ContainerGc {
     this.log = o.logger ?? silentLogger();
   }
 
-  async collect(): Promise<number> {
+  /** One GC round; `all` removes every dead container, even each container's last one (eviction's reclaim). */
+  async collect(opts: { all?: boolean } = {}): Promise<number> {
     const now = this.o.clock.now();
     let removed = 0;
     const rm = async (id: string, kind: 'container' | 'sandbox'): Promise<void> => {
@@ -59,7 +60,7 @@ export class ContainerGc {
       for (const c of dead) byName.set(c.name, [...(byName.get(c.name) ?? []), c]);
       for (const list of byName.values()) {
         // newest first in the cache; keep maxPerPodContainer of them while the pod is desired
-        const keep = desired && this.policy.maxPerPodContainer >= 0 ? this.policy.maxPerPodContainer : 0;
+        const keep = desired && !opts.all && this.policy.maxPerPodContainer >= 0 ? this.policy.maxPerPodContainer : 0;
         for (const c of list.slice(keep)) await rm(c.id, 'container');
       }
       const live = new Set(st.containers.map((c) => c.sandboxId));

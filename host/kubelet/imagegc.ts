@@ -71,7 +71,8 @@ export class ImageGc {
     return new Set([...this.records.entries()].filter(([, r]) => r.lastUsed === now).map(([id]) => id));
   }
 
-  async collect(): Promise<{ freedBytes: number; removed: string[] }> {
+  /** One GC round; `all` frees every unused image old enough, whatever the usage (eviction's reclaim). */
+  async collect(opts: { all?: boolean } = {}): Promise<{ freedBytes: number; removed: string[] }> {
     const inUse = await this.detect();
     const now = this.o.clock.now();
     const p = this.o.policy;
@@ -80,10 +81,10 @@ export class ImageGc {
       .filter(([id, r]) => !inUse.has(id) && !pinned.has(id) && !r.tags.some((t) => pinned.has(t)))
       .filter(([, r]) => now - r.firstDetected >= p.minAgeMs)
       .sort((a, b) => a[1].lastUsed - b[1].lastUsed || a[1].firstDetected - b[1].firstDetected);
-    let toFree = 0;
+    let toFree = opts.all ? Infinity : 0;
     const fs = (await this.o.images.imageFsInfo?.()) ?? [];
     const f = fs[0];
-    if (f) {
+    if (f && !opts.all) {
       const capacity = (this.o.capacityOf ?? defaultCapacity)(f.mountpoint);
       if (capacity > 0 && (f.usedBytes * 100) / capacity >= p.highThresholdPercent) {
         toFree = f.usedBytes - (capacity * p.lowThresholdPercent) / 100;

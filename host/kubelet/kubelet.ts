@@ -43,6 +43,7 @@ import { VolumeManager } from './volumes/volumes.js';
 import { PodWorkers, type PodSyncer, type SyncOutcome } from './workers.js';
 import { ContainerGc } from './gc.js';
 import { ImageGc } from './imagegc.js';
+import { startEviction, type EvictionWiring, type KubeletEvictionOptions } from './eviction/wiring.js';
 import { DEFAULT_SANDBOX_IMAGE } from '../containerd/config.js';
 import { readTeeLabel } from '../shim/tee-label.js';
 import type { TeeKind } from '../vmm/hypervisor.js';
@@ -88,6 +89,10 @@ export interface KubeletOptions {
   teeOf?: (sandboxId: string) => TeeKind | undefined;
   /** Serve device plugin registration on `<rootDir>/device-plugins/kubelet.sock` (default true). */
   devicePlugins?: boolean;
+  /** Pods run in `<podsCgroup>/pod<uid>` (a cgroupfs path such as `/kubepods`); unset: the runtime's default. */
+  podsCgroup?: string;
+  /** The eviction manager (eviction/): false = off; fields replace its signal source or timing (tests). */
+  eviction?: false | KubeletEvictionOptions;
 }
 
 export class Kubelet implements PodSyncer {
@@ -118,6 +123,8 @@ export class Kubelet implements PodSyncer {
   api: ApiIntegration | undefined;
   /** API pods deleted gracefully that finished terminating here (until the API's DELETED arrives). */
   private readonly deletedDone = new Set<string>();
+  /** The eviction manager once started (node conditions: `eviction?.manager.conditions()`). */
+  eviction: EvictionWiring | undefined;
   private lastTick = 0;
   private readonly firstSeen = new Map<string, number>();
   private readonly startRecorded = new Set<string>();
@@ -176,6 +183,7 @@ export class Kubelet implements PodSyncer {
       logger: this.log,
       makeLogDirs: o.makeLogDirs ?? true,
       teeOf: o.teeOf ?? ((sandboxId) => readTeeLabel(o.shimStateDir ?? DEFAULT_SHIM_STATE_DIR, sandboxId)),
+      ...(o.podsCgroup ? { podsCgroup: o.podsCgroup } : {}),
     });
     const statusFile = o.statusFile === false ? undefined : (o.statusFile ?? join(o.settings.rootDir, STATUS_FILE_NAME));
     this.status = new StatusManager({
@@ -297,6 +305,7 @@ export class Kubelet implements PodSyncer {
       // Unlike upstream (fatal), pods without devices keep being run.
       await this.devices.start().catch((e: unknown) => this.log.error({ err: e }, 'device plugin registration not served'));
     }
+    if (this.o.eviction !== false) this.eviction = await startEviction(this, this.o.eviction ?? {}, this.o.cri, this.o.images, this.o.podsCgroup);
     this.pleg.start();
     for (const s of this.sources) s.start();
     this.every(SYNC_TICK_MS, () => this.syncTick());
@@ -369,6 +378,7 @@ export class Kubelet implements PodSyncer {
     this.running = false;
     for (const s of this.sources) s.stop();
     for (const t of this.timers) t.cancel();
+    this.eviction?.manager.stop();
     this.pleg.stop();
     this.probes.stop();
     this.workers.stop();
@@ -432,6 +442,12 @@ export class Kubelet implements PodSyncer {
         conditions: [],
         containerStatuses: [],
       });
+      return;
+    }
+    const evictionAdmit = this.eviction?.manager.admit(pod);
+    if (evictionAdmit && !evictionAdmit.admit) {
+      this.events.record(podKey(pod), 'Warning', evictionAdmit.reason, evictionAdmit.message, uid);
+      this.status.set(pod, { phase: 'Failed', reason: evictionAdmit.reason, message: evictionAdmit.message, conditions: [], containerStatuses: [] });
       return;
     }
     this.pods.set(uid, pod);

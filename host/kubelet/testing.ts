@@ -15,6 +15,7 @@ import { DEFAULT_RUNTIME_CLASSES } from './config/flags.js';
 import { defaultKubeletConfiguration, type KubeletConfiguration } from './config/kubeletconfig.js';
 import { defaultStaticPod } from './config/manifest.js';
 import { Kubelet } from './kubelet.js';
+import type { KubeletEvictionOptions } from './eviction/wiring.js';
 
 export const TEST_IMAGE = 'localhost/test/busybox:1';
 
@@ -40,6 +41,8 @@ export interface FakeNodeOptions {
   logger?: Logger;
   /** What the runtime reports as a sandbox's TEE (default: read from `<dir>/shim`, where nothing writes). */
   teeOf?: (sandboxId: string) => TeeKind | undefined;
+  /** The eviction manager's signals and period (default: this machine's). */
+  eviction?: false | KubeletEvictionOptions;
 }
 
 export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
@@ -67,6 +70,7 @@ export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
       ...(o.logger ? { logger: o.logger } : {}),
       shimStateDir: join(dir, 'shim'),
       ...(o.teeOf ? { teeOf: o.teeOf } : {}),
+      ...(o.eviction !== undefined ? { eviction: o.eviction } : {}),
     });
   let kubelet = make();
   await kubelet.start();

@@ -80,6 +80,8 @@ export interface RuntimeManagerOptions {
   teeOf?: (sandboxId: string) => TeeKind | undefined;
   /** Devices (and the like) the resource managers add to a container's config; a rejection is CreateContainerConfigError. */
   resourceOptions?: (pod: Pod, c: Container) => Promise<ResourceRunOptions | undefined>;
+  /** Pods run in `<podsCgroup>/pod<uid>` (cgroupfs path); unset: the runtime's default. */
+  podsCgroup?: string;
 }
 
 export function shouldRestart(policy: Pod['spec']['restartPolicy'], exitCode: number): boolean {
@@ -195,7 +197,8 @@ export class RuntimeManager {
     const policy = pod.spec.restartPolicy ?? 'Always';
     const latestSandbox = status.sandboxes[0];
     let sandboxId = latestSandbox?.state === 'ready' ? latestSandbox.id : undefined;
-    const sandboxConfigFor = (attempt: number): ReturnType<typeof sandboxConfig> => sandboxConfig(pod, { podLogsDir: this.o.podLogsDir, attempt });
+    const cgroup = this.o.podsCgroup ? { cgroupParent: `${this.o.podsCgroup}/pod${pod.metadata.uid}` } : {};
+    const sandboxConfigFor = (attempt: number): ReturnType<typeof sandboxConfig> => sandboxConfig(pod, { podLogsDir: this.o.podLogsDir, attempt, ...cgroup });
     let sbConfig = sandboxConfigFor(latestSandbox?.attempt ?? 0);
 
     if (!sandboxId) {

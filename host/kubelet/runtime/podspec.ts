@@ -74,6 +74,8 @@ function namespaceOptions(pod: Pod): { network: NamespaceMode; pid: NamespaceMod
 export interface SandboxOptions {
   podLogsDir: string;
   attempt: number;
+  /** The pod's cgroup (e.g. `/kubepods/pod<uid>`); '' lets the runtime choose. */
+  cgroupParent?: string;
 }
 
 export function sandboxConfig(pod: Pod, o: SandboxOptions): PodSandboxConfigInit {
@@ -94,7 +96,7 @@ export function sandboxConfig(pod: Pod, o: SandboxOptions): PodSandboxConfigInit
     labels: { ...md.labels, [Labels.podName]: md.name, [Labels.podNamespace]: md.namespace ?? 'default', [Labels.podUid]: md.uid! },
     annotations: { ...md.annotations },
     portMappings,
-    linux: { cgroupParent: '', securityContext: { namespaceOptions: namespaceOptions(pod) } },
+    linux: { cgroupParent: o.cgroupParent ?? '', securityContext: { namespaceOptions: namespaceOptions(pod) } },
   };
 }
 
