@@ -10,6 +10,7 @@
  *   await ws.closed; ws.close();
  */
 import { randomBytes } from 'node:crypto';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 
 export interface ChannelMessage {
@@ -21,7 +22,8 @@ export interface WsOptions {
   host: string;
   port: number;
   path: string;
-  ca: string;
+  /** CA for TLS; without it the connection is plain TCP (containerd's streaming server). */
+  ca?: string;
   cert?: string;
   key?: string;
   protocol: string;
@@ -57,7 +59,9 @@ function frame(opcode: number, payload: Buffer): Buffer {
 
 export function wsConnect(o: WsOptions): Promise<WsClient> {
   return new Promise((resolve, reject) => {
-    const sock: TLSSocket = connect({ host: o.host, port: o.port, ca: o.ca, ...(o.cert ? { cert: o.cert, key: o.key } : {}), servername: o.servername ?? 'localhost' });
+    const sock: TLSSocket | Socket = o.ca
+      ? connect({ host: o.host, port: o.port, ca: o.ca, ...(o.cert ? { cert: o.cert, key: o.key } : {}), servername: o.servername ?? 'localhost' })
+      : netConnect({ host: o.host, port: o.port });
     const key = randomBytes(16).toString('base64');
     let buf = Buffer.alloc(0);
     let upgraded = false;
@@ -102,7 +106,7 @@ export function wsConnect(o: WsOptions): Promise<WsClient> {
     const wake = (): void => {
       for (const w of [...waiters]) w();
     };
-    sock.once('secureConnect', () => {
+    sock.once(o.ca ? 'secureConnect' : 'connect', () => {
       sock.write(
         [
           `GET ${o.path} HTTP/1.1`,

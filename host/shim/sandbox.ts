@@ -415,8 +415,11 @@ export class Sandbox {
   }
 
   async closeIO(id: string, execId: string, stdin: boolean): Promise<void> {
-    this.process(id, execId);
+    const { c, exec } = this.process(id, execId);
     if (!stdin || this.tornDown) return;
+    // While stdin is being copied, the copy closes the agent's stdin after the last byte (stdio.ts).
+    const copy = exec ? exec.stdio : c.stdio;
+    if (copy?.closeStdin) return copy.closeStdin();
     await this.agent.closeStdin({ containerId: id, execId }).catch((e: unknown) => {
       // A guest policy that keeps stdin from the host also refuses to close it: nothing to do.
       if (!isCocoletError(e, ErrorCode.PolicyDenied) && !isCocoletError(e, ErrorCode.PermissionDenied)) throw e;

@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, createReadStream } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, createReadStream, openSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
@@ -192,6 +192,36 @@ test('service: exec runs in the task, with exec events in order', async () => {
     await r.task.kill({ id: 'c1', signal: 15, all: true });
     assert.equal((await r.task.wait({ id: 'c1' })).exitStatus, 143);
     assert.deepEqual(r.events.topics, ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/exit', '/tasks/delete', '/tasks/exit']);
+  } finally {
+    await r.close();
+  }
+});
+
+test('service: exec with stdin, stdout and an empty stderr — every FIFO ends, stdin reaches the process before its close', { timeout: 30_000 }, async () => {
+  const r = await rig();
+  try {
+    await r.task.create({ id: 'c1', bundle: r.bundle('c1', sh('exec sleep 30')) });
+    await r.task.start({ id: 'c1' });
+    const out = r.fifo('x-out');
+    // containerd keeps reading stderr until every writer has closed it: an exec that writes no
+    // stderr must still end it, or ExecSync never returns (issue 14).
+    const err = r.fifo('x-err');
+    const inPath = join(base, `x-in-${n++}`);
+    spawnSync('mkfifo', [inPath]);
+    const spec = Buffer.from(JSON.stringify({ args: ['/bin/cat'], env: ['PATH=/bin:/usr/bin'], cwd: '/' }));
+    await r.task.exec({ id: 'c1', execId: 'e1', stdin: inPath, stdout: out.path, stderr: err.path, spec: { typeUrl: 'types.containerd.io/opencontainers/runtime-spec/1/Process', value: spec } });
+    await r.task.start({ id: 'c1', execId: 'e1' });
+    // As containerd does: write, close its side of the FIFO, then CloseIO at once.
+    const w = openSync(inPath, 'w');
+    writeSync(w, 'line one\nline two\n');
+    closeSync(w);
+    await r.task.closeIO({ id: 'c1', execId: 'e1', stdin: true });
+    assert.equal((await r.task.wait({ id: 'c1', execId: 'e1' })).exitStatus, 0, 'cat saw the end of its input');
+    assert.equal(await out.text, 'line one\nline two\n', 'all input came through before the close');
+    assert.equal(await err.text, '', 'the empty stderr FIFO was ended');
+    await r.task.delete({ id: 'c1', execId: 'e1' });
+    await r.task.kill({ id: 'c1', signal: 9, all: true });
+    await r.task.wait({ id: 'c1' });
   } finally {
     await r.close();
   }
