@@ -2,7 +2,8 @@
 // against the device manager: registration, allocation, a device going unhealthy, a "kubelet
 // restart" (manager stopped and started on the same directory) after which the plugin registers
 // again, and the plugin going away. With root and containerd: a pod asking for
-// example.com/widget: 1 gets the plugin's env var in its container through containerd and runc.
+// example.com/widget: 1 gets the plugin's env var and device node in its container through
+// containerd and runc, keeps them over a kubelet restart, and an oversized pod is refused.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -84,7 +85,7 @@ test('example plugin process: registers, is allocated, goes unhealthy, registers
 
 const skip = containerdSkipReason();
 
-test('a pod asking for example.com/widget: 1 gets the plugin env var in its container (containerd + runc)', { skip, timeout: 240_000 }, async () => {
+test('a pod asking for example.com/widget: 1 gets the plugin env var in its container (containerd + runc), with its device node', { skip, timeout: 240_000 }, async () => {
   const c = (await startContainerd(h))!;
   const cri = new CriClient({ endpoint: c.address });
   h.defer('cri client', () => cri.close());
@@ -108,7 +109,7 @@ test('a pod asking for example.com/widget: 1 gets the plugin env var in its cont
     await kubelet.stopAllPods(0);
     await kubelet.stop();
   });
-  const plugin = startPlugin(join(dir, 'root', 'device-plugins'));
+  const plugin = startPlugin(join(dir, 'root', 'device-plugins'), ['--host-device', '/dev/null']);
   await plugin.waitForOutput(/"event":"registered"/);
   await waitFor(() => kubelet.devices.resources()[R]?.allocatable === 4, { what: 'widgets on the node' });
   const spec = (name: string, n: number) =>
@@ -129,6 +130,10 @@ test('a pod asking for example.com/widget: 1 gets the plugin env var in its cont
   const out = await cri.execSync(id, ['/bin/sh', '-c', 'echo "$WIDGET_DEVICES"'], 10);
   const got = new TextDecoder().decode(out.stdout).trim();
   assert.match(got, /^widget-[0-3]$/);
+  // The plugin's device node, created by runc in the container: /dev/<widget> is a character device
+  // that behaves as the host's /dev/null.
+  const dev = await cri.execSync(id, ['/bin/sh', '-c', `test -c /dev/${got} && echo hello > /dev/${got} && wc -c < /dev/${got}`], 10);
+  assert.equal(new TextDecoder().decode(dev.stdout).trim(), '0', new TextDecoder().decode(dev.stderr));
   const uid = rec('widget')!.pod.metadata.uid!;
   assert.deepEqual(kubelet.devices.containerDevices(uid, 'main', R), [got]);
   await waitFor(() => rec('greedy')?.status.phase === 'Failed', { what: 'greedy pod refused' });

@@ -5,7 +5,8 @@
  *   node dist/examples/device-plugin/main.js --resource example.com/widget --devices 4 --numa 0,0,1,1
  *
  * Options: --dir (default /var/lib/kubelet/device-plugins), --endpoint (socket file name),
- * --env (variable naming the allocated widgets), --pre-start, --health-file FILE, --watch-ms.
+ * --env (variable naming the allocated widgets), --pre-start, --health-file FILE,
+ * --host-device PATH (a host device node shown as /dev/<widget id>), --watch-ms.
  * SIGUSR1 re-reads the health file (or marks the next widget unhealthy); SIGTERM/SIGINT stop it.
  * It logs one JSON object per line on stdout.
  */
@@ -29,6 +30,7 @@ export function parseConfig(argv: string[], log: PluginConfig['log']): PluginCon
       env: { type: 'string' },
       'pre-start': { type: 'boolean', default: false },
       'health-file': { type: 'string' },
+      'host-device': { type: 'string' },
       'watch-ms': { type: 'string', default: '500' },
     },
     strict: true,
@@ -51,6 +53,7 @@ export function parseConfig(argv: string[], log: PluginConfig['log']): PluginCon
     envName: values.env ?? defaultEnvName(resource),
     preStart: values['pre-start'],
     ...(values['health-file'] ? { healthFile: values['health-file'] } : {}),
+    ...(values['host-device'] ? { hostDevice: values['host-device'] } : {}),
     watchMs,
     log,
   };

@@ -54,6 +54,8 @@ export interface PluginConfig {
   envName: string;
   /** Ask the kubelet to call PreStartContainer before each container start. */
   preStart: boolean;
+  /** A host device node given to the container as /dev/<widget id> for each allocated widget (e.g. /dev/null). */
+  hostDevice?: string;
   /** A file listing unhealthy widget ids, one per line (read at start and on `refreshHealth`). */
   healthFile?: string;
   /** How often to check for a restarted kubelet (ms). */
@@ -174,6 +176,7 @@ export class ExamplePlugin {
           containerResponses: call.request.containerRequests.map((r) => ({
             envs: { [this.c.envName]: r.devicesIds.join(',') },
             annotations: { [`${this.c.resource}.ids`]: r.devicesIds.join(',') },
+            devices: this.c.hostDevice ? r.devicesIds.map((id) => ({ containerPath: `/dev/${id}`, hostPath: this.c.hostDevice!, permissions: 'rw' })) : [],
           })),
         });
       },

@@ -48,3 +48,30 @@ test('container hash changes with the spec', () => {
   assert.equal(containerHash(c()), containerHash(c()));
   assert.notEqual(containerHash(c()), containerHash({ ...c(), args: ['x'] }));
 });
+
+test('container config: device plugin options (envs first, mounts after the volumes unless the path is taken, device nodes, CDI names, annotations under the kubelet own)', () => {
+  const p = pod([{ ...c(), env: [{ name: 'OWN', value: '1' }, { name: 'SHARED', value: 'container' }] }]);
+  const cfg = containerConfig(p, p.spec.containers[0]!, {
+    restartCount: 0,
+    image: 'i:1',
+    init: false,
+    mounts: [{ containerPath: '/data', hostPath: '/vol/data', readonly: false }],
+    resources: {
+      envs: [{ key: 'WIDGET_DEVICES', value: 'widget-1' }, { key: 'SHARED', value: 'device' }],
+      mounts: [
+        { containerPath: '/data', hostPath: '/plugin/data', readonly: true },
+        { containerPath: '/usr/lib/widget', hostPath: '/opt/widget/lib', readonly: true },
+      ],
+      devices: [{ containerPath: '/dev/widget1', hostPath: '/dev/null', permissions: 'rw' }],
+      annotations: { 'example.com/widget.ids': 'widget-1', 'io.kubernetes.container.hash': 'forged' },
+      cdiDevices: ['example.com/widget=widget-1'],
+    },
+  });
+  const envs = (cfg.envs ?? []).map((e) => `${e.key}=${new TextDecoder().decode(e.value as Uint8Array)}`);
+  assert.deepEqual(envs, ['WIDGET_DEVICES=widget-1', 'SHARED=device', 'OWN=1', 'SHARED=container'], 'the container own value comes last and wins');
+  assert.deepEqual(cfg.mounts?.map((m) => `${m.containerPath}<-${m.hostPath}${m.readonly ? ':ro' : ''}`), ['/data<-/vol/data', '/usr/lib/widget<-/opt/widget/lib:ro']);
+  assert.deepEqual(cfg.devices, [{ containerPath: '/dev/widget1', hostPath: '/dev/null', permissions: 'rw' }]);
+  assert.deepEqual(cfg.CDIDevices, [{ name: 'example.com/widget=widget-1' }]);
+  assert.equal(cfg.annotations?.['example.com/widget.ids'], 'widget-1');
+  assert.notEqual(cfg.annotations?.['io.kubernetes.container.hash'], 'forged', 'a plugin cannot overwrite the kubelet annotations');
+});
