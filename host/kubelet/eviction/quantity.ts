@@ -58,14 +58,15 @@ export function formatBytes(n: number): string {
   return String(v);
 }
 
-/** For messages people read: exact when a suffix divides it, else one decimal of the largest fitting unit. */
+/** For messages people read: the largest unit that fits, exact when whole, else one decimal (`401.3Mi`). */
 export function human(n: number): string {
-  const exact = formatBytes(n);
-  if (!/^-?\d+$/.test(exact) || Math.abs(n) < 1024) return exact;
   const abs = Math.abs(n);
+  const sign = n < 0 ? '-' : '';
   for (const s of BINARY) {
     const unit = SUFFIX[s]!;
-    if (abs >= unit) return `${n < 0 ? '-' : ''}${(abs / unit).toFixed(1)}${s}`;
+    if (abs < unit) continue;
+    const v = abs / unit;
+    return `${sign}${Number.isInteger(v) ? v : v.toFixed(1)}${s}`;
   }
-  return exact;
+  return String(Math.round(n));
 }
