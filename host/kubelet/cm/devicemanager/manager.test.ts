@@ -136,11 +136,52 @@ test('allocation: NUMA hints, preferred allocation on the hinted node, envs and 
     { numaAffinity: [0], preferred: true },
     { numaAffinity: [0, 1], preferred: false },
   ]);
-  // Without a hint, the plugin's preferred allocation (one NUMA node) decides.
-  await dm.allocate(q, q.spec.containers[0]!, null);
+  await dm.allocate(q, q.spec.containers[0]!, { numaAffinity: [0], preferred: true });
   assert.deepEqual(dm.containerDevices('u2', 'c', R), ['widget-0', 'widget-1']);
   dm.removePod('u1');
+  dm.removePod('u2');
   assert.deepEqual(dm.containerDevices('u1', 'c', R), []);
+});
+
+test('allocation without a hint: the plugin\'s GetPreferredAllocation decides (one NUMA node), not the id order', async () => {
+  const dir = tmp();
+  const dm = await manager(dir);
+  await plugin(dir);
+  await ready(dm);
+  const one = pod('u1', [{ name: 'c', n: 1 }]);
+  await dm.allocate(one, one.spec.containers[0]!, { numaAffinity: [0], preferred: true });
+  assert.deepEqual(dm.containerDevices('u1', 'c', R), ['widget-0']);
+  // Free: widget-1 (node 0), widget-2 and widget-3 (node 1). In id order the pod would straddle both nodes.
+  const two = pod('u2', [{ name: 'c', n: 2 }]);
+  await dm.allocate(two, two.spec.containers[0]!, null);
+  assert.deepEqual(dm.containerDevices('u2', 'c', R), ['widget-2', 'widget-3']);
+});
+
+test('concurrent admissions never hand out the same device twice', async () => {
+  const dir = tmp();
+  const dm = await manager(dir);
+  await plugin(dir);
+  await ready(dm);
+  const pods = [1, 2, 3, 4, 5].map((i) => pod(`u${i}`, [{ name: 'c', n: 1 }]));
+  const results = await Promise.all(pods.map((p) => dm.admit(p)));
+  assert.equal(results.filter((r) => r === undefined).length, 4);
+  assert.equal(results.filter((r) => r?.reason === 'UnexpectedAdmissionError').length, 1);
+  const held = pods.flatMap((p) => dm.containerDevices(p.metadata.uid!, 'c', R));
+  assert.deepEqual(held.sort(), ['widget-0', 'widget-1', 'widget-2', 'widget-3']);
+});
+
+test('a second plugin registering the same resource replaces the first; the first one\'s end changes nothing', async () => {
+  const dir = tmp();
+  const dm = await manager(dir);
+  const { p: first } = await plugin(dir);
+  await ready(dm);
+  await plugin(dir, { endpoint: 'second.sock', count: 2, numa: [1, 1] });
+  await waitFor(() => dm.resources()[R]?.capacity === 2, { what: 'the second plugin\'s devices' });
+  await first.stop();
+  // The replaced plugin's stream end must not mark the new plugin's devices unhealthy.
+  const p = pod('u1', [{ name: 'c', n: 2 }]);
+  assert.equal(await dm.admit(p), undefined);
+  assert.deepEqual(dm.resources(), { [R]: { capacity: 2, allocatable: 2 } });
 });
 
 test('admission: more devices than healthy ones is refused with UnexpectedAdmissionError naming the resource and counts', async () => {
