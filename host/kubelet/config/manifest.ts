@@ -96,8 +96,8 @@ export function validatePod(obj: unknown, origin: string): asserts obj is Pod {
     if (!isObj(v) || typeof v.name !== 'string') invalid(origin, `spec.volumes[${i}].name`, 'required');
     if (vols.has(v.name)) invalid(origin, `spec.volumes[${i}].name`, 'duplicate volume name');
     vols.add(v.name);
-    const kinds = ['emptyDir', 'hostPath', 'secret', 'configMap'].filter((k) => v[k] !== undefined);
-    if (kinds.length !== 1) invalid(origin, `spec.volumes[${i}]`, 'must specify exactly one of emptyDir, hostPath, secret, configMap');
+    const kinds = ['emptyDir', 'hostPath', 'secret', 'configMap', 'downwardAPI', 'projected'].filter((k) => v[k] !== undefined);
+    if (kinds.length !== 1) invalid(origin, `spec.volumes[${i}]`, 'must specify exactly one of emptyDir, hostPath, secret, configMap, downwardAPI, projected');
   });
   for (const [list, key] of [[spec.initContainers, 'initContainers'], [spec.containers, 'containers']] as const) {
     ((list as Container[] | undefined) ?? []).forEach((c, i) =>

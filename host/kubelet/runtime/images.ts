@@ -34,10 +34,13 @@ export class ImageManager {
   }
 
   /** The image reference to create the container with. */
-  async ensure(image: string, policy: PullPolicy, sandbox: PodSandboxConfigInit, ctx: ErrorContext): Promise<string> {
+  async ensure(image: string, policy: PullPolicy, sandbox: PodSandboxConfigInit, ctx: ErrorContext, event?: (reason: 'Pulling' | 'Pulled', message: string) => void): Promise<string> {
     if (policy !== 'Always') {
       const present = await this.images.imageStatus(image, { context: ctx });
-      if (present) return present.id || image;
+      if (present) {
+        event?.('Pulled', `Container image "${image}" already present on machine`);
+        return present.id || image;
+      }
       if (policy === 'Never') {
         throw new ImagePullError('ErrImageNeverPull', `container image "${image}" is not present with pull policy of Never`, ctx);
       }
@@ -47,7 +50,11 @@ export class ImageManager {
       throw new ImagePullError('ImagePullBackOff', `Back-off pulling image "${image}"`, ctx);
     }
     try {
-      return await this.images.pullImage(image, sandbox, { context: ctx });
+      event?.('Pulling', `Pulling image "${image}"`);
+      const begin = this.clock.now();
+      const ref = await this.images.pullImage(image, sandbox, { context: ctx });
+      event?.('Pulled', `Successfully pulled image "${image}" in ${((this.clock.now() - begin) / 1000).toFixed(3)}s`);
+      return ref;
     } catch (e) {
       this.backoff.next(key, this.clock.now());
       throw new ImagePullError('ErrImagePull', `failed to pull image "${image}": ${e instanceof Error ? e.message : String(e)}`, ctx, e);

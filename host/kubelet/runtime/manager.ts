@@ -247,7 +247,7 @@ export class RuntimeManager {
       }
       const ctx = { pod: key, container: c.name };
       try {
-        await this.imageManager.ensure(c.image, (c.imagePullPolicy ?? 'IfNotPresent') as PullPolicy, sbConfig, ctx);
+        await this.imageManager.ensure(c.image, (c.imagePullPolicy ?? 'IfNotPresent') as PullPolicy, sbConfig, ctx, (reason, msg) => ev('Normal', reason, msg));
       } catch (e) {
         const reason = e instanceof ImagePullError ? e.reason : 'ErrImagePull';
         res.waiting[c.name] = { reason, message: (e as Error).message };
@@ -394,6 +394,7 @@ export class RuntimeManager {
         preStop = undefined;
       }
     }
+    if (pod && reason.startsWith('pod terminating')) this.o.events.record(key, 'Normal', 'Killing', `Stopping container ${c.name}`, pod.metadata.uid);
     const begin = this.o.clock.now();
     if (preStop && graceSeconds > 0 && c.state === 'running') {
       const out = await runHandler(preStop, {
