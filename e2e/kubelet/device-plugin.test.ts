@@ -18,6 +18,7 @@ import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
 import { Kubelet } from '../../host/kubelet/kubelet.js';
 import { defaultKubeletConfiguration } from '../../host/kubelet/config/kubeletconfig.js';
 import { DEFAULT_RUNTIME_CLASSES } from '../../host/kubelet/config/flags.js';
+import { cmdStatus } from '../../host/kubelet/cli/inspect.js';
 
 const R = 'example.com/widget';
 const PLUGIN = fileURLToPath(new URL('../../examples/device-plugin/main.js', import.meta.url));
@@ -137,6 +138,10 @@ test('a pod asking for example.com/widget: 1 gets the plugin env var in its cont
   const uid = rec('widget')!.pod.metadata.uid!;
   assert.deepEqual(kubelet.devices.containerDevices(uid, 'main', R), [got]);
   await waitFor(() => rec('greedy')?.status.phase === 'Failed', { what: 'greedy pod refused' });
+  kubelet.status.flush();
+  const lines: string[] = [];
+  assert.equal(cmdStatus(join(dir, 'root'), false, (l) => lines.push(l)), 0);
+  assert.match(lines.join('\n'), /device plugin resource example\.com\/widget: 4 of 4 devices healthy/);
   assert.equal(rec('greedy')?.status.reason, 'UnexpectedAdmissionError');
   assert.match(rec('greedy')?.status.message ?? '', /Requested: 5, Available: [34]/);
 

@@ -189,7 +189,7 @@ export class Kubelet implements PodSyncer {
     this.status = new StatusManager({
       node: o.settings.nodeName,
       ...(statusFile ? { file: statusFile } : {}),
-      extras: () => ({ podLogsDir: cfg.podLogsDir, pleg: { ...this.pleg.healthy(), healthy: this.pleg.healthy().ok, mode: this.pleg.mode }, events: this.events.list().slice(-100) }),
+      extras: () => ({ podLogsDir: cfg.podLogsDir, pleg: { ...this.pleg.healthy(), healthy: this.pleg.healthy().ok, mode: this.pleg.mode }, events: this.events.list().slice(-100), devices: this.devices.resources() }),
       handlerOf: (p) => {
         try {
           return this.runtime.runtimeHandler(p);
@@ -199,6 +199,7 @@ export class Kubelet implements PodSyncer {
       },
       teeOf: (p) => this.runtime.teeLabelOf(p),
     });
+    this.devices.onChange(() => this.status.touch());
     this.pleg = new Pleg({
       cri: o.cri,
       cache: this.cache,

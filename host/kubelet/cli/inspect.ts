@@ -33,6 +33,7 @@ export function cmdStatus(rootDir: string, json: boolean, out: (s: string) => vo
     return 1;
   }
   out(json ? JSON.stringify(s, null, 2) : statusTable(s));
+  if (!json) for (const [r, d] of Object.entries(s.devices ?? {})) out(`device plugin resource ${r}: ${d.allocatable} of ${d.capacity} devices healthy`);
   return 0;
 }
 

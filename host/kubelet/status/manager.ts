@@ -23,6 +23,8 @@ export interface StatusFile {
   updatedAt: string;
   podLogsDir?: string;
   pleg?: { healthy: boolean; message: string; mode: string };
+  /** Device plugin resources: all devices (capacity) and healthy ones (allocatable). */
+  devices?: Record<string, { capacity: number; allocatable: number }>;
   pods: { metadata: Pod['metadata']; spec: { runtimeClassName?: string; containers: string[] }; runtimeHandler?: string; tee?: string; status: PodStatus }[];
   events: KubeEvent[];
 }
@@ -32,7 +34,7 @@ export interface StatusManagerOptions {
   /** Where to write the status file (undefined = do not write). */
   file?: string;
   /** Extra fields written with each file. */
-  extras?: () => Pick<StatusFile, 'pleg' | 'events' | 'podLogsDir'>;
+  extras?: () => Pick<StatusFile, 'pleg' | 'events' | 'podLogsDir' | 'devices'>;
   handlerOf?: (pod: Pod) => string | undefined;
   /** The TEE label of a pod's sandbox (`dev (not confidential)`, `snp (AMD SEV-SNP)`), when the runtime reported one. */
   teeOf?: (pod: Pod) => string | undefined;
@@ -86,6 +88,11 @@ export class StatusManager {
       const i = this.listeners.indexOf(cb);
       if (i >= 0) this.listeners.splice(i, 1);
     };
+  }
+
+  /** Something in the extras changed: write the file again soon. */
+  touch(): void {
+    this.schedule();
   }
 
   private schedule(): void {
