@@ -32,3 +32,13 @@ for (const tc of cases) {
     assert.deepEqual(r.removed, tc.removed);
   });
 }
+
+test('image gc for eviction (all): every unused image old enough goes, whatever the usage; pinned and young ones stay', async () => {
+  const { cri, clock } = await setup({ a: 1, b: 1, c: 1, pause: 1 }, ['b']);
+  const gc = new ImageGc({ images: cri, runtime: cri, clock, policy, pinned: ['pause'], capacityOf: () => 1000 });
+  await gc.collect();
+  assert.deepEqual((await gc.collect({ all: true })).removed, [], 'younger than imageMinimumGCAge');
+  await clock.advance(600_000);
+  assert.deepEqual((await gc.collect()).removed, [], 'usage far below the high threshold');
+  assert.deepEqual((await gc.collect({ all: true })).removed.sort(), ['sha256:a', 'sha256:c']);
+});

@@ -430,6 +430,9 @@ test('container GC keeps one dead instance per container', () =>
     await n.kubelet.gc.collect();
     const all = n.cri.containersOf(uid(p), 'main');
     assert.equal(all.filter((c) => c.state === 2).length, 1);
+    await n.kubelet.gc.collect({ all: true }); // the eviction manager's node-level reclaim
+    assert.equal(n.cri.containersOf(uid(p), 'main').filter((c) => c.state === 2).length, 0);
+    assert.ok(n.cri.running(uid(p), 'main'), 'running containers stay');
   }));
 
 test('sidecar init containers keep running, let the next init start, and stop after the app', () =>

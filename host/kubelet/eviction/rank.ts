@@ -98,16 +98,25 @@ function bad(pod: string, field: string, v: unknown): never {
   throw new CocoletError(ErrorCode.ConfigInvalid, `pod ${pod}: ${field}: "${String(v)}" is not a quantity such as "100Mi"`, { context: { pod, field } });
 }
 
-function num(pod: string, field: string, v: Q | undefined): number {
+/** Parsed quantity texts (requests repeat across pods: "100Mi", "1Gi"). */
+const parsed = new Map<string, number | undefined>();
+
+function num(pod: string, field: string | (() => string), v: Q | undefined): number {
   if (v === undefined) return 0;
-  const n = quantityValue(v);
-  if (n === undefined) bad(pod, field, v);
+  if (typeof v === 'number') return Math.ceil(v);
+  let n = parsed.get(v);
+  if (n === undefined && !parsed.has(v)) {
+    n = quantityValue(v);
+    if (parsed.size > 10_000) parsed.clear();
+    parsed.set(v, n);
+  }
+  if (n === undefined) bad(pod, typeof field === 'string' ? field : field(), v);
   return n;
 }
 
 function containerRequest(pod: string, c: RankContainer, resource: string): number {
   const v = c.requests?.[resource] ?? c.limits?.[resource];
-  return num(pod, `container ${c.name} requests.${resource}`, v);
+  return num(pod, () => `container ${c.name} requests.${resource}`, v);
 }
 
 /** The pod's effective request for a resource (GetResourceRequestQuantity). */
@@ -123,14 +132,14 @@ export function podRequest(pod: RankPod, resource: string): number {
       initMax = Math.max(initMax, sidecars);
     } else initMax = Math.max(initMax, sidecars + r);
   }
-  const overhead = num(pod.name, `overhead.${resource}`, pod.overhead?.[resource]);
+  const overhead = pod.overhead ? num(pod.name, () => `overhead.${resource}`, pod.overhead[resource]) : 0;
   return Math.max(sum + sidecars, initMax) + overhead;
 }
 
 function volumeUsage(pod: RankPod, field: string, v: Q | Record<string, Q> | undefined): number {
   const names = pod.localVolumes ?? [];
   if (v === undefined) return 0;
-  if (typeof v === 'object') return names.reduce((s, n) => s + num(pod.name, `${field}.${n}`, v[n]), 0);
+  if (typeof v === 'object') return names.reduce((s, n) => s + num(pod.name, () => `${field}.${n}`, v[n]), 0);
   return names.length * num(pod.name, field, v);
 }
 
@@ -144,27 +153,28 @@ interface Keys<P extends RankPod> {
   exceeds: boolean;
   /** usage − request (memory, disk) or process count (pids). */
   over: number;
-  detail: string;
+  /** Usage by part (disk signals), for the reason. */
+  shares: [string, number][] | undefined;
 }
 
 function keysFor<P extends RankPod>(signal: Signal, kind: Kind, parts: Part[], pod: P, index: number, st: PodStats | undefined): Keys<P> {
   const priority = pod.priority ?? 0;
-  const base = { pod, index, priority, found: st !== undefined };
+  const found = st !== undefined;
   if (kind === 'pids') {
     const n = st?.processCount ?? 0;
-    return { ...base, usage: n, request: 0, exceeds: false, over: n, detail: st ? `runs ${n} processes` : 'has no process stats' };
+    return { pod, index, found, priority, usage: n, request: 0, exceeds: false, over: n, shares: undefined };
   }
   if (kind === 'memory') {
     const request = podRequest(pod, 'memory');
     const usage = num(pod.name, 'memoryWorkingSet', st?.memoryWorkingSet);
-    return { ...base, usage, request, exceeds: usage > request, over: usage - request, detail: describe(st, 'memory', usage, request) };
+    return { pod, index, found, priority, usage, request, exceeds: usage > request, over: usage - request, shares: undefined };
   }
   const inodes = SIGNAL_RESOURCE[signal] === 'inodes';
   let usage = 0;
-  const shares: string[] = [];
+  const shares: [string, number][] = [];
   const add = (part: string, n: number): void => {
     usage += n;
-    shares.push(`${part} ${inodes ? n : human(n)}`);
+    shares.push([part, n]);
   };
   if (st) {
     if (parts.includes('root')) add('rootfs', num(pod.name, inodes ? 'rootfsInodesUsed' : 'rootfsUsed', inodes ? st.rootfsInodesUsed : st.rootfsUsed));
@@ -177,13 +187,22 @@ function keysFor<P extends RankPod>(signal: Signal, kind: Kind, parts: Part[], p
   // the overuse subtracts the ephemeral-storage request for both bytes and inodes.
   const storageRequest = podRequest(pod, 'ephemeral-storage');
   const request = inodes ? 0 : storageRequest;
-  const what = inodes ? 'inodes' : 'ephemeral storage';
-  const detail = st ? `${describe(st, what, usage, request, inodes)} (${shares.join(', ') || 'nothing measured on this filesystem'})` : `has no ${what} stats`;
-  return { ...base, usage, request, exceeds: usage > request, over: usage - storageRequest, detail };
+  return { pod, index, found, priority, usage, request, exceeds: usage > request, over: usage - storageRequest, shares };
 }
 
-function describe(st: PodStats | undefined, what: string, usage: number, request: number, count = false): string {
-  if (!st) return `has no ${what} stats`;
+/** The pod's usage against its request, in words. */
+function detail<P extends RankPod>(signal: Signal, kind: Kind, k: Keys<P>): string {
+  if (kind === 'pids') return k.found ? `runs ${k.usage} processes` : 'has no process stats';
+  if (kind === 'memory') return describe(k.found, 'memory', k.usage, k.request);
+  const inodes = SIGNAL_RESOURCE[signal] === 'inodes';
+  const what = inodes ? 'inodes' : 'ephemeral storage';
+  if (!k.found) return `has no ${what} stats`;
+  const shares = (k.shares ?? []).map(([part, n]) => `${part} ${inodes ? n : human(n)}`).join(', ');
+  return `${describe(true, what, k.usage, k.request, inodes)} (${shares || 'nothing measured on this filesystem'})`;
+}
+
+function describe(found: boolean, what: string, usage: number, request: number, count = false): string {
+  if (!found) return `has no ${what} stats`;
   const f = (n: number): string => (count ? String(n) : human(n));
   const uses = count ? `uses ${usage} ${what}` : `uses ${human(usage)} ${what}`;
   if (request === 0) return `${uses} with no ${what} request`;
@@ -234,24 +253,24 @@ export function rankForEviction<P extends RankPod>(signal: Signal, pods: readonl
   const parts = kind === 'disk' ? measuredParts(signal, opts.layout ?? 'shared') : [];
   const lookup = typeof stats === 'function' ? stats : (p: P): PodStats | undefined => stats[p.name];
   const keys = pods.map((p, i) => keysFor(signal, kind, parts, p, i, lookup(p)));
-  const cmps = comparators<P>(kind);
-  const compare = (a: Keys<P>, b: Keys<P>): number => {
-    for (const c of cmps) {
-      const r = c(a, b);
-      if (r !== 0) return r;
-    }
-    return a.index - b.index;
-  };
-  keys.sort(compare);
+  keys.sort(kind === 'pids' ? comparePids : compareUsage);
   const first = keys[0];
-  const group = first ? keys.filter((k) => k.found === first.found && k.exceeds === first.exceeds && k.priority === first.priority).length : 0;
+  let group = 0;
+  if (first) for (const k of keys) if (k.found === first.found && k.exceeds === first.exceeds && k.priority === first.priority) group++;
+  // Reasons are built only when read (the event needs the first one; explain needs all).
   return keys.map((k, i) => {
-    const next = keys[i + 1];
-    const w = next ? why(kind, k, next, keys.length, i === 0 ? group : -1) : '';
-    const tail = !next ? '; ranked last' : w.startsWith('the ') ? `, ${w}` : `; ahead of ${next.pod.name}: ${w}`;
+    let reason: string | undefined;
     return {
       pod: k.pod,
-      reason: `${k.detail}, priority ${k.priority}${tail}`,
+      get reason(): string {
+        if (reason === undefined) {
+          const next = keys[i + 1];
+          const w = next ? why(kind, k, next, keys.length, i === 0 ? group : -1) : '';
+          const tail = !next ? '; ranked last' : w.startsWith('the ') ? `, ${w}` : `; ahead of ${next.pod.name}: ${w}`;
+          reason = `${detail(signal, kind, k)}, priority ${k.priority}${tail}`;
+        }
+        return reason;
+      },
       hasStats: k.found,
       usage: k.usage,
       request: k.request,
@@ -259,6 +278,23 @@ export function rankForEviction<P extends RankPod>(signal: Signal, pods: readonl
       priority: k.priority,
     };
   });
+}
+
+/** memory and disk: no stats first, above request first, lower priority first, larger overuse first. */
+function compareUsage<P extends RankPod>(a: Keys<P>, b: Keys<P>): number {
+  if (a.found !== b.found) return a.found ? 1 : -1;
+  if (a.found && a.exceeds !== b.exceeds) return a.exceeds ? -1 : 1;
+  if (a.priority !== b.priority) return a.priority < b.priority ? -1 : 1;
+  if (a.found && a.over !== b.over) return a.over > b.over ? -1 : 1;
+  return a.index - b.index;
+}
+
+/** pids: lower priority first, then no stats first, then more processes first. */
+function comparePids<P extends RankPod>(a: Keys<P>, b: Keys<P>): number {
+  if (a.priority !== b.priority) return a.priority < b.priority ? -1 : 1;
+  if (a.found !== b.found) return a.found ? 1 : -1;
+  if (a.found && a.over !== b.over) return a.over > b.over ? -1 : 1;
+  return a.index - b.index;
 }
 
 /** Why the first-ranked pod was chosen, in plain words (for the eviction event). */
