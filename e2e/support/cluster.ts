@@ -64,6 +64,7 @@ export function kubectlRun(cp: ControlPlane, args: string[], o: { kubeconfig?: s
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', (e) => resolve({ code: -1, stdout, stderr: `${stderr}${e.message}` }));
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.on('error', () => undefined); // kubectl may exit before reading its input
     child.stdin.end(o.input ?? '');
   });
 }

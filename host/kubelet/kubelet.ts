@@ -25,6 +25,9 @@ import { rotatePodLogs } from './logs/rotation.js';
 import { serveHealthz, type HealthCheck, type HealthzServer } from './server/healthz.js';
 import type { KubeApiServer } from './server/kubeapi.js';
 import type { ApiIntegration } from './sources/api-wiring.js';
+import type { NodeExtras } from './node/wiring.js';
+import type { NodeLifecycle } from './node/lifecycle.js';
+import type { PressureType } from './node/resources.js';
 import { realClock, sleep, type Clock, type TimerHandle } from './clock.js';
 import { durationMs } from './config/kubeletconfig.js';
 import type { KubeletSettings } from './config/flags.js';
@@ -93,6 +96,8 @@ export interface KubeletOptions {
   podsCgroup?: string;
   /** The eviction manager (eviction/): false = off; fields replace its signal source or timing (tests). */
   eviction?: false | KubeletEvictionOptions;
+  /** What the Node object reports beyond the machine (with `--kubeconfig`; node/wiring.ts). */
+  node?: NodeExtras;
 }
 
 export class Kubelet implements PodSyncer {
@@ -125,6 +130,8 @@ export class Kubelet implements PodSyncer {
   private readonly deletedDone = new Set<string>();
   /** The eviction manager once started (node conditions: `eviction?.manager.conditions()`). */
   eviction: EvictionWiring | undefined;
+  /** The Node object's lifecycle (with `--kubeconfig`). */
+  node: NodeLifecycle | undefined;
   private lastTick = 0;
   private readonly firstSeen = new Map<string, number>();
   private readonly startRecorded = new Set<string>();
@@ -300,6 +307,10 @@ export class Kubelet implements PodSyncer {
     if (this.o.healthz) {
       this.healthzServer = await serveHealthz({ address: this.o.healthz.address, port: this.o.healthz.port, registry: this.metrics.registry, checks });
     }
+    if (this.settings.kubeconfig && this.settings.bootstrapKubeconfig) {
+      const { ensureKubeconfig } = await import('./node/bootstrap.js');
+      await ensureKubeconfig({ nodeName: this.settings.nodeName, rootDir: this.settings.rootDir, kubeconfig: this.settings.kubeconfig, bootstrapKubeconfig: this.settings.bootstrapKubeconfig, logger: this.log });
+    }
     if (this.o.server) await this.startServer(checks, this.o.server);
     if (this.settings.kubeconfig && !this.o.noSources) await this.startApi(this.settings.kubeconfig);
     if (this.o.devicePlugins !== false) {
@@ -356,12 +367,16 @@ export class Kubelet implements PodSyncer {
       settings: this.settings,
       podConfig: this.podConfig,
       status: this.status,
-      pleg: this.pleg,
       volumes: this.volumes,
       events: this.events,
       log: this.log,
     });
     this.sources.push(...this.api.parts);
+    const { startNodeLifecycle } = await import('./node/wiring.js');
+    const { conditionSourceOf } = await import('./node/resources.js');
+    // Pressure conditions come from the eviction manager when it runs (it may start after this).
+    const pressure = this.o.node?.conditions ?? { pressure: (t: PressureType) => (this.eviction ? conditionSourceOf(this.eviction.manager).pressure(t) : { pressure: false }) };
+    this.node = startNodeLifecycle({ kubeconfig, settings: this.settings, cri: this.o.cri, pleg: this.pleg, kubeletPort: () => this.apiServer?.port ?? 0, devices: this.devices, extras: { ...this.o.node, conditions: pressure }, log: this.log });
   }
 
   private every(ms: number, fn: () => void): void {
@@ -378,6 +393,7 @@ export class Kubelet implements PodSyncer {
   async stop(): Promise<void> {
     this.running = false;
     for (const s of this.sources) s.stop();
+    this.node?.stop();
     for (const t of this.timers) t.cancel();
     this.eviction?.manager.stop();
     this.pleg.stop();

@@ -7,6 +7,7 @@
  * Unknown flags are rejected (CocoletError ConfigInvalid, context `flag`).
  */
 import { hostname } from 'node:os';
+import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
 import { parseKubeletConfiguration, validateKubeletConfiguration, defaultKubeletConfiguration, type KubeletConfiguration } from './kubeletconfig.js';
@@ -48,13 +49,17 @@ const CONFIG_FLAGS: Record<string, { field: string; type: 'string' | 'int' | 'bo
   'tls-private-key-file': { field: 'tlsPrivateKeyFile', type: 'string' },
 };
 
-const OTHER_FLAGS = new Set(['config', 'root-dir', 'node-name', 'hostname-override', 'kubeconfig', 'runtime-class-handler', 'v', 'status-file']);
+const OTHER_FLAGS = new Set(['config', 'root-dir', 'node-name', 'hostname-override', 'kubeconfig', 'bootstrap-kubeconfig', 'node-ip', 'node-labels', 'runtime-class-handler', 'v', 'status-file']);
 
 export interface KubeletFlags {
   config?: string;
   rootDir?: string;
   nodeName?: string;
   kubeconfig?: string;
+  bootstrapKubeconfig?: string;
+  nodeIp?: string;
+  /** `--node-labels k=v,...` (extra labels of the Node). */
+  nodeLabels?: Record<string, string>;
   /** `name=handler` entries of --runtime-class-handler (repeatable). */
   runtimeClassHandlers: Record<string, string>;
   /** Config fields set by flags. */
@@ -110,6 +115,20 @@ export function parseKubeletFlags(argv: string[]): { flags: KubeletFlags; rest: 
       case 'kubeconfig':
         flags.kubeconfig = value;
         break;
+      case 'bootstrap-kubeconfig':
+        flags.bootstrapKubeconfig = value;
+        break;
+      case 'node-ip':
+        if (!isIP(value)) bad(name, `${JSON.stringify(value)} is not an IP address`);
+        flags.nodeIp = value;
+        break;
+      case 'node-labels':
+        try {
+          flags.nodeLabels = { ...flags.nodeLabels, ...parseNodeLabels(value) };
+        } catch (e) {
+          bad(name, (e as Error).message.replace(/^--node-labels: /, ''));
+        }
+        break;
       case 'v':
         flags.verbosity = Number(value);
         break;
@@ -131,6 +150,11 @@ export interface KubeletSettings {
   rootDir: string;
   nodeName: string;
   kubeconfig?: string;
+  /** TLS bootstrapping credentials, used when `kubeconfig` has no usable client certificate. */
+  bootstrapKubeconfig?: string;
+  /** The Node's InternalIP (default: the first non-loopback IPv4 address). */
+  nodeIp?: string;
+  nodeLabels?: Record<string, string>;
   runtimeClassHandlers: Record<string, string>;
 }
 
@@ -146,6 +170,24 @@ export function resolveSettings(flags: KubeletFlags, readFile: (p: string) => st
     rootDir: flags.rootDir ?? DEFAULT_ROOT_DIR,
     nodeName: (flags.nodeName ?? hostname()).toLowerCase(),
     ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+    ...(flags.bootstrapKubeconfig ? { bootstrapKubeconfig: flags.bootstrapKubeconfig } : {}),
+    ...(flags.nodeIp ? { nodeIp: flags.nodeIp } : {}),
+    ...(flags.nodeLabels ? { nodeLabels: flags.nodeLabels } : {}),
     runtimeClassHandlers: { ...DEFAULT_RUNTIME_CLASSES, ...flags.runtimeClassHandlers },
   };
+}
+
+/** `--node-labels k=v,k2=v2`; a malformed entry throws naming it. */
+export function parseNodeLabels(s: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of s.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const k = eq > 0 ? part.slice(0, eq) : '';
+    const v = eq > 0 ? part.slice(eq + 1) : '';
+    if (!/^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(k) || !/^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(v) || v.length > 63) {
+      throw new Error(`--node-labels: ${JSON.stringify(part)} is not a valid key=value label`);
+    }
+    out[k] = v;
+  }
+  return out;
 }

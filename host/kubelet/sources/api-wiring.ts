@@ -1,23 +1,22 @@
 /**
  * Connects a kubelet to an API server (only loaded when `--kubeconfig` is given): the `api` pod
- * source (reflector over this node's pods), Node registration + Lease + Ready status, pod status
+ * source (reflector over this node's pods), pod status
  * (and the final delete of gracefully deleted pods), mirror pods for static pods, events, and the
- * API objects behind configMap / secret / projected volumes.
+ * API objects behind configMap / secret / projected volumes. The Node, its Lease and node status
+ * are node/wiring.ts's.
  * Returns the parts for the kubelet to start and stop with its other sources.
  */
 import type { Logger } from '../../../shared/log/logger.js';
-import { durationMs } from '../config/kubeletconfig.js';
 import type { KubeletSettings } from '../config/flags.js';
 import { Annotations } from '../api/types.js';
 import type { EventRecorder } from '../events.js';
-import type { Pleg } from '../pleg/pleg.js';
 import { ApiEventSink } from '../status/apievents.js';
 import { ApiStatusWriter } from '../status/apistatus.js';
 import type { StatusManager } from '../status/manager.js';
 import type { VolumeManager } from '../volumes/volumes.js';
 import { kubeClient } from './apiclient.js';
 import { ApiPodSource } from './apipods.js';
-import { NodeAgent, kubeConfigFrom } from './apiserver.js';
+import { kubeConfigFrom } from './apiserver.js';
 import { MirrorPods } from './mirror.js';
 import type { PodConfig } from './podconfig.js';
 
@@ -28,7 +27,6 @@ export interface ApiWiringOptions {
   settings: KubeletSettings;
   podConfig: PodConfig;
   status: StatusManager;
-  pleg: Pleg;
   volumes: VolumeManager;
   events: EventRecorder;
   log: Logger;
@@ -46,7 +44,6 @@ export function startApiIntegration(o: ApiWiringOptions): Promise<ApiIntegration
   const kc = kubeConfigFrom(o.kubeconfig);
   const client = kubeClient(kc);
   const nodeName = o.settings.nodeName;
-  const cfg = o.settings.config;
   const log = o.log;
   o.volumes.setApi(client);
 
@@ -83,19 +80,10 @@ export function startApiIntegration(o: ApiWiringOptions): Promise<ApiIntegration
   o.status.onTerminated((pod) => writer.terminated(pod));
   o.events.onEvent((e) => events.record(e));
 
-  const agent = new NodeAgent({
-    kubeconfig: kc,
-    nodeName,
-    leaseDurationSeconds: cfg.nodeLeaseDurationSeconds,
-    statusUpdateMs: durationMs(cfg.nodeStatusUpdateFrequency),
-    maxPods: cfg.maxPods,
-    ready: () => o.pleg.healthy(),
-    logger: log,
-  });
   let nodeTimer: NodeJS.Timeout | undefined;
   const nodeInfo = {
     start: () => {
-      // Every 2 s until the Node (registered by the NodeAgent) has addresses, then every 30 s.
+      // Every 2 s until the Node (registered by node/lifecycle.ts) has addresses, then every 30 s.
       const tick = (): void => {
         refreshNode();
         nodeTimer = setTimeout(tick, hostIPs.length > 0 ? NODE_INFO_REFRESH_MS : 2000);
@@ -106,5 +94,5 @@ export function startApiIntegration(o: ApiWiringOptions): Promise<ApiIntegration
     stop: () => clearTimeout(nodeTimer),
   };
   const stoppers = { start: () => undefined, stop: () => (writer.stop(), mirrors.stop()) };
-  return Promise.resolve({ source, writer, mirrors, events, parts: [agent, nodeInfo, source, stoppers] });
+  return Promise.resolve({ source, writer, mirrors, events, parts: [nodeInfo, source, stoppers] });
 }

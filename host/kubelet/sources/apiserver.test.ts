@@ -1,4 +1,4 @@
-// The API source, Node registration + Lease, and pod status / mirror pods against an in-process
+// The API source and pod status / mirror pods against an in-process
 // fake API server (plain node:http speaking the few REST paths the kubelet uses).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,7 +6,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import * as k8s from '@kubernetes/client-node';
 import { waitFor } from '../../../shared/testing/harness.js';
 import type { Pod } from '../api/types.js';
-import { NodeAgent } from './apiserver.js';
 import { ApiPodSource } from './apipods.js';
 import { kubeClient } from './apiclient.js';
 import { MirrorPods } from './mirror.js';
@@ -122,24 +121,6 @@ test('api source: lists pods bound to the node, then follows the watch', async (
   } finally {
     src.stop();
   }
-});
-
-test('node agent: registers the Node, creates then renews its Lease, reports Ready', async () => {
-  const agent = new NodeAgent({ kubeconfig: kc, nodeName: 'node1', ready: () => ({ ok: true, message: '' }) });
-  await agent.register();
-  assert.ok(nodes.has('node1'));
-  await agent.register();
-  assert.equal(calls.filter((c) => c.method === 'POST' && c.path === '/api/v1/nodes').length, 1, 'registered once');
-  await agent.renewLease();
-  await agent.renewLease();
-  assert.equal(calls.filter((c) => c.method === 'POST' && c.path.endsWith('/leases')).length, 1);
-  assert.equal(calls.filter((c) => c.method === 'PUT' && c.path.endsWith('/leases/node1')).length, 1);
-  assert.equal(leases.get('node1')?.spec.holderIdentity, 'node1');
-  assert.equal(leases.get('node1')?.spec.leaseDurationSeconds, 40);
-  await agent.updateStatus();
-  const patch = calls.find((c) => c.method === 'PATCH' && c.path === '/api/v1/nodes/node1/status');
-  assert.equal(patch?.contentType, 'application/merge-patch+json');
-  assert.equal((patch?.body as { status: { conditions: { type: string; status: string }[] } }).status.conditions[0]!.status, 'True');
 });
 
 test('status writer: static pods get a mirror pod, then a strategic-merge-patched status', async () => {

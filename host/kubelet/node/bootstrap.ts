@@ -1,0 +1,144 @@
+/**
+ * TLS bootstrapping (`--bootstrap-kubeconfig`), as upstream: when `--kubeconfig` does not hold a
+ * usable client certificate, the kubelet makes an EC P-256 key, sends a CertificateSigningRequest
+ * (`O=system:nodes, CN=system:node:<name>`, signer `kubernetes.io/kube-apiserver-client-kubelet`,
+ * usages digital signature + client auth) with the bootstrap credentials, waits until the
+ * controller-manager has approved (csrapproving, given the RBAC in host/cluster/admin.ts) and
+ * signed it (csrsigning), writes certificate + key to `<root-dir>/pki/kubelet-client-<time>.pem`
+ * (0600) with the link `kubelet-client-current.pem`, and writes `--kubeconfig` pointing at it.
+ *
+ * Not done: rotating the certificate before it expires (upstream's certificate manager).
+ */
+import { X509Certificate, generateKeyPairSync, sign } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import * as asn1js from 'asn1js';
+import type { Logger } from '../../../shared/log/logger.js';
+import { silentLogger } from '../../../shared/log/logger.js';
+import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
+import { delay } from '../../../shared/lifecycle/disposables.js';
+import { writeKubeconfig } from '../../cluster/kubeconfig.js';
+import { restClient, type RestClient } from './rest.js';
+
+export const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
+export const DEFAULT_BOOTSTRAP_TIMEOUT_MS = 5 * 60_000;
+export const CURRENT_CLIENT_PEM = 'kubelet-client-current.pem';
+
+export interface BootstrapOptions {
+  nodeName: string;
+  rootDir: string;
+  kubeconfig: string;
+  bootstrapKubeconfig: string;
+  timeoutMs?: number;
+  logger?: Logger;
+}
+
+/** True when `kubeconfig` exists and its client certificate (if any) is valid now. */
+export function kubeconfigUsable(path: string): boolean {
+  if (!existsSync(path)) return false;
+  try {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(path);
+    const user = kc.getCurrentUser();
+    if (!user) return false;
+    if (user.token) return true;
+    const certPem = user.certData ? Buffer.from(user.certData, 'base64') : user.certFile ? readFileSync(resolveFrom(path, user.certFile)) : undefined;
+    if (!certPem) return Boolean(user.exec || user.authProvider);
+    const cert = new X509Certificate(certPem);
+    return Date.parse(cert.validTo) > Date.now() && Date.parse(cert.validFrom) <= Date.now() + 60_000;
+  } catch {
+    return false;
+  }
+}
+
+const resolveFrom = (kubeconfig: string, p: string): string => (isAbsolute(p) ? p : resolve(dirname(kubeconfig), p));
+
+interface Csr {
+  metadata: { name: string };
+  status?: { certificate?: string; conditions?: { type: string; reason?: string; message?: string }[] };
+}
+
+/** A PEM CSR (PKCS#10, ECDSA P-256 / SHA-256) for the node, and its PKCS#8 key. */
+export function nodeCsr(nodeName: string): { csrPem: string; keyPem: string } {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const rdn = (oid: string, value: string): asn1js.Set =>
+    new asn1js.Set({ value: [new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: oid }), new asn1js.Utf8String({ value })] })] });
+  const subject = new asn1js.Sequence({ value: [rdn(OID_O, 'system:nodes'), rdn(OID_CN, `system:node:${nodeName}`)] });
+  const spkiDer = publicKey.export({ type: 'spki', format: 'der' });
+  const spki = asn1js.fromBER(new Uint8Array(spkiDer).buffer).result;
+  // attributes [0] IMPLICIT SET OF Attribute: none.
+  const attributes = new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [] });
+  const info = new asn1js.Sequence({ value: [new asn1js.Integer({ value: 0 }), subject, spki, attributes] });
+  const tbs = Buffer.from(info.toBER(false));
+  const signature = sign('sha256', tbs, { key: privateKey, dsaEncoding: 'der' });
+  const csr = new asn1js.Sequence({
+    value: [info, new asn1js.Sequence({ value: [new asn1js.ObjectIdentifier({ value: ECDSA_SHA256 })] }), new asn1js.BitString({ valueHex: new Uint8Array(signature).buffer })],
+  });
+  const b64 = Buffer.from(csr.toBER(false)).toString('base64').replace(/(.{64})/g, '$1\n').trimEnd();
+  return { csrPem: `-----BEGIN CERTIFICATE REQUEST-----\n${b64}\n-----END CERTIFICATE REQUEST-----\n`, keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
+}
+
+const ECDSA_SHA256 = '1.2.840.10045.4.3.2';
+const OID_CN = '2.5.4.3';
+const OID_O = '2.5.4.10';
+
+/** Sends the CSR and waits for its certificate (PEM). Denied or failed → an error naming why. */
+export async function requestNodeCertificate(api: RestClient, nodeName: string, csrPem: string, timeoutMs: number): Promise<string> {
+  const created = await api.create<Csr>('/apis/certificates.k8s.io/v1/certificatesigningrequests', {
+    apiVersion: 'certificates.k8s.io/v1',
+    kind: 'CertificateSigningRequest',
+    metadata: { generateName: `node-csr-${nodeName}-` },
+    spec: { request: Buffer.from(csrPem).toString('base64'), signerName: KUBELET_CLIENT_SIGNER, usages: ['digital signature', 'client auth'] },
+  });
+  const path = `/apis/certificates.k8s.io/v1/certificatesigningrequests/${created.metadata.name}`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const csr = await api.get<Csr>(path);
+    const bad = csr.status?.conditions?.find((c) => c.type === 'Denied' || c.type === 'Failed');
+    if (bad) throw new CocoletError(ErrorCode.PermissionDenied, `certificate signing request ${created.metadata.name} ${bad.type.toLowerCase()}: ${bad.reason ?? ''} ${bad.message ?? ''}`.trim(), { context: { csr: created.metadata.name } });
+    if (csr.status?.certificate) return Buffer.from(csr.status.certificate, 'base64').toString('utf8');
+    if (Date.now() > deadline) {
+      const approved = csr.status?.conditions?.some((c) => c.type === 'Approved');
+      throw new CocoletError(ErrorCode.DeadlineExceeded, `certificate signing request ${created.metadata.name} not ${approved ? 'signed' : 'approved'} after ${timeoutMs} ms (is the controller-manager running with csrapproving/csrsigning and the bootstrap RBAC?)`, { context: { csr: created.metadata.name } });
+    }
+    await delay(500);
+  }
+}
+
+/**
+ * Makes `o.kubeconfig` usable: nothing to do when it is; else bootstraps with
+ * `o.bootstrapKubeconfig`. Returns true when it bootstrapped.
+ */
+export async function ensureKubeconfig(o: BootstrapOptions): Promise<boolean> {
+  const log = (o.logger ?? silentLogger()).child({ component: 'tls-bootstrap', node: o.nodeName });
+  if (kubeconfigUsable(o.kubeconfig)) return false;
+  if (!existsSync(o.bootstrapKubeconfig)) throw new CocoletError(ErrorCode.FailedPrecondition, `--kubeconfig ${o.kubeconfig} has no usable credentials and --bootstrap-kubeconfig ${o.bootstrapKubeconfig} does not exist`);
+  const boot = new k8s.KubeConfig();
+  boot.loadFromFile(o.bootstrapKubeconfig);
+  const cluster = boot.getCurrentCluster();
+  if (!cluster) throw new CocoletError(ErrorCode.ConfigInvalid, `--bootstrap-kubeconfig ${o.bootstrapKubeconfig} has no current cluster`);
+  const pki = join(o.rootDir, 'pki');
+  mkdirSync(pki, { recursive: true, mode: 0o700 });
+  let caFile = cluster.caFile ? resolveFrom(o.bootstrapKubeconfig, cluster.caFile) : undefined;
+  if (!caFile && cluster.caData) {
+    caFile = join(pki, 'cluster-ca.crt');
+    writeFileSync(caFile, Buffer.from(cluster.caData, 'base64'));
+  }
+  if (!caFile) throw new CocoletError(ErrorCode.ConfigInvalid, `--bootstrap-kubeconfig ${o.bootstrapKubeconfig} names no certificate authority`);
+  log.info({ server: cluster.server }, 'requesting a client certificate (TLS bootstrap)');
+  const { csrPem, keyPem } = nodeCsr(o.nodeName);
+  const certPem = await requestNodeCertificate(restClient(boot), o.nodeName, csrPem, o.timeoutMs ?? DEFAULT_BOOTSTRAP_TIMEOUT_MS);
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+  const pemFile = join(pki, `kubelet-client-${stamp}.pem`);
+  writeFileSync(pemFile, `${certPem.trimEnd()}\n${keyPem}`, { mode: 0o600 });
+  chmodSync(pemFile, 0o600);
+  const current = join(pki, CURRENT_CLIENT_PEM);
+  const tmp = `${current}.tmp`;
+  rmSync(tmp, { force: true });
+  symlinkSync(pemFile, tmp);
+  renameSync(tmp, current);
+  writeKubeconfig(o.kubeconfig, { server: cluster.server, caFile, user: 'default-auth', credentials: { clientCertificate: current, clientKey: current } });
+  log.info({ certificate: pemFile, kubeconfig: o.kubeconfig }, 'client certificate issued; kubeconfig written');
+  return true;
+}

@@ -1,0 +1,245 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock, flushMicrotasks } from '../clock.js';
+import { ApiError, type PatchType, type RestClient } from './rest.js';
+import { NodeLifecycle, type NodeLifecycleOptions } from './lifecycle.js';
+import { NodeLease, microTime } from './lease.js';
+import { formatBytes, hugepageResourceName, machineResources, type MachineFacts } from './resources.js';
+import { nodeConditions, statusChanged } from './status.js';
+import { nodeLabels, nodeTee } from './info.js';
+import { parseNodeLabels } from '../config/flags.js';
+
+interface Call {
+  method: string;
+  path: string;
+  body?: unknown;
+  type?: PatchType;
+}
+
+/** An in-memory API with Node and Lease semantics enough for the lifecycle (409, 404, resourceVersion). */
+class FakeApi implements RestClient {
+  readonly server = 'https://fake';
+  readonly calls: Call[] = [];
+  readonly objects = new Map<string, Record<string, unknown>>();
+  failNext = 0;
+  private rv = 1;
+
+  private fail(): void {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new ApiError(500, 'InternalError', 'injected');
+    }
+  }
+  get<T>(path: string): Promise<T> {
+    this.calls.push({ method: 'GET', path });
+    const o = this.objects.get(path);
+    return o ? Promise.resolve(structuredClone(o) as T) : Promise.reject(new ApiError(404, 'NotFound', `${path} not found`));
+  }
+  create<T>(path: string, body: unknown): Promise<T> {
+    this.calls.push({ method: 'POST', path, body });
+    this.fail();
+    const b = structuredClone(body) as { metadata: Record<string, unknown> };
+    const key = `${path}/${b.metadata.name as string}`;
+    if (this.objects.has(key)) return Promise.reject(new ApiError(409, 'AlreadyExists', 'exists'));
+    b.metadata = { ...b.metadata, uid: `uid-${b.metadata.name as string}`, resourceVersion: String(this.rv++) };
+    this.objects.set(key, b);
+    return Promise.resolve(structuredClone(b) as T);
+  }
+  update<T>(path: string, body: unknown): Promise<T> {
+    this.calls.push({ method: 'PUT', path, body });
+    this.fail();
+    const cur = this.objects.get(path) as { metadata: { resourceVersion: string } } | undefined;
+    const b = structuredClone(body) as { metadata: { resourceVersion?: string } };
+    if (!cur) return Promise.reject(new ApiError(404, 'NotFound', 'gone'));
+    if (b.metadata.resourceVersion !== cur.metadata.resourceVersion) return Promise.reject(new ApiError(409, 'Conflict', 'stale'));
+    b.metadata.resourceVersion = String(this.rv++);
+    this.objects.set(path, b as Record<string, unknown>);
+    return Promise.resolve(structuredClone(b) as T);
+  }
+  patch<T>(path: string, body: unknown, type: PatchType = 'merge'): Promise<T> {
+    this.calls.push({ method: 'PATCH', path, body, type });
+    this.fail();
+    const key = path.replace(/\/status$/, '');
+    const cur = this.objects.get(key);
+    if (!cur) return Promise.reject(new ApiError(404, 'NotFound', 'no node'));
+    const b = body as { status?: unknown; metadata?: { labels?: Record<string, string> } };
+    const meta = cur.metadata as { labels?: Record<string, string> };
+    const next = { ...cur, ...(b.status ? { status: b.status } : {}), metadata: { ...meta, ...(b.metadata ? { labels: { ...meta.labels, ...b.metadata.labels } } : {}) } };
+    this.objects.set(key, next);
+    return Promise.resolve(structuredClone(next) as T);
+  }
+  count(method: string, path: string): number {
+    return this.calls.filter((c) => c.method === method && c.path === path).length;
+  }
+}
+
+const machine: MachineFacts = { cpus: 4, memoryBytes: 8 * 1024 ** 3, ephemeralStorageBytes: 100 * 1024 ** 3, hugepages: { [2 * 1024 ** 2]: 64 } };
+
+function lifecycle(api: FakeApi, clock: FakeClock, over: Partial<NodeLifecycleOptions> = {}): NodeLifecycle {
+  return new NodeLifecycle({
+    api,
+    nodeName: 'n1',
+    rootDir: '/nonexistent',
+    labels: nodeLabels({ nodeName: 'n1', tee: 'dev' }),
+    addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
+    kubeletPort: () => 10250,
+    runtimeVersion: () => Promise.resolve({ runtimeName: 'containerd', runtimeVersion: '1.6.20' }),
+    ready: () => Promise.resolve({ ok: true, message: '' }),
+    nodeInfo: (r) => ({ machineID: 'm', systemUUID: 's', bootID: 'b', kernelVersion: 'k', osImage: 'o', containerRuntimeVersion: `${r.runtimeName}://${r.runtimeVersion}`, kubeletVersion: 'v0.1.0-cocolet', kubeProxyVersion: '', operatingSystem: 'linux', architecture: 'amd64' }),
+    allocatable: { maxPods: 110, evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '10%' } },
+    machine: () => machine,
+    clock,
+    ...over,
+  });
+}
+
+test('resources: capacity from the machine, allocatable minus reservations, eviction threshold and hugepages', () => {
+  const r = machineResources(machine, { maxPods: 110, kubeReserved: { cpu: '500m', memory: '1Gi' }, systemReserved: { cpu: '250m' }, evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '10%' } });
+  assert.deepEqual(r.capacity, { cpu: '4', memory: '8Gi', 'ephemeral-storage': '100Gi', pods: '110', 'hugepages-2Mi': '128Mi' });
+  assert.equal(r.allocatable.cpu, '3250m');
+  assert.equal(r.allocatable.memory, formatBytes(8 * 1024 ** 3 - 1024 ** 3 - 100 * 1024 ** 2 - 128 * 1024 ** 2));
+  assert.equal(r.allocatable['ephemeral-storage'], formatBytes(90 * 1024 ** 3));
+  assert.equal(r.allocatable['hugepages-2Mi'], '128Mi');
+  assert.equal(hugepageResourceName(1024 ** 3), 'hugepages-1Gi');
+  assert.equal(machineResources({ ...machine, memoryBytes: 50 * 1024 ** 2 }, { maxPods: 1, evictionHard: { 'memory.available': '100Mi' } }).allocatable.memory, '0', 'never negative');
+});
+
+test('conditions: upstream order and reasons; transition time kept while the status holds', () => {
+  const t0 = new Date('2026-01-01T00:00:00Z');
+  const first = nodeConditions({ now: t0, ready: { ok: true, message: '' }, pressure: (t) => ({ pressure: t === 'DiskPressure' }) });
+  assert.deepEqual(first.map((c) => `${c.type}=${c.status}:${c.reason}`), ['MemoryPressure=False:KubeletHasSufficientMemory', 'DiskPressure=True:KubeletHasDiskPressure', 'PIDPressure=False:KubeletHasSufficientPID', 'Ready=True:KubeletReady']);
+  const t1 = new Date('2026-01-01T00:00:10Z');
+  const second = nodeConditions({ now: t1, ready: { ok: false, message: 'PLEG is not healthy' }, pressure: () => ({ pressure: false }), previous: first });
+  const by = (type: string): (typeof second)[number] => second.find((c) => c.type === type)!;
+  assert.equal(by('MemoryPressure').lastTransitionTime, '2026-01-01T00:00:00Z');
+  assert.equal(by('MemoryPressure').lastHeartbeatTime, '2026-01-01T00:00:10Z');
+  assert.equal(by('DiskPressure').lastTransitionTime, '2026-01-01T00:00:10Z');
+  assert.deepEqual([by('Ready').status, by('Ready').reason, by('Ready').message], ['False', 'KubeletNotReady', 'PLEG is not healthy']);
+});
+
+test('labels: os, arch, hostname, confidential and the TEE; --node-labels parsed strictly', () => {
+  const l = nodeLabels({ nodeName: 'n1', tee: 'snp', extra: { team: 'a' } });
+  assert.equal(l['kubernetes.io/hostname'], 'n1');
+  assert.equal(l['kubernetes.io/os'], 'linux');
+  assert.ok(l['kubernetes.io/arch']);
+  assert.equal(l['cocolet.io/confidential'], 'true');
+  assert.equal(l['cocolet.io/tee'], 'snp');
+  assert.equal(l.team, 'a');
+  assert.equal(nodeTee(undefined), 'dev');
+  assert.deepEqual(parseNodeLabels('a=b, example.com/x=y'), { a: 'b', 'example.com/x': 'y' });
+  assert.throws(() => parseNodeLabels('a=b,bad label=x'), /"bad label=x" is not a valid/);
+});
+
+test('lifecycle: registers with full status, then reports only on change or when the report period is up', async () => {
+  const api = new FakeApi();
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+  let ready = true;
+  const n = lifecycle(api, clock, { ready: () => Promise.resolve({ ok: ready, message: ready ? '' : 'container runtime is down' }), statusUpdateMs: 10_000, statusReportMs: 300_000 });
+  n.start();
+  await flushMicrotasks();
+  assert.equal(n.registered, true);
+  const node = api.objects.get('/api/v1/nodes/n1') as { metadata: { labels: Record<string, string> }; status: { capacity: Record<string, string>; daemonEndpoints: { kubeletEndpoint: { Port: number } }; nodeInfo: { containerRuntimeVersion: string } } };
+  assert.equal(node.metadata.labels['cocolet.io/tee'], 'dev');
+  assert.equal(node.status.capacity.cpu, '4');
+  assert.equal(node.status.daemonEndpoints.kubeletEndpoint.Port, 10250);
+  assert.equal(node.status.nodeInfo.containerRuntimeVersion, 'containerd://1.6.20');
+  const patches = (): number => api.count('PATCH', '/api/v1/nodes/n1/status');
+  await clock.advance(10_000);
+  assert.equal(patches(), 0, 'nothing changed: no report');
+  ready = false;
+  await clock.advance(10_000);
+  assert.equal(patches(), 1, 'Ready flipped: reported');
+  const patch = api.calls.filter((c) => c.method === 'PATCH').at(-1)!;
+  assert.equal(patch.type, 'merge');
+  const ready1 = (patch.body as { status: { conditions: { type: string; status: string; message: string }[] } }).status.conditions.find((c) => c.type === 'Ready')!;
+  assert.deepEqual([ready1.status, ready1.message], ['False', 'container runtime is down']);
+  for (let i = 0; i < 30; i++) {
+    await clock.advance(10_000);
+  }
+  assert.equal(patches(), 2, 'one full report after nodeStatusReportFrequency');
+  n.stop();
+});
+
+test('lifecycle: a restarted kubelet finds its Node (409), updates labels and status, keeps transition times', async () => {
+  const api = new FakeApi();
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+  const a = lifecycle(api, clock);
+  await a.register();
+  const t0 = (api.objects.get('/api/v1/nodes/n1') as { status: { conditions: { lastTransitionTime: string }[] } }).status.conditions[0]!.lastTransitionTime;
+  await clock.advance(60_000);
+  const b = lifecycle(api, clock, { labels: { ...nodeLabels({ nodeName: 'n1', tee: 'tdx' }) } });
+  await b.register();
+  assert.equal(b.uid, 'uid-n1');
+  const node = api.objects.get('/api/v1/nodes/n1') as { metadata: { labels: Record<string, string> }; status: { conditions: { lastTransitionTime: string; lastHeartbeatTime: string }[] } };
+  assert.equal(node.metadata.labels['cocolet.io/tee'], 'tdx');
+  assert.equal(node.status.conditions[0]!.lastTransitionTime, t0);
+  assert.equal(node.status.conditions[0]!.lastHeartbeatTime, '2026-01-01T00:01:00Z');
+});
+
+test('lifecycle: registration retries with back-off until the API answers', async () => {
+  const api = new FakeApi();
+  api.failNext = 3;
+  const clock = new FakeClock(0);
+  const n = lifecycle(api, clock);
+  n.start();
+  for (let i = 0; i < 10 && !n.registered; i++) {
+    await clock.advance(1000);
+  }
+  assert.equal(n.registered, true);
+  assert.equal(api.count('POST', '/api/v1/nodes'), 4);
+  n.stop();
+});
+
+test('lease: created owned by the Node, renewed every 10 s with a microsecond renewTime; conflicts re-read', async () => {
+  const api = new FakeApi();
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+  const path = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1';
+  const lease = new NodeLease({ api, nodeName: 'n1', leaseDurationSeconds: 40, nodeUid: () => 'uid-n1', clock });
+  assert.equal(lease.intervalMs, 10_000);
+  lease.start();
+  await clock.advance(0);
+  const created = api.objects.get(path) as { metadata: { ownerReferences: { kind: string; uid: string }[] }; spec: { holderIdentity: string; leaseDurationSeconds: number; renewTime: string } };
+  assert.deepEqual([created.spec.holderIdentity, created.spec.leaseDurationSeconds], ['n1', 40]);
+  assert.equal(created.metadata.ownerReferences[0]!.uid, 'uid-n1');
+  assert.equal(created.spec.renewTime, '2026-01-01T00:00:00.000000Z');
+  await clock.advance(10_000);
+  assert.equal((api.objects.get(path) as { spec: { renewTime: string } }).spec.renewTime, microTime(Date.parse('2026-01-01T00:00:10Z')));
+  // Someone else wrote the Lease: the update conflicts, the controller re-reads and succeeds.
+  const cur = api.objects.get(path) as { metadata: { resourceVersion: string } };
+  cur.metadata.resourceVersion = '999';
+  await clock.advance(10_000);
+  assert.equal((api.objects.get(path) as { spec: { renewTime: string } }).spec.renewTime, microTime(Date.parse('2026-01-01T00:00:20Z')));
+  // Errors back off (200 ms first) instead of waiting a whole interval.
+  api.failNext = 1;
+  await clock.advance(10_000);
+  await clock.advance(200);
+  assert.equal((api.objects.get(path) as { spec: { renewTime: string } }).spec.renewTime, microTime(Date.parse('2026-01-01T00:00:30.200Z')));
+  lease.stop();
+});
+
+test('statusChanged ignores heartbeat times only', () => {
+  const base = { capacity: { cpu: '1' }, allocatable: { cpu: '1' }, addresses: [], daemonEndpoints: { kubeletEndpoint: { Port: 1 } }, nodeInfo: {} as never };
+  const c = (hb: string, status: 'True' | 'False'): never[] => [{ type: 'Ready', status, reason: '', message: '', lastHeartbeatTime: hb, lastTransitionTime: 'x' }] as never[];
+  assert.equal(statusChanged({ ...base, conditions: c('1', 'True') }, { ...base, conditions: c('2', 'True') }), false);
+  assert.equal(statusChanged({ ...base, conditions: c('1', 'True') }, { ...base, conditions: c('1', 'False') }), true);
+  assert.equal(statusChanged({ ...base, conditions: c('1', 'True') }, { ...base, capacity: { cpu: '2' }, conditions: c('1', 'True') }), true);
+});
+
+test('TLS bootstrap CSR: the node identity, a valid self-signature, and a key that matches', async () => {
+  const { nodeCsr } = await import('./bootstrap.js');
+  const asn1js = await import('asn1js');
+  const { createPublicKey, createPrivateKey, verify } = await import('node:crypto');
+  const { csrPem, keyPem } = nodeCsr('n1');
+  const der = Buffer.from(csrPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+  const csr = asn1js.fromBER(new Uint8Array(der).buffer).result as InstanceType<typeof asn1js.Sequence>;
+  const [info, , sig] = csr.valueBlock.value as [InstanceType<typeof asn1js.Sequence>, unknown, InstanceType<typeof asn1js.BitString>];
+  const [, subject, spki] = info.valueBlock.value as [unknown, InstanceType<typeof asn1js.Sequence>, InstanceType<typeof asn1js.Sequence>];
+  const pub = createPublicKey({ key: Buffer.from(spki.toBER(false)), format: 'der', type: 'spki' });
+  assert.ok(verify('sha256', Buffer.from(info.toBER(false)), pub, Buffer.from(sig.valueBlock.valueHexView)));
+  const names = (subject.valueBlock.value as InstanceType<typeof asn1js.Set>[]).map((rdn) => {
+    const atv = rdn.valueBlock.value[0] as InstanceType<typeof asn1js.Sequence>;
+    return (atv.valueBlock.value[1] as InstanceType<typeof asn1js.Utf8String>).valueBlock.value;
+  });
+  assert.deepEqual(names, ['system:nodes', 'system:node:n1']);
+  assert.equal(createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' }).toString('hex'), pub.export({ type: 'spki', format: 'der' }).toString('hex'));
+});

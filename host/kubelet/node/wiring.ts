@@ -1,0 +1,97 @@
+/**
+ * Connects the kubelet to its Node object (loaded only with `--kubeconfig`): readiness from the
+ * CRI (RuntimeReady, NetworkReady) and the PLEG, nodeInfo from CRI Version, labels with the TEE,
+ * the HTTPS API's port, and the configuration's frequencies and reservations.
+ */
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from '../../../shared/log/logger.js';
+import type { CriRuntime } from '../../cri/api.js';
+import { durationMs } from '../config/kubeletconfig.js';
+import type { KubeletSettings } from '../config/flags.js';
+import type { Pleg } from '../pleg/pleg.js';
+import { nodeAddresses, nodeLabels, nodeSystemInfo, nodeTee, type NodeTee } from './info.js';
+import { NodeLifecycle, type NodeTaint } from './lifecycle.js';
+import { chainResourceSources, deviceResourceSource, type NodeConditionSource, type NodeResourceSource } from './resources.js';
+import { restClient } from './rest.js';
+
+/** What a library user (or `cocolet up`) may add to the Node. */
+export interface NodeExtras {
+  /** Extended resources and allocatable (container / device manager). */
+  resources?: NodeResourceSource;
+  /** MemoryPressure / DiskPressure / PIDPressure (eviction manager). */
+  conditions?: NodeConditionSource;
+  /** The TEE of the node's confidential pods; default: from `shimConfigPath`, else `dev`. */
+  tee?: NodeTee;
+  /** The cocolet shim's configuration (its `hypervisor.confidential_guest` names the TEE). */
+  shimConfigPath?: string;
+}
+
+export interface NodeWiringOptions {
+  kubeconfig: string;
+  settings: KubeletSettings;
+  cri: CriRuntime;
+  pleg: Pleg;
+  kubeletPort: () => number;
+  /** The device manager: its extended resources join capacity/allocatable; a change is reported at once. */
+  devices?: { resources(): Record<string, { capacity: number; allocatable: number }>; onChange(fn: () => void): () => void };
+  extras?: NodeExtras;
+  log: Logger;
+}
+
+/** Runtime + network + PLEG readiness, with upstream's messages. */
+export async function runtimeReadiness(cri: CriRuntime, pleg: Pleg): Promise<{ ok: boolean; message: string }> {
+  const problems: string[] = [];
+  try {
+    const st = await cri.status({ timeoutMs: 5000 });
+    for (const c of st.status?.conditions ?? []) {
+      if (c.status) continue;
+      if (c.type === 'RuntimeReady') problems.push(`container runtime status check may not have completed yet: RuntimeReady=false reason:${c.reason} message:${c.message}`);
+      else if (c.type === 'NetworkReady') problems.push(`container runtime network not ready: NetworkReady=false reason:${c.reason} message:${c.message}`);
+    }
+  } catch (e) {
+    problems.push(`container runtime is down: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const p = pleg.healthy();
+  if (!p.ok) problems.push(`PLEG is not healthy: ${p.message}`);
+  return { ok: problems.length === 0, message: problems.join(', ') };
+}
+
+export function startNodeLifecycle(o: NodeWiringOptions): NodeLifecycle {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(o.kubeconfig);
+  const cfg = o.settings.config;
+  const tee = o.extras?.tee ?? nodeTee(o.extras?.shimConfigPath);
+  const resources = [...(o.devices ? [deviceResourceSource(o.devices)] : []), ...(o.extras?.resources ? [o.extras.resources] : [])];
+  const report = typeof cfg.nodeStatusReportFrequency === 'string' ? durationMs(cfg.nodeStatusReportFrequency) : undefined;
+  const node = new NodeLifecycle({
+    api: restClient(kc),
+    nodeName: o.settings.nodeName,
+    rootDir: o.settings.rootDir,
+    labels: nodeLabels({ nodeName: o.settings.nodeName, tee, ...(o.settings.nodeLabels ? { extra: o.settings.nodeLabels } : {}) }),
+    addresses: nodeAddresses(o.settings.nodeIp ? { nodeIp: o.settings.nodeIp } : {}),
+    kubeletPort: o.kubeletPort,
+    runtimeVersion: async () => {
+      const v = await o.cri.version({ timeoutMs: 5000 });
+      return { runtimeName: v.runtimeName, runtimeVersion: v.runtimeVersion };
+    },
+    ready: () => runtimeReadiness(o.cri, o.pleg),
+    nodeInfo: nodeSystemInfo,
+    allocatable: {
+      maxPods: cfg.maxPods,
+      evictionHard: cfg.evictionHard,
+      ...(cfg.kubeReserved ? { kubeReserved: cfg.kubeReserved as Record<string, string> } : {}),
+      ...(cfg.systemReserved ? { systemReserved: cfg.systemReserved as Record<string, string> } : {}),
+    },
+    statusUpdateMs: durationMs(cfg.nodeStatusUpdateFrequency),
+    ...(report ? { statusReportMs: report } : {}),
+    leaseDurationSeconds: cfg.nodeLeaseDurationSeconds,
+    ...(Array.isArray(cfg.registerWithTaints) ? { registerWithTaints: cfg.registerWithTaints as NodeTaint[] } : {}),
+    ...(resources.length ? { resources: chainResourceSources(resources) } : {}),
+    ...(o.extras?.conditions ? { conditions: o.extras.conditions } : {}),
+    logger: o.log,
+  });
+  node.start();
+  const unsubscribe = o.devices?.onChange(() => void (node.registered ? node.syncStatus(false) : undefined));
+  if (unsubscribe) node.onStop.push(unsubscribe);
+  return node;
+}
