@@ -5,6 +5,8 @@
  *   cocolet up [--once|--exit-when-running] [--state-dir DIR] [--timeout SECONDS]
  *              [--no-confidential | --confidential (a missing prerequisite is an error)]
  *              [--shim-dir DIR] [--container-runtime-endpoint SOCK]
+ *              [--kubeconfig FILE [--bootstrap-kubeconfig FILE] [--node-name N] [--node-ip IP] [--address IP]]
+ *   cocolet cluster up [--once] [--state-dir DIR] [--node-name N] [--no-confidential] ...
  *   cocolet kubelet [kubelet flags: --config, --pod-manifest-path, --container-runtime-endpoint,
  *              --root-dir, --node-name, --kubeconfig, --runtime-class-handler name=handler, ...]
  *   cocolet status [--root-dir DIR] [--json]
@@ -42,6 +44,10 @@ const USAGE = `usage:
   cocolet up [--once|--exit-when-running] [--state-dir DIR] [--timeout SECONDS]
              [--no-confidential | --confidential] [--shim-dir DIR] [--container-runtime-endpoint SOCK]
       a standalone node running the example pods (standard + confidential) until Ctrl-C
+  cocolet up --kubeconfig FILE [--bootstrap-kubeconfig FILE] [--node-name N] [--node-ip IP] [--address IP] ...
+      this machine as a node of the cluster of FILE (pods come from the API server)
+  cocolet cluster up [--once] [--state-dir DIR] [--node-name N] [--node-monitor-grace-period 50s] ...
+      a local control plane (scripts/build-cluster's binaries) with this machine joined to it
   cocolet kubelet [--config FILE] [--pod-manifest-path DIR] [--container-runtime-endpoint unix://SOCK]
                   [--root-dir DIR] [--node-name NAME] [--kubeconfig FILE] [--runtime-class-handler NAME=HANDLER] ...
       the kubelet alone, with the upstream flag names
@@ -92,7 +98,13 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...args] = argv;
   const stateDir = takeValue(args, '--state-dir') ?? process.env.COCOLET_STATE_DIR ?? DEFAULT_STATE_DIR;
   switch (cmd) {
+    case 'cluster':
     case 'up': {
+      const sub = cmd === 'cluster' ? (args.shift() === 'up' ? 'cluster' : 'bad') : undefined;
+      if (sub === 'bad') {
+        out('usage: cocolet cluster up [--once] [--state-dir DIR] [--node-name N] [--node-monitor-grace-period 50s] [up flags]');
+        return 2;
+      }
       const once = takeFlag(args, '--once') || takeFlag(args, '--exit-when-running');
       const noConfidential = takeFlag(args, '--no-confidential');
       const requireConfidential = takeFlag(args, '--confidential');
@@ -103,12 +115,27 @@ async function main(argv: string[]): Promise<number> {
       const timeout = takeValue(args, '--timeout');
       const shimDir = takeValue(args, '--shim-dir') ?? process.env.COCOLET_SHIM_DIR;
       const endpoint = takeValue(args, '--container-runtime-endpoint');
+      const kubeconfig = takeValue(args, '--kubeconfig');
+      const bootstrapKubeconfig = takeValue(args, '--bootstrap-kubeconfig');
+      const nodeName = takeValue(args, '--node-name');
+      const nodeIp = takeValue(args, '--node-ip');
+      const address = takeValue(args, '--address');
+      const grace = sub === 'cluster' ? takeValue(args, '--node-monitor-grace-period') : undefined;
       if (args.length) {
-        out(`cocolet up: unknown arguments: ${args.join(' ')}`);
+        out(`cocolet ${cmd}: unknown arguments: ${args.join(' ')}`);
+        return 2;
+      }
+      if (bootstrapKubeconfig && !kubeconfig) {
+        out('cocolet up: --bootstrap-kubeconfig needs --kubeconfig (where the issued credentials go)');
+        return 2;
+      }
+      if (sub === 'cluster' && (kubeconfig || nodeIp || address)) {
+        out('cocolet cluster up: --kubeconfig, --node-ip and --address are chosen by cluster up');
         return 2;
       }
       const ac = signalController();
-      return up({
+      const logger = createLogger({ component: 'kubelet', level: process.env.COCOLET_LOG_LEVEL ?? 'warn' });
+      const common = {
         stateDir: resolve(stateDir),
         root: repoRoot(),
         once,
@@ -118,9 +145,21 @@ async function main(argv: string[]): Promise<number> {
         ...(shimDir ? { shimDir: resolve(shimDir) } : {}),
         shimBinary: join(dirname(fileURLToPath(import.meta.url)), 'containerd-shim-cocolet-v2.js'),
         ...(endpoint ? { endpoint } : {}),
+        ...(nodeName ? { nodeName } : {}),
         out,
         signal: ac.signal,
-        logger: createLogger({ component: 'kubelet', level: process.env.COCOLET_LOG_LEVEL ?? 'warn' }),
+        logger,
+      };
+      if (sub === 'cluster') {
+        const { clusterUp } = await import('../cluster/cli.js');
+        return clusterUp({ ...common, ...(grace ? { nodeMonitorGracePeriod: grace } : {}) });
+      }
+      return up({
+        ...common,
+        ...(kubeconfig ? { kubeconfig: resolve(kubeconfig) } : {}),
+        ...(bootstrapKubeconfig ? { bootstrapKubeconfig: resolve(bootstrapKubeconfig) } : {}),
+        ...(nodeIp ? { nodeIp } : {}),
+        ...(address ? { address } : {}),
       });
     }
     case 'kubelet': {

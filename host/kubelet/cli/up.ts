@@ -16,9 +16,10 @@
  * `cocolet`, served by `containerd-shim-cocolet-v2`, which containerd looks up on its PATH
  * (prefixed with `--shim-dir` / `$COCOLET_SHIM_DIR`, else a link in `<stateDir>/bin`).
  */
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../../shared/log/logger.js';
 import { spawnSync } from 'node:child_process';
 import { connect, createServer } from 'node:net';
@@ -52,6 +53,22 @@ export interface UpOptions {
    * `<stateDir>/bin` for `--confidential` when no `shimDir` is given. */
   shimBinary?: string;
   endpoint?: string;
+  /**
+   * Join the cluster of this kubeconfig (the node's credentials) instead of running the example
+   * static pods: the node registers, runs the pods the scheduler binds to it, and `up` reports
+   * when it is Ready.
+   */
+  kubeconfig?: string;
+  /** TLS bootstrapping credentials for when `kubeconfig` has no usable certificate yet. */
+  bootstrapKubeconfig?: string;
+  /** Node name (default: the host name). */
+  nodeName?: string;
+  /** The Node's InternalIP (the API server reaches the kubelet there). */
+  nodeIp?: string;
+  /** Where the kubelet's HTTPS API listens (default 127.0.0.1; 0.0.0.0 for a remote API server). */
+  address?: string;
+  /** Called once the node has registered and reported its status (cluster mode). */
+  onRegistered?: () => void;
   out: (line: string) => void;
   signal: AbortSignal;
   logger: Logger;
@@ -78,6 +95,48 @@ function portOrAny(address: string, port: number): Promise<number> {
     s.once('error', () => resolve(0));
     s.listen(port, address, () => s.close(() => resolve(port)));
   });
+}
+
+/** The CA file of a kubeconfig's cluster (its data written to `<pkiDir>/cluster-ca.crt`). */
+function clusterCaFile(kubeconfig: string, pkiDir: string): string | undefined {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const c = kc.getCurrentCluster();
+  if (c?.caFile) return resolvePath(dirname(kubeconfig), c.caFile);
+  if (!c?.caData) return undefined;
+  mkdirSync(pkiDir, { recursive: true, mode: 0o700 });
+  const f = join(pkiDir, 'cluster-ca.crt');
+  writeFileSync(f, Buffer.from(c.caData, 'base64'));
+  return f;
+}
+
+/** A node in a cluster: reports the join, then (without --once) runs until stopped. */
+async function joined(k: Kubelet, o: UpOptions, say: (m: string) => void, cleanup: () => Promise<void>): Promise<number> {
+  const abort = new Promise<'aborted'>((r) => (o.signal.aborted ? r('aborted') : o.signal.addEventListener('abort', () => r('aborted'), { once: true })));
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), o.timeoutMs)));
+  let poll: NodeJS.Timeout | undefined;
+  const registered = new Promise<'registered'>((r) => {
+    poll = setInterval(() => {
+      if (k.node?.registered && k.node.lastReported > 0) r('registered');
+    }, 100);
+  });
+  const first = await Promise.race([registered, abort, timeout]);
+  clearTimeout(timer);
+  clearInterval(poll);
+  if (first !== 'registered') {
+    if (first === 'timeout') say(`node ${k.settings.nodeName} not registered after ${o.timeoutMs / 1000}s (see the kubelet log)`);
+    await cleanup();
+    return first === 'timeout' ? 1 : 130;
+  }
+  say(`node ${k.settings.nodeName} registered (kubelet API on port ${k.apiServer?.port ?? 'none'})${o.once ? '' : '; Ctrl-C to stop'}`);
+  o.onRegistered?.();
+  if (!o.once) await abort;
+  // A node leaving a cluster keeps its pods' containers stopped only when asked to; here the
+  // kubelet stops and containerd (if `up` started it) goes with them.
+  await cleanup();
+  say('stopped');
+  return 0;
 }
 
 function summary(r: PodRecord): string {
@@ -139,8 +198,11 @@ export async function up(o: UpOptions): Promise<number> {
   let coco: ConfidentialNode | undefined;
   const cleanup = async (): Promise<void> => {
     if (kubelet) {
-      say('stopping pods');
-      await kubelet.stopAllPods();
+      // A cluster node leaves its pods running, as upstream's kubelet does (a restart adopts them).
+      if (!o.kubeconfig) {
+        say('stopping pods');
+        await kubelet.stopAllPods();
+      }
       await kubelet.stop();
     }
     if (coco) {
@@ -173,12 +235,12 @@ export async function up(o: UpOptions): Promise<number> {
     const manifests = join(o.stateDir, 'manifests');
     rmSync(manifests, { recursive: true, force: true });
     mkdirSync(manifests, { recursive: true });
-    const dirs = [join(o.root, 'examples', 'pods')];
+    const dirs = o.kubeconfig ? [] : [join(o.root, 'examples', 'pods')];
     for (const d of dirs) {
       if (!existsSync(d)) continue;
       for (const f of readdirSync(d)) if (/\.(ya?ml|json)$/.test(f)) copyFileSync(join(d, f), join(manifests, f));
     }
-    if (confidential) {
+    if (confidential && !o.kubeconfig) {
       say('confidential pod: starting the registry the guest pulls from');
       coco = await prepareConfidentialNode({
         stateDir: o.stateDir,
@@ -191,24 +253,39 @@ export async function up(o: UpOptions): Promise<number> {
     const expected = readdirSync(manifests).length;
     say(`static pods: ${manifests} (${expected} manifests)`);
 
-    // The HTTPS API on loopback: client certificates from a local CA only (no API server to ask).
+    // The HTTPS API. Standalone: on loopback, client certificates from a local CA only (no API
+    // server to ask). In a cluster: the cluster CA's client certificates (the API server's) and
+    // authorization by SubjectAccessReview.
     const pki = await localClientPki(join(o.stateDir, 'pki'));
+    const clusterCa = o.kubeconfig ? clusterCaFile(o.bootstrapKubeconfig && !existsSync(o.kubeconfig) ? o.bootstrapKubeconfig : o.kubeconfig, join(o.stateDir, 'pki')) : undefined;
+    const address = o.address ?? '127.0.0.1';
     const config = {
       ...defaultKubeletConfiguration(),
       staticPodPath: manifests,
       podLogsDir: join(o.stateDir, 'pods-logs'),
       containerRuntimeEndpoint: endpoint,
-      address: '127.0.0.1',
-      authentication: { x509: { clientCAFile: pki.caFile }, webhook: { enabled: false }, anonymous: { enabled: false } },
-      authorization: { mode: 'AlwaysAllow' },
+      address,
+      ...(clusterCa
+        ? { authentication: { x509: { clientCAFile: clusterCa }, webhook: { enabled: true }, anonymous: { enabled: false } }, authorization: { mode: 'Webhook' } }
+        : { authentication: { x509: { clientCAFile: pki.caFile }, webhook: { enabled: false }, anonymous: { enabled: false } }, authorization: { mode: 'AlwaysAllow' } }),
     };
+    const nodeName = (o.nodeName ?? hostname()).toLowerCase();
     kubelet = new Kubelet({
-      settings: { config, rootDir: join(o.stateDir, 'kubelet'), nodeName: hostname().toLowerCase(), runtimeClassHandlers: { ...DEFAULT_RUNTIME_CLASSES } },
+      settings: {
+        config,
+        rootDir: join(o.stateDir, 'kubelet'),
+        nodeName,
+        runtimeClassHandlers: { ...DEFAULT_RUNTIME_CLASSES },
+        ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
+        ...(o.bootstrapKubeconfig ? { bootstrapKubeconfig: o.bootstrapKubeconfig } : {}),
+        ...(o.nodeIp ? { nodeIp: o.nodeIp } : {}),
+      },
       cri,
       images: cri,
       logger: o.logger,
-      server: { port: await portOrAny('127.0.0.1', DEFAULT_SERVER_PORT) },
+      server: { address, port: await portOrAny(address, DEFAULT_SERVER_PORT) },
       shimStateDir: shimStateDirOf(o.stateDir),
+      node: shimConfigPath ? { shimConfigPath } : { tee: 'dev' },
     });
     const k = kubelet;
     const last = new Map<string, string>();
@@ -238,6 +315,7 @@ export async function up(o: UpOptions): Promise<number> {
     });
     await k.start();
     say(`kubelet running (root ${join(o.stateDir, 'kubelet')})`);
+    if (o.kubeconfig) return await joined(k, o, say, cleanup);
     const api = k.apiServer;
     say(
       api

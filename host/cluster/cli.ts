@@ -1,0 +1,41 @@
+/**
+ * `cocolet cluster up` (`npm run cluster`): a local Kubernetes control plane from the binaries
+ * `scripts/build-cluster` made, this machine joined to it as a cocolet node, the RuntimeClass
+ * `cocolet` created, and the kubectl command to use printed. Ctrl-C (or `--once` once the node is
+ * registered) stops the node, then the control plane. State lives in `<state-dir>/cluster`
+ * (certificates and etcd data are kept between runs; ports are picked anew).
+ */
+import { join } from 'node:path';
+import type { Logger } from '../../shared/log/logger.js';
+import { up, type UpOptions } from '../kubelet/cli/up.js';
+import { ensureRuntimeClass } from './admin.js';
+import { clusterBinDir, missingBinaries, startControlPlane } from './controlplane.js';
+
+export interface ClusterUpOptions extends Omit<UpOptions, 'kubeconfig' | 'bootstrapKubeconfig' | 'nodeIp' | 'address'> {
+  /** kube-controller-manager `--node-monitor-grace-period` (default upstream's 50s). */
+  nodeMonitorGracePeriod?: string;
+  logger: Logger;
+}
+
+export async function clusterUp(o: ClusterUpOptions): Promise<number> {
+  const missing = missingBinaries();
+  if (missing.length) {
+    o.out(`cocolet cluster up: the control plane is not built (${missing.join(', ')} missing in ${clusterBinDir()}); run scripts/build-cluster (needs Go >= 1.24, ~20 min cold)`);
+    return 2;
+  }
+  const t0 = Date.now();
+  const say = (msg: string): void => o.out(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
+  say('starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler');
+  const cp = await startControlPlane({ dir: join(o.stateDir, 'cluster'), logger: o.logger, ...(o.nodeMonitorGracePeriod ? { nodeMonitorGracePeriod: o.nodeMonitorGracePeriod } : {}) });
+  try {
+    say(`control plane ready at ${cp.server} (logs in ${join(cp.dir, 'logs')})`);
+    if (await ensureRuntimeClass(cp.adminKubeconfig)) say('RuntimeClass cocolet (handler cocolet) created');
+    const nodeName = (o.nodeName ?? (await import('node:os')).hostname()).toLowerCase();
+    const kubeconfig = await cp.nodeKubeconfig(nodeName);
+    const hint = (): void => o.out(`use it: export KUBECONFIG=${cp.adminKubeconfig} PATH=${cp.binDir}:$PATH; kubectl get nodes -o wide`);
+    return await up({ ...o, nodeName, kubeconfig, nodeIp: '127.0.0.1', address: '127.0.0.1', onRegistered: hint });
+  } finally {
+    say('stopping the control plane');
+    await cp.stop();
+  }
+}
