@@ -214,7 +214,7 @@ export class ExamplePlugin {
     });
   }
 
-  /** Widgets from one NUMA node first (the node with the most candidates), always including `must`. */
+  /** `must` first, then widgets of the NUMA node with the most candidates, widgets without a node last. */
   preferred(available: string[], must: string[], size: number): string[] {
     const out = [...must];
     const byNode = new Map<number, string[]>();
@@ -223,7 +223,8 @@ export class ExamplePlugin {
       const n = this.numaOf(id) ?? -1;
       byNode.set(n, [...(byNode.get(n) ?? []), id]);
     }
-    const nodes = [...byNode.entries()].sort((a, b) => b[1].length - a[1].length || a[0] - b[0]);
+    // Widgets without a NUMA node come last; among nodes, the one with the most candidates first.
+    const nodes = [...byNode.entries()].sort((a, b) => Number(a[0] < 0) - Number(b[0] < 0) || b[1].length - a[1].length || a[0] - b[0]);
     for (const [, ids] of nodes) for (const id of ids) if (out.length < size) out.push(id);
     return out.slice(0, Math.max(size, must.length));
   }
