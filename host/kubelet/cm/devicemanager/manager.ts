@@ -297,17 +297,6 @@ export class DeviceManager implements HintProvider {
     return out;
   }
 
-  /** The machine's capacity and allocatable with the device plugin resources added (node status). */
-  withDevices<L extends Record<string, number>>(machine: { capacity: L; allocatable: L }): { capacity: L; allocatable: L } {
-    const capacity: Record<string, number> = { ...machine.capacity };
-    const allocatable: Record<string, number> = { ...machine.allocatable };
-    for (const [r, v] of Object.entries(this.resources())) {
-      capacity[r] = v.capacity;
-      allocatable[r] = v.allocatable;
-    }
-    return { capacity: capacity as L, allocatable: allocatable as L };
-  }
-
   /** The devices of a resource (for tests and `cocolet status`). */
   devices(resource: string): DeviceInfo[] {
     return [...(this.resourcesByName.get(resource)?.devices.values() ?? [])].map((d) => ({ ...d, numa: [...d.numa] }));
