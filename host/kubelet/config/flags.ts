@@ -24,7 +24,15 @@ export const DEFAULT_RUNTIME_CLASSES: Readonly<Record<string, string>> = {
 };
 
 /** Flag name → KubeletConfiguration field and value type. */
-const CONFIG_FLAGS: Record<string, { field: string; type: 'string' | 'int' | 'bool' | 'duration' }> = {
+/** `lt`: `a<b,c<d` (evictionHard / evictionSoft); `eq`: `a=b,c=d`; `list`: `a,b`. */
+const CONFIG_FLAGS: Record<string, { field: string; type: 'string' | 'int' | 'bool' | 'duration' | 'lt' | 'eq' | 'list' }> = {
+  'eviction-hard': { field: 'evictionHard', type: 'lt' },
+  'eviction-soft': { field: 'evictionSoft', type: 'lt' },
+  'eviction-soft-grace-period': { field: 'evictionSoftGracePeriod', type: 'eq' },
+  'eviction-minimum-reclaim': { field: 'evictionMinimumReclaim', type: 'eq' },
+  'eviction-pressure-transition-period': { field: 'evictionPressureTransitionPeriod', type: 'duration' },
+  'eviction-max-pod-grace-period': { field: 'evictionMaxPodGracePeriod', type: 'int' },
+  'enforce-node-allocatable': { field: 'enforceNodeAllocatable', type: 'list' },
   'pod-manifest-path': { field: 'staticPodPath', type: 'string' },
   'manifest-url': { field: 'staticPodURL', type: 'string' },
   'container-runtime-endpoint': { field: 'containerRuntimeEndpoint', type: 'string' },
@@ -71,6 +79,17 @@ function bad(flag: string, message: string): never {
   throw new CocoletError(ErrorCode.ConfigInvalid, `--${flag}: ${message}`, { context: { flag } });
 }
 
+/** `memory.available<100Mi,nodefs.available<10%` (sep `<`) or `memory.available=30s` (sep `=`) as a map. */
+function parsePairs(flag: string, value: string, sep: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of value.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const i = part.indexOf(sep);
+    if (i <= 0) bad(flag, `${JSON.stringify(part)} is not signal${sep}value (e.g. ${sep === '<' ? 'memory.available<100Mi' : 'memory.available=1m30s'})`);
+    out[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+  }
+  return out;
+}
+
 /** Parses `--name=value` / `--name value` flags; stops at the first non-flag argument. */
 export function parseKubeletFlags(argv: string[]): { flags: KubeletFlags; rest: string[] } {
   const flags: KubeletFlags = { runtimeClassHandlers: {}, overrides: {} };
@@ -98,6 +117,10 @@ export function parseKubeletFlags(argv: string[]): { flags: KubeletFlags; rest: 
       } else if (spec.type === 'bool') {
         if (value !== 'true' && value !== 'false') bad(name, 'must be true or false');
         flags.overrides[spec.field] = value === 'true';
+      } else if (spec.type === 'lt' || spec.type === 'eq') {
+        flags.overrides[spec.field] = parsePairs(name, value, spec.type === 'lt' ? '<' : '=');
+      } else if (spec.type === 'list') {
+        flags.overrides[spec.field] = value ? value.split(',').map((x) => x.trim()) : [];
       } else flags.overrides[spec.field] = value;
       continue;
     }
@@ -162,7 +185,11 @@ export interface KubeletSettings {
 export function resolveSettings(flags: KubeletFlags, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): KubeletSettings {
   let config = flags.config ? parseKubeletConfiguration(readFile(flags.config)) : defaultKubeletConfiguration();
   if (Object.keys(flags.overrides).length > 0) {
-    validateKubeletConfiguration(flags.overrides);
+    // Eviction settings are checked together (a soft threshold by flag may take its grace period from the file).
+    const evictionFields = ['evictionHard', 'evictionSoft', 'evictionSoftGracePeriod', 'evictionMinimumReclaim', 'enforceNodeAllocatable'];
+    const touches = evictionFields.some((f) => f in flags.overrides);
+    const fromFile = touches ? Object.fromEntries(evictionFields.filter((f) => config[f] !== undefined).map((f) => [f, config[f]])) : {};
+    validateKubeletConfiguration({ ...fromFile, ...flags.overrides });
     config = { ...config, ...flags.overrides } as KubeletConfiguration;
   }
   return {

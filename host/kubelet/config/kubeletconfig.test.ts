@@ -79,3 +79,29 @@ test('unknown and malformed flags are rejected naming the flag', () => {
   assert.throws(() => parseKubeletFlags(['--max-pods=lots']), (e) => isCocoletError(e) && e.context.flag === 'max-pods');
   assert.throws(() => resolveSettings(parseKubeletFlags(['--sync-frequency=soon']).flags), (e) => isCocoletError(e) && e.context.field === 'syncFrequency');
 });
+
+test('eviction flags: --eviction-hard / --eviction-soft use signal<value, grace periods and reclaim signal=value', () => {
+  const { flags } = parseKubeletFlags([
+    '--config=/k.yaml',
+    '--eviction-hard=memory.available<200Mi,nodefs.available<5%',
+    '--eviction-soft',
+    'memory.available<1Gi',
+    '--eviction-minimum-reclaim=memory.available=100Mi',
+    '--eviction-pressure-transition-period=1m',
+    '--eviction-max-pod-grace-period=30',
+    '--enforce-node-allocatable=pods,system-reserved',
+  ]);
+  const s = resolveSettings(flags, () => 'evictionSoftGracePeriod:\n  memory.available: 30s\n');
+  assert.deepEqual(s.config.evictionHard, { 'memory.available': '200Mi', 'nodefs.available': '5%' });
+  assert.deepEqual(s.config.evictionSoft, { 'memory.available': '1Gi' });
+  assert.deepEqual(s.config.evictionSoftGracePeriod, { 'memory.available': '30s' });
+  assert.deepEqual(s.config.evictionMinimumReclaim, { 'memory.available': '100Mi' });
+  assert.equal(s.config.evictionPressureTransitionPeriod, '1m');
+  assert.equal(s.config.evictionMaxPodGracePeriod, 30);
+  assert.deepEqual(s.config.enforceNodeAllocatable, ['pods', 'system-reserved']);
+  assert.throws(
+    () => resolveSettings(parseKubeletFlags(['--eviction-soft=memory.available<1Gi']).flags),
+    (e: unknown) => isCocoletError(e) && e.context.field === 'evictionSoft.memory.available',
+  );
+  assert.throws(() => parseKubeletFlags(['--eviction-hard=memory.available=1Gi']), /--eviction-hard: "memory.available=1Gi" is not signal<value/);
+});
