@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Harness, have, waitFor } from '../../shared/testing/harness.js';
@@ -14,9 +14,8 @@ import { startContainerd, containerdSkipReason } from '../support/containerd.js'
 import { channelText, wsConnect, type WsClient } from '../support/wsclient.js';
 import { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
-import { Kubelet } from '../../host/kubelet/kubelet.js';
-import { defaultKubeletConfiguration } from '../../host/kubelet/config/kubeletconfig.js';
-import { DEFAULT_RUNTIME_CLASSES } from '../../host/kubelet/config/flags.js';
+import type { Kubelet } from '../../host/kubelet/kubelet.js';
+import { startKubelet } from '../support/kubelet.js';
 import { issueCert } from '../../host/kubelet/server/certs.js';
 import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 
@@ -41,31 +40,14 @@ before(async () => {
   const ctd = await startContainerd(h);
   cri = new CriClient({ endpoint: ctd!.address });
   h.defer('cri client', () => cri.close());
-  mkdirSync(join(dir, 'manifests'));
-  kubelet = new Kubelet({
-    settings: {
-      config: {
-        ...defaultKubeletConfiguration(),
-        staticPodPath: join(dir, 'manifests'),
-        podLogsDir: join(dir, 'logs'),
-        containerRuntimeEndpoint: ctd!.address,
-        authentication: { x509: { clientCAFile: join(dir, 'ca.crt') }, anonymous: { enabled: false } },
-        authorization: { mode: 'AlwaysAllow' },
-      },
-      rootDir: join(dir, 'root'),
-      nodeName: NODE,
-      runtimeClassHandlers: DEFAULT_RUNTIME_CLASSES,
-    },
+  kubelet = await startKubelet(h, {
+    dir,
+    containerd: ctd!,
     cri,
-    images: cri,
-    server: { address: '127.0.0.1', port: 0 },
+    nodeName: NODE,
+    config: { authentication: { x509: { clientCAFile: join(dir, 'ca.crt') }, anonymous: { enabled: false } }, authorization: { mode: 'AlwaysAllow' } },
   });
   const k = kubelet;
-  h.defer('kubelet and its pods', async () => {
-    await k.stopAllPods(0);
-    await k.stop();
-  });
-  await k.start();
   // One pod: `main` serves /www over HTTP on 8080 and sleeps; `writer` prints a line per trigger
   // file created by the test, then exits.
   const writer = 'for n in 1 2 3; do echo line-$n; while [ ! -f /tmp/go-$n ]; do sleep 0.05; done; done; echo last-line';
