@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, CocoletError } from '../../../../shared/errors/errors.js';
+import { Rng } from '../../../../shared/testing/rng.js';
 import { checksumOf, parseCheckpoint, readCheckpoint, writeCheckpoint, type CheckpointData } from './checkpoint.js';
 
 const data: CheckpointData = {
@@ -56,5 +57,22 @@ test('checkpoint: a file from the upstream kubelet (Go checksum, no entries) is 
     assert.throws(() => readCheckpoint(p), /checksum 2955065547 does not match/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('checkpoint: 2,000 random corruptions either parse or are refused as CheckpointCorrupt, never anything else', () => {
+  const rng = new Rng(0xdecade);
+  const good = Buffer.from(JSON.stringify({ Data: data, Checksum: 0 }));
+  for (let i = 0; i < 2000; i++) {
+    const b = Buffer.from(good);
+    const edits = 1 + rng.below(4);
+    for (let k = 0; k < edits; k++) b[rng.below(b.length)] = rng.below(256);
+    const text = rng.below(5) === 0 ? b.subarray(0, rng.below(b.length)).toString('latin1') : b.toString('latin1');
+    try {
+      const d = parseCheckpoint('p', text);
+      assert.ok(Array.isArray(d.PodDeviceEntries), `seed step ${i}`);
+    } catch (e) {
+      assert.ok(e instanceof CocoletError && e.code === ErrorCode.CheckpointCorrupt, `step ${i}: ${(e as Error).message}`);
+    }
   }
 });
