@@ -4,12 +4,10 @@
  * credentials, capacity and labels as `kubectl get nodes` shows them, the Lease, NotReady and the
  * unreachable taint when the kubelet stops, recovery without restarting running pods, and the
  * scheduler spreading a Deployment over two cocolet nodes.
- *
- * The pods opt out of the service-account token volume (projected volumes are the API-volumes
- * work of issue 13); what is under test here is the node, not the pod's volumes.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -18,6 +16,7 @@ import { Harness, waitFor } from '../../shared/testing/harness.js';
 import type { ControlPlane } from '../../host/cluster/controlplane.js';
 import { ensureRuntimeClass } from '../../host/cluster/admin.js';
 import { CriClient } from '../../host/cri/client.js';
+import { mountsUnder } from '../../host/containerd/launcher.js';
 import { defaultKubeletConfiguration } from '../../host/kubelet/config/kubeletconfig.js';
 import { DEFAULT_RUNTIME_CLASSES } from '../../host/kubelet/config/flags.js';
 import { Kubelet } from '../../host/kubelet/kubelet.js';
@@ -60,7 +59,11 @@ describe('cocolet node in a real cluster', { skip }, () => {
     await ensureRuntimeClass(cp.adminKubeconfig);
   });
   after(async () => {
-    for (const name of [...running.keys()]) await stopNode(name);
+    // Pods go first (their projected-volume tmpfs mounts live under the root dirs), then the kubelets.
+    for (const [name, r] of [...running]) {
+      await r.kubelet.stopAllPods(1).catch(() => undefined);
+      await stopNode(name);
+    }
     await h.dispose();
   });
 
@@ -75,7 +78,14 @@ describe('cocolet node in a real cluster', { skip }, () => {
   }
   const roots = new Map<string, string>();
   const rootOf = (name: string): string => {
-    if (!roots.has(name)) roots.set(name, h.tempDir(`cocolet-node-${name}-`));
+    if (!roots.has(name)) {
+      const dir = h.tempDir(`cocolet-node-${name}-`);
+      // Runs before the dir is removed: whatever a stopped pod left mounted there.
+      h.defer(`unmount under ${dir}`, () => {
+        for (const m of mountsUnder(dir)) spawnSync('umount', ['-l', m]);
+      });
+      roots.set(name, dir);
+    }
     return roots.get(name)!;
   };
 
@@ -174,7 +184,7 @@ describe('cocolet node in a real cluster', { skip }, () => {
         apiVersion: 'v1',
         kind: 'Pod',
         metadata: { name: podName, namespace: 'default' },
-        spec: { nodeName: 'n1', terminationGracePeriodSeconds: 1, automountServiceAccountToken: false, containers: [{ name: 'c', image: BUSYBOX_IMAGE, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] },
+        spec: { nodeName: 'n1', terminationGracePeriodSeconds: 1, containers: [{ name: 'c', image: BUSYBOX_IMAGE, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] },
       }),
     });
     const pod = (): Promise<PodJson> => kubectlJson<PodJson>(cp, ['pod', podName]);
@@ -225,7 +235,6 @@ describe('cocolet node in a real cluster', { skip }, () => {
             metadata: { labels },
             spec: {
               terminationGracePeriodSeconds: 1,
-              automountServiceAccountToken: false,
               topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: labels } }],
               containers: [{ name: 'c', image: BUSYBOX_IMAGE, imagePullPolicy: 'Never', command: ['sleep', '3600'] }],
             },
