@@ -306,3 +306,41 @@ test('the loop runs every period, and right after an evicted pod is cleaned up',
   s.m.stop();
   assert.equal(s.clock.pending, 0);
 });
+
+test('local storage limits: emptyDir sizeLimit, the pod total, then a container limit; evicted at once, before thresholds', async () => {
+  const s = setup({ evictionHard: { 'memory.available': '100Mi' } }, { localStorageCapacityIsolation: true });
+  s.signals.values = { 'memory.available': Gi };
+  const withVolume = mkPod('scratch');
+  withVolume.spec.volumes = [{ name: 'cache', emptyDir: { sizeLimit: '100Mi' } }];
+  const limited = mkPod('limited');
+  limited.spec.containers[0]!.resources = { limits: { 'ephemeral-storage': '50Mi' } };
+  const fine = mkPod('fine');
+  fine.spec.containers[0]!.resources = { limits: { 'ephemeral-storage': '1Gi' } };
+  s.setPods([withVolume, limited, fine, mkPod('static', { source: 'file' })]);
+  s.stats.set('uid-scratch', { perLocalVolumeUsed: { cache: 150 * Mi }, containers: { main: { rootfsUsed: 0, logsUsed: 0 } } });
+  s.stats.set('uid-limited', { containers: { main: { rootfsUsed: 40 * Mi, logsUsed: 20 * Mi } } });
+  s.stats.set('uid-fine', { containers: { main: { rootfsUsed: 40 * Mi, logsUsed: 20 * Mi } } });
+  s.stats.set('uid-static', { perLocalVolumeUsed: { x: Gi }, containers: { main: { rootfsUsed: Gi, logsUsed: 0 } } });
+  assert.equal((await s.m.synchronize())?.metadata.name, 'scratch');
+  assert.deepEqual(
+    s.evictions.map((e) => [e.pod.metadata.name, e.gracePeriodSeconds, e.message]),
+    [
+      ['scratch', 0, 'Usage of EmptyDir volume "cache" exceeds the limit "100Mi". '],
+      ['limited', 0, 'Pod ephemeral local storage usage exceeds the total limit of containers 50Mi. '],
+    ],
+  );
+  assert.match(s.evictions[0]!.event, /^emptyDir volume cache holds 150Mi, over its sizeLimit 100Mi; evicted at once/);
+  assert.match(s.evictions[1]!.event, /uses 60Mi of local storage .* over the 50Mi/);
+});
+
+test('local storage limits: a container over its own limit in a pod whose total is within limits', async () => {
+  const { localStorageViolation } = await import('./manager.js');
+  const p = mkPod('two');
+  p.spec.containers = [
+    { name: 'a', image: 'x', resources: { limits: { 'ephemeral-storage': '10Mi' } } },
+    { name: 'b', image: 'x', resources: { limits: { 'ephemeral-storage': '1Gi' } } },
+  ];
+  const v = localStorageViolation(p, { containers: { a: { rootfsUsed: 20 * Mi, logsUsed: 0 }, b: { rootfsUsed: 0, logsUsed: 0 } } });
+  assert.equal(v?.message, 'Container a exceeded its local ephemeral storage limit "10Mi". ');
+  assert.equal(localStorageViolation(p, { containers: { a: { rootfsUsed: Mi, logsUsed: 0 } } }), undefined);
+});

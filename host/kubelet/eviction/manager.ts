@@ -78,6 +78,8 @@ export interface EvictionManagerOptions {
   podCleanedUp?: (pod: Pod) => boolean;
   pressureTransitionMs?: number;
   maxPodGracePeriodSeconds?: number;
+  /** Evict pods over their emptyDir sizeLimit or ephemeral-storage limits (localStorageCapacityIsolation). */
+  localStorageCapacityIsolation?: boolean;
   periodMs?: number;
   clock: Clock;
   logger?: Logger;
@@ -297,6 +299,11 @@ export class EvictionManager {
     });
     this.lastMet = met;
     this.lastObservations = obs;
+    // Local storage limits (emptyDir sizeLimit, pod and container ephemeral-storage limits) come first.
+    if (this.o.localStorageCapacityIsolation) {
+      const evicted = await this.localStorageEviction();
+      if (evicted) return evicted;
+    }
     if (!actionable.length) return undefined;
     // memory signals first (byEvictionPriority)
     const isMem = (t: Threshold): boolean => SIGNAL_RESOURCE[t.signal] === 'memory';
@@ -338,6 +345,26 @@ export class EvictionManager {
     this.log.warn({ pod: chosen.pod.name, signal: threshold.signal, gracePeriodSeconds: grace, why: because }, 'evicting pod');
     await this.o.evict({ pod, reason: 'Evicted', message, event, gracePeriodSeconds: grace, signal: threshold.signal });
     return pod;
+  }
+
+  /**
+   * Pods over a local storage limit, each evicted at once (grace 0), as the kubelet does before it
+   * looks at thresholds; returns the first evicted pod.
+   */
+  private async localStorageEviction(): Promise<Pod | undefined> {
+    const active = this.o.activePods().filter((p) => !isCriticalPod(p));
+    if (!active.length) return undefined;
+    const stats = await this.o.podStats(active);
+    let first: Pod | undefined;
+    for (const pod of active) {
+      const st = stats.get(pod.metadata.uid!);
+      const v = st ? localStorageViolation(pod, st) : undefined;
+      if (!v) continue;
+      this.log.warn({ pod: `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`, why: v.event }, 'evicting pod over its local storage limit');
+      await this.o.evict({ pod, reason: 'Evicted', message: v.message, event: v.event, gracePeriodSeconds: 0, signal: 'nodefs.available' });
+      first ??= pod;
+    }
+    return first;
   }
 
   /** Dead containers, then unused images, for disk signals; true when that was enough. */
@@ -394,4 +421,51 @@ export function evictionMessage(signal: Signal, pod: Pod, st: PodStats | undefin
     }
   }
   return m;
+}
+
+/**
+ * The first local storage limit a pod is over (emptyDirLimitEviction, podEphemeralStorageLimitEviction,
+ * containerEphemeralStorageLimitEviction, in that order), with the kubelet's message and a plain one.
+ */
+export function localStorageViolation(pod: Pod, st: PodStats): { message: string; event: string } | undefined {
+  const volumes = typeof st.perLocalVolumeUsed === 'object' ? st.perLocalVolumeUsed : {};
+  for (const v of pod.spec.volumes ?? []) {
+    const limit = v.emptyDir?.sizeLimit;
+    const used = volumes[v.name];
+    if (limit === undefined || used === undefined) continue;
+    const max = quantityValue(limit) ?? 0;
+    const u = Number(quantityValue(used) ?? 0);
+    if (max > 0 && u > max) {
+      return {
+        message: `Usage of EmptyDir volume "${v.name}" exceeds the limit "${limit}". `,
+        event: `emptyDir volume ${v.name} holds ${human(u)}, over its sizeLimit ${limit}; evicted at once (local storage limits do not wait for node pressure)`,
+      };
+    }
+  }
+  const containers = st.containers ?? {};
+  const containerUse = (name: string): number => (containers[name]?.rootfsUsed ?? 0) + (containers[name]?.logsUsed ?? 0);
+  const limits = pod.spec.containers.map((c) => c.resources?.limits?.['ephemeral-storage']);
+  if (limits.some((l) => l !== undefined)) {
+    const podLimit = limits.reduce<number>((s, l) => s + (l === undefined ? 0 : (quantityValue(l) ?? 0)), 0);
+    const ephemeralVolumes = (pod.spec.volumes ?? []).filter((v) => v.emptyDir && v.emptyDir.medium !== 'Memory').reduce((s, v) => s + Number(quantityValue(volumes[v.name] ?? 0) ?? 0), 0);
+    const podUse = pod.spec.containers.reduce((s, c) => s + containerUse(c.name), 0) + ephemeralVolumes;
+    if (podLimit > 0 && podUse > podLimit) {
+      return {
+        message: `Pod ephemeral local storage usage exceeds the total limit of containers ${formatBytes(podLimit)}. `,
+        event: `the pod uses ${human(podUse)} of local storage (writable layers, logs, emptyDirs), over the ${human(podLimit)} its containers' ephemeral-storage limits add up to; evicted at once`,
+      };
+    }
+  }
+  for (const c of pod.spec.containers) {
+    const l = c.resources?.limits?.['ephemeral-storage'];
+    if (l === undefined || !containers[c.name]) continue;
+    const use = containerUse(c.name);
+    if (use > (quantityValue(l) ?? Infinity)) {
+      return {
+        message: `Container ${c.name} exceeded its local ephemeral storage limit "${String(l)}". `,
+        event: `container ${c.name} uses ${human(use)} of local storage (writable layer and logs), over its ephemeral-storage limit ${String(l)}; evicted at once`,
+      };
+    }
+  }
+  return undefined;
 }
