@@ -243,3 +243,22 @@ test('TLS bootstrap CSR: the node identity, a valid self-signature, and a key th
   assert.deepEqual(names, ['system:nodes', 'system:node:n1']);
   assert.equal(createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' }).toString('hex'), pub.export({ type: 'spki', format: 'der' }).toString('hex'));
 });
+
+test('reservations: reservedSystemCPUs replaces the reserved cpu with its size', async () => {
+  const { reservations } = await import('./wiring.js');
+  const { defaultKubeletConfiguration } = await import('../config/kubeletconfig.js');
+  const base = defaultKubeletConfiguration();
+  const r = reservations({ ...base, kubeReserved: { cpu: '1', memory: '1Gi' }, systemReserved: { cpu: '500m' }, reservedSystemCPUs: '0-1,3' });
+  assert.deepEqual([r.kubeReserved, r.systemReserved], [{ memory: '1Gi' }, { cpu: '3' }]);
+  assert.equal(machineResources(machine, r).allocatable.cpu, '1');
+  assert.deepEqual(reservations(base).systemReserved, {});
+});
+
+test('flags: --bootstrap-kubeconfig, --node-ip, --node-labels', async () => {
+  const { parseKubeletFlags, resolveSettings } = await import('../config/flags.js');
+  const { flags } = parseKubeletFlags(['--kubeconfig=/k', '--bootstrap-kubeconfig', '/b', '--node-ip=10.0.0.5', '--node-labels=a=b', '--node-labels', 'c=d']);
+  const s = resolveSettings(flags);
+  assert.deepEqual([s.kubeconfig, s.bootstrapKubeconfig, s.nodeIp, s.nodeLabels], ['/k', '/b', '10.0.0.5', { a: 'b', c: 'd' }]);
+  assert.throws(() => parseKubeletFlags(['--node-ip=nope']), /--node-ip: "nope" is not an IP address/);
+  assert.throws(() => parseKubeletFlags(['--node-labels=x']), /--node-labels: "x" is not a valid key=value label/);
+});

@@ -11,7 +11,8 @@ import type { KubeletSettings } from '../config/flags.js';
 import type { Pleg } from '../pleg/pleg.js';
 import { nodeAddresses, nodeLabels, nodeSystemInfo, nodeTee, type NodeTee } from './info.js';
 import { NodeLifecycle, type NodeTaint } from './lifecycle.js';
-import { chainResourceSources, deviceResourceSource, type NodeConditionSource, type NodeResourceSource } from './resources.js';
+import { CpuSet } from '../cm/machine/cpuset.js';
+import { chainResourceSources, deviceResourceSource, type AllocatableInput, type NodeConditionSource, type NodeResourceSource } from './resources.js';
 import { restClient } from './rest.js';
 
 /** What a library user (or `cocolet up`) may add to the Node. */
@@ -56,6 +57,20 @@ export async function runtimeReadiness(cri: CriRuntime, pleg: Pleg): Promise<{ o
   return { ok: problems.length === 0, message: problems.join(', ') };
 }
 
+/**
+ * What allocatable subtracts. `reservedSystemCPUs` (a cpuset) replaces the cpu of kubeReserved and
+ * systemReserved with its size, as upstream does.
+ */
+export function reservations(cfg: KubeletSettings['config']): AllocatableInput {
+  const kube = { ...(cfg.kubeReserved as Record<string, string> | undefined) };
+  const system = { ...(cfg.systemReserved as Record<string, string> | undefined) };
+  if (typeof cfg.reservedSystemCPUs === 'string' && cfg.reservedSystemCPUs.trim()) {
+    delete kube.cpu;
+    system.cpu = String(CpuSet.parse(cfg.reservedSystemCPUs).size);
+  }
+  return { maxPods: cfg.maxPods, evictionHard: cfg.evictionHard, kubeReserved: kube, systemReserved: system };
+}
+
 export function startNodeLifecycle(o: NodeWiringOptions): NodeLifecycle {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(o.kubeconfig);
@@ -76,12 +91,7 @@ export function startNodeLifecycle(o: NodeWiringOptions): NodeLifecycle {
     },
     ready: () => runtimeReadiness(o.cri, o.pleg),
     nodeInfo: nodeSystemInfo,
-    allocatable: {
-      maxPods: cfg.maxPods,
-      evictionHard: cfg.evictionHard,
-      ...(cfg.kubeReserved ? { kubeReserved: cfg.kubeReserved as Record<string, string> } : {}),
-      ...(cfg.systemReserved ? { systemReserved: cfg.systemReserved as Record<string, string> } : {}),
-    },
+    allocatable: reservations(cfg),
     statusUpdateMs: durationMs(cfg.nodeStatusUpdateFrequency),
     ...(report ? { statusReportMs: report } : {}),
     leaseDurationSeconds: cfg.nodeLeaseDurationSeconds,
