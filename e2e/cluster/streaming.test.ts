@@ -15,6 +15,8 @@ import { clusterSkipReason, kubectl, kubectlJson, kubectlRun, startCluster } fro
 import type { ControlPlane } from '../../host/cluster/controlplane.js';
 import { ensureClientCert, type CertFiles } from '../../host/cluster/pki.js';
 import { writeKubeconfig } from '../../host/cluster/kubeconfig.js';
+import { ensureRuntimeClass } from '../../host/cluster/admin.js';
+import { prepareShim } from '../shim/support.js';
 import { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
 import type { Kubelet } from '../../host/kubelet/kubelet.js';
@@ -23,6 +25,7 @@ import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 
 const NODE = 'stream-node';
 const POD = 'streamer';
+const SHIM_POD = 'through-the-shim';
 const h = new Harness();
 const skip = clusterSkipReason() ?? containerdSkipReason() ?? (have('curl') ? undefined : 'curl is not installed');
 const run = promisify(execFile);
@@ -35,7 +38,10 @@ before(async () => {
   if (skip) return;
   dir = h.tempDir('ccl-e2e-cstream-');
   cp = (await startCluster(h))!;
-  const ctd = (await startContainerd(h))!;
+  // The cocolet shim (fake hypervisor: its agent runs as a local process) for the `cocolet` pod.
+  const shim = prepareShim(h);
+  process.env.COCOLET_SHIM_CONFIG = shim.configPath;
+  const ctd = (await startContainerd(h, undefined, { shimDir: shim.shimDir }))!;
   cri = new CriClient({ endpoint: ctd.address });
   h.defer('cri client', () => cri.close());
   kubelet = await startKubelet(h, {
@@ -64,7 +70,21 @@ before(async () => {
       ],
     },
   };
+  await ensureRuntimeClass(cp.adminKubeconfig);
+  const shimPod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: SHIM_POD, namespace: 'default' },
+    spec: {
+      nodeName: NODE,
+      runtimeClassName: 'cocolet',
+      automountServiceAccountToken: false,
+      terminationGracePeriodSeconds: 0,
+      containers: [{ name: 'main', image: BUSYBOX_IMAGE, imagePullPolicy: 'Never', command: ['/bin/sleep', '3600'] }],
+    },
+  };
   await kubectl(cp, ['create', '-f', '-'], { input: JSON.stringify(pod) });
+  await kubectl(cp, ['create', '-f', '-'], { input: JSON.stringify(shimPod) });
   await waitFor(
     async () => {
       const p = await kubectlJson<{ status: { containerStatuses?: { name: string; state: { running?: unknown } }[] } }>(cp, ['pod', POD]);
@@ -116,6 +136,22 @@ test('kubectl exec -i: stdin reaches the process and its end ends cat', { skip, 
   const r = await kubectlRun(cp, ['exec', '-i', POD, '-c', 'main', '--', 'cat'], { input: 'through-stdin\nsecond line\n' });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'through-stdin\nsecond line\n');
+});
+
+test('kubectl exec into a pod of the cocolet shim: output, exit code and stdin through its end (issue 14)', { skip, timeout: 120_000 }, async () => {
+  await waitFor(
+    async () => {
+      const p = await kubectlJson<{ status: { containerStatuses?: { name: string; state: { running?: unknown } }[] } }>(cp, ['pod', SHIM_POD]);
+      return p.status.containerStatuses?.[0]?.state.running !== undefined;
+    },
+    { what: `pod ${SHIM_POD} running`, timeoutMs: 90_000, intervalMs: 500 },
+  );
+  const r = await kubectlRun(cp, ['exec', SHIM_POD, '--', 'sh', '-c', 'echo from-the-shim; exit 5']);
+  assert.equal(r.stdout, 'from-the-shim\n');
+  assert.equal(r.code, 5, r.stderr);
+  const cat = await kubectlRun(cp, ['exec', '-i', SHIM_POD, '--', 'cat'], { input: 'one\ntwo\n' });
+  assert.equal(cat.code, 0, cat.stderr);
+  assert.equal(cat.stdout, 'one\ntwo\n');
 });
 
 test('kubectl attach shows what the container writes', { skip, timeout: 60_000 }, async () => {
