@@ -41,7 +41,7 @@ export interface FakeNodeOptions {
   logger?: Logger;
   /** What the runtime reports as a sandbox's TEE (default: read from `<dir>/shim`, where nothing writes). */
   teeOf?: (sandboxId: string) => TeeKind | undefined;
-  /** The eviction manager's signals and period (default: this machine's). */
+  /** The eviction manager with fed signals; default off, so unit tests do not depend on this machine's free memory and disk. */
   eviction?: false | KubeletEvictionOptions;
 }
 
@@ -70,7 +70,7 @@ export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
       ...(o.logger ? { logger: o.logger } : {}),
       shimStateDir: join(dir, 'shim'),
       ...(o.teeOf ? { teeOf: o.teeOf } : {}),
-      ...(o.eviction !== undefined ? { eviction: o.eviction } : {}),
+      eviction: o.eviction ?? false,
     });
   let kubelet = make();
   await kubelet.start();

@@ -94,3 +94,36 @@ test('du counts bytes and entries, zero for a missing directory', () => {
   assert.ok(u.bytes >= 10_000);
   assert.deepEqual(du(join(root, 'missing')), { bytes: 0, inodes: 0 });
 });
+
+test('per-pod usage: CRI stats summed per pod, per-container shares, log and emptyDir bytes from disk', async () => {
+  const { podUsage } = await import('./signals.js');
+  const root = tree({
+    'logs/default_web_u1/main/0.log': 'x'.repeat(8192),
+    'root/pods/u1/volumes/kubernetes.io~empty-dir/cache/blob': 'y'.repeat(16384),
+  });
+  const stat = (uid: string, name: string, ws: bigint, layer: bigint) => ({
+    attributes: { id: name, metadata: { name }, labels: { 'io.kubernetes.pod.uid': uid } },
+    memory: { workingSetBytes: { value: ws } },
+    writableLayer: { usedBytes: { value: layer }, inodesUsed: { value: 3n } },
+  });
+  const cri = { listContainerStats: () => Promise.resolve([stat('u1', 'main', 100n * 1048576n, 4096n), stat('u1', 'side', 20n * 1048576n, 0n), stat('other', 'x', 1n, 1n)]) };
+  const web = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web', namespace: 'default', uid: 'u1' },
+    spec: { containers: [{ name: 'main', image: 'i' }, { name: 'side', image: 'i' }], volumes: [{ name: 'cache', emptyDir: {} }, { name: 'ram', emptyDir: { medium: 'Memory' as const } }] },
+  };
+  const idle = { ...web, metadata: { name: 'idle', namespace: 'default', uid: 'u2' } };
+  const m = await podUsage([web, idle] as never, { cri: cri as never, podLogsDir: join(root, 'logs'), rootDir: join(root, 'root') });
+  assert.equal(m.has('u2'), false, 'no running container: no stats');
+  const u = m.get('u1')!;
+  assert.equal(u.memoryWorkingSet, 120 * Mi);
+  assert.equal(u.rootfsUsed, 4096);
+  assert.equal(u.rootfsInodesUsed, 6);
+  assert.ok(Number(u.logsUsed) >= 8192);
+  assert.deepEqual(Object.keys(u.perLocalVolumeUsed as object), ['cache'], 'memory-backed emptyDirs are not disk');
+  assert.ok((u.perLocalVolumeUsed as Record<string, number>).cache! >= 16384);
+  assert.equal(u.containers?.main?.memoryWorkingSet, 100 * Mi);
+  assert.ok(u.containers!.main!.logsUsed! >= 8192);
+  assert.equal(u.containers?.side?.logsUsed, 0);
+});
