@@ -196,7 +196,7 @@ export class Kubelet implements PodSyncer {
     this.status = new StatusManager({
       node: o.settings.nodeName,
       ...(statusFile ? { file: statusFile } : {}),
-      extras: () => ({ podLogsDir: cfg.podLogsDir, pleg: { ...this.pleg.healthy(), healthy: this.pleg.healthy().ok, mode: this.pleg.mode }, events: this.events.list().slice(-100), devices: this.devices.resources() }),
+      extras: () => ({ podLogsDir: cfg.podLogsDir, pleg: { ...this.pleg.healthy(), healthy: this.pleg.healthy().ok, mode: this.pleg.mode }, events: this.events.list().slice(-100), devices: this.devices.resources(), ...(this.eviction ? { nodeConditions: this.eviction.manager.conditions() } : {}) }),
       handlerOf: (p) => {
         try {
           return this.runtime.runtimeHandler(p);

@@ -34,6 +34,7 @@ export function cmdStatus(rootDir: string, json: boolean, out: (s: string) => vo
   }
   out(json ? JSON.stringify(s, null, 2) : statusTable(s));
   if (!json) for (const [r, d] of Object.entries(s.devices ?? {})) out(`device plugin resource ${r}: ${d.allocatable} of ${d.capacity} devices healthy`);
+  if (!json) for (const c of s.nodeConditions ?? []) if (c.status === 'True') out(`node condition ${c.type} since ${c.lastTransitionTime}: ${c.message}`);
   return 0;
 }
 

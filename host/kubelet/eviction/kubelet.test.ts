@@ -3,7 +3,10 @@
 // node conditions follow, and admission refuses BestEffort pods under memory pressure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { newFakeNode, testContainer, testPod } from '../testing.js';
+import { cmdStatus } from '../cli/inspect.js';
 import type { FsLayout } from './rank.js';
 import type { Observations, SignalSource } from './signals.js';
 
@@ -44,6 +47,12 @@ test('memory pressure in the kubelet: the lowest-priority pod is evicted; BestEf
     assert.match(ev[0]!.message, /^memory.available was 50Mi, below the 100Mi eviction threshold \(hard\); evicted this pod because it has no memory stats, priority 1; ahead of default\/important: lower priority than default\/important \(1 < 100\)$/);
     assert.ok(rec.status.containerStatuses.every((c) => !c.state.running), 'containers stopped');
     assert.equal(node.kubelet.eviction!.manager.conditions().find((c) => c.type === 'MemoryPressure')!.status, 'True');
+    // `cocolet status` shows the pressure (the status file carries the node conditions)
+    writeFileSync(join(node.dir, 'status.json'), JSON.stringify(node.kubelet.status.snapshot()));
+    const lines: string[] = [];
+    assert.equal(cmdStatus(node.dir, false, (l) => lines.push(l)), 0);
+    assert.match(lines.join('\n'), /node condition MemoryPressure since \S+: kubelet has insufficient memory available: memory.available is 50Mi, threshold 100Mi/);
+    assert.doesNotMatch(lines.join('\n'), /DiskPressure/);
     // still under pressure: the next round runs as soon as the evicted pod is cleaned up, not 10 s later
     await node.step(1_000);
     assert.equal(phase('important'), 'Failed');

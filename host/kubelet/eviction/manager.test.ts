@@ -173,7 +173,8 @@ test('minimum reclaim: once met, a threshold stays met until available exceeds t
 });
 
 test('pressure transition period: the condition stays True until the signal has been clear that long', async () => {
-  const s = setup({ evictionHard: { 'memory.available': '100Mi' }, evictionPressureTransitionPeriod: undefined } as EvictionSettings, { pressureTransitionMs: 60_000 });
+  let changes = 0;
+  const s = setup({ evictionHard: { 'memory.available': '100Mi' } }, { pressureTransitionMs: 60_000, onConditionsChange: () => changes++ });
   s.setPods([]);
   s.signals.values = { 'memory.available': 50 * Mi };
   await s.m.synchronize();
@@ -189,6 +190,7 @@ test('pressure transition period: the condition stays True until the signal has 
   await s.m.synchronize();
   assert.equal(cond(s.m, 'MemoryPressure').status, 'False');
   assert.equal(cond(s.m, 'MemoryPressure').lastTransitionTime, new Date(s.clock.now()).toISOString());
+  assert.equal(changes, 2, 'told when it turned True and when it turned False');
 });
 
 test('disk pressure: dead containers, then unused images, before any pod; enough reclaimed → no eviction', async () => {

@@ -74,6 +74,8 @@ export interface EvictionManagerOptions {
   /** Kills the pod and records its status and event. */
   evict: (e: Eviction) => Promise<void> | void;
   reclaim?: NodeReclaim;
+  /** Called when a node condition turns True or False (e.g. to rewrite the status file). */
+  onConditionsChange?: () => void;
   /** True once an evicted pod's containers are gone (to start the next round early). */
   podCleanedUp?: (pod: Pod) => boolean;
   pressureTransitionMs?: number;
@@ -289,7 +291,9 @@ export class EvictionManager {
         this.log.info({ condition: c, status: on }, on ? 'node condition raised' : 'node condition cleared');
       }
     }
+    const changed = [...CONDITION_TYPES].some((c) => conditions.has(c) !== this.current.has(c));
     this.current = conditions;
+    if (changed) this.o.onConditionsChange?.();
     // grace periods, then only signals with fresh stats
     let actionable = [...first].filter(([t, at]) => now - at >= t.gracePeriodMs).map(([t]) => t);
     actionable = actionable.filter((t) => {

@@ -85,6 +85,7 @@ export async function startEviction(k: EvictionHost, o: KubeletEvictionOptions, 
       containers: () => k.gc.collect({ all: true }),
       images: () => k.imageGc.collect({ all: true }),
     },
+    onConditionsChange: () => k.status.flush(),
     podCleanedUp: (pod) => k.cache.get(pod.metadata.uid!).status.containers.every((c) => c.state !== 'running'),
     evict: (e: Eviction) => {
       const uid = e.pod.metadata.uid!;

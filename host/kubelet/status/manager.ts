@@ -25,6 +25,8 @@ export interface StatusFile {
   pleg?: { healthy: boolean; message: string; mode: string };
   /** Device plugin resources: all devices (capacity) and healthy ones (allocatable). */
   devices?: Record<string, { capacity: number; allocatable: number }>;
+  /** MemoryPressure / DiskPressure / PIDPressure from the eviction manager. */
+  nodeConditions?: { type: string; status: string; reason: string; message: string; lastTransitionTime: string }[];
   pods: { metadata: Pod['metadata']; spec: { runtimeClassName?: string; containers: string[] }; runtimeHandler?: string; tee?: string; status: PodStatus }[];
   events: KubeEvent[];
 }
