@@ -12,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
 import { parseDuration } from './duration.js';
 import { DEFAULT_EVICTION_HARD, parseThresholdConfig } from '../eviction/thresholds.js';
+import { validateResourceManagerConfig } from './resource-managers.js';
 
 export const KUBELET_CONFIG_API_VERSION = 'kubelet.config.k8s.io/v1beta1';
 export const KUBELET_CONFIG_KIND = 'KubeletConfiguration';
@@ -193,6 +194,18 @@ export interface KubeletConfiguration {
   crashLoopBackOff: { maxContainerRestartPeriod?: string };
   healthzPort: number;
   healthzBindAddress: string;
+  // Resource managers (host/kubelet/cm), validated by config/resource-managers.ts.
+  cpuManagerPolicy: string;
+  cpuManagerPolicyOptions: Record<string, string>;
+  cpuManagerReconcilePeriod: string;
+  memoryManagerPolicy: string;
+  reservedMemory: { numaNode: number; limits: Record<string, string> }[];
+  topologyManagerPolicy: string;
+  topologyManagerScope: string;
+  topologyManagerPolicyOptions: Record<string, string>;
+  reservedSystemCPUs: string;
+  kubeReserved: Record<string, string>;
+  systemReserved: Record<string, string>;
   /** Every other accepted field, untouched. */
   [field: string]: unknown;
 }
@@ -230,6 +243,17 @@ export const KUBELET_DEFAULTS = {
   staticPodURL: '',
   healthzPort: 10248,
   healthzBindAddress: '127.0.0.1',
+  cpuManagerPolicy: 'none',
+  cpuManagerPolicyOptions: {},
+  cpuManagerReconcilePeriod: '10s',
+  memoryManagerPolicy: 'None',
+  reservedMemory: [],
+  topologyManagerPolicy: 'none',
+  topologyManagerScope: 'container',
+  topologyManagerPolicyOptions: {},
+  reservedSystemCPUs: '',
+  kubeReserved: {},
+  systemReserved: {},
 } as const;
 
 function fail(field: string, message: string): never {
@@ -313,6 +337,7 @@ export function validateKubeletConfiguration(obj: unknown): void {
   if (typeof o.containerLogMaxSize === 'string' && parseQuantity(o.containerLogMaxSize) === undefined) {
     fail('containerLogMaxSize', 'must be a quantity such as 10Mi');
   }
+  validateResourceManagerConfig(o, fail);
 }
 
 /** Fills v1beta1 defaults into a validated object. */
