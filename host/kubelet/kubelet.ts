@@ -16,6 +16,7 @@
  *   await k.stop();                  // stops the agent; running pods are left running
  */
 import { join } from 'node:path';
+import { availableParallelism, totalmem } from 'node:os';
 import type { Logger } from '../../shared/log/logger.js';
 import { silentLogger } from '../../shared/log/logger.js';
 import type { CriImages, CriRuntime } from '../cri/api.js';
@@ -52,6 +53,9 @@ import { readTeeLabel } from '../shim/tee-label.js';
 import type { TeeKind } from '../vmm/hypervisor.js';
 import { DEFAULT_STATE_DIR as DEFAULT_SHIM_STATE_DIR } from '../shim/config.js';
 import { DeviceManager, DEVICE_PLUGINS_DIR } from './cm/devicemanager/manager.js';
+import { ContainerManager } from './cm/manager.js';
+import { readMachineTopology } from './cm/machine/sysfs.js';
+import type { MachineTopology } from './cm/types.js';
 
 export const SYNC_TICK_MS = 1_000;
 export const HOUSEKEEPING_MS = 2_000;
@@ -98,6 +102,8 @@ export interface KubeletOptions {
   eviction?: false | KubeletEvictionOptions;
   /** What the Node object reports beyond the machine (with `--kubeconfig`; node/wiring.ts). */
   node?: NodeExtras;
+  /** The machine the resource managers see (default: read from sysfs). */
+  machine?: MachineTopology;
 }
 
 export class Kubelet implements PodSyncer {
@@ -118,6 +124,8 @@ export class Kubelet implements PodSyncer {
   readonly metrics = new KubeletMetrics();
   /** Device plugins: registration, health, allocation (cm/devicemanager). */
   readonly devices: DeviceManager;
+  /** Resource fit, topology, CPU/memory/device allocation and node allocatable (cm/manager.ts). */
+  readonly cm: ContainerManager;
   /** Pods whose resources were admitted (devices allocated). */
   private readonly admitted = new Set<string>();
   /** The healthz server once started. */
@@ -177,6 +185,7 @@ export class Kubelet implements PodSyncer {
         allocationSeconds: (r, sec) => this.metrics.devicePluginAllocDuration.observe({ resource_name: r }, sec),
       },
     });
+    this.cm = new ContainerManager({ config: cfg, machine: o.machine ?? readMachine(this.log), rootDir: o.settings.rootDir, devices: this.devices, logger: this.log });
     this.runtime = new RuntimeManager({
       resourceOptions: (pod, c) => this.devices.runContainerOptions(pod, c),
       cri: o.cri,
@@ -313,6 +322,7 @@ export class Kubelet implements PodSyncer {
     }
     if (this.o.server) await this.startServer(checks, this.o.server);
     if (this.settings.kubeconfig && !this.o.noSources) await this.startApi(this.settings.kubeconfig);
+    this.cm.start();
     if (this.o.devicePlugins !== false) {
       // Unlike upstream (fatal), pods without devices keep being run.
       await this.devices.start().catch((e: unknown) => this.log.error({ err: e }, 'device plugin registration not served'));
@@ -600,8 +610,8 @@ export class Kubelet implements PodSyncer {
       return { terminal: true };
     }
     if (!this.admitted.has(uid)) {
-      const refused = await this.devices.admit(pod);
-      if (refused) {
+      const refused = await this.cm.admit(pod);
+      if (!refused.admit) {
         this.events.record(podKey(pod), 'Warning', refused.reason, refused.message, uid);
         this.status.set(pod, { phase: 'Failed', reason: refused.reason, message: refused.message, conditions: [], containerStatuses: [] });
         return { terminal: true };
@@ -641,6 +651,7 @@ export class Kubelet implements PodSyncer {
 
   async syncTerminatedPod(uid: string, pod: Pod, deleted: boolean): Promise<void> {
     this.devices.removePod(uid); // its containers are stopped: devices go back to the node
+    await this.cm.removePod(uid); // and its exclusive CPUs and NUMA memory
     this.admitted.delete(uid);
     if (!deleted) return; // a finished pod keeps its containers (logs, status) until deleted
     await this.runtime.removePod(this.cache.get(uid).status);
@@ -658,5 +669,16 @@ export class Kubelet implements PodSyncer {
     }
     this.status.terminated(pod);
     this.log.info({ pod: podKey(pod) }, 'pod removed');
+  }
+}
+
+/** The machine from sysfs; a single NUMA node of this process's CPUs when sysfs cannot be read. */
+function readMachine(log: Logger): MachineTopology {
+  try {
+    return readMachineTopology();
+  } catch (e) {
+    log.warn({ err: e instanceof Error ? e.message : String(e) }, 'machine topology not readable from sysfs; assuming one NUMA node');
+    const cpus = availableParallelism();
+    return { cpus: Array.from({ length: cpus }, (_, cpu) => ({ cpu, core: cpu, socket: 0, numa: 0 })), numaNodes: [0], distances: { 0: [10] }, memoryPerNuma: { 0: totalmem() } };
   }
 }

@@ -3,6 +3,7 @@
  * builds a started Kubelet fed by a `test` source, `step(ms)` advances time and lets workers
  * settle, and `testPod()` builds a defaulted pod.
  */
+import type { MachineTopology } from './cm/types.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +44,8 @@ export interface FakeNodeOptions {
   teeOf?: (sandboxId: string) => TeeKind | undefined;
   /** The eviction manager with fed signals; default off, so unit tests do not depend on this machine's free memory and disk. */
   eviction?: false | KubeletEvictionOptions;
+  /** The machine the resource managers see (default: this one, from sysfs). */
+  machine?: MachineTopology;
 }
 
 export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
@@ -71,6 +74,7 @@ export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
       shimStateDir: join(dir, 'shim'),
       ...(o.teeOf ? { teeOf: o.teeOf } : {}),
       eviction: o.eviction ?? false,
+      ...(o.machine ? { machine: o.machine } : {}),
     });
   let kubelet = make();
   await kubelet.start();

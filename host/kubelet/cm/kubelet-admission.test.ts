@@ -1,0 +1,45 @@
+// The kubelet with its container manager: a pod the topology manager refuses ends Failed with the
+// reason and a message naming the resource; an aligned one runs with its memory pinned (fake CRI).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { waitFor } from '../../../shared/testing/harness.js';
+import { newFakeNode, testContainer, testPod } from '../testing.js';
+import type { MachineTopology } from './types.js';
+
+const Gi = 1024 ** 3;
+const machine: MachineTopology = {
+  cpus: [0, 1, 2, 3].map((cpu) => ({ cpu, core: cpu, socket: 0, numa: cpu < 2 ? 0 : 1 })),
+  numaNodes: [0, 1],
+  distances: { 0: [10, 21], 1: [21, 10] },
+  memoryPerNuma: { 0: 4 * Gi, 1: 4 * Gi },
+};
+
+test('kubelet: single-numa-node refuses a pod whose memory spans two NUMA nodes (Failed, TopologyAffinityError, names memory) and runs one that fits', async () => {
+  const node = await newFakeNode({
+    machine,
+    eviction: false,
+    config: { memoryManagerPolicy: 'Static', topologyManagerPolicy: 'single-numa-node', reservedMemory: [{ numaNode: 0, limits: { memory: '100Mi' } }] },
+  });
+  try {
+    const limits = (memory: string) => ({ resources: { limits: { cpu: '1', memory } } });
+    const big = testPod('big', { containers: [testContainer('main', limits('5Gi'))] });
+    const small = testPod('small', { containers: [testContainer('main', limits('1Gi'))] });
+    node.setPods([big, small]);
+    await waitFor(async () => {
+      await node.step(10);
+      return node.cri.running('uid-small', 'main') !== undefined && node.kubelet.status.get('uid-big')?.status.phase === 'Failed';
+    }, { what: 'small running, big refused' });
+    const st = node.kubelet.status.get('uid-big')!.status;
+    assert.equal(st.reason, 'TopologyAffinityError');
+    assert.match(st.message ?? '', /^Resources cannot be allocated with Topology locality \(policy single-numa-node, container main\): memory does not fit on a single NUMA node \(the narrowest fit is NUMA \{0,1\}\)$/);
+    assert.equal(node.cri.containersOf('uid-big').length, 0);
+    assert.deepEqual(node.kubelet.cm.memory.getMemoryNumaNodes('uid-small', 'main'), [0]);
+    node.setPods([]);
+    await waitFor(async () => {
+      await node.step(10_000);
+      return node.kubelet.cm.memory.getMemoryNumaNodes('uid-small', 'main') === null;
+    }, { what: 'memory freed after the pod was removed' });
+  } finally {
+    await node.dispose();
+  }
+});

@@ -1,0 +1,201 @@
+/**
+ * The container manager: the resource managers behind one admission call, and the node's
+ * capacity and allocatable (the kubelet's cm.ContainerManager, the parts cocolet needs).
+ *
+ * Admission, in the kubelet's order (its admit handlers: resource allocation, then predicates):
+ *   1. the topology manager: hints from the device, CPU and memory managers (that order, as the
+ *      kubelet adds them), merge, then allocation on each (TopologyAffinityError naming the
+ *      resources that could not be aligned, the provider's reason, or UnexpectedAdmissionError);
+ *   2. extended resources no device plugin serves (OutOf<resource>);
+ *   3. resource fit against Node Allocatable minus what admitted pods request
+ *      (OutOfcpu / OutOfmemory / OutOf<resource>, the kubelet's message).
+ * Unlike the kubelet, a pod refused at 2 or 3 gives back what 1 allocated.
+ * The CPU manager plugs in through the HintProvider seam (cm/types.ts) when present.
+ */
+import { statfsSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import type { Container, Pod } from '../api/types.js';
+import type { Logger } from '../../../shared/log/logger.js';
+import { silentLogger } from '../../../shared/log/logger.js';
+import type { KubeletConfiguration } from '../config/kubeletconfig.js';
+import { nodeAllocatable, nodeAllocatableReservation, parseReservedResources, type ResourceList } from './allocatable.js';
+import { MemoryManager } from './memorymanager/manager.js';
+import { podRequests } from './requests.js';
+import { TopologyManager, type AdmitResult } from './topologymanager/manager.js';
+import type { AdmissionError, HintProvider, MachineTopology } from './types.js';
+
+/** What the container manager needs of the device manager beyond the HintProvider seam. */
+export interface DeviceResources extends HintProvider {
+  resources(): Record<string, { capacity: number; allocatable: number }>;
+  refuseUnserved?(pod: Pod): AdmissionError | undefined;
+}
+
+export type ContainerManagerConfig = Pick<
+  KubeletConfiguration,
+  | 'maxPods'
+  | 'evictionHard'
+  | 'evictionSoft'
+  | 'evictionSoftGracePeriod'
+  | 'evictionMinimumReclaim'
+  | 'enforceNodeAllocatable'
+  | 'memoryManagerPolicy'
+  | 'reservedMemory'
+  | 'topologyManagerPolicy'
+  | 'topologyManagerScope'
+  | 'topologyManagerPolicyOptions'
+  | 'kubeReserved'
+  | 'systemReserved'
+> & { mergeDefaultEvictionSettings?: boolean };
+
+export interface ContainerManagerOptions {
+  config: ContainerManagerConfig;
+  machine: MachineTopology;
+  /** The kubelet root dir: memory_manager_state lives there, and its filesystem is nodefs. */
+  rootDir?: string;
+  devices?: DeviceResources;
+  cpu?: HintProvider;
+  /** NUMA id -> hugepages resource -> bytes (from sysfs when known). */
+  hugepagesPerNuma?: Record<number, Record<string, number>>;
+  /** Bytes of the nodefs; read with statfs of rootDir when not given. */
+  ephemeralStorageCapacity?: number;
+  logger?: Logger;
+}
+
+function cpuMilli(v: number): number {
+  return Math.round(v * 1000);
+}
+
+export class ContainerManager {
+  readonly topology: TopologyManager;
+  readonly memory: MemoryManager;
+  private readonly log: Logger;
+  private readonly baseCapacity: ResourceList;
+  private readonly kubeReserved: ResourceList;
+  private readonly systemReserved: ResourceList;
+  /** Admitted pods still holding resources: uid -> (pod, its requests). */
+  private readonly admitted = new Map<string, { pod: Pod; requests: ResourceList }>();
+
+  constructor(private readonly o: ContainerManagerOptions) {
+    this.log = o.logger ?? silentLogger();
+    const c = o.config;
+    this.kubeReserved = parseReservedResources('kubeReserved', c.kubeReserved);
+    this.systemReserved = parseReservedResources('systemReserved', c.systemReserved);
+    this.baseCapacity = this.machineCapacity();
+    const reservation = nodeAllocatableReservation({ capacity: this.baseCapacity, kubeReserved: this.kubeReserved, systemReserved: this.systemReserved, eviction: c });
+    this.memory = new MemoryManager({
+      policy: c.memoryManagerPolicy ?? 'None',
+      machine: o.machine,
+      ...(o.hugepagesPerNuma ? { hugepagesPerNuma: o.hugepagesPerNuma } : {}),
+      reservedMemory: c.reservedMemory ?? [],
+      nodeAllocatableReservation: reservation,
+      ...(o.rootDir ? { rootDir: o.rootDir } : {}),
+      logger: this.log,
+    });
+    this.topology = new TopologyManager({
+      policy: c.topologyManagerPolicy ?? 'none',
+      scope: c.topologyManagerScope ?? 'container',
+      policyOptions: c.topologyManagerPolicyOptions ?? {},
+      topology: o.machine,
+      logger: this.log,
+    });
+    if (o.devices) this.topology.addHintProvider(o.devices);
+    if (o.cpu) this.topology.addHintProvider(o.cpu);
+    this.topology.addHintProvider(this.memory);
+  }
+
+  /** Loads the managers' checkpoints (recovering from bad ones). */
+  start(): void {
+    this.memory.start();
+  }
+
+  private machineCapacity(): ResourceList {
+    const m = this.o.machine;
+    const perNuma = Object.values(m.memoryPerNuma ?? {});
+    const cap: ResourceList = {
+      cpu: m.cpus.length,
+      memory: perNuma.length ? perNuma.reduce((a, b) => a + b, 0) : totalmem(),
+      pods: this.o.config.maxPods ?? 110,
+    };
+    for (const node of Object.values(this.o.hugepagesPerNuma ?? {})) for (const [r, v] of Object.entries(node)) cap[r] = (cap[r] ?? 0) + v;
+    let storage = this.o.ephemeralStorageCapacity;
+    if (storage === undefined && this.o.rootDir) {
+      try {
+        const s = statfsSync(this.o.rootDir);
+        storage = s.blocks * s.bsize;
+      } catch {
+        storage = undefined;
+      }
+    }
+    if (storage !== undefined) cap['ephemeral-storage'] = storage;
+    return cap;
+  }
+
+  /** Node capacity, device plugin resources included. */
+  capacity(): ResourceList {
+    const cap = { ...this.baseCapacity };
+    for (const [r, v] of Object.entries(this.o.devices?.resources() ?? {})) cap[r] = v.capacity;
+    return cap;
+  }
+
+  /** Node allocatable: capacity minus reservations and hard eviction; devices: the healthy ones. */
+  allocatable(): ResourceList {
+    const a = nodeAllocatable({ capacity: this.baseCapacity, kubeReserved: this.kubeReserved, systemReserved: this.systemReserved, eviction: this.o.config });
+    for (const [r, v] of Object.entries(this.o.devices?.resources() ?? {})) a[r] = v.allocatable;
+    return a;
+  }
+
+  private used(except: string): ResourceList {
+    const u: ResourceList = {};
+    for (const [uid, a] of this.admitted) {
+      if (uid === except) continue;
+      for (const [r, v] of Object.entries(a.requests)) u[r] = (u[r] ?? 0) + v;
+    }
+    return u;
+  }
+
+  /** The kubelet's resource fit: a refusal for the first resource that does not fit, or undefined. */
+  checkFit(pod: Pod): AdmitResult | undefined {
+    const req = podRequests(pod);
+    const alloc = this.allocatable();
+    const used = this.used(pod.metadata.uid ?? '');
+    for (const r of Object.keys(req).sort()) {
+      if (r === 'pods') continue;
+      const cap = alloc[r];
+      if (cap === undefined) continue; // unknown to the node: extended resources are checked below
+      const want = req[r]!;
+      const have = used[r] ?? 0;
+      if (want > cap - have + 1e-9) {
+        const fmt = r === 'cpu' ? cpuMilli : Math.ceil;
+        return { admit: false, reason: `OutOf${r}`, message: `Node didn't have enough resource: ${r}, requested: ${fmt(want)}, used: ${fmt(have)}, capacity: ${fmt(cap)}` };
+      }
+    }
+    return undefined;
+  }
+
+  /** Admits a pod (fit, then topology + allocation); on refusal nothing stays allocated. */
+  async admit(pod: Pod): Promise<AdmitResult> {
+    const uid = pod.metadata.uid ?? '';
+    const r = await this.topology.admit(pod);
+    if (!r.admit) return r;
+    const unserved = this.o.devices?.refuseUnserved?.(pod);
+    const refused: AdmitResult | undefined = unserved ? { admit: false, reason: unserved.reason, message: unserved.message } : this.checkFit(pod);
+    if (refused) {
+      await this.topology.removePod(pod);
+      return refused;
+    }
+    this.admitted.set(uid, { pod, requests: podRequests(pod) });
+    return r;
+  }
+
+  /** The pod's containers have stopped: its CPUs, memory and devices go back to the node. */
+  async removePod(uid: string): Promise<void> {
+    const a = this.admitted.get(uid);
+    this.admitted.delete(uid);
+    if (a) await this.topology.removePod(a.pod);
+  }
+
+  /** A container was removed (its exclusive resources are free again). */
+  async removeContainer(uid: string, container: Container): Promise<void> {
+    await this.topology.removeContainer(uid, container.name);
+  }
+}
