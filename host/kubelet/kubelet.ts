@@ -54,6 +54,7 @@ import type { TeeKind } from '../vmm/hypervisor.js';
 import { DEFAULT_STATE_DIR as DEFAULT_SHIM_STATE_DIR } from '../shim/config.js';
 import { DeviceManager, DEVICE_PLUGINS_DIR } from './cm/devicemanager/manager.js';
 import { ContainerManager } from './cm/manager.js';
+import { criCpusetUpdater, criRunningContainers } from './cm/cpumanager/cri.js';
 import { readMachineTopology } from './cm/machine/sysfs.js';
 import type { MachineTopology } from './cm/types.js';
 
@@ -187,7 +188,12 @@ export class Kubelet implements PodSyncer {
     });
     this.cm = new ContainerManager({ config: cfg, machine: o.machine ?? readMachine(this.log), rootDir: o.settings.rootDir, devices: this.devices, logger: this.log });
     this.runtime = new RuntimeManager({
-      resourceOptions: (pod, c) => this.devices.runContainerOptions(pod, c),
+      resourceOptions: async (pod, c) => {
+        const dev = await this.devices.runContainerOptions(pod, c);
+        const sets = this.cm.cpusets(pod.metadata.uid ?? '', c.name);
+        if (!sets.cpusetCpus && !sets.cpusetMems) return dev;
+        return { ...(dev ?? { envs: [], mounts: [], devices: [], annotations: {}, cdiDevices: [] }), ...sets };
+      },
       cri: o.cri,
       images: o.images,
       clock: this.clock,
@@ -322,7 +328,10 @@ export class Kubelet implements PodSyncer {
     }
     if (this.o.server) await this.startServer(checks, this.o.server);
     if (this.settings.kubeconfig && !this.o.noSources) await this.startApi(this.settings.kubeconfig);
-    this.cm.start();
+    this.cm.start([
+      { activePods: () => [...this.pods.values()], sourcesReady: () => this.podConfig.allSourcesReady(), runningContainers: () => criRunningContainers(this.o.cri) },
+      criCpusetUpdater(this.o.cri),
+    ]);
     if (this.o.devicePlugins !== false) {
       // Unlike upstream (fatal), pods without devices keep being run.
       await this.devices.start().catch((e: unknown) => this.log.error({ err: e }, 'device plugin registration not served'));
@@ -414,6 +423,7 @@ export class Kubelet implements PodSyncer {
     await this.healthzServer?.close();
     await this.apiServer?.close();
     await this.devices.stop();
+    await this.cm.stop();
     this.status.flush();
   }
 

@@ -14,11 +14,17 @@ const machine: MachineTopology = {
   memoryPerNuma: { 0: 4 * Gi, 1: 4 * Gi },
 };
 
-test('kubelet: single-numa-node refuses a pod whose memory spans two NUMA nodes (Failed, TopologyAffinityError, names memory) and runs one that fits', async () => {
+test('kubelet: single-numa-node refuses a pod whose memory spans two NUMA nodes (Failed, TopologyAffinityError, names memory) and runs one that fits with its exclusive CPU and memory on one node', async () => {
   const node = await newFakeNode({
     machine,
     eviction: false,
-    config: { memoryManagerPolicy: 'Static', topologyManagerPolicy: 'single-numa-node', reservedMemory: [{ numaNode: 0, limits: { memory: '100Mi' } }] },
+    config: {
+      cpuManagerPolicy: 'static',
+      kubeReserved: { cpu: '1' },
+      memoryManagerPolicy: 'Static',
+      topologyManagerPolicy: 'single-numa-node',
+      reservedMemory: [{ numaNode: 0, limits: { memory: '100Mi' } }],
+    },
   });
   try {
     const limits = (memory: string) => ({ resources: { limits: { cpu: '1', memory } } });
@@ -34,6 +40,10 @@ test('kubelet: single-numa-node refuses a pod whose memory spans two NUMA nodes 
     assert.match(st.message ?? '', /^Resources cannot be allocated with Topology locality \(policy single-numa-node, container main\): memory does not fit on a single NUMA node \(the narrowest fit is NUMA \{0,1\}\)$/);
     assert.equal(node.cri.containersOf('uid-big').length, 0);
     assert.deepEqual(node.kubelet.cm.memory.getMemoryNumaNodes('uid-small', 'main'), [0]);
+    // CPU 0 is reserved; the exclusive CPU and the memory are on NUMA node 0, and the CRI config says so.
+    const res = node.cri.running('uid-small', 'main')!.config.linux?.resources;
+    assert.equal(res?.cpusetCpus, '1');
+    assert.equal(res?.cpusetMems, '0');
     node.setPods([]);
     await waitFor(async () => {
       await node.step(10_000);

@@ -20,6 +20,8 @@ import { silentLogger } from '../../../shared/log/logger.js';
 import type { KubeletConfiguration } from '../config/kubeletconfig.js';
 import { nodeAllocatable, nodeAllocatableReservation, parseReservedResources, type ResourceList } from './allocatable.js';
 import { MemoryManager } from './memorymanager/manager.js';
+import { CpuManager } from './cpumanager/manager.js';
+import { durationMs } from '../config/kubeletconfig.js';
 import { podRequests } from './requests.js';
 import { TopologyManager, type AdmitResult } from './topologymanager/manager.js';
 import type { AdmissionError, HintProvider, MachineTopology } from './types.js';
@@ -45,7 +47,11 @@ export type ContainerManagerConfig = Pick<
   | 'topologyManagerPolicyOptions'
   | 'kubeReserved'
   | 'systemReserved'
-> & { mergeDefaultEvictionSettings?: boolean };
+  | 'cpuManagerPolicy'
+  | 'cpuManagerPolicyOptions'
+  | 'cpuManagerReconcilePeriod'
+  | 'reservedSystemCPUs'
+> & { mergeDefaultEvictionSettings?: boolean; featureGates?: unknown };
 
 export interface ContainerManagerOptions {
   config: ContainerManagerConfig;
@@ -53,6 +59,7 @@ export interface ContainerManagerOptions {
   /** The kubelet root dir: memory_manager_state lives there, and its filesystem is nodefs. */
   rootDir?: string;
   devices?: DeviceResources;
+  /** Replaces the CPU manager made from the configuration (tests). */
   cpu?: HintProvider;
   /** NUMA id -> hugepages resource -> bytes (from sysfs when known). */
   hugepagesPerNuma?: Record<number, Record<string, number>>;
@@ -68,6 +75,8 @@ function cpuMilli(v: number): number {
 export class ContainerManager {
   readonly topology: TopologyManager;
   readonly memory: MemoryManager;
+  /** The CPU manager made from the configuration (undefined when `cpu` was given instead). */
+  readonly cpuManager: CpuManager | undefined;
   private readonly log: Logger;
   private readonly baseCapacity: ResourceList;
   private readonly kubeReserved: ResourceList;
@@ -98,14 +107,42 @@ export class ContainerManager {
       topology: o.machine,
       logger: this.log,
     });
+    this.cpuManager = o.cpu
+      ? undefined
+      : new CpuManager({
+          policy: c.cpuManagerPolicy ?? 'none',
+          policyOptions: c.cpuManagerPolicyOptions ?? {},
+          featureGates: c.featureGates,
+          reservedSystemCPUs: c.reservedSystemCPUs ?? '',
+          kubeReserved: c.kubeReserved ?? {},
+          systemReserved: c.systemReserved ?? {},
+          topology: o.machine,
+          rootDir: o.rootDir ?? '',
+          reconcilePeriodMs: durationMs(c.cpuManagerReconcilePeriod ?? '10s'),
+          topologyManagerPolicy: c.topologyManagerPolicy ?? 'none',
+          logger: this.log,
+        });
     if (o.devices) this.topology.addHintProvider(o.devices);
-    if (o.cpu) this.topology.addHintProvider(o.cpu);
+    const cpu = o.cpu ?? this.cpuManager;
+    if (cpu) this.topology.addHintProvider(cpu);
     this.topology.addHintProvider(this.memory);
   }
 
-  /** Loads the managers' checkpoints (recovering from bad ones). */
-  start(): void {
+  /** Loads the managers' checkpoints (recovering from bad ones); starts the CPU reconcile loop given a source. */
+  start(cpuReconcile?: Parameters<CpuManager['start']>): void {
     this.memory.start();
+    if (this.o.rootDir) this.cpuManager?.start(...(cpuReconcile ?? []));
+  }
+
+  async stop(): Promise<void> {
+    await this.cpuManager?.stop();
+  }
+
+  /** What the container is created with: its cpuset (CPU manager) and memory nodes (memory manager). */
+  cpusets(podUid: string, containerName: string): { cpusetCpus?: string; cpusetMems?: string } {
+    const cpus = this.cpuManager?.cpusetFor(podUid, containerName);
+    const mems = this.memory.getMemoryNumaNodes(podUid, containerName);
+    return { ...(cpus ? { cpusetCpus: cpus } : {}), ...(mems ? { cpusetMems: mems.join(',') } : {}) };
   }
 
   private machineCapacity(): ResourceList {

@@ -110,6 +110,10 @@ export interface ResourceRunOptions {
   devices: { containerPath: string; hostPath: string; permissions: string }[];
   annotations: Record<string, string>;
   cdiDevices: string[];
+  /** The CPU manager's cpuset (exclusive CPUs or the shared pool), Linux list syntax. */
+  cpusetCpus?: string;
+  /** The memory manager's NUMA nodes for the container's memory, Linux list syntax. */
+  cpusetMems?: string;
 }
 
 export interface ContainerOptions {
@@ -164,6 +168,8 @@ export function containerConfig(pod: Pod, c: Container, o: ContainerOptions): Co
         cpuShares: BigInt(cpuRequest !== undefined ? Math.max(2, Math.floor((cpuRequest * 1024) / 1000)) : 2),
         ...(cpuLimit !== undefined ? { cpuPeriod: 100_000n, cpuQuota: BigInt(Math.max(1000, Math.floor(cpuLimit * 100))) } : {}),
         ...(memLimit !== undefined ? { memoryLimitInBytes: BigInt(Math.floor(memLimit)) } : {}),
+        ...(extra?.cpusetCpus ? { cpusetCpus: extra.cpusetCpus } : {}),
+        ...(extra?.cpusetMems ? { cpusetMems: extra.cpusetMems } : {}),
       },
       securityContext: {
         namespaceOptions: namespaceOptions(pod),
