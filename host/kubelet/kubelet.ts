@@ -47,7 +47,7 @@ import { VolumeManager } from './volumes/volumes.js';
 import { PodWorkers, type PodSyncer, type SyncOutcome } from './workers.js';
 import { ContainerGc } from './gc.js';
 import { ImageGc } from './imagegc.js';
-import { startEviction, type EvictionWiring, type KubeletEvictionOptions } from './eviction/wiring.js';
+import { podsCgroupOf, startEviction, type EvictionWiring, type KubeletEvictionOptions } from './eviction/wiring.js';
 import { DEFAULT_SANDBOX_IMAGE } from '../containerd/config.js';
 import { readTeeLabel } from '../shim/tee-label.js';
 import type { TeeKind } from '../vmm/hypervisor.js';
@@ -97,7 +97,10 @@ export interface KubeletOptions {
   teeOf?: (sandboxId: string) => TeeKind | undefined;
   /** Serve device plugin registration on `<rootDir>/device-plugins/kubelet.sock` (default true). */
   devicePlugins?: boolean;
-  /** Pods run in `<podsCgroup>/pod<uid>` (a cgroupfs path such as `/kubepods`); unset: the runtime's default. */
+  /**
+   * Pods run in `<podsCgroup>/pod<uid>` (a cgroupfs path such as `/kubepods`); default `<cgroupRoot>/kubepods` when the
+   * configuration sets `cgroupRoot` (and `cgroupsPerQOS` is not false), else the runtime's default.
+   */
   podsCgroup?: string;
   /** The eviction manager (eviction/): false = off; fields replace its signal source or timing (tests). */
   eviction?: false | KubeletEvictionOptions;
@@ -205,7 +208,7 @@ export class Kubelet implements PodSyncer {
       logger: this.log,
       makeLogDirs: o.makeLogDirs ?? true,
       teeOf: o.teeOf ?? ((sandboxId) => readTeeLabel(o.shimStateDir ?? DEFAULT_SHIM_STATE_DIR, sandboxId)),
-      ...(o.podsCgroup ? { podsCgroup: o.podsCgroup } : {}),
+      ...(podsCgroupOf(o.podsCgroup, cfg) ? { podsCgroup: podsCgroupOf(o.podsCgroup, cfg)! } : {}),
     });
     const statusFile = o.statusFile === false ? undefined : (o.statusFile ?? join(o.settings.rootDir, STATUS_FILE_NAME));
     this.status = new StatusManager({
@@ -336,7 +339,7 @@ export class Kubelet implements PodSyncer {
       // Unlike upstream (fatal), pods without devices keep being run.
       await this.devices.start().catch((e: unknown) => this.log.error({ err: e }, 'device plugin registration not served'));
     }
-    if (this.o.eviction !== false) this.eviction = await startEviction(this, this.o.eviction ?? {}, this.o.cri, this.o.images, this.o.podsCgroup);
+    if (this.o.eviction !== false) this.eviction = await startEviction(this, this.o.eviction ?? {}, this.o.cri, this.o.images, podsCgroupOf(this.o.podsCgroup, this.settings.config));
     this.pleg.start();
     for (const s of this.sources) s.start();
     this.every(SYNC_TICK_MS, () => this.syncTick());

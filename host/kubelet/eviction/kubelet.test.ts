@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newFakeNode, testContainer, testPod } from '../testing.js';
 import { cmdStatus } from '../cli/inspect.js';
+import { podsCgroupOf } from './wiring.js';
 import type { FsLayout } from './rank.js';
 import type { Observations, SignalSource } from './signals.js';
 
@@ -75,4 +76,13 @@ test('eviction: false leaves the kubelet without a manager', async () => {
   } finally {
     await node.dispose();
   }
+});
+
+test('pods cgroup: the option, else <cgroupRoot>/kubepods with cgroupsPerQOS, else the runtime default', () => {
+  assert.equal(podsCgroupOf('/mine', { cgroupRoot: '/x' }), '/mine');
+  assert.equal(podsCgroupOf(undefined, { cgroupRoot: '/' }), '/kubepods');
+  assert.equal(podsCgroupOf(undefined, { cgroupRoot: '/cocolet/' }), '/cocolet/kubepods');
+  assert.equal(podsCgroupOf(undefined, { cgroupRoot: '/cocolet', cgroupsPerQOS: false }), undefined);
+  assert.equal(podsCgroupOf(undefined, {}), undefined);
+  assert.equal(podsCgroupOf(undefined, { cgroupRoot: '' }), undefined);
 });

@@ -48,6 +48,16 @@ export interface EvictionWiring {
   signals: SignalSource;
 }
 
+/**
+ * The cgroup pods run under: the explicit option, else `<cgroupRoot>/kubepods` when the configuration sets
+ * `cgroupRoot` and keeps `cgroupsPerQOS` (no per-QoS sub-cgroups yet), else none (the runtime's default).
+ */
+export function podsCgroupOf(explicit: string | undefined, cfg: Readonly<Record<string, unknown>>): string | undefined {
+  if (explicit) return explicit;
+  if (typeof cfg.cgroupRoot !== 'string' || !cfg.cgroupRoot || cfg.cgroupsPerQOS === false) return undefined;
+  return `${cfg.cgroupRoot.replace(/\/+$/, '')}/kubepods`;
+}
+
 /** Builds and starts the eviction manager for a kubelet. */
 export async function startEviction(k: EvictionHost, o: KubeletEvictionOptions, cri: CriRuntime, images: CriImages, podsCgroup?: string): Promise<EvictionWiring> {
   const cfg = k.settings.config;
