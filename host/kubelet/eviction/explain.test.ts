@@ -102,3 +102,31 @@ test('pid.available: priority, then process count', async () => {
   });
   assert.deepEqual(answer.order, ['c', 'b', 'a']);
 });
+
+test('observations: which thresholds are met, the node conditions, and the ranking under the signal acted on', async () => {
+  const pods = [
+    { name: 'a', containers: [{ name: 'c', requests: { memory: '100Mi' } }] },
+    { name: 'b', containers: [{ name: 'c', requests: { memory: '100Mi' } }] },
+  ];
+  const { code, answer } = await explain({
+    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '10%' },
+    enforceNodeAllocatable: [],
+    observations: { 'nodefs.available': { available: '5Gi', capacity: '100Gi' }, 'memory.available': { available: '80Mi', capacity: '8Gi' } },
+    pods,
+    stats: { a: { memoryWorkingSet: '150Mi' }, b: { memoryWorkingSet: '300Mi' } },
+  });
+  assert.equal(code, 0);
+  assert.deepEqual(answer.met, [
+    { signal: 'memory.available', threshold: '100Mi', observed: '80Mi', gracePeriod: '0s' },
+    { signal: 'nodefs.available', threshold: '10737418400', observed: '5Gi', gracePeriod: '0s' },
+  ]);
+  assert.deepEqual(answer.conditions, ['MemoryPressure', 'DiskPressure']);
+  assert.equal(answer.signal, 'memory.available');
+  assert.deepEqual(answer.order, ['b', 'a']);
+  const calm = await explain({ observations: { 'memory.available': { available: '1Gi', capacity: '8Gi' } }, pods });
+  assert.deepEqual([calm.answer.met, calm.answer.conditions, calm.answer.order], [[], [], undefined]);
+  const bad = await explain({ observations: { 'memory.available': { available: 'lots', capacity: '8Gi' } } });
+  assert.match(bad.answer.error as string, /observations.memory.available.available must be a quantity/);
+  const noSignal = await explain({ pods });
+  assert.match(noSignal.answer.error as string, /pods are ranked under a signal/);
+});

@@ -10,6 +10,10 @@
  * and `layout` (`shared` default, `imagefs`, `split`). For an inode signal without inode fields
  * the byte fields are read as inode counts.
  *
+ * With `observations` ({"memory.available": {"available": "80Mi", "capacity": "8Gi"}}) it also says
+ * which thresholds are met (`"met"`, grace periods not waited for) and the node `"conditions"`, and
+ * ranks the pods under the signal the manager would act on when no `signal` is given.
+ *
  * Output: `{"thresholds": [{signal, operator, value: {quantity}|{percentage}, gracePeriod,
  * minReclaim}]}` (a hard threshold has gracePeriod "0s"), plus with a signal and pods
  * `"order": [names, first evicted first]` and `"reasons": {"<name>": "one line"}`. Bad input throws
@@ -17,10 +21,23 @@
  */
 import { formatDuration } from '../config/duration.js';
 import { rankForEviction, type FsLayout, type PodStats, type RankPod } from './rank.js';
-import { isSignal, parseThresholdConfig, SIGNAL_RESOURCE, SIGNALS, valueJson, type EvictionSettings } from './thresholds.js';
+import { thresholdsMet } from './manager.js';
+import { formatBytes, quantityValue } from './quantity.js';
+import type { Observations } from './signals.js';
+import {
+  isSignal,
+  parseThresholdConfig,
+  SIGNAL_CONDITION,
+  SIGNAL_RESOURCE,
+  SIGNALS,
+  thresholdQuantity,
+  valueJson,
+  type EvictionSettings,
+  type Signal,
+} from './thresholds.js';
 
 const SETTINGS = ['evictionHard', 'evictionSoft', 'evictionSoftGracePeriod', 'evictionMinimumReclaim', 'enforceNodeAllocatable', 'mergeDefaultEvictionSettings'];
-const OTHER = ['signal', 'pods', 'stats', 'layout', 'apiVersion', 'kind'];
+const OTHER = ['signal', 'pods', 'stats', 'layout', 'observations', 'apiVersion', 'kind'];
 
 class InputError extends Error {}
 
@@ -85,6 +102,22 @@ function stringOrNumberMap(v: unknown, what: string): void {
   for (const [k, x] of Object.entries(o)) if (typeof x !== 'string' && typeof x !== 'number') throw new InputError(`${what}.${k} must be a quantity such as "100Mi"`);
 }
 
+/** {"<signal>": {"available": "80Mi", "capacity": "8Gi"}} → observations. */
+function observationsOf(v: unknown): Observations {
+  const o = obj(v, 'observations');
+  const out: Observations = {};
+  for (const [signal, x] of Object.entries(o)) {
+    if (!isSignal(signal)) throw new InputError(`observations.${signal}: unknown eviction signal (known: ${SIGNALS.join(', ')})`);
+    const ob = obj(x, `observations.${signal}`);
+    const available = typeof ob.available === 'string' || typeof ob.available === 'number' ? quantityValue(ob.available) : undefined;
+    const capacity = typeof ob.capacity === 'string' || typeof ob.capacity === 'number' ? quantityValue(ob.capacity) : undefined;
+    if (available === undefined) throw new InputError(`observations.${signal}.available must be a quantity such as "80Mi"`);
+    if (capacity === undefined || capacity <= 0) throw new InputError(`observations.${signal}.capacity must be a positive quantity such as "8Gi"`);
+    out[signal] = { available, capacity, time: 0 };
+  }
+  return out;
+}
+
 /** For inode signals without inode fields, the byte fields stand for inode counts. */
 function inodeFallback(st: PodStats): PodStats {
   if (st.rootfsInodesUsed !== undefined || st.logsInodesUsed !== undefined || st.perLocalVolumeInodesUsed !== undefined) return st;
@@ -102,7 +135,8 @@ function inodeFallback(st: PodStats): PodStats {
  */
 export function explainEviction(input: unknown): Record<string, unknown> {
   const o = obj(input ?? {}, 'the input');
-  const thresholds = parseThresholdConfig(settingsOf(o)).map((t) => ({
+  const parsed = parseThresholdConfig(settingsOf(o));
+  const thresholds = parsed.map((t) => ({
     signal: t.signal,
     operator: t.operator,
     value: valueJson(t.value),
@@ -110,9 +144,28 @@ export function explainEviction(input: unknown): Record<string, unknown> {
     minReclaim: t.minReclaim ? valueJson(t.minReclaim) : null,
   }));
   const out: Record<string, unknown> = { thresholds };
+  let metSignal: Signal | undefined;
+  if (o.observations !== undefined) {
+    const obs = observationsOf(o.observations);
+    const met = thresholdsMet(parsed, obs, false);
+    out.met = met.map((t) => {
+      const ob = obs[t.signal]!;
+      const bytes = SIGNAL_RESOURCE[t.signal] === 'memory' || SIGNAL_RESOURCE[t.signal] === 'ephemeral-storage';
+      const q = (n: number): string => (bytes ? formatBytes(n) : String(n));
+      return { signal: t.signal, threshold: q(thresholdQuantity(t.value, ob.capacity)), observed: q(ob.available), gracePeriod: formatDuration(t.gracePeriodMs) };
+    });
+    out.conditions = [...new Set(met.map((t) => SIGNAL_CONDITION[t.signal]))];
+    // The signal the manager would act on: memory first, then the order of the thresholds.
+    metSignal = [...met].sort((a, b) => Number(SIGNAL_RESOURCE[b.signal] === 'memory') - Number(SIGNAL_RESOURCE[a.signal] === 'memory'))[0]?.signal;
+  }
   if (o.signal === undefined && o.pods === undefined) return out;
-  if (typeof o.signal !== 'string' || !isSignal(o.signal)) throw new InputError(`signal ${JSON.stringify(o.signal)} is not an eviction signal (known: ${SIGNALS.join(', ')})`);
-  const signal = o.signal;
+  if (o.signal === undefined && !metSignal) {
+    if (o.observations !== undefined) return out; // no threshold crossed: nobody would be evicted
+    throw new InputError('pods are ranked under a signal: give "signal", or "observations" that cross a threshold');
+  }
+  const signal = o.signal ?? metSignal;
+  if (typeof signal !== 'string' || !isSignal(signal)) throw new InputError(`signal ${JSON.stringify(o.signal)} is not an eviction signal (known: ${SIGNALS.join(', ')})`);
+  out.signal = signal;
   const pods = podsOf(o.pods ?? []);
   const statsIn = o.stats === undefined ? {} : obj(o.stats, 'stats');
   for (const name of Object.keys(statsIn)) {
