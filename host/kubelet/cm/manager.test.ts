@@ -70,6 +70,11 @@ test('capacity and allocatable: reservations and the default hard eviction come 
   assert.equal(a['example.com/gpu'], 1);
 });
 
+test('reservedSystemCPUs replaces the cpu of kubeReserved and systemReserved with its size', () => {
+  const m = cm({ kubeReserved: { cpu: '3' }, systemReserved: { cpu: '1' }, reservedSystemCPUs: '0' });
+  assert.equal(m.allocatable().cpu, 3);
+});
+
 test('resource fit: OutOfcpu / OutOfmemory with the kubelet message, counting admitted pods', async () => {
   const m = cm({ kubeReserved: { cpu: '1' } });
   assert.deepEqual(await m.admit(pod('a', { cpu: '1500m', memory: '1Gi' })), { admit: true });

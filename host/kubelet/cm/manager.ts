@@ -21,6 +21,7 @@ import type { KubeletConfiguration } from '../config/kubeletconfig.js';
 import { nodeAllocatable, nodeAllocatableReservation, parseReservedResources, type ResourceList } from './allocatable.js';
 import { MemoryManager } from './memorymanager/manager.js';
 import { CpuManager } from './cpumanager/manager.js';
+import { CpuSet } from './machine/cpuset.js';
 import { durationMs } from '../config/kubeletconfig.js';
 import { podRequests } from './requests.js';
 import { TopologyManager, type AdmitResult } from './topologymanager/manager.js';
@@ -89,6 +90,11 @@ export class ContainerManager {
     const c = o.config;
     this.kubeReserved = parseReservedResources('kubeReserved', c.kubeReserved);
     this.systemReserved = parseReservedResources('systemReserved', c.systemReserved);
+    if (c.reservedSystemCPUs?.trim()) {
+      // As upstream: the reserved cpuset's size replaces the cpu of kubeReserved and systemReserved.
+      delete this.kubeReserved.cpu;
+      this.systemReserved.cpu = CpuSet.parse(c.reservedSystemCPUs.trim()).size;
+    }
     this.baseCapacity = this.machineCapacity();
     const reservation = nodeAllocatableReservation({ capacity: this.baseCapacity, kubeReserved: this.kubeReserved, systemReserved: this.systemReserved, eviction: c });
     this.memory = new MemoryManager({
