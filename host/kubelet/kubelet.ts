@@ -178,8 +178,10 @@ export class Kubelet implements PodSyncer {
       },
       onResult: (uid, name, type, v) => this.onProbeResult(uid, name, type, v),
     });
+    const machine = o.machine ?? readMachine(this.log);
     this.devices = new DeviceManager({
       dir: join(o.settings.rootDir, DEVICE_PLUGINS_DIR),
+      numaNodes: machine.numaNodes,
       logger: this.log,
       clock: this.clock,
       // Desired pods and pods still stopping: their containers may hold devices.
@@ -189,7 +191,7 @@ export class Kubelet implements PodSyncer {
         allocationSeconds: (r, sec) => this.metrics.devicePluginAllocDuration.observe({ resource_name: r }, sec),
       },
     });
-    this.cm = new ContainerManager({ config: cfg, machine: o.machine ?? readMachine(this.log), rootDir: o.settings.rootDir, devices: this.devices, logger: this.log });
+    this.cm = new ContainerManager({ config: cfg, machine, rootDir: o.settings.rootDir, devices: this.devices, logger: this.log });
     this.runtime = new RuntimeManager({
       resourceOptions: async (pod, c) => {
         const dev = await this.devices.runContainerOptions(pod, c);
