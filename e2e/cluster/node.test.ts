@@ -15,7 +15,10 @@ import { join } from 'node:path';
 import { Harness, waitFor } from '../../shared/testing/harness.js';
 import type { ControlPlane } from '../../host/cluster/controlplane.js';
 import { ensureRuntimeClass } from '../../host/cluster/admin.js';
+import { KubeConfig } from '@kubernetes/client-node';
 import { CriClient } from '../../host/cri/client.js';
+import { ClientCertRotator } from '../../host/kubelet/node/bootstrap.js';
+import { restClient } from '../../host/kubelet/node/rest.js';
 import { mountsUnder } from '../../host/containerd/launcher.js';
 import { defaultKubeletConfiguration } from '../../host/kubelet/config/kubeletconfig.js';
 import { DEFAULT_RUNTIME_CLASSES } from '../../host/kubelet/config/flags.js';
@@ -175,6 +178,28 @@ describe('cocolet node in a real cluster', { skip }, () => {
     const lease = await kubectlJson<{ spec: { holderIdentity: string; leaseDurationSeconds: number }; metadata: { ownerReferences?: { kind: string; name: string }[] } }>(cp, ['lease', 'n1', '-n', 'kube-node-lease']);
     assert.deepEqual([lease.spec.holderIdentity, lease.spec.leaseDurationSeconds], ['n1', 40]);
     assert.equal(lease.metadata.ownerReferences?.[0]?.kind, 'Node');
+  });
+
+  test('client certificate rotation with the node credentials: auto-approved (selfnodeclient), the kubeconfig keeps working', async () => {
+    const kubeconfig = join(rootOf('n1'), 'kubelet.kubeconfig');
+    const pki = join(rootOf('n1'), 'kubelet', 'pki');
+    const serial = (): string => new X509Certificate(readFileSync(join(pki, 'kubelet-client-current.pem'))).serialNumber;
+    const before = serial();
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    const r = new ClientCertRotator({ nodeName: 'n1', pkiDir: pki, api: restClient(kc), timeoutMs: 60_000 });
+    await r.rotateNow();
+    assert.equal(r.rotations, 1);
+    assert.notEqual(serial(), before);
+    const csrs = await kubectlJson<{ items: { spec: { username: string }; status: { conditions?: { type: string }[] } }[] }>(cp, ['csr']);
+    const own = csrs.items.find((c) => c.spec.username === 'system:node:n1');
+    assert.ok(own?.status.conditions?.some((c) => c.type === 'Approved'), 'the renewal CSR by system:node:n1 was approved');
+    assert.equal((await kubectl(cp, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'], { kubeconfig })).trim(), 'system:node:n1');
+    // The running kubelet's next status write goes out with the new certificate.
+    const node1 = running.get('n1')!.kubelet.node!;
+    const reported = node1.lastReported;
+    await node1.syncStatus(true);
+    assert.ok(node1.lastReported > reported, 'status written with the rotated certificate');
   });
 
   test('kubelet stopped: NotReady and unreachable after the grace period; restarted: Ready again, running pods untouched', async () => {

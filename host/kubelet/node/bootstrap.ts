@@ -7,7 +7,11 @@
  * signed it (csrsigning), writes certificate + key to `<root-dir>/pki/kubelet-client-<time>.pem`
  * (0600) with the link `kubelet-client-current.pem`, and writes `--kubeconfig` pointing at it.
  *
- * Not done: rotating the certificate before it expires (upstream's certificate manager).
+ * With `rotateCertificates: true`, `ClientCertRotator` renews that certificate with the node's own
+ * credentials (a CSR is auto-approved through `selfnodeclient`) at a random point between 70 % and
+ * 90 % of its lifetime, as upstream's certificate manager does, writing a new file and swapping the
+ * `kubelet-client-current.pem` link (clients read the file per connection); a failure retries with
+ * back-off (1 s doubling to 5 min).
  */
 import { X509Certificate, generateKeyPairSync, sign } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -19,11 +23,26 @@ import { silentLogger } from '../../../shared/log/logger.js';
 import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
 import { delay } from '../../../shared/lifecycle/disposables.js';
 import { writeKubeconfig } from '../../cluster/kubeconfig.js';
+import { realClock, type Clock, type TimerHandle } from '../clock.js';
 import { restClient, type RestClient } from './rest.js';
 
 export const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
 export const DEFAULT_BOOTSTRAP_TIMEOUT_MS = 5 * 60_000;
 export const CURRENT_CLIENT_PEM = 'kubelet-client-current.pem';
+
+/** Writes `kubelet-client-<time>.pem` (0600) and points `kubelet-client-current.pem` at it atomically. */
+export function installClientCert(pkiDir: string, certPem: string, keyPem: string, now = Date.now()): string {
+  const stamp = new Date(now).toISOString().replace(/[-:]/g, '').replace(/\.(\d+)Z$/, '$1');
+  const pemFile = join(pkiDir, `kubelet-client-${stamp}.pem`);
+  writeFileSync(pemFile, `${certPem.trimEnd()}\n${keyPem}`, { mode: 0o600 });
+  chmodSync(pemFile, 0o600);
+  const current = join(pkiDir, CURRENT_CLIENT_PEM);
+  const tmp = `${current}.tmp`;
+  rmSync(tmp, { force: true });
+  symlinkSync(pemFile, tmp);
+  renameSync(tmp, current);
+  return current;
+}
 
 export interface BootstrapOptions {
   nodeName: string;
@@ -129,16 +148,85 @@ export async function ensureKubeconfig(o: BootstrapOptions): Promise<boolean> {
   log.info({ server: cluster.server }, 'requesting a client certificate (TLS bootstrap)');
   const { csrPem, keyPem } = nodeCsr(o.nodeName);
   const certPem = await requestNodeCertificate(restClient(boot), o.nodeName, csrPem, o.timeoutMs ?? DEFAULT_BOOTSTRAP_TIMEOUT_MS);
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
-  const pemFile = join(pki, `kubelet-client-${stamp}.pem`);
-  writeFileSync(pemFile, `${certPem.trimEnd()}\n${keyPem}`, { mode: 0o600 });
-  chmodSync(pemFile, 0o600);
-  const current = join(pki, CURRENT_CLIENT_PEM);
-  const tmp = `${current}.tmp`;
-  rmSync(tmp, { force: true });
-  symlinkSync(pemFile, tmp);
-  renameSync(tmp, current);
+  const current = installClientCert(pki, certPem, keyPem);
   writeKubeconfig(o.kubeconfig, { server: cluster.server, caFile, user: 'default-auth', credentials: { clientCertificate: current, clientKey: current } });
-  log.info({ certificate: pemFile, kubeconfig: o.kubeconfig }, 'client certificate issued; kubeconfig written');
+  log.info({ certificate: current, kubeconfig: o.kubeconfig }, 'client certificate issued; kubeconfig written');
   return true;
+}
+
+export const ROTATE_MIN_FRACTION = 0.7;
+export const ROTATE_MAX_FRACTION = 0.9;
+export const ROTATE_BACKOFF_MIN_MS = 1_000;
+export const ROTATE_BACKOFF_MAX_MS = 5 * 60_000;
+
+export interface RotatorOptions {
+  nodeName: string;
+  /** `<root-dir>/pki` holding `kubelet-client-current.pem`. */
+  pkiDir: string;
+  /** The API with the node's current credentials. */
+  api: RestClient;
+  clock?: Clock;
+  /** 0..1, picks the point between 70 % and 90 % (default Math.random). */
+  random?: () => number;
+  timeoutMs?: number;
+  logger?: Logger;
+}
+
+/** Renews the node's client certificate before it expires (`rotateCertificates`). */
+export class ClientCertRotator {
+  private timer: TimerHandle | undefined;
+  private running = false;
+  private backoffMs = ROTATE_BACKOFF_MIN_MS;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  /** Rotations done (tests, metrics). */
+  rotations = 0;
+
+  constructor(private readonly o: RotatorOptions) {
+    this.clock = o.clock ?? realClock;
+    this.log = (o.logger ?? silentLogger()).child({ component: 'cert-rotation', node: o.nodeName });
+  }
+
+  /** When the current certificate should be renewed (ms since the epoch). */
+  deadline(): number {
+    const cert = new X509Certificate(readFileSync(join(this.o.pkiDir, CURRENT_CLIENT_PEM)));
+    const from = Date.parse(cert.validFrom);
+    const to = Date.parse(cert.validTo);
+    const f = ROTATE_MIN_FRACTION + (ROTATE_MAX_FRACTION - ROTATE_MIN_FRACTION) * (this.o.random ?? Math.random)();
+    return from + (to - from) * f;
+  }
+
+  start(): void {
+    this.running = true;
+    this.scheduleNext();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.timer?.cancel();
+  }
+
+  /** `minMs`: after a rotation, a certificate already due (a very short signing duration) waits a little. */
+  private scheduleNext(minMs = 0): void {
+    if (!this.running) return;
+    const wait = Math.max(minMs, this.deadline() - this.clock.now());
+    this.log.info({ inSeconds: Math.round(wait / 1000) }, 'client certificate rotation scheduled');
+    this.timer = this.clock.setTimer(() => void this.rotateNow(), wait);
+  }
+
+  async rotateNow(): Promise<void> {
+    try {
+      const { csrPem, keyPem } = nodeCsr(this.o.nodeName);
+      const certPem = await requestNodeCertificate(this.o.api, this.o.nodeName, csrPem, this.o.timeoutMs ?? DEFAULT_BOOTSTRAP_TIMEOUT_MS);
+      installClientCert(this.o.pkiDir, certPem, keyPem, this.clock.now());
+      this.rotations++;
+      this.backoffMs = ROTATE_BACKOFF_MIN_MS;
+      this.log.info({}, 'client certificate rotated');
+      this.scheduleNext(ROTATE_BACKOFF_MIN_MS);
+    } catch (e) {
+      this.log.warn({ err: e, retryMs: this.backoffMs }, 'client certificate rotation failed');
+      if (this.running) this.timer = this.clock.setTimer(() => void this.rotateNow(), this.backoffMs);
+      this.backoffMs = Math.min(this.backoffMs * 2, ROTATE_BACKOFF_MAX_MS);
+    }
+  }
 }

@@ -262,3 +262,56 @@ test('flags: --bootstrap-kubeconfig, --node-ip, --node-labels', async () => {
   assert.throws(() => parseKubeletFlags(['--node-ip=nope']), /--node-ip: "nope" is not an IP address/);
   assert.throws(() => parseKubeletFlags(['--node-labels=x']), /--node-labels: "x" is not a valid key=value label/);
 });
+
+test('client certificate rotation: at 70-90 % of the lifetime, with a CSR of the node, swapping the current link; failures back off', async () => {
+  const { mkdtempSync, readFileSync, realpathSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { X509Certificate } = await import('node:crypto');
+  const { issueCert } = await import('../server/certs.js');
+  const { ClientCertRotator, installClientCert, KUBELET_CLIENT_SIGNER } = await import('./bootstrap.js');
+  const dir = mkdtempSync(join(tmpdir(), 'cocolet-rotate-'));
+  try {
+    const ca = await issueCert({ cn: 'test-ca', isCa: true, days: 30 });
+    const first = await issueCert({ cn: 'system:node:n1', o: ['system:nodes'], client: true, issuer: ca, days: 10 });
+    installClientCert(dir, first.cert, first.key);
+    const next = await issueCert({ cn: 'system:node:n1', o: ['system:nodes'], client: true, issuer: ca, days: 10 });
+    const csrs: { spec: { signerName: string; usages: string[]; request: string } }[] = [];
+    let fail = 0;
+    const api: RestClient = {
+      server: 'https://fake',
+      get: <T>() => Promise.resolve({ metadata: { name: 'csr-1' }, status: { certificate: Buffer.from(next.cert).toString('base64') } } as T),
+      create: <T>(_p: string, body: unknown) => {
+        if (fail-- > 0) return Promise.reject(new ApiError(500, 'InternalError', 'injected'));
+        csrs.push(body as (typeof csrs)[number]);
+        return Promise.resolve({ metadata: { name: 'csr-1' } } as T);
+      },
+      update: () => Promise.reject(new Error('unused')),
+      patch: () => Promise.reject(new Error('unused')),
+    };
+    const x = new X509Certificate(first.cert);
+    const from = Date.parse(x.validFrom);
+    const life = Date.parse(x.validTo) - from;
+    const clock = new FakeClock(from);
+    const r = new ClientCertRotator({ nodeName: 'n1', pkiDir: dir, api, clock, random: () => 0 });
+    assert.equal(r.deadline(), from + life * 0.7);
+    fail = 1;
+    r.start();
+    await clock.advance(life * 0.7 - 1000);
+    assert.equal(csrs.length, 0, 'not before 70 %');
+    await clock.advance(1000);
+    assert.equal(r.rotations, 0, 'the first attempt failed');
+    await clock.advance(1000);
+    assert.equal(r.rotations, 1, 'retried after 1 s');
+    assert.equal(csrs[0]!.spec.signerName, KUBELET_CLIENT_SIGNER);
+    assert.deepEqual(csrs[0]!.spec.usages, ['digital signature', 'client auth']);
+    assert.match(Buffer.from(csrs[0]!.spec.request, 'base64').toString(), /BEGIN CERTIFICATE REQUEST/);
+    const current = readFileSync(join(dir, 'kubelet-client-current.pem'), 'utf8');
+    assert.ok(current.startsWith(next.cert.trimEnd()), 'the link points at the new certificate');
+    assert.match(current, /BEGIN PRIVATE KEY/);
+    assert.notEqual(realpathSync(join(dir, 'kubelet-client-current.pem')), join(dir, 'kubelet-client-current.pem'));
+    r.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,7 +1,8 @@
 /**
  * Connects the kubelet to its Node object (loaded only with `--kubeconfig`): readiness from the
  * CRI (RuntimeReady, NetworkReady) and the PLEG, nodeInfo from CRI Version, labels with the TEE,
- * the HTTPS API's port, and the configuration's frequencies and reservations.
+ * the HTTPS API's port, and the configuration's frequencies and reservations; with
+ * `rotateCertificates: true`, the rotation of the client certificate in `<root-dir>/pki`.
  */
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../../../shared/log/logger.js';
@@ -14,6 +15,8 @@ import { NodeLifecycle, type NodeTaint } from './lifecycle.js';
 import { CpuSet } from '../cm/machine/cpuset.js';
 import { chainResourceSources, deviceResourceSource, type AllocatableInput, type NodeConditionSource, type NodeResourceSource } from './resources.js';
 import { restClient } from './rest.js';
+import { ClientCertRotator, CURRENT_CLIENT_PEM } from './bootstrap.js';
+import { join, resolve } from 'node:path';
 
 /** What a library user (or `cocolet up`) may add to the Node. */
 export interface NodeExtras {
@@ -101,6 +104,14 @@ export function startNodeLifecycle(o: NodeWiringOptions): NodeLifecycle {
     logger: o.log,
   });
   node.start();
+  // rotateCertificates: renew the client certificate TLS bootstrapping (or a previous rotation) wrote.
+  const user = kc.getCurrentUser();
+  const pkiDir = join(o.settings.rootDir, 'pki');
+  if (cfg.rotateCertificates === true && user?.certFile && resolve(user.certFile) === join(pkiDir, CURRENT_CLIENT_PEM)) {
+    const rotator = new ClientCertRotator({ nodeName: o.settings.nodeName, pkiDir, api: restClient(kc), logger: o.log });
+    rotator.start();
+    node.onStop.push(() => rotator.stop());
+  }
   const unsubscribe = o.devices?.onChange(() => void (node.registered ? node.syncStatus(false) : undefined));
   if (unsubscribe) node.onStop.push(unsubscribe);
   return node;
