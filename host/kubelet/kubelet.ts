@@ -191,7 +191,18 @@ export class Kubelet implements PodSyncer {
         allocationSeconds: (r, sec) => this.metrics.devicePluginAllocDuration.observe({ resource_name: r }, sec),
       },
     });
-    this.cm = new ContainerManager({ config: cfg, machine, rootDir: o.settings.rootDir, devices: this.devices, logger: this.log });
+    this.cm = new ContainerManager({
+      config: cfg,
+      machine,
+      rootDir: o.settings.rootDir,
+      devices: this.devices,
+      logger: this.log,
+      topologyMetrics: {
+        request: () => this.metrics.topologyAdmissionRequests.inc(),
+        error: () => this.metrics.topologyAdmissionErrors.inc(),
+        durationMs: (ms) => this.metrics.topologyAdmissionDuration.observe(ms),
+      },
+    });
     this.runtime = new RuntimeManager({
       resourceOptions: async (pod, c) => {
         const dev = await this.devices.runContainerOptions(pod, c);

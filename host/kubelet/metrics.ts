@@ -24,6 +24,10 @@ export class KubeletMetrics {
   readonly desiredPods = new Gauge({ name: 'kubelet_desired_pods', help: 'Pods the sources want on this node.', labelNames: ['static'], registers: [this.registry] });
   readonly workingPods = new Gauge({ name: 'kubelet_working_pods', help: 'Pods with a pod worker.', registers: [this.registry] });
   readonly devicePluginRegistrations = new Counter({ name: 'kubelet_device_plugin_registration_total', help: 'Device plugin registrations.', labelNames: ['resource_name'], registers: [this.registry] });
+  readonly topologyAdmissionRequests = new Counter({ name: 'kubelet_topology_manager_admission_requests_total', help: 'Pod admissions the topology manager handled.', registers: [this.registry] });
+  readonly topologyAdmissionErrors = new Counter({ name: 'kubelet_topology_manager_admission_errors_total', help: 'Pod admissions the topology manager refused.', registers: [this.registry] });
+  /** Upstream buckets: exponential from 0.05 ms, factor 2, 15 buckets. */
+  readonly topologyAdmissionDuration = new Histogram({ name: 'kubelet_topology_manager_admission_duration_ms', help: 'Duration of the topology manager admission (hints, merge, allocation) in milliseconds.', buckets: Array.from({ length: 15 }, (_, i) => 0.05 * 2 ** i), registers: [this.registry] });
   readonly devicePluginAllocDuration = new Histogram({ name: 'kubelet_device_plugin_alloc_duration_seconds', help: 'Duration of device plugin Allocate calls.', labelNames: ['resource_name'], buckets: DEFAULT_BUCKETS, registers: [this.registry] });
 }
 

@@ -39,6 +39,10 @@ test('kubelet: single-numa-node refuses a pod whose memory spans two NUMA nodes 
     assert.equal(st.reason, 'TopologyAffinityError');
     assert.match(st.message ?? '', /^Resources cannot be allocated with Topology locality \(policy single-numa-node, container main\): memory does not fit on a single NUMA node \(the narrowest fit is NUMA \{0,1\}\)$/);
     assert.equal(node.cri.containersOf('uid-big').length, 0);
+    const metrics = await node.kubelet.metrics.registry.metrics();
+    assert.match(metrics, /kubelet_topology_manager_admission_requests_total 2/);
+    assert.match(metrics, /kubelet_topology_manager_admission_errors_total 1/);
+    assert.match(metrics, /kubelet_topology_manager_admission_duration_ms_count 2/);
     assert.deepEqual(node.kubelet.cm.memory.getMemoryNumaNodes('uid-small', 'main'), [0]);
     // CPU 0 is reserved; the exclusive CPU and the memory are on NUMA node 0, and the CRI config says so.
     const res = node.cri.running('uid-small', 'main')!.config.linux?.resources;

@@ -24,7 +24,7 @@ import { CpuManager } from './cpumanager/manager.js';
 import { CpuSet } from './machine/cpuset.js';
 import { durationMs } from '../config/kubeletconfig.js';
 import { podRequests } from './requests.js';
-import { TopologyManager, type AdmitResult } from './topologymanager/manager.js';
+import { TopologyManager, type AdmitResult, type TopologyMetrics } from './topologymanager/manager.js';
 import type { AdmissionError, HintProvider, MachineTopology } from './types.js';
 
 /** What the container manager needs of the device manager beyond the HintProvider seam. */
@@ -66,6 +66,7 @@ export interface ContainerManagerOptions {
   hugepagesPerNuma?: Record<number, Record<string, number>>;
   /** Bytes of the nodefs; read with statfs of rootDir when not given. */
   ephemeralStorageCapacity?: number;
+  topologyMetrics?: TopologyMetrics;
   logger?: Logger;
 }
 
@@ -112,6 +113,7 @@ export class ContainerManager {
       policyOptions: c.topologyManagerPolicyOptions ?? {},
       topology: o.machine,
       logger: this.log,
+      ...(o.topologyMetrics ? { metrics: o.topologyMetrics } : {}),
     });
     this.cpuManager = o.cpu
       ? undefined

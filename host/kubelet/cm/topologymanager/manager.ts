@@ -38,6 +38,14 @@ export interface TopologyManagerOptions {
   policyOptions?: Readonly<Record<string, string>> | null;
   topology: Pick<MachineTopology, 'numaNodes' | 'distances'>;
   logger?: Logger;
+  /** kubelet_topology_manager_admission_{requests_total,errors_total,duration_ms} (not counted with policy none, as upstream). */
+  metrics?: TopologyMetrics;
+}
+
+export interface TopologyMetrics {
+  request(): void;
+  error(): void;
+  durationMs(ms: number): void;
 }
 
 /** The containers in admission order: init containers, then app containers. */
@@ -58,9 +66,11 @@ export class TopologyManager {
   /** podUid -> container -> affinity stored at admission. */
   private readonly affinity = new Map<string, Map<string, TopologyHint>>();
   private readonly log: Logger;
+  private readonly metrics: TopologyMetrics | undefined;
 
   constructor(o: TopologyManagerOptions) {
     this.log = o.logger ?? silentLogger();
+    this.metrics = o.metrics;
     this.numa = new NumaInfo(o.topology.numaNodes, o.topology.distances);
     if (o.policy === 'none') {
       // As upstream: with policy none neither the scope nor the options are looked at.
@@ -97,6 +107,19 @@ export class TopologyManager {
 
   /** Admits the pod, allocating on every provider; on refusal nothing stays allocated for it. */
   async admit(pod: Pod): Promise<AdmitResult> {
+    if (this.scope === 'none') return this.admitScoped(pod);
+    const start = performance.now();
+    this.metrics?.request();
+    try {
+      const r = await this.admitScoped(pod);
+      if (!r.admit) this.metrics?.error();
+      return r;
+    } finally {
+      this.metrics?.durationMs(performance.now() - start);
+    }
+  }
+
+  private async admitScoped(pod: Pod): Promise<AdmitResult> {
     const uid = pod.metadata.uid ?? '';
     const done: string[] = [];
     const refuse = async (reason: string, message: string): Promise<AdmitResult> => {
