@@ -20,6 +20,7 @@ import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { startRegistry, type TestRegistry } from '../guest/registry.js';
 import { initdataToml } from '../guest/agent-client.js';
 import { assertNoLeftovers, prepareShim, run, type ShimFixture } from './support.js';
+import { threadAffinity, vcpuThreads } from '../../host/vmm/pin.js';
 
 const AGENT = fileURLToPath(new URL('../../guest/cmd/cocolet-agent.js', import.meta.url));
 
@@ -126,6 +127,39 @@ test(`${kind} hypervisor: ContainerStats reads the running container's cgroup in
     return s?.state === ContainerState.CONTAINER_EXITED ? s : undefined;
   }, { what: 'containerd to see the exit', timeoutMs: 30_000 });
   assert.equal(st.exitCode, 137);
+  await removePod(pod, ctr);
+});
+
+test(`${kind} hypervisor: the kubelet's cpuset pins the VM's vCPU threads (CreateContainer, then UpdateContainerResources), and the guest never sees host CPU numbers`, async (t) => {
+  if (kind !== 'qemu') return t.skip('only a QEMU VM has vCPU threads');
+  if (!c) return t.skip(skip ?? 'containerd is not available');
+  if (!have('taskset')) return t.skip('taskset (util-linux) is not installed');
+  const online = readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
+  const last = Number(online.split(/[,-]/).pop());
+  const first = Number(online.split(/[,-]/)[0]);
+  const name = `${kind}-pinned`;
+  const sandboxConfig = {
+    metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 },
+    hostname: name,
+    logDirectory: h.tempDir('ccl-'),
+    annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': initData(PERMISSIVE_POLICY) },
+    linux: { securityContext: { namespaceOptions: {} } },
+  };
+  const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
+  const ctr = await cri.createContainer(pod, {
+    metadata: { name: 'pinned' }, image: { image: reg.image }, command: ['/bin/sleep', '300'], logPath: 'pinned.log',
+    // what the kubelet's static CPU manager sets for a Guaranteed container with 1 exclusive CPU
+    linux: { resources: { cpusetCpus: String(last) }, securityContext: { namespaceOptions: {} } },
+  }, sandboxConfig);
+  await cri.startContainer(ctr);
+  assert.equal((await cri.containerStatus(ctr))?.state, ContainerState.CONTAINER_RUNNING, 'the guest ran the container although its cpuset names host CPUs');
+  const rec = JSON.parse(readFileSync(join(c.dir, 'state', 'io.containerd.runtime.v2.task', 'k8s.io', pod, 'cocolet-shim.json'), 'utf8')) as { vmPid: number };
+  const allowed = (): string[] => vcpuThreads(rec.vmPid).map((th) => threadAffinity(rec.vmPid, th.tid) ?? '?');
+  assert.ok(vcpuThreads(rec.vmPid).length >= 1, 'QEMU has vCPU threads');
+  await waitFor(() => allowed().every((a) => a === String(last)), { what: `vCPU threads pinned to CPU ${last} (now ${allowed().join(' ')})`, timeoutMs: 30_000 });
+  await cri.updateContainerResources(ctr, { cpusetCpus: String(first) });
+  await waitFor(() => allowed().every((a) => a === String(first)), { what: `vCPU threads re-pinned to CPU ${first} (now ${allowed().join(' ')})`, timeoutMs: 30_000 });
+  await cri.stopContainer(ctr, 0);
   await removePod(pod, ctr);
 });
 

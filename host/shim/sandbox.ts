@@ -32,6 +32,7 @@ import type { EventSink } from './events.js';
 import { TaskProcess, type TaskIo, type ExitInfo } from './task.js';
 import { metricsFromAgentStats } from './metrics.js';
 import { teeDescription, writeTeeLabel } from './tee-label.js';
+import { cpusOfResources, VcpuPinning, type VcpuPinningOptions } from './vcpu-pin.js';
 
 /** Exit status reported for processes that died with their VM (SIGKILL-style). */
 export const VM_LOST_EXIT_STATUS = 137;
@@ -87,6 +88,8 @@ export interface SandboxOptions {
   onVmStarted?: (vm: VmHandle, workDir: string) => void;
   /** A VM the daemon already started for this sandbox (see preboot.ts); adopted by the first Create. */
   preboot?: Preboot;
+  /** Test seams of the vCPU pinning (thread lookup, affinity setter). */
+  vcpuPinning?: VcpuPinningOptions;
 }
 
 export class Sandbox {
@@ -96,10 +99,22 @@ export class Sandbox {
   private tornDown = false;
   private readonly log: Logger;
   readonly workDir: string;
+  private readonly pinning: VcpuPinning;
 
   constructor(private readonly opts: SandboxOptions) {
     this.log = opts.logger.child({ sandbox: opts.id });
     this.workDir = join(opts.config.runtime.stateDir, opts.id);
+    this.pinning = new VcpuPinning(this.log, opts.vcpuPinning);
+  }
+
+  /** Re-pins the VM's vCPU threads after a container's cpuset changed; a failure is logged, not fatal. */
+  private async cpusetChanged(containerId: string, cpus: string | undefined): Promise<void> {
+    if (!this.pinning.record(containerId, cpus) || !this.vm || this.tornDown) return;
+    try {
+      await this.pinning.apply(this.vm.pid);
+    } catch (e) {
+      this.log.warn({ container: containerId, cpuset: this.pinning.union().toString(), err: (e as Error).message }, 'pinning the vcpu threads failed');
+    }
   }
 
   get vmPid(): number {
@@ -301,6 +316,7 @@ export class Sandbox {
       }
     }
     this.containers.set(input.id, c);
+    if (role !== 'sandbox') await this.cpusetChanged(input.id, cpusOfResources((spec.linux as { resources?: unknown } | undefined)?.resources));
     this.opts.events.publish(TOPIC.create, TaskCreateSchema, { containerId: input.id, bundle: input.bundle, rootfs: input.rootfs, io: { stdin: input.stdin, stdout: input.stdout, stderr: input.stderr, terminal: input.terminal }, pid: c.init.pid });
     log.info({ role }, 'task created');
     return c.init.pid;
@@ -375,6 +391,7 @@ export class Sandbox {
     if (c.mounted) unmountRootfs(c.bundle);
     c.mounted = false;
     this.containers.delete(id);
+    if (c.role === 'container') await this.cpusetChanged(id, undefined);
     if (c.role !== 'container') {
       // The sandbox (or lone task) goes: everything still in it dies with the VM.
       for (const other of this.containers.values()) this.exitProcess(other.init, VM_LOST_EXIT_STATUS);
@@ -448,6 +465,8 @@ export class Sandbox {
       throw new CocoletError(ErrorCode.InvalidArgument, 'resources are not JSON OCI LinuxResources', { cause: e });
     }
     await this.agent.updateContainer({ containerId: id, resources: convertResources(json) });
+    const cpus = cpusOfResources(json);
+    if (cpus !== undefined) await this.cpusetChanged(id, cpus); // no cpuset in an update: unchanged
   }
 
   has(id: string): boolean {

@@ -55,7 +55,9 @@ export function convertResources(r: Json): Json {
   const pids = obj(r.pids);
   return {
     ...(r.memory ? { Memory: { Limit: big(mem.limit), Reservation: big(mem.reservation), Swap: big(mem.swap), DisableOOMKiller: mem.disableOOMKiller === true } } : {}),
-    ...(r.cpu ? { CPU: { Shares: big(cpu.shares), Quota: big(cpu.quota), Period: big(cpu.period), Cpus: str(cpu.cpus), Mems: str(cpu.mems) } } : {}),
+    // cpus / mems are host CPU and NUMA numbers, meaningless in the guest: the shim pins the VM's
+    // vCPU threads to them instead (vcpu-pin.ts), and the guest gets none.
+    ...(r.cpu ? { CPU: { Shares: big(cpu.shares), Quota: big(cpu.quota), Period: big(cpu.period), Cpus: '', Mems: '' } } : {}),
     ...(r.pids ? { Pids: { Limit: big(pids.limit) } } : {}),
   };
 }

@@ -6,7 +6,7 @@
  * connections (nothing forwarded in), and the CoCo init-data as a read-only virtio-blk disk.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
@@ -15,11 +15,12 @@ import { silentLogger } from '../../shared/log/logger.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
 import {
   AGENT_CHANNEL_NAME, DEFAULT_WORKLOAD_MEMORY_MIB, GUEST_MEMORY_OVERHEAD_MIB,
-  teeLabel, type Hypervisor, type HypervisorStartOptions, type TeeKind, type VcpuThread, type VmExit, type VmHandle,
+  teeLabel, type Hypervisor, type HypervisorStartOptions, type TeeKind, type VmExit, type VmHandle,
 } from './hypervisor.js';
 import { loadGuestImage, type GuestImage } from './image.js';
 import { initdataDiskImage } from './initdata-disk.js';
 import { startSwtpm } from './swtpm.js';
+import { vcpuThreads } from './pin.js';
 import { prepareConfidentialLaunch, type ConfidentialGuest, type ConfidentialLaunch, SNP_DEFAULT_CBITPOS, SNP_DEFAULT_CPU, SNP_DEFAULT_POLICY } from './confidential.js';
 
 export interface QemuHypervisorOptions {
@@ -120,25 +121,7 @@ export function qemuArgs(i: QemuArgsInput): string[] {
   return a;
 }
 
-/** vCPU threads of a QEMU process (threads named `CPU <n>/KVM` or `CPU <n>/TCG`). */
-export function vcpuThreads(pid: number): VcpuThread[] {
-  const out: VcpuThread[] = [];
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const t of tids) {
-    try {
-      const m = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').match(/^CPU (\d+)\//);
-      if (m) out.push({ index: Number(m[1]), tid: Number(t) });
-    } catch {
-      /* thread ended */
-    }
-  }
-  return out.sort((x, y) => x.index - y.index);
-}
+export { vcpuThreads } from './pin.js';
 
 export class QemuHypervisor implements Hypervisor {
   readonly kind = 'qemu' as const;
