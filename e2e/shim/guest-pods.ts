@@ -145,13 +145,17 @@ test(`${kind} hypervisor: the kubelet's cpuset pins the VM's vCPU threads (Creat
     annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': initData(PERMISSIVE_POLICY) },
     linux: { securityContext: { namespaceOptions: {} } },
   };
-  const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
+  const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet').catch((e: unknown) => {
+    throw new Error(`RunPodSandbox failed: ${(e as Error).message}\ncontainerd log:\n${c!.containerd.logTail(40)}`);
+  });
   const ctr = await cri.createContainer(pod, {
     metadata: { name: 'pinned' }, image: { image: reg.image }, command: ['/bin/sleep', '300'], logPath: 'pinned.log',
     // what the kubelet's static CPU manager sets for a Guaranteed container with 1 exclusive CPU
     linux: { resources: { cpusetCpus: String(last) }, securityContext: { namespaceOptions: {} } },
   }, sandboxConfig);
-  await cri.startContainer(ctr);
+  await cri.startContainer(ctr).catch((e: unknown) => {
+    throw new Error(`StartContainer failed: ${(e as Error).message}\ncontainerd log:\n${c!.containerd.logTail(40)}`);
+  });
   assert.equal((await cri.containerStatus(ctr))?.state, ContainerState.CONTAINER_RUNNING, 'the guest ran the container although its cpuset names host CPUs');
   const rec = JSON.parse(readFileSync(join(c.dir, 'state', 'io.containerd.runtime.v2.task', 'k8s.io', pod, 'cocolet-shim.json'), 'utf8')) as { vmPid: number };
   const allowed = (): string[] => vcpuThreads(rec.vmPid).map((th) => threadAffinity(rec.vmPid, th.tid) ?? '?');
