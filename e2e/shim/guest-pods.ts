@@ -14,6 +14,7 @@ import { gzipSync } from 'node:zlib';
 import { Harness, have, waitFor } from '../../shared/testing/harness.js';
 import { startContainerd, type ContainerdFixture } from '../support/containerd.js';
 import { CriClient } from '../../host/cri/client.js';
+import type { PodSandboxConfigInit } from '../../host/cri/api.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
 import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
@@ -74,14 +75,18 @@ async function runPod(name: string, initdata: string, script: string): Promise<{
   return { exitCode: st.exitCode, log: readFileSync(join(logDirectory, 'main.log'), 'utf8'), pod, ctr };
 }
 
-async function startSleeper(name: string): Promise<{ pod: string; ctr: string; vmPid: number; daemonPid: number }> {
-  const sandboxConfig = {
+function openSandboxConfig(name: string): PodSandboxConfigInit {
+  return {
     metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 },
     hostname: name,
     logDirectory: h.tempDir('ccl-'),
     annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': initData(PERMISSIVE_POLICY) },
     linux: { securityContext: { namespaceOptions: {} } },
   };
+}
+
+async function startSleeper(name: string): Promise<{ pod: string; ctr: string; vmPid: number; daemonPid: number }> {
+  const sandboxConfig = openSandboxConfig(name);
   const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
   const ctr = await cri.createContainer(pod, { metadata: { name: 'sleeper' }, image: { image: reg.image }, command: ['/bin/sleep', '300'], logPath: 'sleeper.log', linux: { securityContext: { namespaceOptions: {} } } }, sandboxConfig);
   await cri.startContainer(ctr);
@@ -137,14 +142,7 @@ test(`${kind} hypervisor: the kubelet's cpuset pins the VM's vCPU threads (Creat
   const online = readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
   const last = Number(online.split(/[,-]/).pop());
   const first = Number(online.split(/[,-]/)[0]);
-  const name = `${kind}-pinned`;
-  const sandboxConfig = {
-    metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 },
-    hostname: name,
-    logDirectory: h.tempDir('ccl-'),
-    annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': initData(PERMISSIVE_POLICY) },
-    linux: { securityContext: { namespaceOptions: {} } },
-  };
+  const sandboxConfig = openSandboxConfig(`${kind}-pinned`);
   const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet').catch((e: unknown) => {
     throw new Error(`RunPodSandbox failed: ${(e as Error).message}\ncontainerd log:\n${c!.containerd.logTail(40)}`);
   });
