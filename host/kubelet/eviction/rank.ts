@@ -258,26 +258,54 @@ export function rankForEviction<P extends RankPod>(signal: Signal, pods: readonl
   let group = 0;
   if (first) for (const k of keys) if (k.found === first.found && k.exceeds === first.exceeds && k.priority === first.priority) group++;
   // Reasons are built only when read (the event needs the first one; explain needs all).
-  return keys.map((k, i) => {
-    let reason: string | undefined;
-    return {
-      pod: k.pod,
-      get reason(): string {
-        if (reason === undefined) {
-          const next = keys[i + 1];
-          const w = next ? why(kind, k, next, keys.length, i === 0 ? group : -1) : '';
-          const tail = !next ? '; ranked last' : w.startsWith('the ') ? `, ${w}` : `; ahead of ${next.pod.name}: ${w}`;
-          reason = `${detail(signal, kind, k)}, priority ${k.priority}${tail}`;
-        }
-        return reason;
-      },
-      hasStats: k.found,
-      usage: k.usage,
-      request: k.request,
-      exceedsRequest: k.exceeds,
-      priority: k.priority,
-    };
-  });
+  const ctx: RankContext<P> = { signal, kind, keys, group };
+  return keys.map((k, i) => new Ranked(ctx, k, i));
+}
+
+interface RankContext<P extends RankPod> {
+  signal: Signal;
+  kind: Kind;
+  keys: Keys<P>[];
+  group: number;
+}
+
+/** A ranked pod whose reason is built on first read (one class, no closure per pod). */
+class Ranked<P extends RankPod> implements RankedPod<P> {
+  readonly pod: P;
+  readonly hasStats: boolean;
+  readonly usage: number;
+  readonly request: number;
+  readonly exceedsRequest: boolean;
+  readonly priority: number;
+  private text: string | undefined;
+
+  constructor(
+    private readonly ctx: RankContext<P>,
+    private readonly k: Keys<P>,
+    private readonly i: number,
+  ) {
+    this.pod = k.pod;
+    this.hasStats = k.found;
+    this.usage = k.usage;
+    this.request = k.request;
+    this.exceedsRequest = k.exceeds;
+    this.priority = k.priority;
+  }
+
+  get reason(): string {
+    if (this.text === undefined) {
+      const { signal, kind, keys, group } = this.ctx;
+      const next = keys[this.i + 1];
+      const w = next ? why(kind, this.k, next, keys.length, this.i === 0 ? group : -1) : '';
+      const tail = !next ? '; ranked last' : w.startsWith('the ') ? `, ${w}` : `; ahead of ${next.pod.name}: ${w}`;
+      this.text = `${detail(signal, kind, this.k)}, priority ${this.k.priority}${tail}`;
+    }
+    return this.text;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { pod: this.pod, reason: this.reason, hasStats: this.hasStats, usage: this.usage, request: this.request, exceedsRequest: this.exceedsRequest, priority: this.priority };
+  }
 }
 
 /** memory and disk: no stats first, above request first, lower priority first, larger overuse first. */
