@@ -7,7 +7,7 @@
 // The kubelet reaches the API server through a TCP proxy the test can cut.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Harness, waitFor } from '../../shared/testing/harness.js';
@@ -20,6 +20,7 @@ import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
 import { Kubelet } from '../../host/kubelet/kubelet.js';
 import { defaultKubeletConfiguration } from '../../host/kubelet/config/kubeletconfig.js';
 import { DEFAULT_RUNTIME_CLASSES } from '../../host/kubelet/config/flags.js';
+import type { PodStatus } from '../../host/kubelet/api/types.js';
 
 const NODE = 'cocolet-e2e';
 const NS = 'e2e';
@@ -30,6 +31,7 @@ let cri: CriClient;
 let kubelet: Kubelet;
 let proxy: TcpProxy;
 let dir: string;
+let manifests: string;
 
 interface TcpProxy {
   port: number;
@@ -76,28 +78,16 @@ function tcpProxy(targetPort: number): Promise<TcpProxy> {
 }
 
 interface ApiPod {
-  metadata: { name: string; uid: string; deletionTimestamp?: string; labels?: Record<string, string> };
-  spec: { nodeName?: string };
-  status: {
-    phase: string;
-    hostIP?: string;
-    hostIPs?: { ip: string }[];
-    podIP?: string;
-    podIPs?: { ip: string }[];
-    startTime?: string;
-    qosClass?: string;
-    conditions?: { type: string; status: string; lastTransitionTime?: string }[];
-    containerStatuses?: {
-      name: string;
-      ready: boolean;
-      started?: boolean;
-      restartCount: number;
-      image: string;
-      imageID: string;
-      containerID?: string;
-      state: { running?: { startedAt?: string } };
-    }[];
+  metadata: {
+    name: string;
+    uid: string;
+    deletionTimestamp?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[];
   };
+  spec: { nodeName?: string };
+  status: PodStatus & { hostIPs?: { ip: string }[] };
 }
 
 const webPods = async (): Promise<ApiPod[]> => (await kubectlJson<{ items: ApiPod[] }>(cp, ['pods', '-n', NS, '-l', 'app=web'])).items;
@@ -166,12 +156,14 @@ before(async () => {
   proxy = await tcpProxy(cp.ports.apiserver);
   h.defer('api proxy', () => proxy.close());
   dir = h.tempDir('ccl-cluster-');
+  manifests = join(dir, 'manifests');
+  mkdirSync(manifests);
   // The node's credentials, through the proxy.
   const kubeconfig = join(dir, 'kubelet.kubeconfig');
   writeFileSync(kubeconfig, readFileSync(await cp.nodeKubeconfig(NODE), 'utf8').replaceAll(cp.server, `https://127.0.0.1:${proxy.port}`));
   kubelet = new Kubelet({
     settings: {
-      config: { ...defaultKubeletConfiguration(), podLogsDir: join(dir, 'logs'), containerRuntimeEndpoint: c!.address, syncFrequency: '5s' },
+      config: { ...defaultKubeletConfiguration(), podLogsDir: join(dir, 'logs'), containerRuntimeEndpoint: c!.address, syncFrequency: '5s', staticPodPath: manifests, fileCheckFrequency: '5s' },
       rootDir: join(dir, 'root'),
       nodeName: NODE,
       kubeconfig,
@@ -350,4 +342,57 @@ test('kubectl delete is graceful: the preStop hook runs before SIGTERM, then the
   const events = (await kubectlJson<{ items: { reason: string; message: string; involvedObject: { uid: string } }[] }>(cp, ['events', '-n', NS])).items;
   assert.ok(events.some((e) => e.involvedObject.uid === running.metadata.uid && e.reason === 'Killing' && e.message === 'Stopping container main'));
   assert.equal((await cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.uid': running.metadata.uid } })).length, 0, 'sandbox removed');
+});
+
+test('a static pod gets a mirror pod that carries its status; a deleted mirror comes back; no manifest, no mirror', { skip, timeout: 240_000 }, async () => {
+  const name = `static-web-${NODE}`;
+  writeFileSync(
+    join(manifests, 'static-web.json'),
+    JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'static-web', namespace: NS }, spec: { terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: BUSYBOX_IMAGE, command: ['sh', '-c', 'exec sleep 3600'] }] } }),
+  );
+  const mirror = await until('mirror pod Running in the API', async () => {
+    const p = await kubectlJson<ApiPod>(cp, ['pod', name, '-n', NS]).catch(() => undefined);
+    return p?.status.phase === 'Running' && p.status.containerStatuses?.[0]?.ready ? p : undefined;
+  });
+  const staticUid = [...kubelet.pods.values()].find((p) => p.metadata.name === name)!.metadata.uid!;
+  assert.equal(mirror.metadata.annotations?.['kubernetes.io/config.mirror'], staticUid);
+  const node = await kubectlJson<{ metadata: { uid: string } }>(cp, ['node', NODE]);
+  assert.deepEqual(mirror.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid, o.controller]), [['Node', NODE, node.metadata.uid, true]]);
+  // Deleting the mirror only makes the kubelet create it again; the static pod keeps running.
+  await kubectl(cp, ['delete', 'pod', name, '-n', NS, '--wait=false']);
+  const again = await until('mirror re-created', async () => {
+    const p = await kubectlJson<ApiPod>(cp, ['pod', name, '-n', NS]).catch(() => undefined);
+    return p && p.metadata.uid !== mirror.metadata.uid && !p.metadata.deletionTimestamp && p.status.phase === 'Running' ? p : undefined;
+  });
+  assert.equal(containerId(again), containerId(mirror), 'the static pod was not restarted');
+  rmSync(join(manifests, 'static-web.json'));
+  await until('mirror removed with its manifest', async () => ((await kubectlRun(cp, ['get', 'pod', name, '-n', NS])).code === 1 ? true : undefined));
+});
+
+test('a confidential pod is refused its service-account token and Secret volume unless it opts in; the event says so in the API', { skip, timeout: 180_000 }, async () => {
+  await kubectl(cp, ['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'cocolet' }, handler: 'cocolet' }) });
+  const pod = (name: string, extra: Record<string, unknown>) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: NS },
+    spec: { nodeName: NODE, runtimeClassName: 'cocolet', containers: [{ name: 'main', image: BUSYBOX_IMAGE, command: ['sleep', '3600'] }], ...extra },
+  });
+  await kubectl(cp, ['apply', '-f', '-'], { input: JSON.stringify(pod('cc-token', {})) });
+  await kubectl(cp, ['apply', '-f', '-'], { input: JSON.stringify(pod('cc-secret', { automountServiceAccountToken: false, volumes: [{ name: 's', secret: { secretName: 'sec' } }] })) });
+  for (const [name, what] of [['cc-token', /service-account token in volume kube-api-access-\w+ refused for a confidential pod.*automountServiceAccountToken: false.*io\.cocolet\.allow-host-secrets/], ['cc-secret', /secret "sec" in volume s refused for a confidential pod/]] as const) {
+    const p = await until(`${name} waiting with the refusal`, async () => {
+      const x = await kubectlJson<ApiPod>(cp, ['pod', name, '-n', NS]).catch(() => undefined);
+      return what.test(x?.status.containerStatuses?.[0]?.state.waiting?.message ?? '') ? x : undefined;
+    });
+    const events = await until(`${name} HostSecretRefused event`, async () => {
+      const all = (await kubectlJson<{ items: { reason: string; message: string; type: string; involvedObject: { uid: string } }[] }>(cp, ['events', '-n', NS])).items;
+      const e = all.filter((x) => x.involvedObject.uid === p.metadata.uid && x.reason === 'HostSecretRefused');
+      return e.length ? e : undefined;
+    });
+    assert.equal(events[0]!.type, 'Warning');
+    assert.match(events[0]!.message, what);
+    assert.doesNotMatch(events[0]!.message, /s3cret/);
+    assert.equal((await cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.uid': p.metadata.uid } })).length, 0, 'no sandbox (no VM) for a refused pod');
+    await kubectl(cp, ['delete', 'pod', name, '-n', NS, '--wait=true', '--timeout=60s']);
+  }
 });

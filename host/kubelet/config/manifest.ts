@@ -97,7 +97,8 @@ export function validatePod(obj: unknown, origin: string): asserts obj is Pod {
     if (vols.has(v.name)) invalid(origin, `spec.volumes[${i}].name`, 'duplicate volume name');
     vols.add(v.name);
     const kinds = ['emptyDir', 'hostPath', 'secret', 'configMap', 'downwardAPI', 'projected'].filter((k) => v[k] !== undefined);
-    if (kinds.length !== 1) invalid(origin, `spec.volumes[${i}]`, 'must specify exactly one of emptyDir, hostPath, secret, configMap, downwardAPI, projected');
+    // The API server validated its pods; a volume type cocolet cannot mount is reported when the pod syncs (FailedMount).
+    if (kinds.length !== 1 && origin !== 'api') invalid(origin, `spec.volumes[${i}]`, 'must specify exactly one of emptyDir, hostPath, secret, configMap, downwardAPI, projected');
   });
   for (const [list, key] of [[spec.initContainers, 'initContainers'], [spec.containers, 'containers']] as const) {
     ((list as Container[] | undefined) ?? []).forEach((c, i) =>

@@ -171,7 +171,7 @@ export class RuntimeManager {
 
     let volumes: Map<string, string>;
     try {
-      volumes = await this.o.volumes.setUp(pod, { confidential: this.isConfidential(pod) });
+      volumes = await this.o.volumes.setUp(pod, { confidential: this.isConfidential(pod), warn: (m) => ev('Warning', 'FailedMount', m) });
     } catch (e) {
       const err = toCocoletError(e, ErrorCode.FailedPrecondition, { pod: key });
       ev('Warning', typeof err.context.reason === 'string' ? err.context.reason : 'FailedMount', err.message);

@@ -121,6 +121,12 @@ test('status writer: a static pod waits for its mirror, then patches it with the
     w.kick('h1');
     await w.idle();
     assert.deepEqual((api.calls[0]!.body as { metadata: unknown }).metadata, { uid: 'm1' });
+    // The mirror is deleted and re-created: the same status goes to the new one.
+    mirror = { namespace: 'ns', name: 'st-node', uid: 'm2' };
+    w.kick('h1');
+    await w.idle();
+    assert.equal(api.calls.length, 2);
+    assert.deepEqual((api.calls[1]!.body as { metadata: unknown }).metadata, { uid: 'm2' });
   } finally {
     w.stop();
   }

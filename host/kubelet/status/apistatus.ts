@@ -125,9 +125,13 @@ export class ApiStatusWriter {
     this.run(uid, e);
   }
 
-  /** Retries pending writes (one pod, or all). */
+  /** Retries pending writes, and writes statuses whose target changed (a re-created mirror pod); one pod or all. */
   kick(uid?: string): void {
-    for (const [u, e] of uid ? [[uid, this.entries.get(uid)] as const] : [...this.entries]) if (e && (e.dirty || e.deleteWanted)) this.run(u, e);
+    for (const [u, e] of uid ? [[uid, this.entries.get(uid)] as const] : [...this.entries]) {
+      if (!e) continue;
+      if (e.status && !e.removed && e.written !== undefined && this.target(e)?.uid !== e.writtenTo) e.dirty = true;
+      if (e.dirty || e.deleteWanted) this.run(u, e);
+    }
   }
 
   /** Writes every pod's status again (when a field filled here, such as hostIP, changed). */

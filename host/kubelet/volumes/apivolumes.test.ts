@@ -174,3 +174,40 @@ test('volume manager: an API pod configMap volume is updated in place on the nex
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('volume manager: a failed refresh keeps the last content and warns; a first set-up failure is an error', async () => {
+  const root = tmp();
+  try {
+    const api = new FakeApi();
+    api.configMaps.set('ns/cm', { data: { k: 'v1' } });
+    const vm = new VolumeManager({ rootDir: root, api, tmpfsForSecrets: false });
+    const p = pod({}, [{ name: 'conf', configMap: { name: 'cm' } }]);
+    const warnings: string[] = [];
+    const dir = (await vm.setUp(p, { confidential: false, warn: (m) => warnings.push(m) })).get('conf')!;
+    api.getConfigMap = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:6443'));
+    assert.equal((await vm.setUp(p, { confidential: false, warn: (m) => warnings.push(m) })).get('conf'), dir);
+    assert.equal(readFileSync(join(dir, 'k'), 'utf8'), 'v1');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /ECONNREFUSED/);
+    const fresh = pod({ uid: 'u2' }, [{ name: 'conf', configMap: { name: 'cm' } }]);
+    await assert.rejects(vm.setUp(fresh, { confidential: false, warn: (m) => warnings.push(m) }), /ECONNREFUSED/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('volume manager: a volume type cocolet cannot mount is a FailedMount naming it', async () => {
+  const root = tmp();
+  try {
+    const vm = new VolumeManager({ rootDir: root, api: new FakeApi(), tmpfsForSecrets: false });
+    const p = pod({}, [{ name: 'data', persistentVolumeClaim: { claimName: 'c' } } as unknown as ApiVolume]);
+    await assert.rejects(vm.setUp(p, { confidential: false }), (e: unknown) => {
+      assert.ok(e instanceof CocoletError);
+      assert.equal(e.context.reason, 'FailedMount');
+      assert.match(e.message, /volume data: type persistentVolumeClaim is not supported/);
+      return true;
+    });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -18,12 +18,12 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
+import { CocoletError, ErrorCode, toCocoletError } from '../../../shared/errors/errors.js';
 import { Annotations, podKey, type Container, type Pod } from '../api/types.js';
 import { parseQuantity } from '../config/kubeletconfig.js';
 import { allSealed, hostSecretRefused, hostSecretsAllowed, resolveEnv, type ResolvedEnv } from './secrets.js';
 import { projectApiVolume, TokenManager, type ApiObjects, type ApiVolume } from './apivolumes.js';
-import { writeAtomic } from './atomic.js';
+import { DATA_DIR_NAME, writeAtomic } from './atomic.js';
 
 export { REASON_HOST_SECRET_REFUSED } from './secrets.js';
 
@@ -93,7 +93,7 @@ export class VolumeManager {
   }
 
   /** A configMap / secret / downwardAPI / projected volume from the API; undefined when `v` is none of them or the pod is not an API pod. */
-  private async setUpApiVolume(pod: Pod, v: ApiVolume, confidential: boolean): Promise<string | undefined> {
+  private async setUpApiVolume(pod: Pod, v: ApiVolume, confidential: boolean, warn?: (message: string) => void): Promise<string | undefined> {
     const kind = Object.keys(API_VOLUME_DIRS).find((k) => v[k as keyof ApiVolume] !== undefined);
     if (!kind) return undefined;
     const fromApi = pod.metadata.annotations?.[Annotations.configSource] === 'api';
@@ -101,9 +101,19 @@ export class VolumeManager {
     if ((kind === 'configMap' || kind === 'secret') && (!fromApi || !this.api)) return undefined;
     const api = this.api ?? noApi;
     this.tokens ??= new TokenManager(api);
-    const payload = await projectApiVolume(pod, v, { api, tokens: this.tokens, confidential });
-    if (!payload) return undefined;
     const dir = join(this.podDir(pod.metadata.uid!), 'volumes', API_VOLUME_DIRS[kind]!, v.name);
+    let payload;
+    try {
+      payload = await projectApiVolume(pod, v, { api, tokens: this.tokens, confidential });
+    } catch (e) {
+      // A volume projected before keeps its last content when a refresh fails (API server down,
+      // object deleted): the running pod goes on, as upstream's. Refusals are never softened.
+      const err = toCocoletError(e);
+      if (err.code === ErrorCode.PermissionDenied || !existsSync(join(dir, DATA_DIR_NAME)) || !warn) throw err;
+      warn(err.message);
+      return dir;
+    }
+    if (!payload) return undefined;
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     if ((kind === 'secret' || kind === 'projected') && this.opts.tmpfsForSecrets !== false && process.getuid?.() === 0) this.mountTmpfs(dir, { pod: podKey(pod), volume: v.name });
     writeAtomic(dir, payload);
@@ -114,12 +124,13 @@ export class VolumeManager {
     return join(this.opts.rootDir, 'pods', uid);
   }
 
-  async setUp(pod: Pod, o: { confidential: boolean }): Promise<Map<string, string>> {
+  /** `warn`: told when an API volume could not be refreshed and keeps its previous content. */
+  async setUp(pod: Pod, o: { confidential: boolean; warn?: (message: string) => void }): Promise<Map<string, string>> {
     const uid = pod.metadata.uid!;
     const out = new Map<string, string>();
     const ctx = { pod: podKey(pod) };
     for (const v of pod.spec.volumes ?? []) {
-      const apiDir = await this.setUpApiVolume(pod, v as ApiVolume, o.confidential);
+      const apiDir = await this.setUpApiVolume(pod, v as ApiVolume, o.confidential, o.warn);
       if (apiDir) {
         out.set(v.name, apiDir);
         continue;
@@ -154,6 +165,10 @@ export class VolumeManager {
           for (const it of v.secret.items) writeFileSync(join(dir, it.path), readFileSync(join(src, it.key)), { mode: v.secret.defaultMode ?? 0o644 });
         } else cpSync(src, dir, { recursive: true });
         out.set(v.name, dir);
+      } else if (!(v.downwardAPI || v.projected)) {
+        // API pods may carry any volume type; those cocolet cannot mount stop the pod here, by name.
+        const type = Object.keys(v).find((k) => k !== 'name') ?? '(none)';
+        throw new CocoletError(ErrorCode.Unimplemented, `volume ${v.name}: type ${type} is not supported by cocolet`, { context: { ...ctx, volume: v.name, reason: 'FailedMount' } });
       }
     }
     return out;
