@@ -11,6 +11,9 @@
  * `reflector` (stats, test hooks). `podListerWatcher(kubeconfig, fieldSelector)` is the
  * client-node ListerWatcher for pods.
  */
+import type { Agent } from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../../../shared/log/logger.js';
 import { silentLogger } from '../../../shared/log/logger.js';
@@ -18,19 +21,59 @@ import { Annotations, type Pod } from '../api/types.js';
 import { validatePod } from '../config/manifest.js';
 import { Reflector, type ListerWatcher, type WatchEventType, type WatchHandle } from './reflector.js';
 
-const toPlain = <T>(o: unknown): T => JSON.parse(JSON.stringify(o)) as T;
+/** GET of an API path answered as raw JSON (the same bytes a watch event carries). */
+async function getJson(kc: k8s.KubeConfig, path: string): Promise<unknown> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const url = new URL(cluster.server + path);
+  const init = (await kc.applyToFetchOptions({})) as { agent?: Agent; headers?: Record<string, string> | Headers };
+  const headers: Record<string, string> = { accept: 'application/json' };
+  const h = init.headers;
+  if (h) for (const [k, v] of h instanceof Headers ? h.entries() : Object.entries(h)) headers[k] = String(v);
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'GET', headers, ...(init.agent ? { agent: init.agent } : {}) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        if (res.statusCode === 200) {
+          try {
+            resolve(JSON.parse(body));
+          } catch (e) {
+            reject(e as Error);
+          }
+          return;
+        }
+        let message = body.slice(0, 300);
+        try {
+          message = (JSON.parse(body) as { message?: string }).message ?? message;
+        } catch {
+          // not a Status object
+        }
+        reject(Object.assign(new Error(`GET ${url.pathname}: ${res.statusCode} ${message}`), { statusCode: res.statusCode }));
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
-/** List + watch of `/api/v1/pods` with a field selector, through client-node. */
+/**
+ * List + watch of `/api/v1/pods` with a field selector. The list is read as raw JSON, like the
+ * watch's events, so a pod looks byte-for-byte the same either way (client-node's typed list
+ * re-orders and drops fields, which would change container hashes and restart containers).
+ */
 export function podListerWatcher(kc: k8s.KubeConfig, fieldSelector: string): ListerWatcher<unknown> {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
   const watcher = new k8s.Watch(kc);
   return {
     async list(o) {
-      const r = await core.listPodForAllNamespaces({ fieldSelector, limit: o.limit, ...(o.continue ? { _continue: o.continue } : {}) });
+      const q = new URLSearchParams({ fieldSelector, limit: String(o.limit), ...(o.continue ? { continue: o.continue } : {}) });
+      const r = (await getJson(kc, `/api/v1/pods?${q.toString()}`)) as { items?: unknown[]; metadata?: { resourceVersion?: string; continue?: string } };
       return {
-        items: r.items.map((p) => toPlain<unknown>(p)),
+        items: r.items ?? [],
         resourceVersion: r.metadata?.resourceVersion ?? '',
-        ...(r.metadata?._continue ? { continue: r.metadata._continue } : {}),
+        ...(r.metadata?.continue ? { continue: r.metadata.continue } : {}),
       };
     },
     watch(o, onEvent: (type: WatchEventType, obj: unknown) => void): WatchHandle {
@@ -110,7 +153,8 @@ export class ApiPodSource {
     const mirrors: Pod[] = [];
     for (const p of all) {
       if (isMirrorPod(p)) mirrors.push(p);
-      else pods.push({ ...p, metadata: { ...p.metadata, annotations: { ...p.metadata.annotations, [Annotations.configSource]: 'api' } } });
+      // List items carry no kind / apiVersion, watch objects do: the same either way.
+      else pods.push({ ...p, apiVersion: 'v1', kind: 'Pod', metadata: { ...p.metadata, annotations: { ...p.metadata.annotations, [Annotations.configSource]: 'api' } } });
     }
     this.o.onSnapshot(pods);
     const key = JSON.stringify(mirrors.map((m) => [m.metadata.uid, m.metadata.resourceVersion]));
