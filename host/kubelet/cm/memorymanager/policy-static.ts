@@ -65,31 +65,41 @@ export class StaticMemoryPolicy {
   calculateHints(machine: MachineState, pod: Pod, req: Record<string, number>): Record<string, TopologyHint[]> {
     const nodes = numaIds(machine);
     const resources = Object.keys(req);
+    const want = resources.map((r) => req[r]!);
+    // Per node, per resource: free and allocatable, read once (the walk below visits 2^n - 1 sets).
+    const byId = new Map(nodes.map((id) => {
+      const s = machine[id]!;
+      return [id, { s, free: resources.map((r) => s.memory[r]?.free ?? 0), alloc: resources.map((r) => s.memory[r]?.allocatable ?? 0) }] as const;
+    }));
+    const reuse = this.reusable.get(podUid(pod));
     let minAffinitySize = nodes.length;
     const found: Mask[] = [];
+    const free = new Array<number>(resources.length);
+    const allocatable = new Array<number>(resources.length);
     forEachMask(nodes, (mask) => {
       const bits = idsOf(mask);
       const single = bits.length === 1;
-      const free: Record<string, number> = {};
-      const allocatable: Record<string, number> = {};
+      free.fill(0);
+      allocatable.fill(0);
+      const reusable = reuse?.get(mask);
       for (const id of bits) {
-        for (const r of resources) {
-          const t = machine[id]!.memory[r];
-          free[r] = (free[r] ?? 0) + (t?.free ?? 0) + this.reusableFor(pod, mask, r);
-          allocatable[r] = (allocatable[r] ?? 0) + (t?.allocatable ?? 0);
+        const n = byId.get(id)!;
+        for (let i = 0; i < resources.length; i++) {
+          // As upstream, the pod's reusable memory is added once per node of the set.
+          free[i]! += n.free[i]! + (reusable?.[resources[i]!] ?? 0);
+          allocatable[i]! += n.alloc[i]!;
         }
       }
-      if (resources.some((r) => allocatable[r]! < req[r]!)) return;
-      if (count(mask) < minAffinitySize) minAffinitySize = count(mask);
-      if (single && machine[bits[0]!]!.cells.length > 1) return;
-      for (const id of bits) {
-        const s = machine[id]!;
-        if (!single && s.assignments > 0) {
-          if (s.cells.length === 1) return;
-          if (!sameGroup(s.cells, bits)) return;
+      for (let i = 0; i < resources.length; i++) if (allocatable[i]! < want[i]!) return;
+      if (bits.length < minAffinitySize) minAffinitySize = bits.length;
+      if (single && byId.get(bits[0]!)!.s.cells.length > 1) return;
+      if (!single) {
+        for (const id of bits) {
+          const st = byId.get(id)!.s;
+          if (st.assignments > 0 && (st.cells.length === 1 || !sameGroup(st.cells, bits))) return;
         }
       }
-      if (resources.some((r) => free[r]! < req[r]!)) return;
+      for (let i = 0; i < resources.length; i++) if (free[i]! < want[i]!) return;
       found.push(mask);
     });
     const hints: Record<string, TopologyHint[]> = {};
