@@ -88,7 +88,7 @@ export interface ContainerdConfigOptions {
   /** The cocolet shim's config file, passed as the `cocolet` runtime's `options.ConfigPath`. */
   cocoletConfigPath?: string;
   /** Extra runtime handlers: name → runtime_type (e.g. for tests of other shims). */
-  extraRuntimes?: Record<string, { runtimeType: string; podAnnotations?: string[] }>;
+  extraRuntimes?: Record<string, { runtimeType: string; podAnnotations?: string[]; /** options.ConfigPath (e.g. a second cocolet handler's shim config) */ configPath?: string }>;
 }
 
 export function renderCniConflist(opts: CniOptions): string {
@@ -125,7 +125,7 @@ export function renderContainerdConfig(opts: ContainerdConfigOptions): string {
     },
   };
   for (const [name, r] of Object.entries(opts.extraRuntimes ?? {})) {
-    runtimes[name] = { runtime_type: r.runtimeType, ...(r.podAnnotations ? { pod_annotations: r.podAnnotations } : {}) };
+    runtimes[name] = { runtime_type: r.runtimeType, ...(r.podAnnotations ? { pod_annotations: r.podAnnotations } : {}), ...(r.configPath ? { options: { ConfigPath: r.configPath } } : {}) };
   }
   const config = {
     version: 2,

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { AnySchema } from '@bufbuild/protobuf/wkt';
 import { OptionsSchema } from '../../shared/gen/containerd/runtimeoptions/v1/api_pb.js';
-import { groupId, socketPath, taskRole, type OciSpec } from './bundle.js';
+import { groupId, sharesHostNetwork, socketPath, taskRole, type OciSpec } from './bundle.js';
 import { decodeRuntimeOptions } from './options.js';
 import { isCocoletError, ErrorCode } from '../../shared/errors/errors.js';
 
@@ -62,4 +62,12 @@ test('options: containerd 2.3 BootstrapParams are recognised by id and namespace
   assert.deepEqual(r.bootstrap, { ttrpcAddress: '/run/containerd/containerd.sock.ttrpc', socketDir: '/run/s' });
   // The same bytes for another task id are not taken as bootstrap params.
   await assert.rejects(decodeRuntimeOptions(bytes, { id: 'other', namespace: 'k8s.io' }));
+});
+
+test('sharesHostNetwork: a spec listing namespaces without a network one shares the host network; one with it (path or new) does not', () => {
+  assert.equal(sharesHostNetwork({ linux: { namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }] } }), true);
+  assert.equal(sharesHostNetwork({ linux: { namespaces: [{ type: 'pid' }, { type: 'network', path: '/var/run/netns/cni-1' }] } }), false);
+  assert.equal(sharesHostNetwork({ linux: { namespaces: [{ type: 'network' }] } }), false);
+  // no namespace list at all: nothing to judge (not a CRI or ctr spec)
+  assert.equal(sharesHostNetwork({}), false);
 });

@@ -49,6 +49,18 @@ export function taskRole(spec: OciSpec): TaskRole {
   return 'standalone';
 }
 
+export const HOST_NETWORK_REFUSED = "a confidential pod cannot share the host's network namespace (hostNetwork: true)";
+
+/**
+ * True when a sandbox (or lone task) would run in the host's network namespace: its spec lists
+ * namespaces but no `network` one (containerd drops it for hostNetwork pods and `ctr run --net-host`).
+ * A VM sandbox cannot honour that, and a confidential pod must not pretend to.
+ */
+export function sharesHostNetwork(spec: OciSpec): boolean {
+  const ns = spec.linux?.namespaces;
+  return Array.isArray(ns) && !ns.some((n) => typeof n === 'object' && n !== null && (n as { type?: unknown }).type === 'network');
+}
+
 /** The id whose shim serves this task: the group annotation, else the CRI sandbox id, else the task id. */
 export function groupId(spec: OciSpec, id: string): string {
   const a = spec.annotations ?? {};

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { parse } from 'smol-toml';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
+import { chooseInitData, handlerLabel, type InitDataSource } from './initdata.js';
 
 export type HypervisorKind = 'qemu' | 'process' | 'fake';
 export type ConfidentialGuest = 'none' | 'snp' | 'tdx';
@@ -49,6 +50,11 @@ export interface ShimConfig {
     defaultVcpus: number;
     defaultMemoryMiB: number;
     enableAnnotations: string[];
+    /**
+     * Init-data for a pod that carries none (a file, in the annotation's format); empty: none, the
+     * guest's strict built-in policy applies. The pod's own annotation always wins.
+     */
+    defaultInitData: string;
   };
   agent: {
     /** Seconds to wait for the agent to answer after the VM starts. */
@@ -62,11 +68,13 @@ export interface ShimConfig {
     socketDir: string;
     stateDir: string;
   };
+  /** The file this was read from (names the handler in errors); undefined for the built-in defaults. */
+  path?: string;
 }
 
 export function defaultShimConfig(): ShimConfig {
   return {
-    hypervisor: { kind: 'qemu', path: '', imageDir: '', kernelParams: '', confidentialGuest: 'none', firmware: '', snpCpu: '', defaultVcpus: DEFAULT_VCPUS, defaultMemoryMiB: DEFAULT_MEMORY_MIB, enableAnnotations: [...DEFAULT_ENABLE_ANNOTATIONS] },
+    hypervisor: { kind: 'qemu', path: '', imageDir: '', kernelParams: '', confidentialGuest: 'none', firmware: '', snpCpu: '', defaultVcpus: DEFAULT_VCPUS, defaultMemoryMiB: DEFAULT_MEMORY_MIB, enableAnnotations: [...DEFAULT_ENABLE_ANNOTATIONS], defaultInitData: '' },
     agent: { dialTimeoutS: DEFAULT_DIAL_TIMEOUT_S, createContainerTimeoutS: DEFAULT_CREATE_CONTAINER_TIMEOUT_S, command: [] },
     runtime: { socketDir: DEFAULT_SOCKET_DIR, stateDir: DEFAULT_STATE_DIR },
   };
@@ -124,7 +132,7 @@ export function parseShimConfig(text: string): ShimConfig {
   checkKeys(doc, '', ['hypervisor', 'agent', 'runtime']);
   const d = defaultShimConfig();
   const h = table(doc, 'hypervisor');
-  checkKeys(h, 'hypervisor', ['kind', 'path', 'image_dir', 'kernel_params', 'confidential_guest', 'firmware', 'snp_cpu', 'default_vcpus', 'default_memory', 'enable_annotations']);
+  checkKeys(h, 'hypervisor', ['kind', 'path', 'image_dir', 'kernel_params', 'confidential_guest', 'firmware', 'snp_cpu', 'default_vcpus', 'default_memory', 'enable_annotations', 'default_init_data']);
   const kind = str(h, 'hypervisor', 'kind', d.hypervisor.kind);
   if (!['qemu', 'process', 'fake'].includes(kind)) throw bad('hypervisor.kind', `must be "qemu" or "process" (got ${JSON.stringify(kind)})`);
   const cg = str(h, 'hypervisor', 'confidential_guest', d.hypervisor.confidentialGuest);
@@ -146,6 +154,7 @@ export function parseShimConfig(text: string): ShimConfig {
       defaultVcpus: int(h, 'hypervisor', 'default_vcpus', d.hypervisor.defaultVcpus, 1, 256),
       defaultMemoryMiB: int(h, 'hypervisor', 'default_memory', d.hypervisor.defaultMemoryMiB, 64, 1 << 20),
       enableAnnotations: strList(h, 'hypervisor', 'enable_annotations', d.hypervisor.enableAnnotations),
+      defaultInitData: str(h, 'hypervisor', 'default_init_data', '', { absolute: true }),
     },
     agent: {
       dialTimeoutS: int(a, 'agent', 'dial_timeout', d.agent.dialTimeoutS, 1, 3600),
@@ -171,7 +180,7 @@ export function loadShimConfig(path: string): ShimConfig {
   } catch (e) {
     throw new CocoletError(ErrorCode.ConfigInvalid, `shim config: cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
-  return parseShimConfig(text);
+  return { ...parseShimConfig(text), path };
 }
 
 /** What one sandbox gets after applying allowed annotation overrides. */
@@ -179,8 +188,12 @@ export interface SandboxVmSettings {
   vcpus: number;
   memoryMiB: number;
   kernelParams: string;
-  /** The init-data annotation value, passed to the VM untouched; undefined when absent. */
+  /** The init-data (the pod's annotation value, else the handler's default file), passed to the VM untouched; undefined when neither. */
   initData?: string;
+  /** Where it came from (logged with its digest, never its content). */
+  initDataSource: InitDataSource;
+  initDataPath?: string;
+  initDataDigest?: string;
 }
 
 /**
@@ -189,7 +202,8 @@ export interface SandboxVmSettings {
  * it asked for); annotations with other prefixes are ignored.
  */
 export function sandboxSettings(cfg: ShimConfig, annotations: Record<string, string>): SandboxVmSettings {
-  const s: SandboxVmSettings = { vcpus: cfg.hypervisor.defaultVcpus, memoryMiB: cfg.hypervisor.defaultMemoryMiB, kernelParams: cfg.hypervisor.kernelParams };
+  const s: SandboxVmSettings = { vcpus: cfg.hypervisor.defaultVcpus, memoryMiB: cfg.hypervisor.defaultMemoryMiB, kernelParams: cfg.hypervisor.kernelParams, initDataSource: 'built-in' };
+  let annotated: string | undefined;
   for (const [k, v] of Object.entries(annotations)) {
     if (!k.startsWith(ANNOTATION_PREFIX)) continue;
     const key = k.slice(ANNOTATION_PREFIX.length);
@@ -213,9 +227,14 @@ export function sandboxSettings(cfg: ShimConfig, annotations: Record<string, str
         s.kernelParams = [s.kernelParams, v].filter(Boolean).join(' ');
         break;
       case 'cc_init_data':
-        s.initData = v;
+        annotated = v;
         break;
     }
   }
+  const chosen = chooseInitData({ annotation: annotated, defaultPath: cfg.hypervisor.defaultInitData, handler: handlerLabel(annotations, cfg.path) });
+  s.initDataSource = chosen.source;
+  if (chosen.initData !== undefined) s.initData = chosen.initData;
+  if (chosen.path) s.initDataPath = chosen.path;
+  if (chosen.digest) s.initDataDigest = chosen.digest;
   return s;
 }

@@ -7,8 +7,9 @@
 import { mkdirSync } from 'node:fs';
 import type { Logger } from '../../shared/log/logger.js';
 import { sandboxSettings, type ShimConfig } from './config.js';
-import { taskRole, type OciSpec } from './bundle.js';
+import { sharesHostNetwork, taskRole, type OciSpec } from './bundle.js';
 import { createHypervisor, type VmHandle } from './hypervisor.js';
+import { logInitData } from './initdata.js';
 
 export interface Preboot {
   kind: string;
@@ -24,13 +25,15 @@ export interface Preboot {
 
 /** Starts the VM for a sandbox or lone task; undefined for a container (its sandbox has the VM). */
 export function prebootVm(o: { config: ShimConfig; id: string; workDir: string; spec: OciSpec; logger: Logger }): Preboot | undefined {
-  if (taskRole(o.spec) === 'container') return undefined;
+  // (a hostNetwork sandbox is refused by the Create, before any VM starts)
+  if (taskRole(o.spec) === 'container' || sharesHostNetwork(o.spec)) return undefined;
   const startedAt = Date.now();
   let launched!: () => void;
   const launchedP = new Promise<void>((res) => (launched = res));
   const vm = (async () => {
     try {
       const settings = sandboxSettings(o.config, o.spec.annotations ?? {});
+      logInitData(o.logger.child({ sandbox: o.id }), settings);
       mkdirSync(o.workDir, { recursive: true, mode: 0o700 });
       const hv = await createHypervisor(o.config, o.logger);
       // (the daemon's logger already carries the sandbox id)

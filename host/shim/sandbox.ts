@@ -20,7 +20,8 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import { TaskCreateSchema, TaskStartSchema, TaskExitSchema, TaskDeleteSchema, TaskExecAddedSchema, TaskExecStartedSchema, TaskOOMSchema, TaskPausedSchema, TaskResumedSchema } from '../../shared/gen/containerd/events/task_pb.js';
 import { Status } from '../../shared/gen/containerd/types/task/task_pb.js';
 import { sandboxSettings, type ShimConfig } from './config.js';
-import { readSpec, taskRole, CRI_IMAGE_NAME, type TaskRole } from './bundle.js';
+import { logInitData } from './initdata.js';
+import { readSpec, taskRole, sharesHostNetwork, CRI_IMAGE_NAME, HOST_NETWORK_REFUSED, type TaskRole } from './bundle.js';
 import { convertProcess, convertResources, convertSpec } from './spec.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 import { startStdio, type StdioCopy } from './stdio.js';
@@ -153,6 +154,7 @@ export class Sandbox {
       return { vm: await pre.vm, kind: pre.kind, t0: pre.startedAt };
     }
     const settings = sandboxSettings(this.opts.config, annotations);
+    logInitData(this.log, settings);
     mkdirSync(this.workDir, { recursive: true, mode: 0o700 });
     const hv = await this.opts.hypervisor();
     const t0 = Date.now();
@@ -277,6 +279,7 @@ export class Sandbox {
     const spec = readSpec(input.bundle);
     const role = taskRole(spec);
     const log = this.log.child({ container: input.id });
+    if (role !== 'container' && sharesHostNetwork(spec)) throw new CocoletError(ErrorCode.FailedPrecondition, HOST_NETWORK_REFUSED, { context: { sandbox: this.opts.id, container: input.id } });
     if (role !== 'container' && !this.vm) await this.boot(spec.annotations ?? {}, spec.hostname ?? '');
     if (!this.vm) throw new CocoletError(ErrorCode.FailedPrecondition, 'the sandbox of this container is not running', { context: { container: input.id } });
     const c: Container = { id: input.id, role, bundle: input.bundle, rootfs: input.rootfs, mounted: false, init: new TaskProcess(input.id, '', this.vm.pid, input), execs: new Map() };
