@@ -297,18 +297,21 @@ export class StaticPolicy {
    */
   generateHints(available: CpuSet, reusable: CpuSet, request: number): TopologyHint[] {
     const nodes = this.topology.numaNodes();
+    // Per-node counts once, then every mask is a sum over its nodes (2^nodes masks on big machines).
+    const total = new Map(nodes.map((n) => [n, this.topology.cpusInNuma(n).length]));
+    const free = new Map(nodes.map((n) => [n, 0]));
+    for (const c of available) {
+      const n = this.topology.info(c)?.numa;
+      if (n !== undefined) free.set(n, free.get(n)! + 1);
+    }
+    const reusableNodes = new Set([...reusable].map((c) => this.topology.info(c)?.numa ?? -1));
     let minAffinity = nodes.length;
     const hints: TopologyHint[] = [];
     for (let k = 1; k <= nodes.length; k++) {
       forEachCombination(nodes, k, (mask) => {
-        if (this.topology.cpusInNumaNodes(mask).size >= request && mask.length < minAffinity) minAffinity = mask.length;
-        const inMask = new Set(mask);
-        let matching = 0;
-        for (const c of reusable) {
-          if (!inMask.has(this.topology.info(c)?.numa ?? -1)) return false;
-          matching++;
-        }
-        for (const c of available) if (inMask.has(this.topology.info(c)?.numa ?? -1)) matching++;
+        if (mask.reduce((s, n) => s + total.get(n)!, 0) >= request && mask.length < minAffinity) minAffinity = mask.length;
+        for (const n of reusableNodes) if (!mask.includes(n)) return false;
+        const matching = reusable.size + mask.reduce((s, n) => s + free.get(n)!, 0);
         if (matching >= request) hints.push({ numaAffinity: mask, preferred: false });
         return false;
       });
