@@ -130,6 +130,12 @@ test('Static memory with a reservation that does not match Node Allocatable refu
   assert.throws(() => cm({ memoryManagerPolicy: 'Static', reservedMemory: [{ numaNode: 0, limits: { memory: '1Gi' } }] }), /reservedMemory: the total amount 1073741824 bytes of type "memory" is not equal to the value 104857600 bytes/);
 });
 
+test('device plugin resources are not refused by the fit check once allocated (allocatable 0 after a restart)', async () => {
+  const d = new FakeDevices();
+  d.resources = () => ({ 'example.com/gpu': { capacity: 2, allocatable: 0 } });
+  assert.deepEqual(await cm({}, d).admit(pod('g', { cpu: '1', 'example.com/gpu': '1' })), { admit: true });
+});
+
 test('podRequests: the larger of the init peak and the long-running sum; sidecars add up', () => {
   const p: Pod = {
     metadata: { name: 'p' },

@@ -203,8 +203,12 @@ export class ContainerManager {
     const req = podRequests(pod);
     const alloc = this.allocatable();
     const used = this.used(pod.metadata.uid ?? '');
+    // Device plugin resources: the device manager's allocation already took healthy devices for the
+    // pod (the kubelet raises allocatable to what is allocated for the same effect), so a pod
+    // re-admitted after a restart, before its plugin registered again, is not refused here.
+    const devices = this.o.devices?.resources() ?? {};
     for (const r of Object.keys(req).sort()) {
-      if (r === 'pods') continue;
+      if (r === 'pods' || Object.hasOwn(devices, r)) continue;
       const cap = alloc[r];
       if (cap === undefined) continue; // unknown to the node: extended resources are checked below
       const want = req[r]!;
