@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, createReadStream, openSync, writeSync, closeSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, createReadStream, openSync, writeSync, closeSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
@@ -273,8 +273,23 @@ test('service: output the guest policy keeps from the host is not copied, the ex
     await r.task.create({ id: 'c1', bundle: r.bundle('c1', sh('echo secret')), stdout: out.path });
     await r.task.start({ id: 'c1' });
     assert.equal((await r.task.wait({ id: 'c1' })).exitStatus, 0);
-    // Nothing was opened for writing: open our own writer end to finish the reader, then check.
-    writeFileSync(out.path, '');
+    // The shim may have opened and closed the FIFO already (the reader then ended), or never
+    // opened it: open our own writer end without blocking (a blocking open would hang the test
+    // process when the reader is gone) until the reader has ended, then check nothing came.
+    let ended = false;
+    void out.text.finally(() => (ended = true));
+    await waitFor(
+      () => {
+        if (ended) return true;
+        try {
+          closeSync(openSync(out.path, constants.O_WRONLY | constants.O_NONBLOCK));
+          return true;
+        } catch {
+          return false; // ENXIO: the reader has not opened yet
+        }
+      },
+      { what: 'the stdout FIFO reader to end' },
+    );
     assert.equal(await out.text, '');
   } finally {
     await r.close();
