@@ -98,8 +98,12 @@ before(async () => {
 
 after(() => h.dispose());
 
-async function containerId(name: string): Promise<string> {
-  const list = await cri.listContainers({ labelSelector: { 'io.kubernetes.container.name': name }, state: { state: ContainerState.CONTAINER_RUNNING } });
+async function containerId(name: string, pod = POD): Promise<string> {
+  // By pod too: the shim pod's container is also called `main`.
+  const list = await cri.listContainers({
+    labelSelector: { 'io.kubernetes.pod.name': pod, 'io.kubernetes.container.name': name },
+    state: { state: ContainerState.CONTAINER_RUNNING },
+  });
   assert.ok(list[0], `container ${name} running`);
   return list[0].id;
 }
