@@ -41,6 +41,17 @@ if (needsGuest && existsSync(builder) && process.env.COCOLET_SKIP_GUEST_IMAGE !=
   else console.log(`run-tests: the guest image could not be built, so the VM tests will skip: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
 }
 
+// The shim tests run the installed binary, the one-file bundle `npm run build` makes after tsc;
+// pack it again here so a tsc-only build does not leave the tests on a stale bundle.
+const packer = join(dist, 'host', 'shim', 'pack.js');
+if (files.some((f) => /e2e[\\/]/.test(f)) && existsSync(packer)) {
+  const r = spawnSync(process.execPath, [packer], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.error(`run-tests: the shim bundle could not be built: ${(r.stderr || r.stdout).trim()}`);
+    process.exit(1);
+  }
+}
+
 const concurrency = process.env.COCOLET_TEST_CONCURRENCY ?? '2';
 const child = spawn(process.execPath, ['--enable-source-maps', '--test', `--test-concurrency=${concurrency}`, ...files], {
   cwd: root,

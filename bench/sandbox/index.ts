@@ -14,7 +14,6 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { BenchReport, percentile } from '../report.js';
 import { launchContainerd, type Containerd } from '../../host/containerd/launcher.js';
@@ -27,8 +26,9 @@ import { initdataToml } from '../../e2e/guest/agent-client.js';
 import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { Harness, have } from '../../shared/testing/harness.js';
 import { buildGuestImage } from '../../guest/image/build.js';
+import { shimBundlePath } from '../../host/shim/pack.js';
 
-const SHIM_ENTRY = fileURLToPath(new URL('../../host/cmd/containerd-shim-cocolet-v2.js', import.meta.url));
+const SHIM_ENTRY = shimBundlePath();
 const argv = process.argv.slice(2);
 const runsArg = argv.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Math.max(1, Number(argv[runsArg + 1]) || 5) : 5;

@@ -20,7 +20,7 @@ const h = new Harness();
 after(() => h.dispose());
 const here = dirname(fileURLToPath(import.meta.url));
 const cli = join(here, '..', '..', 'host', 'cmd', 'cocolet.js');
-const shim = join(here, '..', '..', 'host', 'cmd', 'containerd-shim-cocolet-v2.js');
+const shim = join(here, '..', '..', 'host', 'cmd', 'containerd-shim-cocolet-v2.cjs');
 
 function skipReason(): string | undefined {
   const why = containerdSkipReason();

@@ -1,6 +1,6 @@
 /**
  * Shim test fixture: a directory on containerd's PATH holding `containerd-shim-cocolet-v2`
- * (a two-line wrapper that runs the compiled binary next to these tests), a shim config file
+ * (a two-line wrapper that runs the shim bundle built next to these tests), a shim config file
  * whose sockets and sandbox state live in the test's temp dir, and the leftover checks every
  * shim test ends with (no shim or agent process, no socket, no mount, no state).
  */
@@ -11,8 +11,10 @@ import { spawn } from 'node:child_process';
 import type { Harness } from '../../shared/testing/harness.js';
 import { processesMatching, waitFor } from '../../shared/testing/harness.js';
 import { mountsUnder } from '../../host/containerd/launcher.js';
+import { shimBundlePath } from '../../host/shim/pack.js';
 
-export const SHIM_ENTRY = fileURLToPath(new URL('../../host/cmd/containerd-shim-cocolet-v2.js', import.meta.url));
+/** The installed shim: the one-file bundle `npm run build` makes (host/shim/pack.ts). */
+export const SHIM_ENTRY = shimBundlePath();
 export const RUNTIME_TYPE = 'io.containerd.cocolet.v2';
 
 export interface ShimFixture {

@@ -143,7 +143,7 @@ async function main(argv: string[]): Promise<number> {
         requireConfidential,
         timeoutMs: timeout ? Number(timeout) * 1000 : DEFAULT_UP_TIMEOUT_MS,
         ...(shimDir ? { shimDir: resolve(shimDir) } : {}),
-        shimBinary: join(dirname(fileURLToPath(import.meta.url)), 'containerd-shim-cocolet-v2.js'),
+        shimBinary: join(dirname(fileURLToPath(import.meta.url)), 'containerd-shim-cocolet-v2.cjs'), // the bundle npm run build makes
         ...(endpoint ? { endpoint } : {}),
         ...(nodeName ? { nodeName } : {}),
         out,

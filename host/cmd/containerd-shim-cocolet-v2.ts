@@ -66,5 +66,7 @@ async function main(): Promise<number> {
   }
 }
 
-const code = await main();
-if (code >= 0) process.exitCode = code;
+// (no top-level await: the installed binary is this file bundled as CommonJS, see host/shim/pack.ts)
+void main().then((code) => {
+  if (code >= 0) process.exitCode = code;
+});

@@ -42,7 +42,7 @@ const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}
 export type Prerequisites = { ok: true } | { ok: false; missing: string };
 
 export interface PrerequisiteOptions {
-  /** The compiled shim entry (`containerd-shim-cocolet-v2.js`). */
+  /** The shim binary (`containerd-shim-cocolet-v2.cjs`, the bundle `npm run build` makes). */
   shimBinary?: string;
   /** Overrides for tests. */
   isRoot?: () => boolean;

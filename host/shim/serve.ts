@@ -14,6 +14,7 @@ import { createHypervisor } from './hypervisor.js';
 import { readSpec, writeRecord, type ShimRecord } from './bundle.js';
 import { probeSocket, CONFIG_ENV } from './start.js';
 import { prebootVm } from './preboot.js';
+import { START_TRACE_ENV, StartupPhases } from './phases.js';
 
 /** fd on which `start` waits for "ok\n". */
 export const READY_FD = 3;
@@ -30,13 +31,18 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
     }
   };
   let preboot: ReturnType<typeof prebootVm>;
+  const phases = new StartupPhases(process.env[START_TRACE_ENV]);
+  delete process.env[START_TRACE_ENV]; // (not for the agent)
   try {
     const cfg = loadShimConfig(process.env[CONFIG_ENV] ?? '');
+    phases.mark('configRead');
     if (await probeSocket(sock)) throw new Error(`another shim already listens on ${sock}`);
     // Boot first, then load the task service: the two overlap. The heavy imports wait until the VM
     // (or agent process) is spawned, or their loading would hold the spawn back (~190 ms measured).
     preboot = prebootVm({ config: cfg, id: flags.id, workDir: join(cfg.runtime.stateDir, flags.id), spec: readSpec(bundle), logger });
     await preboot?.launched;
+    if (preboot) phases.mark('agentSpawned');
+    const agentUp = preboot?.vm.then(() => phases.mark('agentUp'), () => undefined);
     // (the record below names the work dir at once, so `delete` finds an early VM even before Create)
     const [{ TtrpcServer }, { ForwardPublisher }, { Sandbox }, { registerTaskService, taskService }] = await Promise.all([
       import('../../shared/ttrpc/index.js'),
@@ -44,6 +50,7 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
       import('./sandbox.js'),
       import('./service.js'),
     ]);
+    phases.mark('modulesLoaded');
     const events = new ForwardPublisher({ ttrpcAddress: process.env.TTRPC_ADDRESS || `${flags.address}.ttrpc`, namespace: flags.namespace, logger });
     const workDir = join(cfg.runtime.stateDir, flags.id);
     const record: ShimRecord = { version: 1, id: flags.id, group: flags.id, socket: sock, daemonPid: process.pid, ...(preboot ? { workDir } : {}) };
@@ -76,6 +83,7 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
     mkdirSync(dirname(sock), { recursive: true, mode: 0o700 });
     rmSync(sock, { force: true });
     await server.listen(sock);
+    phases.mark('listening');
     chmodSync(sock, 0o600);
     writeRecord(bundle, record);
     process.on('SIGTERM', () => void exit('SIGTERM'));
@@ -83,6 +91,7 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
     process.on('SIGPIPE', () => {});
     logger.info({ socket: sock, kind: cfg.hypervisor.kind }, 'shim serving');
     report('ok');
+    void Promise.resolve(agentUp).then(() => logger.info({ phases }, 'shim start-up'));
   } catch (e) {
     logger.error({ err: (e as Error).message }, 'shim daemon failed to start');
     report(`error: ${(e as Error).message}`);

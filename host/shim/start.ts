@@ -15,6 +15,7 @@ import type { ShimFlags } from './flags.js';
 import { serveArgv } from './flags.js';
 import { decodeRuntimeOptions } from './options.js';
 import { groupId, readSpec, socketPath, writeBundleFile } from './bundle.js';
+import { START_TRACE_ENV, startTrace } from './phases.js';
 
 /** How long `start` waits for the daemon to listen. */
 export const DAEMON_READY_TIMEOUT_MS = 15_000;
@@ -91,7 +92,7 @@ export async function startShim(inp: StartInput): Promise<Uint8Array | string> {
     cwd: bundle,
     detached: true,
     stdio: ['ignore', inp.logFd, inp.logFd, 'pipe'],
-    env: { ...process.env, [CONFIG_ENV]: configPath, ...(opts.bootstrap?.ttrpcAddress ? { TTRPC_ADDRESS: opts.bootstrap.ttrpcAddress } : {}) },
+    env: { ...process.env, [CONFIG_ENV]: configPath, [START_TRACE_ENV]: startTrace(), ...(opts.bootstrap?.ttrpcAddress ? { TTRPC_ADDRESS: opts.bootstrap.ttrpcAddress } : {}) },
   });
   const ready = child.stdio[3] as NodeJS.ReadableStream;
   const outcome = await new Promise<string>((res) => {
