@@ -13,7 +13,7 @@
  * Only QEMU VMs have vCPU threads; for the process and fake hypervisors this does nothing.
  */
 import type { Logger } from '../../shared/log/logger.js';
-import { CpuSet } from '../kubelet/cm/machine/cpuset.js';
+import { CpuSet } from '../../shared/cpuset/cpuset.js';
 import { setThreadAffinity, vcpuThreads } from '../vmm/pin.js';
 import type { VcpuThread } from '../vmm/hypervisor.js';
 import { readFileSync } from 'node:fs';

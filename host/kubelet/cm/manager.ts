@@ -21,7 +21,7 @@ import type { KubeletConfiguration } from '../config/kubeletconfig.js';
 import { nodeAllocatable, nodeAllocatableReservation, parseReservedResources, type ResourceList } from './allocatable.js';
 import { MemoryManager } from './memorymanager/manager.js';
 import { CpuManager } from './cpumanager/manager.js';
-import { CpuSet } from './machine/cpuset.js';
+import { CpuSet } from '../../../shared/cpuset/cpuset.js';
 import { durationMs } from '../config/kubeletconfig.js';
 import { podRequests } from './requests.js';
 import { TopologyManager, type AdmitResult, type TopologyMetrics } from './topologymanager/manager.js';

@@ -6,7 +6,7 @@
  *   memoryManagerPolicy (None|Static), reservedMemory, topologyManagerPolicy, topologyManagerScope,
  *   topologyManagerPolicyOptions, reservedSystemCPUs (Linux list), kubeReserved, systemReserved.
  */
-import { CpuSet } from '../cm/machine/cpuset.js';
+import { CpuSet } from '../../../shared/cpuset/cpuset.js';
 import { parseReservedResources } from '../cm/allocatable.js';
 import { parseReservedMemory } from '../cm/memorymanager/reserved.js';
 import { parseTopologyPolicyOptions, parseGoBool } from '../cm/topologymanager/options.js';

@@ -2,7 +2,7 @@
 // on the same machines (../machine/fixtures.ts): same inputs must give the same CPUs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CpuSet } from '../machine/cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 import * as fx from '../machine/fixtures.js';
 import { CpuTopology } from '../machine/topology.js';
 import type { MachineTopology } from '../types.js';

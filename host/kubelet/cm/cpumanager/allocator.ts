@@ -13,7 +13,7 @@
  * socket's free CPUs ascending.
  */
 import { CocoletError, ErrorCode } from '../../../../shared/errors/errors.js';
-import { CpuSet } from '../machine/cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 import type { CpuTopology } from '../machine/topology.js';
 
 export type CpuSortingStrategy = 'packed' | 'spread';

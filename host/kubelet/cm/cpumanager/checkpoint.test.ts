@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CpuSet } from '../machine/cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 import { checkpointChecksum, decodeCheckpoint, encodeCheckpoint, quarantineCheckpoint, readCheckpoint } from './checkpoint.js';
 import { CpuState } from './state.js';
 

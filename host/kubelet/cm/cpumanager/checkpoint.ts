@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { writeAtomic } from '../../status/manager.js';
-import { CpuSet } from '../machine/cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 import { CpuState, type Assignment } from './state.js';
 
 export const CPU_MANAGER_STATE_FILE = 'cpu_manager_state';

@@ -11,7 +11,7 @@ import * as fx from '../machine/fixtures.js';
 import { encodeCheckpoint } from './checkpoint.js';
 import { criCpusetUpdater, criRunningContainers } from './cri.js';
 import { CpuManager, reservedCpuCount, type CpuManagerOptions, type ReconcileSource } from './manager.js';
-import { CpuSet } from '../machine/cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 import { CpuState } from './state.js';
 import { makePod } from './testing.js';
 

@@ -20,7 +20,7 @@ import { CocoletError, ErrorCode } from '../../../../shared/errors/errors.js';
 import type { Logger } from '../../../../shared/log/logger.js';
 import { silentLogger } from '../../../../shared/log/logger.js';
 import type { Container, Pod } from '../../api/types.js';
-import { CpuSet } from '../machine/cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 import { CpuTopology } from '../machine/topology.js';
 import type { HintProvider, MachineTopology, ResourceHints, TopologyHint } from '../types.js';
 import { CPU_MANAGER_STATE_FILE, quarantineCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.js';

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdmissionError, type TopologyHint } from '../types.js';
-import { CpuSet } from '../machine/cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 import * as fx from '../machine/fixtures.js';
 import { CpuTopology } from '../machine/topology.js';
 import type { MachineTopology } from '../types.js';

@@ -12,7 +12,7 @@ import type { Logger } from '../../../../shared/log/logger.js';
 import type { Container, Pod } from '../../api/types.js';
 import { qosClass } from '../../runtime/podspec.js';
 import { AdmissionError, type ResourceHints, type TopologyHint } from '../types.js';
-import { CpuSet } from '../machine/cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 import type { CpuTopology } from '../machine/topology.js';
 import { CocoletError, ErrorCode } from '../../../../shared/errors/errors.js';
 import { forEachCombination, takeByTopologyNUMADistributed, takeByTopologyNUMAPacked } from './allocator.js';

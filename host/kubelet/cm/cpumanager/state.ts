@@ -3,7 +3,7 @@
  * set and the exclusive assignments pod UID -> container name -> CPUs. Memory first; every change
  * calls `onChange`, which the manager uses to write the checkpoint through.
  */
-import { CpuSet } from '../machine/cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 
 export interface Assignment {
   podUid: string;

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as fx from '../machine/fixtures.js';
-import { CpuSet } from '../machine/cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 import type { MachineTopology } from '../types.js';
 import { explainCpus } from './cpus.js';
 

@@ -11,7 +11,7 @@
  * All policy options are accepted here (as if CPUManagerPolicyAlphaOptions were on); core ids must
  * be unique across the machine, as the kubelet numbers them.
  */
-import { CpuSet } from '../machine/cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 import { CpuTopology, machineTopologyFromJson } from '../machine/topology.js';
 import { parseStaticPolicyOptions } from '../cpumanager/options.js';
 import { StaticPolicy } from '../cpumanager/policy-static.js';

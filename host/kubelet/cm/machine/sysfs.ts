@@ -15,7 +15,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CocoletError, ErrorCode } from '../../../../shared/errors/errors.js';
 import type { CpuInfo, MachineTopology } from '../types.js';
-import { CpuSet } from './cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 import { defaultDistances, validateMachineTopology } from './topology.js';
 
 export interface SysfsOptions {

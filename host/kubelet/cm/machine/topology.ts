@@ -8,7 +8,7 @@
  */
 import { CocoletError, ErrorCode } from '../../../../shared/errors/errors.js';
 import type { CpuInfo, MachineTopology } from '../types.js';
-import { CpuSet } from './cpuset.js';
+import { CpuSet } from '../../../../shared/cpuset/cpuset.js';
 
 function group(cpus: CpuInfo[], key: (c: CpuInfo) => number): Map<number, number[]> {
   const m = new Map<number, number[]>();

@@ -6,7 +6,7 @@
  * not, one trailing newline). Anything else is an error naming the offending element, so a typo in
  * `reservedSystemCPUs` is caught at start and never silently reserves the wrong CPUs.
  */
-import { CocoletError, ErrorCode } from '../../../../shared/errors/errors.js';
+import { CocoletError, ErrorCode } from '../errors/errors.js';
 
 /** Highest CPU id accepted (Linux NR_CPUS tops out at 8192). */
 export const MAX_CPU_ID = 8191;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isCocoletError } from '../../../../shared/errors/errors.js';
+import { isCocoletError } from '../errors/errors.js';
 import { CpuSet } from './cpuset.js';
 
 const parses: { text: string; ids: number[]; canonical: string }[] = [
