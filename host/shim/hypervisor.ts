@@ -9,7 +9,8 @@
 import type { Logger } from '../../shared/log/logger.js';
 import { gunzipSync } from 'node:zlib';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
-import type { Hypervisor as VmmHypervisorType, TeeKind } from '../vmm/hypervisor.js';
+import type { Hypervisor as VmmHypervisorType } from '../vmm/hypervisor.js';
+import type { TeeKind } from '../../shared/tee/kind.js';
 import type { ShimConfig } from './config.js';
 
 export interface VmStartRequest {

@@ -32,7 +32,8 @@ import type { Preboot } from './preboot.js';
 import type { EventSink } from './events.js';
 import { TaskProcess, type TaskIo, type ExitInfo } from './task.js';
 import { metricsFromAgentStats } from './metrics.js';
-import { teeDescription, writeTeeLabel } from './tee-label.js';
+import { teeDescription } from '../../shared/tee/kind.js';
+import { writeTeeLabel } from './tee-label.js';
 import { cpusOfResources, VcpuPinning, type VcpuPinningOptions } from './vcpu-pin.js';
 
 /** Exit status reported for processes that died with their VM (SIGKILL-style). */

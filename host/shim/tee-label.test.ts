@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readTeeLabel, teeDescription, writeTeeLabel } from './tee-label.js';
+import { teeDescription } from '../../shared/tee/kind.js';
+import { readTeeLabel, writeTeeLabel } from './tee-label.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cocolet-tee-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -8,24 +8,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TeeKind } from '../vmm/hypervisor.js';
+import { TEE_KINDS, type TeeKind } from '../../shared/tee/kind.js';
 
 export const TEE_LABEL_FILE = 'tee';
-const KINDS: readonly TeeKind[] = ['snp', 'tdx', 'dev', 'none'];
-
-/** What a sandbox of this kind protects, in one line (shim log, pod events, docs). */
-export function teeDescription(tee: TeeKind): string {
-  switch (tee) {
-    case 'snp':
-      return 'tee: snp (AMD SEV-SNP): guest memory encrypted and integrity-protected, evidence from the CPU';
-    case 'tdx':
-      return 'tee: tdx (Intel TDX): guest memory encrypted and integrity-protected, evidence from the CPU';
-    case 'dev':
-      return 'tee: dev (not confidential): QEMU without SEV-SNP/TDX and a host-run swtpm; the host can read and change guest memory, the vTPM and the console';
-    case 'none':
-      return 'tee: none (not confidential): no VM, the agent and its containers run as host processes';
-  }
-}
 
 export function writeTeeLabel(sandboxDir: string, tee: TeeKind): void {
   writeFileSync(join(sandboxDir, TEE_LABEL_FILE), `${tee}\n`, { mode: 0o600 });
@@ -36,7 +21,7 @@ export function readTeeLabel(shimStateDir: string, sandboxId: string): TeeKind |
   if (!/^[A-Za-z0-9_.-]+$/.test(sandboxId)) return undefined;
   try {
     const v = readFileSync(join(shimStateDir, sandboxId, TEE_LABEL_FILE), 'utf8').trim();
-    return (KINDS as readonly string[]).includes(v) ? (v as TeeKind) : undefined;
+    return (TEE_KINDS as readonly string[]).includes(v) ? (v as TeeKind) : undefined;
   } catch {
     return undefined;
   }

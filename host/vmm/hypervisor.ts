@@ -5,21 +5,11 @@
  * development and tests; it says so in its logs).
  */
 import type { Logger } from 'pino';
+import type { TeeKind } from '../../shared/tee/kind.js';
+
+export { teeLabel, type TeeKind } from '../../shared/tee/kind.js';
 
 export type HypervisorKind = 'qemu' | 'process';
-
-/**
- * What protects a sandbox: `snp` / `tdx` = a hardware TEE launch (memory encrypted and
- * integrity-protected against the host, evidence from the CPU); `dev` = the development TEE (a
- * QEMU VM with a host-run swtpm: a VM boundary only, the host can read and change guest memory,
- * the vTPM state and the console); `none` = no VM at all (the process hypervisor).
- */
-export type TeeKind = 'snp' | 'tdx' | 'dev' | 'none';
-
-/** The label shown in logs, events and `cocolet status`. */
-export function teeLabel(tee: TeeKind): string {
-  return tee === 'snp' ? 'snp (AMD SEV-SNP)' : tee === 'tdx' ? 'tdx (Intel TDX)' : tee === 'dev' ? 'dev (not confidential)' : 'none (not confidential)';
-}
 
 export interface VcpuThread {
   /** vCPU index inside the guest. */
