@@ -18,6 +18,7 @@ import { startRegistry } from '../guest/registry.js';
 import { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
 import { startKubelet } from '../support/kubelet.js';
+import { readTeeLabel } from '../../host/shim/tee-label.js';
 import { guestImageDir } from '../../host/vmm/index.js';
 import { initdataAnnotation, initdataToml } from '../../host/node/confidential.js';
 import { DEMO_POLICY } from '../../host/node/policy.js';
@@ -71,7 +72,7 @@ async function onNode(h: Harness, cp: ControlPlane): Promise<void> {
     assert.equal(tag.code, 0, tag.stderr);
     await startKubelet(h, { dir: h.tempDir('ccl-e2e-coco-'), containerd: ctd, cri, nodeName: NODE, settings: { kubeconfig: await cp.nodeKubeconfig(NODE), nodeIp: '127.0.0.1' },
     // Where the kubelet reads the TEE label the shim writes for each sandbox.
-    options: { shimStateDir: shim.stateDir },
+    options: { teeOf: (sandboxId) => readTeeLabel(shim.stateDir, sandboxId) },
   });
 
     await kubectl(cp, ['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'cocolet' }, handler: 'cocolet' }) });

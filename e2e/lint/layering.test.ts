@@ -14,6 +14,18 @@ const cases: { name: string; file: string; code: string; violation: boolean }[] 
   { name: 'shared importing host is refused', file: 'shared/ttrpc/a.ts', code: "import '../../host/z.js';\n", violation: true },
   { name: 'host importing shared is allowed', file: 'host/a.ts', code: "import { x } from '../shared/x.js';\nexport { x };\n", violation: false },
   { name: 'guest importing its own modules is allowed', file: 'guest/agent/a.ts', code: "import { x } from './x.js';\nexport { x };\n", violation: false },
+  // inside host/: cmd -> node -> {kubelet, shim} -> {cri, vmm}
+  { name: 'kubelet importing the shim is refused', file: 'host/kubelet/runtime/a.ts', code: "import { x } from '../../shim/config.js';\nexport { x };\n", violation: true },
+  { name: 'kubelet importing vmm is refused', file: 'host/kubelet/a.ts', code: "import type { X } from '../vmm/hypervisor.js';\nexport type { X };\n", violation: true },
+  { name: 'kubelet importing the composition root is refused', file: 'host/kubelet/cli/a.ts', code: "export { up } from '../../node/up.js';\n", violation: true },
+  { name: 'shim importing the kubelet is refused', file: 'host/shim/a.ts', code: "import { CpuSet } from '../kubelet/cm/machine/cpuset.js';\nexport { CpuSet };\n", violation: true },
+  { name: 'shim importing node by dynamic import is refused', file: 'host/shim/a.ts', code: "export const m = import('../node/up.js');\n", violation: true },
+  { name: 'vmm importing the shim is refused', file: 'host/vmm/a.ts', code: "import type { X } from '../shim/hypervisor.js';\nexport type { X };\n", violation: true },
+  { name: 'cri importing the kubelet is refused', file: 'host/cri/a.ts', code: "import '../kubelet/kubelet.js';\n", violation: true },
+  { name: 'node importing cmd is refused', file: 'host/node/a.ts', code: "import '../cmd/cocolet.js';\n", violation: true },
+  { name: 'node importing kubelet and shim is allowed', file: 'host/node/a.ts', code: "import { x } from '../kubelet/kubelet.js';\nimport { y } from '../shim/config.js';\nexport { x, y };\n", violation: false },
+  { name: 'shim importing vmm and shared is allowed', file: 'host/shim/a.ts', code: "import { x } from '../vmm/qemu.js';\nimport { y } from '../../shared/cpuset/cpuset.js';\nexport { x, y };\n", violation: false },
+  { name: 'vmm importing shared and itself is allowed', file: 'host/vmm/a.ts', code: "import { x } from './qemu.js';\nimport { y } from '../../shared/tee/kind.js';\nexport { x, y };\n", violation: false },
 ];
 
 const eslint = new ESLint({ cwd: root });

@@ -22,11 +22,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../shared/log/logger.js';
 import { isCocoletError } from '../../shared/errors/errors.js';
-import { up, DEFAULT_STATE_DIR, DEFAULT_UP_TIMEOUT_MS } from '../kubelet/cli/up.js';
+import { up, DEFAULT_STATE_DIR, DEFAULT_UP_TIMEOUT_MS } from '../node/up.js';
 import { cmdLogs, cmdStatus } from '../kubelet/cli/inspect.js';
 import { parseKubeletFlags, resolveSettings } from '../kubelet/config/flags.js';
-import { Kubelet } from '../kubelet/kubelet.js';
-import { CriClient } from '../cri/client.js';
+import { runKubelet } from '../node/kubelet.js';
 
 function repoRoot(): string {
   if (process.env.COCOLET_ROOT) return resolve(process.env.COCOLET_ROOT);
@@ -151,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
         logger,
       };
       if (sub === 'cluster') {
-        const { clusterUp } = await import('../cluster/cli.js');
+        const { clusterUp } = await import('../node/cluster.js');
         return clusterUp({ ...common, ...(grace ? { nodeMonitorGracePeriod: grace } : {}) });
       }
       return up({
@@ -168,17 +167,7 @@ async function main(argv: string[]): Promise<number> {
         out(`cocolet kubelet: unexpected arguments: ${rest.join(' ')}`);
         return 2;
       }
-      const settings = resolveSettings(flags);
-      const endpoint = settings.config.containerRuntimeEndpoint;
-      const cri = new CriClient({ endpoint, ...(settings.config.imageServiceEndpoint ? { imageEndpoint: settings.config.imageServiceEndpoint } : {}) });
-      const healthz = settings.config.healthzPort > 0 ? { healthz: { address: settings.config.healthzBindAddress, port: settings.config.healthzPort } } : {};
-      const k = new Kubelet({ settings, cri, images: cri, logger: createLogger({ component: 'kubelet' }), ...healthz, server: {} });
-      const ac = signalController();
-      await k.start();
-      await new Promise<void>((r) => ac.signal.addEventListener('abort', () => r(), { once: true }));
-      await k.stop();
-      cri.close();
-      return 0;
+      return runKubelet(resolveSettings(flags), signalController().signal);
     }
     case 'status': {
       const rootDir = takeValue(args, '--root-dir') ?? join(stateDir, 'kubelet');

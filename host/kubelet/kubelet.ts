@@ -49,9 +49,7 @@ import { ContainerGc } from './gc.js';
 import { ImageGc } from './imagegc.js';
 import { podsCgroupOf, startEviction, type EvictionWiring, type KubeletEvictionOptions } from './eviction/wiring.js';
 import { DEFAULT_SANDBOX_IMAGE } from '../containerd/config.js';
-import { readTeeLabel } from '../shim/tee-label.js';
-import type { TeeKind } from '../vmm/hypervisor.js';
-import { DEFAULT_STATE_DIR as DEFAULT_SHIM_STATE_DIR } from '../shim/config.js';
+import type { TeeKind } from '../../shared/tee/kind.js';
 import { DeviceManager, DEVICE_PLUGINS_DIR } from './cm/devicemanager/manager.js';
 import { ContainerManager } from './cm/manager.js';
 import { criCpusetUpdater, criRunningContainers } from './cm/cpumanager/cri.js';
@@ -91,9 +89,10 @@ export interface KubeletOptions {
   server?: { address?: string; port?: number };
   /** Extra source names to wait for before housekeeping (tests). */
   extraSources?: string[];
-  /** The cocolet shim's `runtime.state_dir`, where it reports each sandbox's TEE (default /run/cocolet/shim). */
-  shimStateDir?: string;
-  /** Replaces the reader of those reports (tests). */
+  /**
+   * The TEE a sandbox really got, as its runtime shim reports it (host/node wires the cocolet
+   * shim's reports, host/shim/tee-label.ts); without it confidential pods show no TEE.
+   */
   teeOf?: (sandboxId: string) => TeeKind | undefined;
   /** Serve device plugin registration on `<rootDir>/device-plugins/kubelet.sock` (default true). */
   devicePlugins?: boolean;
@@ -220,7 +219,7 @@ export class Kubelet implements PodSyncer {
       probes: this.probes,
       logger: this.log,
       makeLogDirs: o.makeLogDirs ?? true,
-      teeOf: o.teeOf ?? ((sandboxId) => readTeeLabel(o.shimStateDir ?? DEFAULT_SHIM_STATE_DIR, sandboxId)),
+      ...(o.teeOf ? { teeOf: o.teeOf } : {}),
       ...(podsCgroupOf(o.podsCgroup, cfg) ? { podsCgroup: podsCgroupOf(o.podsCgroup, cfg)! } : {}),
     });
     const statusFile = o.statusFile === false ? undefined : (o.statusFile ?? join(o.settings.rootDir, STATUS_FILE_NAME));

@@ -7,7 +7,7 @@ import type { MachineTopology } from './cm/types.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TeeKind } from '../vmm/hypervisor.js';
+import type { TeeKind } from '../../shared/tee/kind.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { FakeCri } from '../cri/fake.js';
 import type { Container, Pod, PodSpec } from './api/types.js';
@@ -40,7 +40,7 @@ export interface FakeNodeOptions {
   /** Serve the HTTPS API on 127.0.0.1 (port 0 = any free port). */
   serverPort?: number;
   logger?: Logger;
-  /** What the runtime reports as a sandbox's TEE (default: read from `<dir>/shim`, where nothing writes). */
+  /** What the runtime reports as a sandbox's TEE (default: none reported). */
   teeOf?: (sandboxId: string) => TeeKind | undefined;
   /** The eviction manager with fed signals; default off, so unit tests do not depend on this machine's free memory and disk. */
   eviction?: false | KubeletEvictionOptions;
@@ -71,8 +71,7 @@ export async function newFakeNode(o: FakeNodeOptions = {}): Promise<FakeNode> {
       ...(o.healthz ? { healthz: { address: '127.0.0.1', port: 0 } } : {}),
       ...(o.serverPort !== undefined ? { server: { address: '127.0.0.1', port: o.serverPort } } : {}),
       ...(o.logger ? { logger: o.logger } : {}),
-      shimStateDir: join(dir, 'shim'),
-      ...(o.teeOf ? { teeOf: o.teeOf } : {}),
+      teeOf: o.teeOf ?? (() => undefined),
       eviction: o.eviction ?? false,
       ...(o.machine ? { machine: o.machine } : {}),
     });

@@ -7,9 +7,9 @@
  */
 import { join } from 'node:path';
 import type { Logger } from '../../shared/log/logger.js';
-import { up, type UpOptions } from '../kubelet/cli/up.js';
-import { ensureRuntimeClass } from './admin.js';
-import { clusterBinDir, missingBinaries, startControlPlane } from './controlplane.js';
+import { up, type UpOptions } from './up.js';
+import { ensureRuntimeClass } from '../cluster/admin.js';
+import { clusterBinDir, missingBinaries, startControlPlane } from '../cluster/controlplane.js';
 
 export interface ClusterUpOptions extends Omit<UpOptions, 'kubeconfig' | 'bootstrapKubeconfig' | 'nodeIp' | 'address'> {
   /** kube-controller-manager `--node-monitor-grace-period` (default upstream's 50s). */

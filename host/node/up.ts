@@ -9,7 +9,7 @@
  * CA generated once into `<stateDir>/pki`; the progress output prints the curl command.
  *
  * Confidential pods (by default, when the node has what they need; `--no-confidential` skips them,
- * `--confidential` makes a missing prerequisite an error): host/node/confidential.ts builds the
+ * `--confidential` makes a missing prerequisite an error): ./confidential.ts builds the
  * guest image if missing, writes the shim config (the `cocolet` runtime's options.ConfigPath),
  * starts a loopback registry the guest pulls from and renders `examples/pods-confidential/` with
  * the guest-visible image and init-data. Their RuntimeClass `cocolet` is routed to the CRI handler
@@ -20,20 +20,21 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, sy
 import { hostname } from 'node:os';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from '../../../shared/log/logger.js';
+import type { Logger } from '../../shared/log/logger.js';
 import { spawnSync } from 'node:child_process';
 import { connect, createServer } from 'node:net';
-import { launchContainerd, type Containerd } from '../../containerd/launcher.js';
-import { containerdLayout } from '../../containerd/config.js';
-import { CriClient } from '../../cri/client.js';
-import { ensureStandardImages } from '../../images/oci.js';
-import { defaultKubeletConfiguration } from '../config/kubeletconfig.js';
-import { DEFAULT_RUNTIME_CLASSES } from '../config/flags.js';
-import { Kubelet } from '../kubelet.js';
-import { localClientPki } from '../server/certs.js';
-import { DEFAULT_SERVER_PORT } from '../server/kubeapi.js';
-import type { PodRecord } from '../status/manager.js';
-import { checkConfidentialPrerequisites, ensureGuestImage, prepareConfidentialNode, shimStateDirOf, writeShimConfig, type ConfidentialNode } from '../../node/confidential.js';
+import { launchContainerd, type Containerd } from '../containerd/launcher.js';
+import { containerdLayout } from '../containerd/config.js';
+import { CriClient } from '../cri/client.js';
+import { ensureStandardImages } from '../images/oci.js';
+import { defaultKubeletConfiguration } from '../kubelet/config/kubeletconfig.js';
+import { DEFAULT_RUNTIME_CLASSES } from '../kubelet/config/flags.js';
+import { Kubelet } from '../kubelet/kubelet.js';
+import { localClientPki } from '../kubelet/server/certs.js';
+import { DEFAULT_SERVER_PORT } from '../kubelet/server/kubeapi.js';
+import type { PodRecord } from '../kubelet/status/manager.js';
+import { nodeTee, shimTeeReader } from './tee.js';
+import { checkConfidentialPrerequisites, ensureGuestImage, prepareConfidentialNode, shimStateDirOf, writeShimConfig, type ConfidentialNode } from './confidential.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/cocolet';
 export const DEFAULT_UP_TIMEOUT_MS = 180_000;
@@ -284,8 +285,8 @@ export async function up(o: UpOptions): Promise<number> {
       images: cri,
       logger: o.logger,
       server: { address, port: await portOrAny(address, DEFAULT_SERVER_PORT) },
-      shimStateDir: shimStateDirOf(o.stateDir),
-      node: shimConfigPath ? { shimConfigPath } : { tee: 'dev' },
+      teeOf: shimTeeReader(shimStateDirOf(o.stateDir)),
+      node: { tee: nodeTee(shimConfigPath) },
     });
     const k = kubelet;
     const last = new Map<string, string>();

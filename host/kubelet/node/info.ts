@@ -3,13 +3,12 @@
  *
  * Labels: `kubernetes.io/hostname`, `kubernetes.io/os`, `kubernetes.io/arch` (and the beta
  * os/arch labels upstream still sets), `cocolet.io/confidential: "true"` and `cocolet.io/tee`
- * (`snp`, `tdx` or `dev`: which TEE the node's confidential pods get, from the shim's
- * `hypervisor.confidential_guest`; `dev` = the development TEE, a VM boundary only), plus
+ * (`snp`, `tdx` or `dev`: which TEE the node's confidential pods get, as host/node reads it from
+ * the shim's `hypervisor.confidential_guest`; `dev` = the development TEE, a VM boundary only), plus
  * `--node-labels`. A node may set only labels NodeRestriction allows (not `node-role...`).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { hostname, networkInterfaces, release } from 'node:os';
-import { loadShimConfig } from '../../shim/config.js';
 
 export const LABEL_CONFIDENTIAL = 'cocolet.io/confidential';
 export const LABEL_TEE = 'cocolet.io/tee';
@@ -89,13 +88,6 @@ export function nodeAddresses(o: { nodeIp?: string; hostname?: string }): NodeAd
     { type: 'InternalIP', address: o.nodeIp ?? defaultNodeIp() },
     { type: 'Hostname', address: (o.hostname ?? hostname()).toLowerCase() },
   ];
-}
-
-/** The TEE of this node's confidential pods, from the shim configuration (absent → `dev`). */
-export function nodeTee(shimConfigPath?: string): NodeTee {
-  if (!shimConfigPath || !existsSync(shimConfigPath)) return 'dev';
-  const cg = loadShimConfig(shimConfigPath).hypervisor.confidentialGuest;
-  return cg === 'snp' || cg === 'tdx' ? cg : 'dev';
 }
 
 export function nodeLabels(o: { nodeName: string; tee: NodeTee; extra?: Record<string, string> }): Record<string, string> {

@@ -6,7 +6,7 @@ import { NodeLifecycle, type NodeLifecycleOptions } from './lifecycle.js';
 import { NodeLease, microTime } from './lease.js';
 import { formatBytes, hugepageResourceName, machineResources, type MachineFacts } from './resources.js';
 import { nodeConditions, statusChanged } from './status.js';
-import { nodeLabels, nodeTee } from './info.js';
+import { nodeLabels } from './info.js';
 import { parseNodeLabels } from '../config/flags.js';
 
 interface Call {
@@ -125,7 +125,6 @@ test('labels: os, arch, hostname, confidential and the TEE; --node-labels parsed
   assert.equal(l['cocolet.io/confidential'], 'true');
   assert.equal(l['cocolet.io/tee'], 'snp');
   assert.equal(l.team, 'a');
-  assert.equal(nodeTee(undefined), 'dev');
   assert.deepEqual(parseNodeLabels('a=b, example.com/x=y'), { a: 'b', 'example.com/x': 'y' });
   assert.throws(() => parseNodeLabels('a=b,bad label=x'), /"bad label=x" is not a valid/);
 });

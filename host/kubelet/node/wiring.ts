@@ -10,9 +10,9 @@ import type { CriRuntime } from '../../cri/api.js';
 import { durationMs } from '../config/kubeletconfig.js';
 import type { KubeletSettings } from '../config/flags.js';
 import type { Pleg } from '../pleg/pleg.js';
-import { nodeAddresses, nodeLabels, nodeSystemInfo, nodeTee, type NodeTee } from './info.js';
+import { nodeAddresses, nodeLabels, nodeSystemInfo, type NodeTee } from './info.js';
 import { NodeLifecycle, type NodeTaint } from './lifecycle.js';
-import { CpuSet } from '../cm/machine/cpuset.js';
+import { CpuSet } from '../../../shared/cpuset/cpuset.js';
 import { chainResourceSources, deviceResourceSource, type AllocatableInput, type NodeConditionSource, type NodeResourceSource } from './resources.js';
 import { restClient } from './rest.js';
 import { ClientCertRotator, CURRENT_CLIENT_PEM } from './bootstrap.js';
@@ -24,10 +24,8 @@ export interface NodeExtras {
   resources?: NodeResourceSource;
   /** MemoryPressure / DiskPressure / PIDPressure (eviction manager). */
   conditions?: NodeConditionSource;
-  /** The TEE of the node's confidential pods; default: from `shimConfigPath`, else `dev`. */
+  /** The TEE of the node's confidential pods (host/node reads it from the shim's configuration); default `dev`. */
   tee?: NodeTee;
-  /** The cocolet shim's configuration (its `hypervisor.confidential_guest` names the TEE). */
-  shimConfigPath?: string;
 }
 
 export interface NodeWiringOptions {
@@ -78,7 +76,7 @@ export function startNodeLifecycle(o: NodeWiringOptions): NodeLifecycle {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(o.kubeconfig);
   const cfg = o.settings.config;
-  const tee = o.extras?.tee ?? nodeTee(o.extras?.shimConfigPath);
+  const tee = o.extras?.tee ?? 'dev';
   const resources = [...(o.devices ? [deviceResourceSource(o.devices)] : []), ...(o.extras?.resources ? [o.extras.resources] : [])];
   const report = typeof cfg.nodeStatusReportFrequency === 'string' ? durationMs(cfg.nodeStatusReportFrequency) : undefined;
   const node = new NodeLifecycle({

@@ -29,8 +29,7 @@ import { Backoff } from './backoff.js';
 import { ImageManager, ImagePullError, type PullPolicy } from './images.js';
 import { containerConfig, containerHash, podLogDir, sandboxConfig, type ResourceRunOptions } from './podspec.js';
 import { podIp, type ContainerInfo, type RuntimePodStatus } from './status.js';
-import { teeLabel, type TeeKind } from '../../vmm/hypervisor.js';
-import { teeDescription } from '../../shim/tee-label.js';
+import { teeDescription, teeLabel, type TeeKind } from '../../../shared/tee/kind.js';
 
 /** Floor of the remaining grace after a preStop hook (minimumGracePeriodInSeconds). */
 export const MINIMUM_GRACE_PERIOD_SECONDS = 2;
