@@ -11,11 +11,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import * as k8s from '@kubernetes/client-node';
+import { loadKubeconfig } from '../kubelet/client/kubeconfig.js';
+import { isConflict, restClient, type RestClient } from '../kubelet/client/rest.js';
 
 export const BOOTSTRAP_GROUP = 'system:bootstrappers:cocolet';
-
-const isConflict = (e: unknown): boolean => (e as { code?: number }).code === 409;
 
 async function createOrKeep(create: () => Promise<unknown>): Promise<void> {
   try {
@@ -25,10 +24,8 @@ async function createOrKeep(create: () => Promise<unknown>): Promise<void> {
   }
 }
 
-function adminClient(kubeconfig: string): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  return kc;
+function adminClient(kubeconfig: string): RestClient {
+  return restClient(loadKubeconfig(kubeconfig));
 }
 
 const alnum = (n: number): string => {
@@ -38,7 +35,7 @@ const alnum = (n: number): string => {
 
 /** Returns the token `<id>.<secret>`, kept in `tokenFile` (0600) so a second call reuses it. */
 export async function ensureBootstrapToken(kubeconfig: string, tokenFile: string): Promise<string> {
-  const kc = adminClient(kubeconfig);
+  const api = adminClient(kubeconfig);
   let token = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : '';
   if (!/^[a-z0-9]{6}\.[a-z0-9]{16}$/.test(token)) {
     token = `${alnum(6)}.${alnum(16)}`;
@@ -46,30 +43,23 @@ export async function ensureBootstrapToken(kubeconfig: string, tokenFile: string
     chmodSync(tokenFile, 0o600);
   }
   const [id, secret] = token.split('.') as [string, string];
-  const core = kc.makeApiClient(k8s.CoreV1Api);
   await createOrKeep(() =>
-    core.createNamespacedSecret({
-      namespace: 'kube-system',
-      body: {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: `bootstrap-token-${id}`, namespace: 'kube-system' },
-        type: 'bootstrap.kubernetes.io/token',
-        stringData: { 'token-id': id, 'token-secret': secret, 'usage-bootstrap-authentication': 'true', 'auth-extra-groups': BOOTSTRAP_GROUP, description: 'cocolet node TLS bootstrapping' },
-      },
+    api.create('/api/v1/namespaces/kube-system/secrets', {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `bootstrap-token-${id}`, namespace: 'kube-system' },
+      type: 'bootstrap.kubernetes.io/token',
+      stringData: { 'token-id': id, 'token-secret': secret, 'usage-bootstrap-authentication': 'true', 'auth-extra-groups': BOOTSTRAP_GROUP, description: 'cocolet node TLS bootstrapping' },
     }),
   );
-  const rbac = kc.makeApiClient(k8s.RbacAuthorizationV1Api);
   const bind = (name: string, role: string, group: string): Promise<void> =>
     createOrKeep(() =>
-      rbac.createClusterRoleBinding({
-        body: {
-          apiVersion: 'rbac.authorization.k8s.io/v1',
-          kind: 'ClusterRoleBinding',
-          metadata: { name },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: group }],
-        },
+      api.create('/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: group }],
       }),
     );
   await bind('cocolet:kubelet-bootstrap', 'system:node-bootstrapper', BOOTSTRAP_GROUP);
@@ -82,9 +72,8 @@ export const RUNTIME_CLASS = 'cocolet';
 
 /** Creates RuntimeClass `name` with `handler` if absent; returns true when it created it. */
 export async function ensureRuntimeClass(kubeconfig: string, name = RUNTIME_CLASS, handler = RUNTIME_CLASS): Promise<boolean> {
-  const node = adminClient(kubeconfig).makeApiClient(k8s.NodeV1Api);
   try {
-    await node.createRuntimeClass({ body: { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name }, handler } });
+    await adminClient(kubeconfig).create('/apis/node.k8s.io/v1/runtimeclasses', { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name }, handler });
     return true;
   } catch (e) {
     if (isConflict(e)) return false;

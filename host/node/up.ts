@@ -18,8 +18,8 @@
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { dirname, join, resolve as resolvePath } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { join } from 'node:path';
+import { loadKubeconfig } from '../kubelet/client/kubeconfig.js';
 import type { Logger } from '../../shared/log/logger.js';
 import { spawnSync } from 'node:child_process';
 import { connect, createServer } from 'node:net';
@@ -100,11 +100,9 @@ function portOrAny(address: string, port: number): Promise<number> {
 
 /** The CA file of a kubeconfig's cluster (its data written to `<pkiDir>/cluster-ca.crt`). */
 function clusterCaFile(kubeconfig: string, pkiDir: string): string | undefined {
-  const kc = new KubeConfig();
-  kc.loadFromFile(kubeconfig);
-  const c = kc.getCurrentCluster();
-  if (c?.caFile) return resolvePath(dirname(kubeconfig), c.caFile);
-  if (!c?.caData) return undefined;
+  const c = loadKubeconfig(kubeconfig).cluster;
+  if (c.caFile) return c.caFile;
+  if (!c.caData) return undefined;
   mkdirSync(pkiDir, { recursive: true, mode: 0o700 });
   const f = join(pkiDir, 'cluster-ca.crt');
   writeFileSync(f, Buffer.from(c.caData, 'base64'));

@@ -15,8 +15,7 @@
  */
 import { X509Certificate, generateKeyPairSync, sign } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
+import { join } from 'node:path';
 import * as asn1js from 'asn1js';
 import type { Logger } from '../../../shared/log/logger.js';
 import { silentLogger } from '../../../shared/log/logger.js';
@@ -24,7 +23,8 @@ import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
 import { delay } from '../../../shared/lifecycle/disposables.js';
 import { writeKubeconfig } from '../../cluster/kubeconfig.js';
 import { realClock, type Clock, type TimerHandle } from '../clock.js';
-import { restClient, type RestClient } from './rest.js';
+import { loadKubeconfig } from '../client/kubeconfig.js';
+import { restClient, type RestClient } from '../client/rest.js';
 
 export const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
 export const DEFAULT_BOOTSTRAP_TIMEOUT_MS = 5 * 60_000;
@@ -57,21 +57,16 @@ export interface BootstrapOptions {
 export function kubeconfigUsable(path: string): boolean {
   if (!existsSync(path)) return false;
   try {
-    const kc = new k8s.KubeConfig();
-    kc.loadFromFile(path);
-    const user = kc.getCurrentUser();
-    if (!user) return false;
-    if (user.token) return true;
-    const certPem = user.certData ? Buffer.from(user.certData, 'base64') : user.certFile ? readFileSync(resolveFrom(path, user.certFile)) : undefined;
-    if (!certPem) return Boolean(user.exec || user.authProvider);
+    const user = loadKubeconfig(path).user;
+    if (user.token || user.tokenFile) return true;
+    const certPem = user.certData ? Buffer.from(user.certData, 'base64') : user.certFile ? readFileSync(user.certFile) : undefined;
+    if (!certPem) return false;
     const cert = new X509Certificate(certPem);
     return Date.parse(cert.validTo) > Date.now() && Date.parse(cert.validFrom) <= Date.now() + 60_000;
   } catch {
     return false;
   }
 }
-
-const resolveFrom = (kubeconfig: string, p: string): string => (isAbsolute(p) ? p : resolve(dirname(kubeconfig), p));
 
 interface Csr {
   metadata: { name: string };
@@ -133,13 +128,11 @@ export async function ensureKubeconfig(o: BootstrapOptions): Promise<boolean> {
   const log = (o.logger ?? silentLogger()).child({ component: 'tls-bootstrap', node: o.nodeName });
   if (kubeconfigUsable(o.kubeconfig)) return false;
   if (!existsSync(o.bootstrapKubeconfig)) throw new CocoletError(ErrorCode.FailedPrecondition, `--kubeconfig ${o.kubeconfig} has no usable credentials and --bootstrap-kubeconfig ${o.bootstrapKubeconfig} does not exist`);
-  const boot = new k8s.KubeConfig();
-  boot.loadFromFile(o.bootstrapKubeconfig);
-  const cluster = boot.getCurrentCluster();
-  if (!cluster) throw new CocoletError(ErrorCode.ConfigInvalid, `--bootstrap-kubeconfig ${o.bootstrapKubeconfig} has no current cluster`);
+  const boot = loadKubeconfig(o.bootstrapKubeconfig);
+  const cluster = boot.cluster;
   const pki = join(o.rootDir, 'pki');
   mkdirSync(pki, { recursive: true, mode: 0o700 });
-  let caFile = cluster.caFile ? resolveFrom(o.bootstrapKubeconfig, cluster.caFile) : undefined;
+  let caFile = cluster.caFile;
   if (!caFile && cluster.caData) {
     caFile = join(pki, 'cluster-ca.crt');
     writeFileSync(caFile, Buffer.from(cluster.caData, 'base64'));

@@ -9,7 +9,7 @@
 import type { Logger } from '../../../shared/log/logger.js';
 import { silentLogger } from '../../../shared/log/logger.js';
 import { realClock, type Clock, type TimerHandle } from '../clock.js';
-import { isConflict, isNotFound, type RestClient } from './rest.js';
+import { isConflict, isNotFound, type RestClient } from '../client/rest.js';
 
 export const LEASE_NAMESPACE = 'kube-node-lease';
 export const RENEW_INTERVAL_FRACTION = 0.25;

@@ -20,7 +20,7 @@ import { realClock, type Clock, type TimerHandle } from '../clock.js';
 import type { NodeAddress, NodeSystemInfo } from './info.js';
 import { NodeLease } from './lease.js';
 import { machineResources, readMachineFacts, type AllocatableInput, type MachineFacts, type NodeConditionSource, type NodeResourceSource } from './resources.js';
-import { isConflict, type RestClient } from './rest.js';
+import { isConflict, type RestClient } from '../client/rest.js';
 import { buildNodeStatus, statusChanged, type NodeCondition, type NodeStatus } from './status.js';
 
 export const DEFAULT_STATUS_UPDATE_MS = 10_000;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock, flushMicrotasks } from '../clock.js';
-import { ApiError, type PatchType, type RestClient } from './rest.js';
+import { ApiError, type PatchType, type RestClient, type WatchStream } from '../client/rest.js';
 import { NodeLifecycle, type NodeLifecycleOptions } from './lifecycle.js';
 import { NodeLease, microTime } from './lease.js';
 import { formatBytes, hugepageResourceName, machineResources, type MachineFacts } from './resources.js';
@@ -67,6 +67,13 @@ class FakeApi implements RestClient {
     const next = { ...cur, ...(b.status ? { status: b.status } : {}), metadata: { ...meta, ...(b.metadata ? { labels: { ...meta.labels, ...b.metadata.labels } } : {}) } };
     this.objects.set(key, next);
     return Promise.resolve(structuredClone(next) as T);
+  }
+  delete<T>(path: string): Promise<T> {
+    this.calls.push({ method: 'DELETE', path });
+    return this.objects.delete(path) ? Promise.resolve({} as T) : Promise.reject(new ApiError(404, 'NotFound', `${path} not found`));
+  }
+  watch(): WatchStream {
+    return { done: Promise.reject(new Error('no watch in the fake')), abort: () => undefined };
   }
   count(method: string, path: string): number {
     return this.calls.filter((c) => c.method === method && c.path === path).length;
@@ -287,6 +294,8 @@ test('client certificate rotation: at 70-90 % of the lifetime, with a CSR of the
       },
       update: () => Promise.reject(new Error('unused')),
       patch: () => Promise.reject(new Error('unused')),
+      delete: () => Promise.reject(new Error('unused')),
+      watch: () => ({ done: Promise.resolve(), abort: () => undefined }),
     };
     const x = new X509Certificate(first.cert);
     const from = Date.parse(x.validFrom);

@@ -4,7 +4,6 @@
  * the HTTPS API's port, and the configuration's frequencies and reservations; with
  * `rotateCertificates: true`, the rotation of the client certificate in `<root-dir>/pki`.
  */
-import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../../../shared/log/logger.js';
 import type { CriRuntime } from '../../cri/api.js';
 import { durationMs } from '../config/kubeletconfig.js';
@@ -14,7 +13,8 @@ import { nodeAddresses, nodeLabels, nodeSystemInfo, type NodeTee } from './info.
 import { NodeLifecycle, type NodeTaint } from './lifecycle.js';
 import { CpuSet } from '../../../shared/cpuset/cpuset.js';
 import { chainResourceSources, deviceResourceSource, type AllocatableInput, type NodeConditionSource, type NodeResourceSource } from './resources.js';
-import { restClient } from './rest.js';
+import { loadKubeconfig } from '../client/kubeconfig.js';
+import { restClient } from '../client/rest.js';
 import { ClientCertRotator, CURRENT_CLIENT_PEM } from './bootstrap.js';
 import { join, resolve } from 'node:path';
 
@@ -73,14 +73,14 @@ export function reservations(cfg: KubeletSettings['config']): AllocatableInput {
 }
 
 export function startNodeLifecycle(o: NodeWiringOptions): NodeLifecycle {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(o.kubeconfig);
+  const kc = loadKubeconfig(o.kubeconfig);
+  const api = restClient(kc);
   const cfg = o.settings.config;
   const tee = o.extras?.tee ?? 'dev';
   const resources = [...(o.devices ? [deviceResourceSource(o.devices)] : []), ...(o.extras?.resources ? [o.extras.resources] : [])];
   const report = typeof cfg.nodeStatusReportFrequency === 'string' ? durationMs(cfg.nodeStatusReportFrequency) : undefined;
   const node = new NodeLifecycle({
-    api: restClient(kc),
+    api,
     nodeName: o.settings.nodeName,
     rootDir: o.settings.rootDir,
     labels: nodeLabels({ nodeName: o.settings.nodeName, tee, ...(o.settings.nodeLabels ? { extra: o.settings.nodeLabels } : {}) }),
@@ -103,10 +103,10 @@ export function startNodeLifecycle(o: NodeWiringOptions): NodeLifecycle {
   });
   node.start();
   // rotateCertificates: renew the client certificate TLS bootstrapping (or a previous rotation) wrote.
-  const user = kc.getCurrentUser();
+  const certFile = kc.user.certFile;
   const pkiDir = join(o.settings.rootDir, 'pki');
-  if (cfg.rotateCertificates === true && user?.certFile && resolve(user.certFile) === join(pkiDir, CURRENT_CLIENT_PEM)) {
-    const rotator = new ClientCertRotator({ nodeName: o.settings.nodeName, pkiDir, api: restClient(kc), logger: o.log });
+  if (cfg.rotateCertificates === true && certFile && resolve(certFile) === join(pkiDir, CURRENT_CLIENT_PEM)) {
+    const rotator = new ClientCertRotator({ nodeName: o.settings.nodeName, pkiDir, api, logger: o.log });
     rotator.start();
     node.onStop.push(() => rotator.stop());
   }

@@ -156,7 +156,7 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
   let reviewers = o.reviewers;
   if (!reviewers && o.kubeconfig && (o.webhookAuthn || o.authzMode === 'Webhook')) {
     const { apiReviewers } = await import('./webhook.js');
-    const r = await apiReviewers(o.kubeconfig);
+    const r = apiReviewers(o.kubeconfig);
     reviewers = { tokens: r.tokens, access: r.access };
   }
   const tokens = o.webhookAuthn && reviewers?.tokens ? cachedTokenReviewer(reviewers.tokens, o.tokenCacheTtlMs) : undefined;

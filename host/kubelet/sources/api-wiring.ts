@@ -16,7 +16,8 @@ import type { StatusManager } from '../status/manager.js';
 import type { VolumeManager } from '../volumes/volumes.js';
 import { kubeClient } from './apiclient.js';
 import { ApiPodSource } from './apipods.js';
-import { kubeConfigFrom } from './apiserver.js';
+import { loadKubeconfig } from '../client/kubeconfig.js';
+import { restClient } from '../client/rest.js';
 import { MirrorPods } from './mirror.js';
 import type { PodConfig } from './podconfig.js';
 
@@ -41,8 +42,8 @@ export interface ApiIntegration {
 }
 
 export function startApiIntegration(o: ApiWiringOptions): Promise<ApiIntegration> {
-  const kc = kubeConfigFrom(o.kubeconfig);
-  const client = kubeClient(kc);
+  const api = restClient(loadKubeconfig(o.kubeconfig));
+  const client = kubeClient(api);
   const nodeName = o.settings.nodeName;
   const log = o.log;
   o.volumes.setApi(client);
@@ -71,7 +72,7 @@ export function startApiIntegration(o: ApiWiringOptions): Promise<ApiIntegration
     logger: log,
   });
   const writer = new ApiStatusWriter({ api: client, hostIPs: () => hostIPs, mirrorOf: (p) => mirrors.mirrorOf(p), logger: log });
-  const source = new ApiPodSource({ kubeconfig: kc, nodeName, onSnapshot: (pods) => o.podConfig.set('api', pods), onMirrors: (ms) => mirrors.setMirrors(ms), logger: log });
+  const source = new ApiPodSource({ api, nodeName, onSnapshot: (pods) => o.podConfig.set('api', pods), onMirrors: (ms) => mirrors.setMirrors(ms), logger: log });
   const events = new ApiEventSink({ api: client, nodeName, logger: log });
   o.status.onChange((uid, r) => {
     writer.update(uid, r);

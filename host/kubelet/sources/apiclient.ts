@@ -1,14 +1,13 @@
 /**
  * The kubelet's calls to the API server, behind the small interfaces their users own (PodApi for
- * the status writer, mirror pods and events; ApiObjects for the volumes), implemented with
- * @kubernetes/client-node. Every call is one the Node authorizer allows a `system:node:<name>`
+ * the status writer, mirror pods and events; ApiObjects for the volumes), on the plain JSON client
+ * (../client/rest.ts). Every call is one the Node authorizer allows a `system:node:<name>`
  * (kube-apiserver `--authorization-mode=Node,RBAC` + NodeRestriction).
  *
- * API: `kubeClient(kubeconfig)` → PodApi & ApiObjects; errors' HTTP status: `httpStatusOf` (reflector.ts).
+ * API: `kubeClient(restClient)` → PodApi & ApiObjects; errors' HTTP status: `httpStatusOf` (reflector.ts).
  */
-import * as k8s from '@kubernetes/client-node';
 import type { ApiObjects } from '../volumes/apivolumes.js';
-import { httpStatusOf } from './reflector.js';
+import { isNotFound, type RestClient } from '../client/rest.js';
 
 export interface ObjectRef {
   namespace: string;
@@ -28,59 +27,56 @@ export interface PodApi {
   getNode(name: string): Promise<{ uid: string; addresses: { type: string; address: string }[] }>;
 }
 
-const strategic = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
-const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-const toPlain = <T>(o: unknown): T => JSON.parse(JSON.stringify(o)) as T;
+const seg = encodeURIComponent;
+const ns = (namespace: string, resource: string, name?: string): string => `/api/v1/namespaces/${seg(namespace)}/${resource}${name === undefined ? '' : `/${seg(name)}`}`;
 
 /** undefined on 404, the error otherwise. */
 async function orNotFound<T>(p: Promise<T>): Promise<T | undefined> {
   try {
     return await p;
   } catch (e) {
-    if (httpStatusOf(e) === 404) return undefined;
+    if (isNotFound(e)) return undefined;
     throw e;
   }
 }
 
-export function kubeClient(kc: k8s.KubeConfig): PodApi & ApiObjects {
-  const core = kc.makeApiClient(k8s.CoreV1Api);
+export function kubeClient(api: RestClient): PodApi & ApiObjects {
   return {
     async patchPodStatus(ref, patch) {
-      await core.patchNamespacedPodStatus({ ...ref, body: patch }, strategic);
+      await api.patch(`${ns(ref.namespace, 'pods', ref.name)}/status`, patch, 'strategic');
     },
     async deletePod(ref, o) {
-      await core.deleteNamespacedPod({ ...ref, gracePeriodSeconds: o.gracePeriodSeconds, body: { gracePeriodSeconds: o.gracePeriodSeconds, preconditions: { uid: o.uid } } });
+      await api.delete(`${ns(ref.namespace, 'pods', ref.name)}?gracePeriodSeconds=${o.gracePeriodSeconds}`, { gracePeriodSeconds: o.gracePeriodSeconds, preconditions: { uid: o.uid } });
     },
     async createPod(namespace, pod) {
-      const r = await core.createNamespacedPod({ namespace, body: pod as k8s.V1Pod });
-      return { uid: r.metadata?.uid ?? '' };
+      const r = await api.create<{ metadata?: { uid?: string } }>(ns(namespace, 'pods'), pod);
+      return { uid: r?.metadata?.uid ?? '' };
     },
     async createEvent(namespace, event) {
-      await core.createNamespacedEvent({ namespace, body: event as k8s.CoreV1Event });
+      await api.create(ns(namespace, 'events'), event);
     },
     async patchEvent(ref, patch) {
-      await core.patchNamespacedEvent({ ...ref, body: patch }, merge);
+      await api.patch(ns(ref.namespace, 'events', ref.name), patch, 'merge');
     },
     async getNode(name) {
-      const n = await core.readNode({ name });
-      return { uid: n.metadata?.uid ?? '', addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })) };
+      const n = await api.get<{ metadata?: { uid?: string }; status?: { addresses?: { type: string; address: string }[] } }>(`/api/v1/nodes/${seg(name)}`);
+      return { uid: n?.metadata?.uid ?? '', addresses: (n?.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })) };
     },
     async getConfigMap(namespace, name) {
-      const cm = await orNotFound(core.readNamespacedConfigMap({ namespace, name }));
-      return cm ? toPlain<{ data?: Record<string, string>; binaryData?: Record<string, string> }>({ data: cm.data, binaryData: cm.binaryData }) : undefined;
+      const cm = await orNotFound(api.get<{ data?: Record<string, string>; binaryData?: Record<string, string> }>(ns(namespace, 'configmaps', name)));
+      return cm ? { ...(cm.data ? { data: cm.data } : {}), ...(cm.binaryData ? { binaryData: cm.binaryData } : {}) } : undefined;
     },
     async getSecret(namespace, name) {
-      const s = await orNotFound(core.readNamespacedSecret({ namespace, name }));
+      const s = await orNotFound(api.get<{ data?: Record<string, string> }>(ns(namespace, 'secrets', name)));
       return s ? { ...(s.data ? { data: s.data } : {}) } : undefined;
     },
     async requestToken(namespace, serviceAccount, spec) {
-      const r = await core.createNamespacedServiceAccountToken({
-        namespace,
-        name: serviceAccount,
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: spec.audiences, expirationSeconds: spec.expirationSeconds, boundObjectRef: spec.boundObjectRef } },
+      const r = await api.create<{ status?: { token?: string; expirationTimestamp?: string } }>(`${ns(namespace, 'serviceaccounts', serviceAccount)}/token`, {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { audiences: spec.audiences, expirationSeconds: spec.expirationSeconds, boundObjectRef: spec.boundObjectRef },
       });
-      const exp = r.status?.expirationTimestamp as unknown;
-      return { token: r.status?.token ?? '', expirationTimestamp: exp instanceof Date ? exp.toISOString() : String(exp ?? '') };
+      return { token: r?.status?.token ?? '', expirationTimestamp: String(r?.status?.expirationTimestamp ?? '') };
     },
   };
 }

@@ -7,94 +7,35 @@
  * Mirror pods (annotation `kubernetes.io/config.mirror`) are the API copies of this node's static
  * pods: they are never run, only reported to `onMirrors` (the mirror manager keeps them in step).
  *
- * API: `new ApiPodSource({ kubeconfig, nodeName, onSnapshot, onMirrors })`; `start()`; `stop()`;
- * `reflector` (stats, test hooks). `podListerWatcher(kubeconfig, fieldSelector)` is the
- * client-node ListerWatcher for pods.
+ * API: `new ApiPodSource({ api, nodeName, onSnapshot, onMirrors })`; `start()`; `stop()`;
+ * `reflector` (stats, test hooks). `listerWatcher(api, path, fieldSelector)` is the raw-JSON
+ * ListerWatcher of a collection.
  */
-import type { Agent } from 'node:http';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../../../shared/log/logger.js';
 import { silentLogger } from '../../../shared/log/logger.js';
 import { Annotations, type Pod } from '../api/types.js';
 import { validatePod } from '../config/manifest.js';
-import { Reflector, type ListerWatcher, type WatchEventType, type WatchHandle } from './reflector.js';
-
-/** GET of an API path answered as raw JSON (the same bytes a watch event carries). */
-async function getJson(kc: k8s.KubeConfig, path: string): Promise<unknown> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('kubeconfig has no current cluster');
-  const url = new URL(cluster.server + path);
-  const init = (await kc.applyToFetchOptions({})) as { agent?: Agent; headers?: Record<string, string> | Headers };
-  const headers: Record<string, string> = { accept: 'application/json' };
-  const h = init.headers;
-  if (h) for (const [k, v] of h instanceof Headers ? h.entries() : Object.entries(h)) headers[k] = String(v);
-  return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'GET', headers, ...(init.agent ? { agent: init.agent } : {}) }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        if (res.statusCode === 200) {
-          try {
-            resolve(JSON.parse(body));
-          } catch (e) {
-            reject(e as Error);
-          }
-          return;
-        }
-        let message = body.slice(0, 300);
-        try {
-          message = (JSON.parse(body) as { message?: string }).message ?? message;
-        } catch {
-          // not a Status object
-        }
-        reject(Object.assign(new Error(`GET ${url.pathname}: ${res.statusCode} ${message}`), { statusCode: res.statusCode }));
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { queryString, type RestClient } from '../client/rest.js';
+import { Reflector, type ListerWatcher, type WatchEventType } from './reflector.js';
 
 /**
- * List + watch of `/api/v1/pods` with a field selector. The list is read as raw JSON, like the
- * watch's events, so a pod looks byte-for-byte the same either way (client-node's typed list
- * re-orders and drops fields, which would change container hashes and restart containers).
+ * List + watch of a collection (`/api/v1/pods`, `/api/v1/namespaces/<ns>/configmaps`, ...) with
+ * a field selector, as raw JSON: an object looks byte-for-byte the same in the list and in a
+ * watch event (a typed model would re-order and drop fields, change container hashes and restart
+ * containers).
  */
-export function podListerWatcher(kc: k8s.KubeConfig, fieldSelector: string): ListerWatcher<unknown> {
-  const watcher = new k8s.Watch(kc);
+export function listerWatcher(api: RestClient, path: string, fieldSelector: string): ListerWatcher<unknown> {
   return {
     async list(o) {
-      const q = new URLSearchParams({ fieldSelector, limit: String(o.limit), ...(o.continue ? { continue: o.continue } : {}) });
-      const r = (await getJson(kc, `/api/v1/pods?${q.toString()}`)) as { items?: unknown[]; metadata?: { resourceVersion?: string; continue?: string } };
+      const r = await api.get<{ items?: unknown[]; metadata?: { resourceVersion?: string; continue?: string } }>(path + queryString({ fieldSelector, limit: o.limit, continue: o.continue }));
       return {
-        items: r.items ?? [],
-        resourceVersion: r.metadata?.resourceVersion ?? '',
-        ...(r.metadata?.continue ? { continue: r.metadata.continue } : {}),
+        items: r?.items ?? [],
+        resourceVersion: r?.metadata?.resourceVersion ?? '',
+        ...(r?.metadata?.continue ? { continue: r.metadata.continue } : {}),
       };
     },
-    watch(o, onEvent: (type: WatchEventType, obj: unknown) => void): WatchHandle {
-      let ctl: AbortController | undefined;
-      let aborted = false;
-      const done = new Promise<void>((resolve, reject) => {
-        watcher
-          .watch('/api/v1/pods', { fieldSelector, ...o }, (type: string, obj: unknown) => onEvent(type as WatchEventType, obj), (err: unknown) => (err ? reject(err as Error) : resolve()))
-          .then((c) => {
-            ctl = c;
-            if (aborted) c.abort();
-          })
-          .catch(reject);
-      });
-      return {
-        done,
-        abort: () => {
-          aborted = true;
-          ctl?.abort();
-        },
-      };
+    watch(o, onEvent) {
+      return api.watch(path, { fieldSelector, ...o }, (type, obj) => onEvent(type as WatchEventType, obj));
     },
   };
 }
@@ -104,9 +45,9 @@ export function isMirrorPod(p: Pod): boolean {
 }
 
 export interface ApiPodSourceOptions {
-  /** The list + watch to use (default: client-node against `kubeconfig`). */
+  /** The list + watch to use (default: `/api/v1/pods` through `api`). */
   lw?: ListerWatcher<unknown>;
-  kubeconfig?: k8s.KubeConfig;
+  api?: RestClient;
   nodeName: string;
   onSnapshot: (pods: Pod[]) => void;
   /** This node's mirror pods, after every change. */
@@ -123,8 +64,8 @@ export class ApiPodSource {
   constructor(private readonly o: ApiPodSourceOptions) {
     this.log = o.logger ?? silentLogger();
     const fieldSelector = `spec.nodeName=${o.nodeName}`;
-    const lw = o.lw ?? (o.kubeconfig ? podListerWatcher(o.kubeconfig, fieldSelector) : undefined);
-    if (!lw) throw new Error('ApiPodSource needs a kubeconfig or a ListerWatcher');
+    const lw = o.lw ?? (o.api ? listerWatcher(o.api, '/api/v1/pods', fieldSelector) : undefined);
+    if (!lw) throw new Error('ApiPodSource needs an API client or a ListerWatcher');
     this.reflector = new Reflector<Pod>({
       lw: lw as ListerWatcher<Pod>,
       name: 'pods',

@@ -3,7 +3,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import * as k8s from '@kubernetes/client-node';
+import { parseKubeconfig } from '../client/kubeconfig.js';
+import { restClient, type RestClient } from '../client/rest.js';
 import { waitFor } from '../../../shared/testing/harness.js';
 import type { Pod } from '../api/types.js';
 import { ApiPodSource } from './apipods.js';
@@ -29,7 +30,8 @@ const mkPod = (name: string, node: string, uid: string): unknown => ({
   spec: { nodeName: node, containers: [{ name: 'c', image: 'i:1' }] },
 });
 let server: Server;
-let kc: k8s.KubeConfig;
+let kubeconfigText = '';
+let api: RestClient;
 
 function body(req: IncomingMessage): Promise<unknown> {
   return new Promise((r) => {
@@ -89,13 +91,15 @@ before(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'c', server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 'fake-token' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
+  kubeconfigText = JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'c', cluster: { server: `http://127.0.0.1:${port}`, 'insecure-skip-tls-verify': true } }],
+    users: [{ name: 'u', user: { token: 'fake-token' } }],
+    contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+    'current-context': 'x',
   });
+  api = restClient(parseKubeconfig(kubeconfigText));
 });
 
 after(() => {
@@ -106,7 +110,7 @@ after(() => {
 
 test('api source: lists pods bound to the node, then follows the watch', async () => {
   const snaps: string[][] = [];
-  const src = new ApiPodSource({ kubeconfig: kc, nodeName: 'node1', onSnapshot: (p: Pod[]) => snaps.push(p.map((x) => x.metadata.name).sort()) });
+  const src = new ApiPodSource({ api, nodeName: 'node1', onSnapshot: (p: Pod[]) => snaps.push(p.map((x) => x.metadata.name).sort()) });
   src.start();
   try {
     await waitFor(() => watchers.length === 1, { what: 'watch opened', timeoutMs: 10_000 });
@@ -124,14 +128,14 @@ test('api source: lists pods bound to the node, then follows the watch', async (
 });
 
 test('status writer: static pods get a mirror pod, then a strategic-merge-patched status', async () => {
-  const api = kubeClient(kc);
+  const client = kubeClient(api);
   const pod: Pod = {
     metadata: { name: 's-node1', namespace: 'default', uid: 'h1', annotations: { 'kubernetes.io/config.source': 'file', 'kubernetes.io/config.hash': 'h1' } },
     spec: { containers: [{ name: 'c', image: 'i:1' }] },
   };
   if (!nodes.has('node1')) nodes.set('node1', { metadata: { name: 'node1', uid: 'n1' } });
-  const mirrors = new MirrorPods({ api, nodeName: 'node1', staticPods: () => [pod], onMirror: (uid) => w.kick(uid) });
-  const w = new ApiStatusWriter({ api, mirrorOf: (p) => mirrors.mirrorOf(p) });
+  const mirrors = new MirrorPods({ api: client, nodeName: 'node1', staticPods: () => [pod], onMirror: (uid) => w.kick(uid) });
+  const w = new ApiStatusWriter({ api: client, mirrorOf: (p) => mirrors.mirrorOf(p) });
   try {
     w.update('h1', { pod, status: { phase: 'Running', conditions: [], containerStatuses: [] } });
     mirrors.kick();
@@ -165,7 +169,7 @@ test('a kubelet with --kubeconfig runs the pods the API binds to its node and pa
   const { defaultKubeletConfiguration } = await import('../config/kubeletconfig.js');
   const dir = mkdtempSync(join(tmpdir(), 'cocolet-api-'));
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, kc.exportConfig());
+  writeFileSync(kubeconfig, kubeconfigText);
   const cri = new FakeCri({ images: ['i:1'] });
   const k = new Kubelet({
     settings: { config: { ...defaultKubeletConfiguration(), podLogsDir: join(dir, 'logs') }, rootDir: dir, nodeName: 'node1', kubeconfig, runtimeClassHandlers: {} },
