@@ -10,6 +10,10 @@
  *     changed (anything but heartbeat times) or nodeStatusReportFrequency (5 min) has passed since
  *     the last report, as upstream does once leases carry the heartbeat; up to 5 tries per tick.
  *   - the Lease (lease.ts), started once the Node exists (it is owned by the Node).
+ *   - fast first Ready (upstream's fastStatusUpdateOnce): a Node registered NotReady (the runtime,
+ *     the network or the PLEG not ready yet: a kubelet just started has not relisted) has its
+ *     readiness checked every 100 ms, and the status is sent the moment it turns Ready instead of
+ *     at the next 10 s tick; the check gives up after 2 min (the regular ticks go on).
  *
  * API: `const n = new NodeLifecycle({...}); n.start(); ...; n.stop();` — `await n.syncStatus(true)`
  * reports at once (tests, shutdown paths).
@@ -28,6 +32,8 @@ export const DEFAULT_STATUS_REPORT_MS = 5 * 60_000;
 export const STATUS_UPDATE_RETRIES = 5;
 export const REGISTER_BACKOFF_MIN_MS = 100;
 export const REGISTER_BACKOFF_MAX_MS = 7_000;
+export const FAST_READY_INTERVAL_MS = 100;
+export const FAST_READY_LIMIT_MS = 120_000;
 
 export interface NodeTaint {
   key: string;
@@ -76,6 +82,7 @@ export class NodeLifecycle {
   private lastStatus: NodeStatus | undefined;
   private running = false;
   private timer: TimerHandle | undefined;
+  private fastTimer: TimerHandle | undefined;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly nodePath: string;
@@ -98,6 +105,7 @@ export class NodeLifecycle {
   stop(): void {
     this.running = false;
     this.timer?.cancel();
+    this.fastTimer?.cancel();
     this.lease.stop();
     for (const f of this.onStop.splice(0)) f();
   }
@@ -169,6 +177,24 @@ export class NodeLifecycle {
     if (!this.running) return;
     this.lease.start();
     this.scheduleStatus();
+    if (!isReady(this.lastStatus)) this.fastReady(this.clock.now() + FAST_READY_LIMIT_MS);
+  }
+
+  /** Until the reported status is Ready: check readiness every 100 ms, report as soon as it holds. */
+  private fastReady(until: number): void {
+    if (!this.running || isReady(this.lastStatus) || this.clock.now() >= until) return;
+    this.fastTimer = this.clock.setTimer(() => {
+      void this.o
+        .ready()
+        .catch(() => ({ ok: false }))
+        .then(async (r) => {
+          if (r.ok && this.running && !isReady(this.lastStatus)) {
+            this.log.debug({}, 'node ready; reporting at once');
+            await this.syncStatus(true);
+          }
+        })
+        .finally(() => this.fastReady(until));
+    }, FAST_READY_INTERVAL_MS);
   }
 
   private scheduleStatus(): void {
@@ -200,6 +226,8 @@ export class NodeLifecycle {
     }
   }
 }
+
+const isReady = (s: NodeStatus | undefined): boolean => s?.conditions.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
 /** A merge patch deletes map keys only when told: resources no longer reported become null. */
 function withRemovals(prev: NodeStatus | undefined, next: NodeStatus): unknown {

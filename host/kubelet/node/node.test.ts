@@ -166,6 +166,34 @@ test('lifecycle: registers with full status, then reports only on change or when
   n.stop();
 });
 
+test('lifecycle: registered NotReady (PLEG not yet relisted), the Ready status goes out within 100 ms of readiness, not at the next tick', async () => {
+  const api = new FakeApi();
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+  let ready = false;
+  let checks = 0;
+  const n = lifecycle(api, clock, {
+    ready: () => {
+      checks++;
+      return Promise.resolve({ ok: ready, message: ready ? '' : 'PLEG is not healthy: pleg has yet to be successful' });
+    },
+    statusUpdateMs: 10_000,
+  });
+  n.start();
+  await flushMicrotasks();
+  const readyOf = (o: unknown): string | undefined => (o as { status: { conditions: { type: string; status: string }[] } }).status.conditions.find((c) => c.type === 'Ready')?.status;
+  assert.equal(readyOf(api.objects.get('/api/v1/nodes/n1')), 'False');
+  await clock.advance(500);
+  assert.equal(api.count('PATCH', '/api/v1/nodes/n1/status'), 0, 'still not ready: nothing to report');
+  ready = true;
+  await clock.advance(100);
+  assert.equal(api.count('PATCH', '/api/v1/nodes/n1/status'), 1);
+  assert.equal(readyOf(api.calls.at(-1)!.body), 'True');
+  const after = checks;
+  await clock.advance(5_000);
+  assert.equal(checks, after, 'no more fast checks once Ready was reported');
+  n.stop();
+});
+
 test('lifecycle: a restarted kubelet finds its Node (409), updates labels and status, keeps transition times', async () => {
   const api = new FakeApi();
   const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
