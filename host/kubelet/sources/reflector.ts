@@ -42,7 +42,7 @@ export interface WatchHandle {
   abort(): void;
 }
 
-/** The two API calls a reflector needs (a client-node implementation is in apipods.ts). */
+/** The two API calls a reflector needs (the raw-JSON implementation is `listerWatcher` in apipods.ts). */
 export interface ListerWatcher<T> {
   list(o: { limit: number; continue?: string }): Promise<ListPage<T>>;
   watch(o: { resourceVersion: string; timeoutSeconds: number; allowWatchBookmarks: true }, onEvent: (type: WatchEventType, obj: unknown) => void): WatchHandle;
@@ -82,7 +82,7 @@ export interface ReflectorOptions<T> {
   watchTimeoutSeconds?: number;
 }
 
-/** An API error's HTTP status (client-node ApiException `code`, Watch `statusCode`, or a Status object). */
+/** An API error's HTTP status (ApiError `code` / `statusCode`, or a Status object). */
 export function httpStatusOf(e: unknown): number | undefined {
   if (!e || typeof e !== 'object') return undefined;
   const o = e as { code?: unknown; statusCode?: unknown };
