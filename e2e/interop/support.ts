@@ -1,8 +1,8 @@
 /**
  * Interop support: trustee v0.21's `kbs` and `kbs-client` as real peers on loopback.
  *
- * The binaries are built by hand outside the repository (kbs/README.md, "Interop with trustee";
- * facts in ../shared/reference/trustee/) and found in `$COCOLET_TRUSTEE_DIR` (default
+ * The binaries are built by scripts/build-trustee (run by scripts/setup; kbs/README.md, "Interop
+ * with trustee") and found in `$COCOLET_TRUSTEE_DIR` (default
  * /opt/cocolet-peers/trustee). Tests skip in one line naming the missing binary.
  *
  * Also here: a TLS man-in-the-middle in front of a broker, so a test can change an /attest body
@@ -32,7 +32,7 @@ export function trusteeMissing(...bins: ('kbs' | 'kbs-client')[]): string | fals
     try {
       accessSync(p, constants.X_OK);
     } catch {
-      return `trustee's ${b} is not at ${p} (built by hand, see kbs/README.md "Interop with trustee"; COCOLET_TRUSTEE_DIR)`;
+      return `trustee's ${b} is not at ${p} (scripts/build-trustee builds it where trustee's sources are; COCOLET_TRUSTEE_DIR)`;
     }
   }
   return false;
