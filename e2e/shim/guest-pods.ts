@@ -135,14 +135,16 @@ test(`${kind} hypervisor: ContainerStats reads the running container's cgroup in
   await removePod(pod, ctr);
 });
 
-test(`${kind} hypervisor: the kubelet's cpuset pins the VM's vCPU threads (CreateContainer, then UpdateContainerResources), and the guest never sees host CPU numbers`, async (t) => {
+test(`${kind} hypervisor: the kubelet's cpuset pins the VM's vCPU threads (CreateContainer, then UpdateContainerResources), its NUMA nodes (io.cocolet.numa-nodes) bind the guest RAM, and the guest never sees host CPU numbers`, async (t) => {
   if (kind !== 'qemu') return t.skip('only a QEMU VM has vCPU threads');
   if (!c) return t.skip(skip ?? 'containerd is not available');
   if (!have('taskset')) return t.skip('taskset (util-linux) is not installed');
   const online = readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
   const last = Number(online.split(/[,-]/).pop());
   const first = Number(online.split(/[,-]/)[0]);
-  const sandboxConfig = openSandboxConfig(`${kind}-pinned`);
+  const open = openSandboxConfig(`${kind}-pinned`);
+  // what the kubelet puts on the sandbox for a pod the Static memory manager gave NUMA node 0
+  const sandboxConfig = { ...open, annotations: { ...open.annotations, 'io.cocolet.numa-nodes': '0' } };
   const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet').catch((e: unknown) => {
     throw new Error(`RunPodSandbox failed: ${(e as Error).message}\ncontainerd log:\n${c!.containerd.logTail(40)}`);
   });
@@ -158,6 +160,9 @@ test(`${kind} hypervisor: the kubelet's cpuset pins the VM's vCPU threads (Creat
   const rec = JSON.parse(readFileSync(join(c.dir, 'state', 'io.containerd.runtime.v2.task', 'k8s.io', pod, 'cocolet-shim.json'), 'utf8')) as { vmPid: number };
   const allowed = (): string[] => vcpuThreads(rec.vmPid).map((th) => threadAffinity(rec.vmPid, th.tid) ?? '?');
   assert.ok(vcpuThreads(rec.vmPid).length >= 1, 'QEMU has vCPU threads');
+  const bound = readFileSync(`/proc/${rec.vmPid}/numa_maps`, 'utf8').split('\n').filter((l) => / bind:/.test(l));
+  assert.equal(bound.length, 1, 'one bound mapping: the guest RAM');
+  assert.match(bound[0]!, /^[0-9a-f]+ bind:0 /);
   await waitFor(() => allowed().every((a) => a === String(last)), { what: `vCPU threads pinned to CPU ${last} (now ${allowed().join(' ')})`, timeoutMs: 30_000 });
   await cri.updateContainerResources(ctr, { cpusetCpus: String(first) });
   await waitFor(() => allowed().every((a) => a === String(first)), { what: `vCPU threads re-pinned to CPU ${first} (now ${allowed().join(' ')})`, timeoutMs: 30_000 });

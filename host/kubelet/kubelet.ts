@@ -221,6 +221,7 @@ export class Kubelet implements PodSyncer {
       makeLogDirs: o.makeLogDirs ?? true,
       ...(o.teeOf ? { teeOf: o.teeOf } : {}),
       ...(podsCgroupOf(o.podsCgroup, cfg) ? { podsCgroup: podsCgroupOf(o.podsCgroup, cfg)! } : {}),
+      podNumaNodes: (pod) => this.cm.podNumaNodes(pod),
     });
     const statusFile = o.statusFile === false ? undefined : (o.statusFile ?? join(o.settings.rootDir, STATUS_FILE_NAME));
     this.status = new StatusManager({

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseShimConfig, sandboxSettings, defaultShimConfig, INIT_DATA_ANNOTATION } from './config.js';
+import { parseShimConfig, sandboxSettings, defaultShimConfig, INIT_DATA_ANNOTATION, NUMA_NODES_ANNOTATION } from './config.js';
 import { isCocoletError, ErrorCode } from '../../shared/errors/errors.js';
 
 test('config: empty file gives the defaults', () => {
@@ -75,6 +75,14 @@ for (const tc of overrides) {
 test('config overrides: a key outside the allow-list is refused', () => {
   const c = parseShimConfig('[hypervisor]\nenable_annotations = ["default_vcpus"]');
   assert.throws(() => sandboxSettings(c, { 'io.katacontainers.config.hypervisor.default_memory': '4096' }), (e) => isCocoletError(e, ErrorCode.PermissionDenied));
+});
+
+test('NUMA nodes of the sandbox (io.cocolet.numa-nodes, set by the kubelet): parsed into the VM settings; absent or empty: none; malformed: refused naming the annotation', () => {
+  const cfg = defaultShimConfig();
+  assert.deepEqual(sandboxSettings(cfg, { [NUMA_NODES_ANNOTATION]: '1,0,3-4' }).numaNodes, [0, 1, 3, 4]);
+  assert.equal(sandboxSettings(cfg, {}).numaNodes, undefined);
+  assert.equal(sandboxSettings(cfg, { [NUMA_NODES_ANNOTATION]: ' ' }).numaNodes, undefined);
+  assert.throws(() => sandboxSettings(cfg, { [NUMA_NODES_ANNOTATION]: '0,one' }), (e: unknown) => isCocoletError(e, ErrorCode.InvalidArgument) && /annotation io\.cocolet\.numa-nodes: element "one"/.test(e.message));
 });
 
 test('config overrides: malformed vcpus refused', () => {

@@ -10,6 +10,7 @@ import { isAbsolute } from 'node:path';
 import { parse } from 'smol-toml';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
 import { chooseInitData, handlerLabel, type InitDataSource } from './initdata.js';
+import { parseNodeList } from '../vmm/numa.js';
 
 export type HypervisorKind = 'qemu' | 'process' | 'fake';
 export type ConfidentialGuest = 'none' | 'snp' | 'tdx';
@@ -27,6 +28,13 @@ export const DEFAULT_STATE_DIR = '/run/cocolet/shim';
 export const DEFAULT_ENABLE_ANNOTATIONS = ['default_vcpus', 'default_memory', 'kernel_params', 'cc_init_data'];
 
 export const ANNOTATION_PREFIX = 'io.katacontainers.config.hypervisor.';
+/**
+ * The pod's NUMA nodes (a Linux list, `0` or `0-1,3`) that the guest RAM is bound to. The cocolet
+ * kubelet sets it on the sandbox from the memory manager's grant (host/kubelet/api/types.ts
+ * `PodAnnotations.numaNodes`, the same key) and removes a value the pod carried itself; containerd
+ * passes it through `pod_annotations = ["io.cocolet.*"]`.
+ */
+export const NUMA_NODES_ANNOTATION = 'io.cocolet.numa-nodes';
 export const INIT_DATA_ANNOTATION = `${ANNOTATION_PREFIX}cc_init_data`;
 
 export interface ShimConfig {
@@ -188,6 +196,8 @@ export interface SandboxVmSettings {
   vcpus: number;
   memoryMiB: number;
   kernelParams: string;
+  /** Host NUMA nodes for the guest RAM (`io.cocolet.numa-nodes`); undefined: the default memory policy. */
+  numaNodes?: number[];
   /** The init-data (the pod's annotation value, else the handler's default file), passed to the VM untouched; undefined when neither. */
   initData?: string;
   /** Where it came from (logged with its digest, never its content). */
@@ -204,6 +214,14 @@ export interface SandboxVmSettings {
 export function sandboxSettings(cfg: ShimConfig, annotations: Record<string, string>): SandboxVmSettings {
   const s: SandboxVmSettings = { vcpus: cfg.hypervisor.defaultVcpus, memoryMiB: cfg.hypervisor.defaultMemoryMiB, kernelParams: cfg.hypervisor.kernelParams, initDataSource: 'built-in' };
   let annotated: string | undefined;
+  const numa = annotations[NUMA_NODES_ANNOTATION];
+  if (numa !== undefined && numa.trim() !== '') {
+    try {
+      s.numaNodes = parseNodeList(numa, `annotation ${NUMA_NODES_ANNOTATION}`);
+    } catch (e) {
+      throw new CocoletError(ErrorCode.InvalidArgument, (e as Error).message, { cause: e, context: { annotation: NUMA_NODES_ANNOTATION } });
+    }
+  }
   for (const [k, v] of Object.entries(annotations)) {
     if (!k.startsWith(ANNOTATION_PREFIX)) continue;
     const key = k.slice(ANNOTATION_PREFIX.length);

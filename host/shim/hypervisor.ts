@@ -21,6 +21,8 @@ export interface VmStartRequest {
   vcpus: number;
   memoryMiB: number;
   kernelParams: string;
+  /** Host NUMA nodes for the guest RAM (the kubelet's grant); undefined: the default policy. */
+  numaNodes?: readonly number[];
   /** The pod's init-data annotation, handed to the VM untouched. */
   initData?: string;
   logger: Logger;
@@ -95,6 +97,7 @@ class VmmHypervisor implements Hypervisor {
       stateDir: req.workDir,
       vcpus: req.vcpus,
       memoryMiB: req.memoryMiB,
+      ...(req.numaNodes?.length ? { numaNodes: req.numaNodes } : {}),
       egress: true, // the guest pulls its images itself
       logger: req.logger,
       ...(req.initData !== undefined ? { initdata: decodeInitData(req.initData) } : {}),

@@ -37,7 +37,7 @@ export function prebootVm(o: { config: ShimConfig; id: string; workDir: string; 
       mkdirSync(o.workDir, { recursive: true, mode: 0o700 });
       const hv = await createHypervisor(o.config, o.logger);
       // (the daemon's logger already carries the sandbox id)
-      const started = hv.start({ id: o.id, workDir: o.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: o.logger });
+      const started = hv.start({ id: o.id, workDir: o.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.numaNodes ? { numaNodes: settings.numaNodes } : {}), ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: o.logger });
       launched();
       return await started;
     } finally {

@@ -159,7 +159,7 @@ export class Sandbox {
     mkdirSync(this.workDir, { recursive: true, mode: 0o700 });
     const hv = await this.opts.hypervisor();
     const t0 = Date.now();
-    const vm = await hv.start({ id: this.opts.id, workDir: this.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: this.log });
+    const vm = await hv.start({ id: this.opts.id, workDir: this.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.numaNodes ? { numaNodes: settings.numaNodes } : {}), ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: this.log });
     return { vm, kind: hv.kind, t0 };
   }
 
@@ -310,7 +310,7 @@ export class Sandbox {
           rootPath = resolve(input.bundle, spec.root?.path ?? 'rootfs'); // a prepared root (ctr run --rootfs)
         }
       }
-      const { spec: agentSpec, droppedMounts } = convertSpec(spec, rootPath);
+      const { spec: agentSpec, droppedMounts } = convertSpec(spec, rootPath, { hostCpuset: kind === 'process' });
       if (droppedMounts.length) log.info({ mounts: droppedMounts }, 'host bind mounts are not passed into the sandbox');
       try {
         await this.agent.createContainer({ containerId: input.id, execId: input.id, OCI: agentSpec, storages }, { timeoutMs: this.opts.config.agent.createContainerTimeoutS * 1000 });
@@ -468,7 +468,7 @@ export class Sandbox {
     } catch (e) {
       throw new CocoletError(ErrorCode.InvalidArgument, 'resources are not JSON OCI LinuxResources', { cause: e });
     }
-    await this.agent.updateContainer({ containerId: id, resources: convertResources(json) });
+    await this.agent.updateContainer({ containerId: id, resources: convertResources(json, { hostCpuset: this.opts.config.hypervisor.kind === 'process' }) });
     const cpus = cpusOfResources(json);
     if (cpus !== undefined) await this.cpusetChanged(id, cpus); // no cpuset in an update: unchanged
   }

@@ -45,3 +45,11 @@ test('spec: an empty spec still gives a usable process', () => {
   assert.equal(spec.Process?.Cwd, '/');
   assert.deepEqual(spec.Process?.Args, []);
 });
+
+test('spec: host cpus / mems never reach a VM guest; the process hypervisor\'s host agent keeps them (its runc sets cpuset.cpus / cpuset.mems)', () => {
+  const pinned: OciSpec = { ...criSpec, linux: { resources: { cpu: { shares: 2048, cpus: '2-3', mems: '0' } } } };
+  const vm = convertSpec(pinned, '/r').spec.Linux?.Resources?.CPU;
+  assert.deepEqual([vm?.Cpus, vm?.Mems], ['', '']);
+  const host = convertSpec(pinned, '/r', { hostCpuset: true }).spec.Linux?.Resources?.CPU;
+  assert.deepEqual([host?.Cpus, host?.Mems, host?.Shares], ['2-3', '0', 2048n]);
+});

@@ -49,15 +49,25 @@ export function convertProcess(p: Json): NonNullable<Spec['Process']> {
   }).Process!;
 }
 
-export function convertResources(r: Json): Json {
+export interface ResourceConversion {
+  /**
+   * The agent runs on the host (the `process` hypervisor): host CPU and NUMA numbers are its own,
+   * so `cpus` / `mems` pass through and its runc applies them as the container's cpuset.cpus /
+   * cpuset.mems. In a VM they are dropped.
+   */
+  hostCpuset?: boolean;
+}
+
+export function convertResources(r: Json, o: ResourceConversion = {}): Json {
   const mem = obj(r.memory);
   const cpu = obj(r.cpu);
   const pids = obj(r.pids);
   return {
     ...(r.memory ? { Memory: { Limit: big(mem.limit), Reservation: big(mem.reservation), Swap: big(mem.swap), DisableOOMKiller: mem.disableOOMKiller === true } } : {}),
     // cpus / mems are host CPU and NUMA numbers, meaningless in the guest: the shim pins the VM's
-    // vCPU threads to them instead (vcpu-pin.ts), and the guest gets none.
-    ...(r.cpu ? { CPU: { Shares: big(cpu.shares), Quota: big(cpu.quota), Period: big(cpu.period), Cpus: '', Mems: '' } } : {}),
+    // vCPU threads to them instead (vcpu-pin.ts) and binds the guest RAM to the pod's NUMA nodes at
+    // boot (io.cocolet.numa-nodes), and the guest gets none.
+    ...(r.cpu ? { CPU: { Shares: big(cpu.shares), Quota: big(cpu.quota), Period: big(cpu.period), Cpus: o.hostCpuset ? str(cpu.cpus) : '', Mems: o.hostCpuset ? str(cpu.mems) : '' } } : {}),
     ...(r.pids ? { Pids: { Limit: big(pids.limit) } } : {}),
   };
 }
@@ -65,7 +75,7 @@ export function convertResources(r: Json): Json {
 /**
  * @param rootPath where the container's root filesystem is as seen by the agent
  */
-export function convertSpec(oci: OciSpec, rootPath: string): ConvertedSpec {
+export function convertSpec(oci: OciSpec, rootPath: string, o: ResourceConversion = {}): ConvertedSpec {
   const dropped: string[] = [];
   const mounts = [];
   for (const m of oci.mounts ?? []) {
@@ -87,7 +97,7 @@ export function convertSpec(oci: OciSpec, rootPath: string): ConvertedSpec {
     Annotations: { ...(oci.annotations ?? {}) },
     Linux: {
       Sysctl: Object.fromEntries(Object.entries(obj(linux.sysctl)).filter(([, v]) => typeof v === 'string')) as Record<string, string>,
-      ...(linux.resources ? { Resources: convertResources(obj(linux.resources)) } : {}),
+      ...(linux.resources ? { Resources: convertResources(obj(linux.resources), o) } : {}),
       CgroupsPath: str(linux.cgroupsPath),
       // Host namespace paths (e.g. CRI's netns) mean nothing inside the guest: keep only the types.
       Namespaces: (Array.isArray(linux.namespaces) ? linux.namespaces : []).map((n) => ({ Type: str(obj(n).type), Path: '' })),

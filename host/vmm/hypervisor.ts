@@ -28,6 +28,12 @@ export interface HypervisorStartOptions {
   /** Memory for the workload in MiB; the VM gets this plus GUEST_MEMORY_OVERHEAD_MIB. */
   memoryMiB?: number;
   /**
+   * Host NUMA nodes the guest RAM must come from (the memory manager's grant to the pod). qemu:
+   * `policy=bind` on the RAM backend, a node the host lacks is refused before QEMU runs; process:
+   * the agent's own memory is not bound (see host/vmm/README.md). Absent: the default policy.
+   */
+  numaNodes?: readonly number[];
+  /**
    * CoCo init-data TOML exactly as delivered (the bytes are measured). The qemu hypervisor
    * attaches it as an init-data block device; the process hypervisor passes a file.
    */

@@ -73,6 +73,31 @@ const cases: { name: string; input: QemuArgsInput; check: (a: string[]) => void 
     },
   },
   {
+    name: 'guest RAM bound to NUMA nodes (development TEE): a RAM backend with host-nodes and policy=bind is the microvm machine\'s memory',
+    input: { ...base, hostNodes: [0, 1, 2, 5] },
+    check: (a) => {
+      assert.deepEqual(after(a, '-M'), ['microvm,memory-backend=ram0']);
+      assert.ok(after(a, '-object').includes('memory-backend-ram,id=ram0,size=512M,host-nodes=0-2,host-nodes=5,policy=bind'));
+      assert.deepEqual(after(a, '-m'), ['512']);
+    },
+  },
+  {
+    name: 'guest RAM bound to NUMA nodes (SEV-SNP): the memfd backend gets host-nodes and policy=bind',
+    input: { ...base, hostNodes: [1], confidential: { tee: 'snp', firmware: '/fw/OVMF.fd', cpu: 'EPYC-v4' } },
+    check: (a) => {
+      assert.ok(after(a, '-object').includes('memory-backend-memfd,id=ram0,size=512M,share=true,prealloc=false,host-nodes=1,policy=bind'));
+      assert.equal(after(a, '-object').filter((o) => o.startsWith('memory-backend')).length, 1);
+    },
+  },
+  {
+    name: 'no NUMA nodes: no RAM backend on microvm (QEMU\'s default RAM, default policy)',
+    input: { ...base, hostNodes: [] },
+    check: (a) => {
+      assert.deepEqual(after(a, '-M'), ['microvm']);
+      assert.equal(after(a, '-object').some((o) => o.startsWith('memory-backend')), false);
+    },
+  },
+  {
     name: 'SNP without init-data: no host-data word (HOSTDATA stays zero)',
     input: { ...base, confidential: { tee: 'snp', firmware: '/fw/OVMF.fd', cpu: 'EPYC-v4' } },
     check: (a) => assert.ok(after(a, '-object').includes('sev-snp-guest,id=cgs0,cbitpos=51,reduced-phys-bits=1,policy=0x30000,kernel-hashes=on')),

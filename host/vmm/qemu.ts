@@ -21,6 +21,7 @@ import { loadGuestImage, type GuestImage } from './image.js';
 import { initdataDiskImage } from './initdata-disk.js';
 import { startSwtpm } from './swtpm.js';
 import { vcpuThreads } from './pin.js';
+import { boundRamBackend, checkHostNodes } from './numa.js';
 import { prepareConfidentialLaunch, type ConfidentialGuest, type ConfidentialLaunch, SNP_DEFAULT_CBITPOS, SNP_DEFAULT_CPU, SNP_DEFAULT_POLICY } from './confidential.js';
 
 export interface QemuHypervisorOptions {
@@ -38,6 +39,8 @@ export interface QemuHypervisorOptions {
   firmware?: string;
   /** QEMU CPU model of an SNP guest (default EPYC-v4; part of the launch measurement). */
   snpCpu?: string;
+  /** Where the host's NUMA nodes are read (tests); default /sys. */
+  sysfsRoot?: string;
   logger?: Logger;
 }
 
@@ -60,6 +63,8 @@ export interface QemuArgsInput {
   net?: { egress: boolean };
   /** SEV-SNP / TDX launch (q35, KVM only); absent = the development TEE on microvm. */
   confidential?: ConfidentialLaunch;
+  /** Host NUMA nodes the guest RAM is bound to (`policy=bind` on its memory backend); absent: the default policy. */
+  hostNodes?: readonly number[];
 }
 
 const b64 = (b: Uint8Array, size: number, what: string): string => {
@@ -68,9 +73,11 @@ const b64 = (b: Uint8Array, size: number, what: string): string => {
 };
 
 /** The `-object` and `-machine` words of a hardware-TEE launch (pure). */
-function confidentialWords(c: ConfidentialLaunch, memoryMiB: number): { machine: string; cpu: string; objects: string[] } {
+function confidentialWords(c: ConfidentialLaunch, memoryMiB: number, hostNodes?: readonly number[]): { machine: string; cpu: string; objects: string[] } {
   // QEMU 10 backs private memory with guest_memfd; the shared part must be a memfd backend.
-  const ram = `memory-backend-memfd,id=ram0,size=${memoryMiB}M,share=true,prealloc=false`;
+  const ram = hostNodes?.length
+    ? boundRamBackend({ id: 'ram0', type: 'memory-backend-memfd', memoryMiB, nodes: hostNodes, extra: 'share=true,prealloc=false' })
+    : `memory-backend-memfd,id=ram0,size=${memoryMiB}M,share=true,prealloc=false`;
   if (c.tee === 'snp') {
     const sev = [
       'sev-snp-guest', 'id=cgs0', `cbitpos=${c.cbitpos ?? SNP_DEFAULT_CBITPOS}`, `reduced-phys-bits=${c.reducedPhysBits ?? 1}`,
@@ -91,13 +98,15 @@ function confidentialWords(c: ConfidentialLaunch, memoryMiB: number): { machine:
  * needs bounce buffers), no default devices, and always KVM.
  */
 export function qemuArgs(i: QemuArgsInput): string[] {
-  const c = i.confidential ? confidentialWords(i.confidential, i.memoryMiB) : undefined;
+  const c = i.confidential ? confidentialWords(i.confidential, i.memoryMiB, i.hostNodes) : undefined;
+  // Development TEE: the guest RAM is a plain RAM backend when it must be bound to NUMA nodes.
+  const devRam = !c && i.hostNodes?.length ? boundRamBackend({ id: 'ram0', type: 'memory-backend-ram', memoryMiB: i.memoryMiB, nodes: i.hostNodes }) : undefined;
   const dev = (name: string, extra = ''): string => (c ? `${name}-pci,disable-legacy=on,iommu_platform=on${extra}` : `${name}-device${extra}`);
   const a = [
     '-name', `${i.name ?? 'cocolet'},debug-threads=on`,
     ...(c
       ? ['-accel', 'kvm', '-machine', c.machine, '-cpu', c.cpu, '-nodefaults', '-bios', i.confidential!.firmware, ...c.objects.flatMap((o) => ['-object', o])]
-      : ['-accel', i.accel.accel, '-M', 'microvm', '-cpu', i.accel.cpu]),
+      : ['-accel', i.accel.accel, '-M', devRam ? 'microvm,memory-backend=ram0' : 'microvm', '-cpu', i.accel.cpu, ...(devRam ? ['-object', devRam] : [])]),
     '-smp', String(i.vcpus), '-m', String(i.memoryMiB),
     '-display', 'none', '-monitor', 'none', '-no-reboot', '-no-user-config',
     '-serial', `file:${i.consoleLog}`,
@@ -148,6 +157,8 @@ export class QemuHypervisor implements Hypervisor {
       writeFileSync(consoleLog, '');
       const envExtra = process.env.COCOLET_VMM_EXTRA_CMDLINE?.split(/\s+/).filter(Boolean) ?? [];
       const vcpus = Math.max(1, Math.ceil(o.vcpus ?? 1));
+      // before anything starts: a node the host lacks is refused naming it (QEMU would say only EINVAL)
+      const hostNodes = o.numaNodes?.length ? checkHostNodes(o.numaNodes, { sandbox: o.id, ...(this.opts.sysfsRoot ? { sysfsRoot: this.opts.sysfsRoot } : {}) }) : undefined;
       let cmdline = [image.cmdline, ...(this.opts.extraCmdline ?? []), ...envExtra].join(' ');
       let confidential: ConfidentialLaunch | undefined;
       if (teeKind !== 'none') {
@@ -178,7 +189,7 @@ export class QemuHypervisor implements Hypervisor {
       }
       const args = qemuArgs({
         name: o.id.replace(/[^A-Za-z0-9_.-]/g, '_'), accel, image, cmdline, vcpus, memoryMiB, agentSocket, consoleLog, swtpmSocket, initdataDisk,
-        net: { egress: o.egress ?? true }, ...(confidential ? { confidential } : {}),
+        net: { egress: o.egress ?? true }, ...(confidential ? { confidential } : {}), ...(hostNodes ? { hostNodes } : {}),
       });
       const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
       let stderr = '';
@@ -224,7 +235,7 @@ export class QemuHypervisor implements Hypervisor {
       }
       const tee: TeeKind = confidential ? confidential.tee : 'dev';
       if (!confidential) log.warn({ tee: teeLabel(tee) }, 'development TEE: QEMU without SEV-SNP/TDX and a host-run swtpm; the host can read and change guest memory, the vTPM state and the console');
-      log.info({ pid, tee, accel: accel.accel, accelReason: accel.reason, vcpus, memoryMiB, tpm: Boolean(swtpmSocket), initdata: Boolean(initdataDisk) }, 'vm started');
+      log.info({ pid, tee, accel: accel.accel, accelReason: accel.reason, vcpus, memoryMiB, numaNodes: hostNodes?.join(',') ?? 'any', tpm: Boolean(swtpmSocket), initdata: Boolean(initdataDisk) }, 'vm started');
       if (o.onVcpuThreads) {
         // vCPU threads appear right after the chardevs; wait (bounded) until all exist.
         let threads = vcpuThreads(pid);

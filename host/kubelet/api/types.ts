@@ -244,6 +244,12 @@ export const Annotations = {
   configMirror: 'kubernetes.io/config.mirror',
   /** Opt-in for plain Secrets (volumes, secretKeyRef, envFrom secretRef) in confidential pods. */
   allowHostSecrets: 'io.cocolet.allow-host-secrets',
+  /**
+   * On the sandbox only, set by the kubelet: the NUMA nodes the memory manager granted the pod's
+   * containers (a Linux list). cocolet's shim binds the VM's guest RAM to them
+   * (host/shim/config.ts NUMA_NODES_ANNOTATION, the same key); a value the pod carries itself is dropped.
+   */
+  numaNodes: 'io.cocolet.numa-nodes',
 } as const;
 
 export const Labels = {

@@ -30,6 +30,8 @@ test('kubelet: single-numa-node refuses a pod whose memory spans two NUMA nodes 
     const limits = (memory: string) => ({ resources: { limits: { cpu: '1', memory } } });
     const big = testPod('big', { containers: [testContainer('main', limits('5Gi'))] });
     const small = testPod('small', { containers: [testContainer('main', limits('1Gi'))] });
+    // a pod cannot name its own NUMA nodes: the kubelet replaces the annotation with its grant
+    small.metadata.annotations = { 'io.cocolet.numa-nodes': '1' };
     node.setPods([big, small]);
     await waitFor(async () => {
       await node.step(10);
@@ -48,6 +50,9 @@ test('kubelet: single-numa-node refuses a pod whose memory spans two NUMA nodes 
     const res = node.cri.running('uid-small', 'main')!.config.linux?.resources;
     assert.equal(res?.cpusetCpus, '1');
     assert.equal(res?.cpusetMems, '0');
+    // the sandbox carries the pod's NUMA nodes (a confidential pod's guest RAM is bound to them)
+    const sandbox = [...node.cri.sandboxes.values()].find((s) => s.config.metadata?.uid === 'uid-small');
+    assert.equal(sandbox?.config.annotations?.['io.cocolet.numa-nodes'], '0');
     node.setPods([]);
     await waitFor(async () => {
       await node.step(10_000);

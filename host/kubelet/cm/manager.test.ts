@@ -122,6 +122,8 @@ test('the memory manager is wired in: Static pins a Guaranteed pod to a NUMA nod
   const m = cm(config);
   assert.deepEqual(await m.admit(pod('m', { cpu: '2', memory: '2Gi' })), { admit: true });
   assert.deepEqual(m.memory.getMemoryNumaNodes('m', 'app'), [0]);
+  assert.equal(m.podNumaNodes(pod('m', {})), '0');
+  assert.equal(m.podNumaNodes(pod('other', {})), undefined);
   await m.removePod('m');
   assert.equal(m.memory.getMemoryNumaNodes('m', 'app'), null);
 });

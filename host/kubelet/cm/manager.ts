@@ -153,6 +153,18 @@ export class ContainerManager {
     return { ...(cpus ? { cpusetCpus: cpus } : {}), ...(mems ? { cpusetMems: mems.join(',') } : {}) };
   }
 
+  /**
+   * The NUMA nodes the memory manager granted any of the pod's containers, as a Linux list (the
+   * sandbox's `io.cocolet.numa-nodes`: a confidential pod's guest RAM is bound to them); undefined
+   * when none was (policy None, or a pod that is not Guaranteed).
+   */
+  podNumaNodes(pod: Pod): string | undefined {
+    const uid = pod.metadata.uid ?? '';
+    const nodes = new Set<number>();
+    for (const c of [...(pod.spec.initContainers ?? []), ...pod.spec.containers]) for (const n of this.memory.getMemoryNumaNodes(uid, c.name) ?? []) nodes.add(n);
+    return nodes.size ? CpuSet.from(nodes).toString() : undefined;
+  }
+
   private machineCapacity(): ResourceList {
     const m = this.o.machine;
     const perNuma = Object.values(m.memoryPerNuma ?? {});

@@ -81,6 +81,8 @@ export interface RuntimeManagerOptions {
   resourceOptions?: (pod: Pod, c: Container) => Promise<ResourceRunOptions | undefined>;
   /** Pods run in `<podsCgroup>/pod<uid>` (cgroupfs path); unset: the runtime's default. */
   podsCgroup?: string;
+  /** The NUMA nodes the memory manager granted the pod (a Linux list), put on its sandbox; undefined: none. */
+  podNumaNodes?: (pod: Pod) => string | undefined;
 }
 
 export function shouldRestart(policy: Pod['spec']['restartPolicy'], exitCode: number): boolean {
@@ -197,7 +199,8 @@ export class RuntimeManager {
     const latestSandbox = status.sandboxes[0];
     let sandboxId = latestSandbox?.state === 'ready' ? latestSandbox.id : undefined;
     const cgroup = this.o.podsCgroup ? { cgroupParent: `${this.o.podsCgroup}/pod${pod.metadata.uid}` } : {};
-    const sandboxConfigFor = (attempt: number): ReturnType<typeof sandboxConfig> => sandboxConfig(pod, { podLogsDir: this.o.podLogsDir, attempt, ...cgroup });
+    const numaNodes = this.o.podNumaNodes?.(pod);
+    const sandboxConfigFor = (attempt: number): ReturnType<typeof sandboxConfig> => sandboxConfig(pod, { podLogsDir: this.o.podLogsDir, attempt, ...cgroup, ...(numaNodes ? { numaNodes } : {}) });
     let sbConfig = sandboxConfigFor(latestSandbox?.attempt ?? 0);
 
     if (!sandboxId) {

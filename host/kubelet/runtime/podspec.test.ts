@@ -75,3 +75,9 @@ test('container config: device plugin options (envs first, mounts after the volu
   assert.equal(cfg.annotations?.['example.com/widget.ids'], 'widget-1');
   assert.notEqual(cfg.annotations?.['io.kubernetes.container.hash'], 'forged', 'a plugin cannot overwrite the kubelet annotations');
 });
+
+test('sandbox config: io.cocolet.numa-nodes is the kubelet\'s grant only (a pod\'s own value is dropped)', () => {
+  const p: Pod = { metadata: { name: 'p', namespace: 'ns', uid: 'u1', annotations: { a: 'b', 'io.cocolet.numa-nodes': '3' } }, spec: { containers: [{ name: 'c', image: 'x' }] } };
+  assert.deepEqual(sandboxConfig(p, { podLogsDir: '/l', attempt: 0 }).annotations, { a: 'b' });
+  assert.deepEqual(sandboxConfig(p, { podLogsDir: '/l', attempt: 0, numaNodes: '0-1' }).annotations, { a: 'b', 'io.cocolet.numa-nodes': '0-1' });
+});

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { NamespaceMode, Protocol } from '../../../shared/gen/cri/runtime/v1/api_pb.js';
 import type { ContainerConfigInit, PodSandboxConfigInit } from '../../cri/api.js';
-import { ContainerAnnotations, Labels, type Container, type Pod } from '../api/types.js';
+import { Annotations, ContainerAnnotations, Labels, type Container, type Pod } from '../api/types.js';
 import { parseQuantity } from '../config/kubeletconfig.js';
 import type { CriMount } from '../volumes/volumes.js';
 
@@ -76,6 +76,16 @@ export interface SandboxOptions {
   attempt: number;
   /** The pod's cgroup (e.g. `/kubepods/pod<uid>`); '' lets the runtime choose. */
   cgroupParent?: string;
+  /** NUMA nodes granted to the pod's memory (memory manager), as a Linux list; becomes `io.cocolet.numa-nodes`. */
+  numaNodes?: string;
+}
+
+/** The pod's annotations, with `io.cocolet.numa-nodes` only as the kubelet grants it (never the pod's own value). */
+function sandboxAnnotations(own: Record<string, string> | undefined, numaNodes: string | undefined): Record<string, string> {
+  const out = { ...own };
+  delete out[Annotations.numaNodes];
+  if (numaNodes) out[Annotations.numaNodes] = numaNodes;
+  return out;
 }
 
 export function sandboxConfig(pod: Pod, o: SandboxOptions): PodSandboxConfigInit {
@@ -94,7 +104,7 @@ export function sandboxConfig(pod: Pod, o: SandboxOptions): PodSandboxConfigInit
     hostname: pod.spec.hostNetwork ? '' : (pod.spec.hostname ?? md.name).slice(0, 63),
     logDirectory: podLogDir(o.podLogsDir, pod),
     labels: { ...md.labels, [Labels.podName]: md.name, [Labels.podNamespace]: md.namespace ?? 'default', [Labels.podUid]: md.uid! },
-    annotations: { ...md.annotations },
+    annotations: sandboxAnnotations(md.annotations, o.numaNodes),
     portMappings,
     linux: { cgroupParent: o.cgroupParent ?? '', securityContext: { namespaceOptions: namespaceOptions(pod) } },
   };
