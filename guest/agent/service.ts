@@ -102,7 +102,7 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
       return {};
     },
     async ttyWinResize(req) {
-      (await d.containers()).ttyResize(req.containerId, req.execId);
+      await (await d.containers()).ttyResize(req.containerId, req.execId, req.row, req.column);
       return {};
     },
     async pauseContainer(req) {

@@ -1,6 +1,7 @@
 /**
  * Builds the guest image: a kernel and a reproducible initramfs (cpio newc, sorted, mtime 0,
- * owner 0) holding busybox, runc, the needed kernel modules, Node and the agent bundle (CommonJS, plus its ESM entry).
+ * owner 0) holding busybox, runc, util-linux `script` (the agent's pty helper for terminal processes), the needed
+ * kernel modules, Node and the agent bundle (CommonJS, plus its ESM entry).
  * Same inputs → same bytes; rebuilding is skipped when the inputs' fingerprint is unchanged.
  *
  * CLI: `npm run guest-image` (`node dist/guest/image/build.js [--force]`). Prints the launch
@@ -19,7 +20,7 @@ import { launchMeasurement, type LaunchMeasurement } from './measure.js';
 import { guestImageDir, IMAGE_FILES } from './paths.js';
 
 /** Bumped whenever the image layout changes, so cached images are rebuilt. */
-export const IMAGE_FORMAT_VERSION = 6;
+export const IMAGE_FORMAT_VERSION = 7;
 
 /** Kernel command line (tuned for fast boots on QEMU microvm; see the microVM reference). */
 export const BASE_CMDLINE = [
@@ -37,6 +38,8 @@ export interface BuildOptions {
   nodeBinary?: string;
   busybox?: string;
   runc?: string;
+  /** util-linux `script` (guest/runtime/tty.ts); default /usr/bin/script; absent: the image has none and terminal requests are refused. */
+  script?: string;
   log?: (msg: string) => void;
 }
 
@@ -133,13 +136,16 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
   const modules = readModules(kernel);
   const init = initScript(modules.map((m) => m.name));
   const cmdline = imageCmdline();
-  const libs = [...sharedLibraries(nodeBinary), ...sharedLibraries(runc)];
+  const script = opts.script ?? '/usr/bin/script';
+  const withScript = existsSync(script);
+  if (!withScript) log(`no util-linux script at ${script}: the guest agent will refuse terminal (tty) processes`);
+  const libs = [...sharedLibraries(nodeBinary), ...sharedLibraries(runc), ...(withScript ? sharedLibraries(script) : [])];
 
   const fingerprint = sha256(JSON.stringify({
     v: IMAGE_FORMAT_VERSION,
     kernel: statKey(kernel.bzImage),
     modules: modules.map((m) => [m.name, sha256(m.data)]),
-    node: statKey(nodeBinary), busybox: statKey(busybox), runc: statKey(runc),
+    node: statKey(nodeBinary), busybox: statKey(busybox), runc: statKey(runc), script: withScript ? statKey(script) : null,
     libs: libs.map(([g, r]) => [g, statKey(r)]),
     bundle: sha256(bundle.code), chunks: bundle.chunks.map((c) => [c.name, sha256(c.code)]), init, cmdline,
   }));
@@ -174,6 +180,7 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
   add({ path: 'bin/busybox', kind: 'file', data: readFileSync(busybox), mode: 0o755 });
   add({ path: 'bin/node', kind: 'file', data: strippedNode(nodeBinary, cacheDir), mode: 0o755 });
   add({ path: 'usr/sbin/runc', kind: 'file', data: readFileSync(runc), mode: 0o755 });
+  if (withScript) add({ path: 'usr/bin/script', kind: 'file', data: readFileSync(script), mode: 0o755 });
   add({ path: `agent/${IMAGE_FILES.bundle}`, kind: 'file', data: bundle.code, mode: 0o644 });
   for (const c of bundle.chunks) add({ path: `agent/${c.name}`, kind: 'file', data: c.code, mode: 0o644 });
   for (const [guestPath, real] of libs) add({ path: guestPath, kind: 'file', data: readFileSync(real), mode: 0o755 });

@@ -82,3 +82,19 @@ test('the policy entry of the container decides whether the pull keeps setuid bi
     }
   }
 });
+
+test('a terminal request is refused before any pull when the guest has no pty helper, naming why', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ccr-'));
+  try {
+    const pulls: string[] = [];
+    const images = { pull: async (ref: string) => (pulls.push(ref), Promise.reject(PULLED)) } as unknown as ImageStore;
+    const m = new ContainerManager({ stateDir: dir, runc: {} as Runc, images, logger: silentLogger(), cgroupParent: '/cocolet-test', allowHostMounts: () => false, checkImageDigest: () => undefined, ptyHelper: null });
+    const r = create(CreateContainerRequestSchema, { containerId: 'c1', OCI: { Process: { Args: ['/bin/sh'], Terminal: true } }, storages: [{ driver: IMAGE_GUEST_PULL, source: 'reg.example/app:1' }] });
+    const err = await m.create(r).then(() => undefined, (e: unknown) => e);
+    assert.ok(isCocoletError(err, ErrorCode.FailedPrecondition), String(err));
+    assert.match((err as Error).message, /no pty helper \(util-linux script/);
+    assert.deepEqual(pulls, []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

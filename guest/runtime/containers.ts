@@ -17,6 +17,7 @@ import type { ImageConfig } from '../pull/registry.js';
 import { Runc, readRuncLog, type RuncStats } from './runc.js';
 import { buildRuncConfig, resourcesJson, type RuncConfig } from './spec.js';
 import { ProcessStdio, type DiscardOptions } from './stdio.js';
+import { findPtyHelper, noPtyError, resizePty } from './tty.js';
 
 export const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
@@ -33,13 +34,22 @@ class ManagedProcess {
   readonly exit: Promise<number>;
   private settle!: (n: number) => void;
 
-  constructor(readonly execId: string) {
+  /** `tty`: the process runs on a pty (tty.ts): one output stream (stdout), the child is the pty helper. */
+  constructor(readonly execId: string, readonly tty = false) {
     this.exit = new Promise((r) => (this.settle = r));
   }
 
-  attach(child: ChildProcess, discard: DiscardOptions): void {
+  attach(child: ChildProcess, discard: DiscardOptions, onHelperStderr?: (text: string) => void): void {
     this.child = child;
-    this.stdio.attach(child.stdin, child.stdout, child.stderr, discard);
+    if (this.tty) {
+      // A terminal has one output stream; the helper's own stderr carries only its (and runc's) complaints.
+      this.stdio.attach(child.stdin, child.stdout, null, discard);
+      let text = '';
+      child.stderr?.on('data', (d: Buffer) => void (text.length < 2000 && (text += d.toString('utf8'))));
+      child.stderr?.once('end', () => text.trim() && onHelperStderr?.(text.trim().slice(0, 2000)));
+    } else {
+      this.stdio.attach(child.stdin, child.stdout, child.stderr, discard);
+    }
     child.once('exit', (code, sig) => this.finish(code ?? 128 + (sig ? signalNumber(sig) : 0)));
     child.once('error', () => this.finish(255));
   }
@@ -91,6 +101,8 @@ export interface ContainerManagerOptions {
    * for an agent running as a host process (NOT confidential); absent = never (refused), false = pull instead.
    */
   hostRootfsAllowed?: () => boolean;
+  /** util-linux `script` for terminal processes (tty.ts); null: none (terminal requests are refused); absent: looked up. */
+  ptyHelper?: string | null;
   /** Where the guest's `/` is for CopyFile-d files (`/` in a VM). */
   sharedRoot?: string;
   /**
@@ -118,6 +130,8 @@ export class ContainerManager {
   private readonly oomQueue: string[] = [];
   private oomTimer: NodeJS.Timeout | undefined;
   private readonly discarded = { stdout: 0, stderr: 0 };
+  /** The pty helper's path once looked up (null: none). */
+  private helper: string | null | undefined;
 
   constructor(private readonly o: ContainerManagerOptions) {
     mkdirSync(join(o.stateDir, 'containers'), { recursive: true });
@@ -132,6 +146,13 @@ export class ContainerManager {
     return { ...this.discarded };
   }
 
+  /** The pty helper (util-linux `script`) for `terminal: true`, or a clear error naming why there is none. */
+  private ptyHelper(containerId: string): string {
+    if (this.helper === undefined) this.helper = this.o.ptyHelper !== undefined ? this.o.ptyHelper : (findPtyHelper() ?? null);
+    if (this.helper === null) throw noPtyError({ container: containerId });
+    return this.helper;
+  }
+
   /** Attaches a started process's stdio (draining what the host may not read) and logs the discarded counts when it exits. */
   private attachProcess(p: ManagedProcess, child: ChildProcess, containerId: string): void {
     const readable = this.o.outputReadable ?? (() => true);
@@ -140,7 +161,7 @@ export class ContainerManager {
       stderr: !readable('stderr', containerId, p.execId),
       onDiscard: (stream, n) => void (this.discarded[stream] += n),
     };
-    p.attach(child, discard);
+    p.attach(child, discard, (text) => this.o.logger.warn({ container: containerId, exec: p.execId === containerId ? undefined : p.execId, stderr: text }, 'pty helper wrote to stderr'));
     if (discard.stdout || discard.stderr) {
       void Promise.all([p.exit, p.stdio.stdout.drained, p.stdio.stderr.drained]).then(() => {
         const out = p.stdio.stdout.discarded;
@@ -174,6 +195,7 @@ export class ContainerManager {
     checkId('container_id', id);
     checkId('exec_id', req.execId, true);
     if (this.containers.has(id)) throw new CocoletError(ErrorCode.AlreadyExists, `container ${id} already exists`, { context: { container: id } });
+    if (req.OCI?.Process?.Terminal) this.ptyHelper(id); // refused before any pull when no terminal can be given
     const ref = imageReference(req);
     const hostRoot = hostRootfsStorage(req);
     if (hostRoot && !this.o.hostRootfsAllowed) throw new CocoletError(ErrorCode.PolicyDenied, 'a host-prepared rootfs is only accepted by an agent running as a host process', { context: { container: id } });
@@ -194,7 +216,7 @@ export class ContainerManager {
       mkdirSync(join(dir, 'upper'), { recursive: true });
       mkdirSync(join(dir, 'work'), { recursive: true });
     }
-    const c: Container = { id, dir, bundle, config, state: 'created', init: new ManagedProcess(id), execs: new Map(), overlay: false, cgroupsPath, oomKills: 0 };
+    const c: Container = { id, dir, bundle, config, state: 'created', init: new ManagedProcess(id, config.process.terminal), execs: new Map(), overlay: false, cgroupsPath, oomKills: 0 };
     this.containers.set(id, c);
     try {
       if (image) {
@@ -216,7 +238,7 @@ export class ContainerManager {
     if (c.state !== 'created') throw new CocoletError(ErrorCode.FailedPrecondition, `container ${id} is ${c.state}`, { context: { container: id } });
     const pidFile = join(c.dir, 'init.pid');
     const log = join(c.dir, 'runc.log');
-    this.attachProcess(c.init, this.o.runc.run(id, c.bundle, pidFile, log), id);
+    this.attachProcess(c.init, this.o.runc.run(id, c.bundle, pidFile, log, c.init.tty ? this.ptyHelper(id) : undefined), id);
     void c.init.exit.then((status) => {
       c.state = 'stopped';
       this.checkOom(c);
@@ -257,13 +279,14 @@ export class ContainerManager {
     if (c.execs.has(req.execId) || req.execId === c.id) throw new CocoletError(ErrorCode.AlreadyExists, `process ${req.execId} exists`, { context: { container: c.id } });
     const pp = req.process;
     if (!pp || pp.Args.length === 0) throw new CocoletError(ErrorCode.InvalidArgument, 'exec needs a command', { context: { container: c.id } });
-    const proc = { ...c.config.process, args: [...pp.Args], env: pp.Env.length > 0 ? [...pp.Env] : c.config.process.env, cwd: pp.Cwd || c.config.process.cwd, user: { uid: pp.User?.UID ?? c.config.process.user.uid, gid: pp.User?.GID ?? c.config.process.user.gid }, terminal: false };
+    const proc = { ...c.config.process, args: [...pp.Args], env: pp.Env.length > 0 ? [...pp.Env] : c.config.process.env, cwd: pp.Cwd || c.config.process.cwd, user: { uid: pp.User?.UID ?? c.config.process.user.uid, gid: pp.User?.GID ?? c.config.process.user.gid }, terminal: pp.Terminal };
+    const helper = pp.Terminal ? this.ptyHelper(c.id) : undefined;
     const dir = join(c.dir, 'exec', req.execId);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'process.json'), JSON.stringify(proc));
-    const p = new ManagedProcess(req.execId);
+    const p = new ManagedProcess(req.execId, pp.Terminal);
     c.execs.set(req.execId, p);
-    this.attachProcess(p, this.o.runc.exec(c.id, join(dir, 'process.json'), join(dir, 'pid'), join(dir, 'runc.log')), c.id);
+    this.attachProcess(p, this.o.runc.exec(c.id, join(dir, 'process.json'), join(dir, 'pid'), join(dir, 'runc.log'), helper), c.id);
     p.pid = await this.waitPid(join(dir, 'pid'), p, join(dir, 'runc.log'), c.id);
   }
 
@@ -307,9 +330,14 @@ export class ContainerManager {
     this.proc(this.get(id), execId).stdio.closeStdin();
   }
 
-  /** Terminal resizing: processes run without a terminal, so there is nothing to resize once the process exists. */
-  ttyResize(id: string, execId: string): void {
-    this.proc(this.get(id), execId);
+  /**
+   * Sets a terminal process's window size (its container process gets SIGWINCH). A process without
+   * a terminal, or one that has exited, has nothing to resize: accepted and ignored, as runc's shim does.
+   */
+  async ttyResize(id: string, execId: string, rows: number, cols: number): Promise<void> {
+    const p = this.proc(this.get(id), execId);
+    if (!p.tty || p.status !== undefined || !p.child?.pid) return;
+    await resizePty(p.child.pid, rows, cols);
   }
 
   async pause(id: string): Promise<void> {

@@ -6,6 +6,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
+import { ptyCommand } from './tty.js';
 
 export interface RuncOptions {
   binary?: string;
@@ -25,16 +26,23 @@ export class Runc {
     return ['--root', this.opts.root, ...(log ? ['--log', log, '--log-format', 'json'] : []), ...(log && process.env.COCOLET_RUNC_DEBUG === '1' ? ['--debug'] : [])];
   }
 
-  /** `runc run` in the foreground with piped stdio; `--keep` leaves the stopped container (and its cgroup, for OOM accounting) until `delete`. */
-  run(id: string, bundle: string, pidFile: string, log: string): ChildProcess {
-    return spawn(this.binary, [...this.global(log), 'run', '--keep', '--bundle', bundle, '--pid-file', pidFile, ...(this.opts.noPivot ? ['--no-pivot'] : []), id], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+  /**
+   * `runc run` in the foreground with piped stdio; `--keep` leaves the stopped container (and its cgroup, for OOM accounting) until `delete`.
+   * `ptyHelper`: the process spec says `terminal: true`, and runc runs under that helper so that its stdin is a terminal (tty.ts).
+   */
+  run(id: string, bundle: string, pidFile: string, log: string, ptyHelper?: string): ChildProcess {
+    return this.spawn([...this.global(log), 'run', '--keep', '--bundle', bundle, '--pid-file', pidFile, ...(this.opts.noPivot ? ['--no-pivot'] : []), id], ptyHelper);
   }
 
-  /** `runc exec` in the foreground with piped stdio. */
-  exec(id: string, processJson: string, pidFile: string, log: string): ChildProcess {
-    return spawn(this.binary, [...this.global(log), 'exec', '--process', processJson, '--pid-file', pidFile, id], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `runc exec` in the foreground with piped stdio (`ptyHelper`: as for run). */
+  exec(id: string, processJson: string, pidFile: string, log: string, ptyHelper?: string): ChildProcess {
+    return this.spawn([...this.global(log), 'exec', '--process', processJson, '--pid-file', pidFile, id], ptyHelper);
+  }
+
+  private spawn(args: string[], ptyHelper: string | undefined): ChildProcess {
+    if (!ptyHelper) return spawn(this.binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const c = ptyCommand(ptyHelper, [this.binary, ...args]);
+    return spawn(c.file, c.args, { stdio: ['pipe', 'pipe', 'pipe'], env: c.env });
   }
 
   private call(args: string[], input?: string): Promise<string> {

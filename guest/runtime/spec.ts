@@ -110,7 +110,7 @@ export function buildRuncConfig(i: BuildSpecInput): RuncConfig {
   return {
     ociVersion: '1.0.2',
     process: {
-      terminal: false,
+      terminal: p?.Terminal === true,
       user: { uid: p?.User?.UID ?? 0, gid: p?.User?.GID ?? 0, ...(p?.User?.AdditionalGids.length ? { additionalGids: [...p.User.AdditionalGids] } : {}) },
       args,
       env: mergeEnv(img?.Env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], p?.Env ?? []),
