@@ -1,15 +1,5 @@
 // CRI pods on the `qemu` hypervisor (the real agent in a QEMU microVM with swtpm); see guest-pods.ts.
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { have } from '../../shared/testing/harness.js';
-import { guestImageDir } from '../../host/vmm/index.js';
 import { guestPodSuite } from './guest-pods.js';
+import { qemuSkipReason } from './support.js';
 
-guestPodSuite('qemu', {
-  skipReason: () => {
-    if (!have('qemu-system-x86_64')) return 'qemu-system-x86_64 is not installed';
-    if (!have('swtpm')) return 'swtpm is not installed';
-    if (!existsSync(join(guestImageDir(), 'manifest.json'))) return 'guest image not built (npm run guest-image)';
-    return undefined;
-  },
-});
+guestPodSuite('qemu', { skipReason: qemuSkipReason });

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 import type { Harness } from '../../shared/testing/harness.js';
-import { processesMatching, waitFor } from '../../shared/testing/harness.js';
+import { have, processesMatching, waitFor } from '../../shared/testing/harness.js';
+import { guestImageDir } from '../../host/vmm/index.js';
 import { mountsUnder } from '../../host/containerd/launcher.js';
 import { shimBundlePath } from '../../host/shim/pack.js';
 
@@ -84,4 +85,12 @@ export function run(cmd: string, args: string[], timeoutMs = 60_000): Promise<Cm
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** Why the `qemu` hypervisor's e2e tests cannot run here, or undefined when they can. */
+export function qemuSkipReason(): string | undefined {
+  if (!have('qemu-system-x86_64')) return 'qemu-system-x86_64 is not installed';
+  if (!have('swtpm')) return 'swtpm is not installed';
+  if (!existsSync(join(guestImageDir(), 'manifest.json'))) return 'guest image not built (npm run guest-image)';
+  return undefined;
 }
