@@ -6,7 +6,9 @@
  *     goal <= 1.5x runc),
  *   - cocolet with the `qemu` hypervisor (microVM + swtpm), when the guest image exists, with a
  *     breakdown from the shim's log: VM start, agent ready, CreateSandbox, and the container part.
- * Options: --runs N (default 5 for runc/process, 2 for qemu), --no-qemu. Like run-tests, it first
+ * Then the exec round trip (exec.ts: ExecSync and a streaming exec of `echo hi` in a running pod) for
+ * the same three, side by side.
+ * Options: --runs N (default 5 for runc/process, 2 for qemu), --exec-runs N (default 20), --no-exec, --no-qemu. Like run-tests, it first
  * brings the guest image up to date (a quick check when nothing changed; COCOLET_SKIP_GUEST_IMAGE=1
  * skips it): qemu boots it, and the process hypervisor starts its agent bundle while it is current.
  */
@@ -26,6 +28,7 @@ import { initdataToml } from '../../e2e/guest/agent-client.js';
 import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { Harness, have } from '../../shared/testing/harness.js';
 import { buildGuestImage } from '../../guest/image/build.js';
+import { measureExec, type ExecSamples } from './exec.js';
 import { shimBundlePath } from '../../host/shim/pack.js';
 
 const SHIM_ENTRY = shimBundlePath();
@@ -33,6 +36,8 @@ const argv = process.argv.slice(2);
 const runsArg = argv.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Math.max(1, Number(argv[runsArg + 1]) || 5) : 5;
 const QEMU_RUNS = runsArg >= 0 ? RUNS : 2;
+const execRunsArg = argv.indexOf('--exec-runs');
+const EXEC_RUNS = argv.includes('--no-exec') ? 0 : execRunsArg >= 0 ? Math.max(1, Number(argv[execRunsArg + 1]) || 20) : 20;
 
 interface Sample {
   totalMs: number;
@@ -148,6 +153,16 @@ async function main(): Promise<void> {
       report.add({ figure: 'process_agent_start_p50', unit: 'ms', value: median(procBd.map((b) => b.vmStartMs)), peer: 'runc_run_pod_sandbox', peer_value: median(runc.map((s) => s.runPodMs)), better: 'lower' });
     }
     report.add({ figure: 'create_plus_start_container_process_p50', unit: 'ms', value: median(proc.map((s) => s.createMs + s.startMs)), peer: 'runc', peer_value: median(runc.map((s) => s.createMs + s.startMs)), better: 'lower' });
+    let runcExec: ExecSamples | undefined;
+    const addExec = (kind: string, x: ExecSamples): void => {
+      if (!runcExec) return;
+      report.add({ figure: `exec_sync_echo_${kind}_p50`, unit: 'ms', value: median(x.execSyncMs), peer: 'runc', peer_value: median(runcExec.execSyncMs), better: 'lower' });
+      report.add({ figure: `exec_stream_echo_${kind}_p50`, unit: 'ms', value: median(x.streamMs), peer: 'runc', peer_value: median(runcExec.streamMs), better: 'lower' });
+    };
+    if (EXEC_RUNS > 0) {
+      runcExec = await measureExec({ cri, handler: '', image: BUSYBOX_IMAGE, annotations: {}, logDirectory: logs, runs: EXEC_RUNS });
+      addExec('process', await measureExec({ cri, handler: 'cocolet', image: reg.image, annotations: init(reg.host), logDirectory: logs, runs: EXEC_RUNS }));
+    }
     if (withQemu) {
       spawnSync('ctr', ['-a', c.address, '-n', 'k8s.io', 'images', 'rm', reg.image]);
       tag(qemuImage);
@@ -160,11 +175,13 @@ async function main(): Promise<void> {
         report.add({ figure: 'qemu_agent_ready_p50', unit: 'ms', value: median(bd.map((b) => b.agentReadyMs + b.createSandboxMs)), peer: 'runc_run_pod_sandbox', peer_value: median(runc.map((s) => s.runPodMs)), better: 'lower' });
       }
       report.add({ figure: 'qemu_container_create_start_p50', unit: 'ms', value: median(q.map((s) => s.createMs + s.startMs)), peer: 'runc', peer_value: median(runc.map((s) => s.createMs + s.startMs)), better: 'lower' });
+      if (runcExec) addExec('qemu', await measureExec({ cri, handler: 'cocolet-qemu', image: qemuImage, annotations: init(`10.0.2.2:${reg.port}`), logDirectory: logs, runs: EXEC_RUNS }));
       report.note(`qemu: ${QEMU_RUNS} run(s) after one warm-up; VM start = hypervisor start until QEMU runs, agent ready = agent answered + CreateSandbox; container part includes the in-guest image pull`);
     } else {
       report.note('qemu: skipped (needs qemu-system-x86_64, swtpm and the guest image: npm run guest-image)');
     }
     report.note(`runc and process: ${RUNS} runs each after one warm-up; the process hypervisor is NOT confidential (the agent runs on the host) and runs containers on containerd's rootfs (no pull; qemu pulls in the guest)`);
+    if (runcExec) report.note(`exec: ${EXEC_RUNS} ExecSync and ${EXEC_RUNS} streaming execs of echo hi per runtime (alternating, after 2 warm-ups of each) in one running pod; streaming = CRI Exec + WebSocket upgrade at containerd's streaming server + output + exit status`);
     if (imageNote) report.note(imageNote);
     report.note(`process agent start = the daemon spawning the agent until its socket appears; agent entry: ${agentEntries(c.layout.logPath).join(', ') || 'unknown'} (the guest image's bundle when current, else the compiled tree)`);
     report.print();
