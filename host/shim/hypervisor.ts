@@ -12,6 +12,7 @@ import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
 import type { Hypervisor as VmmHypervisorType } from '../vmm/hypervisor.js';
 import type { TeeKind } from '../../shared/tee/kind.js';
 import type { ShimConfig } from './config.js';
+import type { VmNetwork } from './network/index.js';
 
 export interface VmStartRequest {
   /** Sandbox id. */
@@ -25,6 +26,8 @@ export interface VmStartRequest {
   numaNodes?: readonly number[];
   /** The pod's init-data annotation, handed to the VM untouched. */
   initData?: string;
+  /** The pod's network (network/index.ts): the process agent joins the namespace, QEMU attaches the tap. */
+  network?: VmNetwork;
   logger: Logger;
 }
 
@@ -101,6 +104,7 @@ class VmmHypervisor implements Hypervisor {
       egress: true, // the guest pulls its images itself
       logger: req.logger,
       ...(req.initData !== undefined ? { initdata: decodeInitData(req.initData) } : {}),
+      ...(req.network ? { netns: req.network.netnsPath, ...(req.network.nic ? { tapNics: [req.network.nic] } : {}) } : {}),
     });
     return {
       pid: h.pid,

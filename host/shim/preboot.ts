@@ -10,6 +10,8 @@ import { sandboxSettings, type ShimConfig } from './config.js';
 import { sharesHostNetwork, taskRole, type OciSpec } from './bundle.js';
 import { createHypervisor, type VmHandle } from './hypervisor.js';
 import { logInitData } from './initdata.js';
+import { prepareVmNetwork } from './network/index.js';
+import type { PodNetwork } from './network/pod-network.js';
 
 export interface Preboot {
   kind: string;
@@ -21,6 +23,8 @@ export interface Preboot {
    * for it before loading its heavy modules, which would otherwise delay the spawn behind their load.
    */
   launched: Promise<void>;
+  /** The pod network the VM was started with (set before `vm` settles; the adopting Create connects it). */
+  network?: PodNetwork;
 }
 
 /** Starts the VM for a sandbox or lone task; undefined for a container (its sandbox has the VM). */
@@ -30,20 +34,23 @@ export function prebootVm(o: { config: ShimConfig; id: string; workDir: string; 
   const startedAt = Date.now();
   let launched!: () => void;
   const launchedP = new Promise<void>((res) => (launched = res));
-  const vm = (async () => {
+  const pre: Preboot = { kind: o.config.hypervisor.kind, startedAt, vm: undefined as unknown as Promise<VmHandle>, launched: launchedP };
+  pre.vm = (async () => {
     try {
       const settings = sandboxSettings(o.config, o.spec.annotations ?? {});
       logInitData(o.logger.child({ sandbox: o.id }), settings);
       mkdirSync(o.workDir, { recursive: true, mode: 0o700 });
       const hv = await createHypervisor(o.config, o.logger);
+      const net = await prepareVmNetwork(hv.kind, o.spec, o.id, o.logger);
+      if (net.pod) pre.network = net.pod;
       // (the daemon's logger already carries the sandbox id)
-      const started = hv.start({ id: o.id, workDir: o.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.numaNodes ? { numaNodes: settings.numaNodes } : {}), ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: o.logger });
+      const started = hv.start({ id: o.id, workDir: o.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.numaNodes ? { numaNodes: settings.numaNodes } : {}), ...(settings.initData !== undefined ? { initData: settings.initData } : {}), ...(net.vm ? { network: net.vm } : {}), logger: o.logger });
       launched();
       return await started;
     } finally {
       launched();
     }
   })();
-  vm.catch(() => {}); // reported by the Create that adopts it
-  return { kind: o.config.hypervisor.kind, startedAt, vm, launched: launchedP };
+  pre.vm.catch(() => {}); // reported by the Create that adopts it
+  return pre;
 }

@@ -21,7 +21,9 @@ import { TaskCreateSchema, TaskStartSchema, TaskExitSchema, TaskDeleteSchema, Ta
 import { Status } from '../../shared/gen/containerd/types/task/task_pb.js';
 import { sandboxSettings, type ShimConfig } from './config.js';
 import { logInitData } from './initdata.js';
-import { readSpec, taskRole, sharesHostNetwork, CRI_IMAGE_NAME, HOST_NETWORK_REFUSED, type TaskRole } from './bundle.js';
+import { readSpec, taskRole, sharesHostNetwork, CRI_IMAGE_NAME, HOST_NETWORK_REFUSED, type OciSpec, type TaskRole } from './bundle.js';
+import { prepareVmNetwork } from './network/index.js';
+import type { PodNetwork } from './network/pod-network.js';
 import { convertProcess, convertResources, convertSpec } from './spec.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 import { startStdio, type StdioCopy } from './stdio.js';
@@ -96,6 +98,8 @@ export interface SandboxOptions {
 
 export class Sandbox {
   private vm: VmHandle | undefined;
+  /** The pod network connected to the VM (qemu with a CNI namespace), disconnected at teardown. */
+  private network: PodNetwork | undefined;
   private agentConn: AgentConnection | undefined;
   private readonly containers = new Map<string, Container>();
   private tornDown = false;
@@ -148,26 +152,33 @@ export class Sandbox {
 
   // ---- VM lifecycle ----
 
-  private async startVm(annotations: Record<string, string>): Promise<{ vm: VmHandle; kind: string; t0: number }> {
+  private async startVm(spec: OciSpec): Promise<{ vm: VmHandle; kind: string; t0: number }> {
     const pre = this.opts.preboot;
     if (pre) {
       this.opts.preboot = undefined;
-      return { vm: await pre.vm, kind: pre.kind, t0: pre.startedAt };
+      const vm = await pre.vm.catch(async (e: unknown) => {
+        await pre.network?.disconnect();
+        throw e;
+      });
+      this.network = pre.network;
+      return { vm, kind: pre.kind, t0: pre.startedAt };
     }
-    const settings = sandboxSettings(this.opts.config, annotations);
+    const settings = sandboxSettings(this.opts.config, spec.annotations ?? {});
     logInitData(this.log, settings);
     mkdirSync(this.workDir, { recursive: true, mode: 0o700 });
     const hv = await this.opts.hypervisor();
+    const net = await prepareVmNetwork(hv.kind, spec, this.opts.id, this.log);
+    this.network = net.pod;
     const t0 = Date.now();
-    const vm = await hv.start({ id: this.opts.id, workDir: this.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.numaNodes ? { numaNodes: settings.numaNodes } : {}), ...(settings.initData !== undefined ? { initData: settings.initData } : {}), logger: this.log });
+    const vm = await hv.start({ id: this.opts.id, workDir: this.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.numaNodes ? { numaNodes: settings.numaNodes } : {}), ...(settings.initData !== undefined ? { initData: settings.initData } : {}), ...(net.vm ? { network: net.vm } : {}), logger: this.log });
     return { vm, kind: hv.kind, t0 };
   }
 
-  private async boot(annotations: Record<string, string>, hostname: string): Promise<void> {
+  private async boot(spec: OciSpec): Promise<void> {
     const { config } = this.opts;
     let vm: VmHandle | undefined;
     try {
-      const started = await this.startVm(annotations);
+      const started = await this.startVm(spec);
       vm = started.vm;
       const t0 = started.t0;
       this.vm = vm;
@@ -179,12 +190,21 @@ export class Sandbox {
       const t1 = Date.now();
       this.agentConn = await dialAgent(vm.agentSocketPath, { timeoutMs: config.agent.dialTimeoutS * 1000, until: vm.exited });
       const t2 = Date.now();
-      await this.agentConn.api.createSandbox({ sandboxId: this.opts.id, hostname }, { timeoutMs: config.agent.createContainerTimeoutS * 1000 });
-      this.log.info({ vmPid: vm.pid, vmStartMs: t1 - t0, agentReadyMs: t2 - t1, createSandboxMs: Date.now() - t2 }, 'sandbox ready');
+      await this.agentConn.api.createSandbox({ sandboxId: this.opts.id, hostname: spec.hostname ?? '' }, { timeoutMs: config.agent.createContainerTimeoutS * 1000 });
+      const t3 = Date.now();
+      if (this.network) {
+        let gone = false;
+        void vm.exited.then(() => (gone = true));
+        await this.network.connect(() => gone);
+        await this.network.configureGuest(this.agentConn.api, config.agent.createContainerTimeoutS * 1000);
+      }
+      this.log.info({ vmPid: vm.pid, vmStartMs: t1 - t0, agentReadyMs: t2 - t1, createSandboxMs: t3 - t2, ...(this.network ? { networkMs: Date.now() - t3 } : {}) }, 'sandbox ready');
     } catch (e) {
       this.agentConn?.conn.close();
       this.agentConn = undefined;
       await vm?.stop().catch(() => {});
+      await this.network?.disconnect();
+      this.network = undefined;
       this.vm = undefined;
       rmSync(this.workDir, { recursive: true, force: true });
       throw isCocoletError(e) ? e.withContext({ sandbox: this.opts.id }) : new CocoletError(ErrorCode.VmFailed, `starting the sandbox VM failed: ${(e as Error).message}`, { cause: e, context: { sandbox: this.opts.id } });
@@ -221,6 +241,7 @@ export class Sandbox {
     this.agentConn?.conn.close();
     this.reap();
     await this.vm?.stop().catch(() => {});
+    await this.network?.disconnect();
   }
 
   /** What a dead local agent left on the host (process hypervisor only). */
@@ -242,6 +263,7 @@ export class Sandbox {
     this.reap();
     await this.vm?.stop().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'VM stop failed'));
     this.reap();
+    await (this.network ?? pre?.network)?.disconnect();
     for (const c of this.containers.values()) {
       c.stdio?.close();
       for (const e of c.execs.values()) e.stdio?.close();
@@ -281,7 +303,7 @@ export class Sandbox {
     const role = taskRole(spec);
     const log = this.log.child({ container: input.id });
     if (role !== 'container' && sharesHostNetwork(spec)) throw new CocoletError(ErrorCode.FailedPrecondition, HOST_NETWORK_REFUSED, { context: { sandbox: this.opts.id, container: input.id } });
-    if (role !== 'container' && !this.vm) await this.boot(spec.annotations ?? {}, spec.hostname ?? '');
+    if (role !== 'container' && !this.vm) await this.boot(spec);
     if (!this.vm) throw new CocoletError(ErrorCode.FailedPrecondition, 'the sandbox of this container is not running', { context: { container: input.id } });
     const c: Container = { id: input.id, role, bundle: input.bundle, rootfs: input.rootfs, mounted: false, init: new TaskProcess(input.id, '', this.vm.pid, input), execs: new Map() };
     if (role !== 'sandbox') {

@@ -42,9 +42,19 @@ export interface HypervisorStartOptions {
   egress?: boolean;
   /** Called once the vCPU threads exist (e.g. to pin them); errors are logged, not fatal. */
   onVcpuThreads?: (threads: VcpuThread[]) => void | Promise<void>;
+  /** The pod's network namespace (process hypervisor: the agent runs in it, so its containers share the pod IP). */
+  netns?: string;
+  /** Tap devices QEMU attaches as virtio-net NICs (by name, created by QEMU; the shim moves them into the pod's namespace). */
+  tapNics?: TapNic[];
   /** Extra environment for the process hypervisor's agent. */
   env?: Record<string, string>;
   logger?: Logger;
+}
+
+export interface TapNic {
+  tap: string;
+  /** The guest NIC's MAC (the pod veth's). */
+  mac: string;
 }
 
 export interface VmExit {

@@ -93,7 +93,10 @@ export class ProcessHypervisor implements Hypervisor {
         args.push(`--initdata=${f}`);
       }
       const logFd = openSync(consoleLog, 'a');
-      const child = spawn(this.opts.nodeBinary ?? process.execPath, args, {
+      // In the pod's network namespace (nsenter execs, so the pid is the agent's): its containers share the pod IP.
+      const node = this.opts.nodeBinary ?? process.execPath;
+      const [cmd, argv] = o.netns ? ['nsenter', [`--net=${o.netns}`, '--', node, ...args]] : [node, args];
+      const child = spawn(cmd, argv, {
         stdio: ['ignore', logFd, logFd],
         detached: true,
         env: { ...process.env, ...o.env, COCOLET_AGENT_INSECURE_PROCESS: '1' },
@@ -130,7 +133,7 @@ export class ProcessHypervisor implements Hypervisor {
         }
         await delay(3); // the agent needs ~100 ms; a short poll keeps the wait close to its real start
       }
-      log.info({ pid, entry }, 'agent process started');
+      log.info({ pid, entry, ...(o.netns ? { netns: o.netns } : {}) }, 'agent process started');
       let stopping: Promise<void> | undefined;
       return {
         id: o.id, kind: 'process', confidential: false, tee: 'none', pid,

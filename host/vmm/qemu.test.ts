@@ -34,6 +34,15 @@ const cases: { name: string; input: QemuArgsInput; check: (a: string[]) => void 
     },
   },
   {
+    name: 'pod network: the tap QEMU opens by name (no scripts) as a virtio-net NIC with the pod veth\'s MAC, beside the user-mode NIC',
+    input: { ...base, net: { egress: true }, taps: [{ tap: 'cc0123456789ab', mac: '0a:58:0a:66:32:07' }] },
+    check: (a) => {
+      assert.deepEqual(after(a, '-netdev'), ['user,id=net0,restrict=off', 'tap,id=pod0,ifname=cc0123456789ab,script=no,downscript=no']);
+      assert.ok(after(a, '-device').includes('virtio-net-device,netdev=pod0,mac=0a:58:0a:66:32:07'));
+      assert.ok(after(a, '-device').includes('virtio-net-device,netdev=net0,mac=52:54:00:12:34:56'));
+    },
+  },
+  {
     name: 'swtpm, init-data disk and user networking with nothing forwarded into the guest',
     input: { ...base, swtpmSocket: '/s/swtpm.sock', initdataDisk: '/s/initdata.img', net: { egress: false } },
     check: (a) => {
@@ -58,7 +67,7 @@ const cases: { name: string; input: QemuArgsInput; check: (a: string[]) => void 
         'virtio-serial-pci,disable-legacy=on,iommu_platform=on',
         'virtio-rng-pci,disable-legacy=on,iommu_platform=on,rng=rng0',
         'virtio-blk-pci,disable-legacy=on,iommu_platform=on,drive=initdata',
-        'virtio-net-pci,disable-legacy=on,iommu_platform=on,netdev=net0',
+        'virtio-net-pci,disable-legacy=on,iommu_platform=on,netdev=net0,mac=52:54:00:12:34:56',
       ]);
       assert.ok(a.includes('-nodefaults'));
     },
@@ -127,4 +136,9 @@ test('init-data disk layout: magic, LE length, gzip, sector padding', () => {
   assert.equal(img.toString('ascii', 0, 8), 'initdata');
   const n = Number(img.readBigUInt64LE(8));
   assert.deepEqual(gunzipSync(img.subarray(16, 16 + n)), toml);
+});
+
+test('a tap name or MAC that could inject QEMU options is refused', () => {
+  assert.throws(() => qemuArgs({ ...base, taps: [{ tap: 'cc0,script=/x', mac: '0a:58:0a:66:32:07' }] }), /tap name "cc0,script=\/x" is not a Linux interface name/);
+  assert.throws(() => qemuArgs({ ...base, taps: [{ tap: 'cc01', mac: '0a:58:0a:66:32:07,romfile=/x' }] }), /is not six lower-case hex octets/);
 });

@@ -15,8 +15,14 @@ import { silentLogger } from '../../shared/log/logger.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
 import {
   AGENT_CHANNEL_NAME, DEFAULT_WORKLOAD_MEMORY_MIB, GUEST_MEMORY_OVERHEAD_MIB,
-  teeLabel, type Hypervisor, type HypervisorStartOptions, type TeeKind, type VmExit, type VmHandle,
+  teeLabel, type Hypervisor, type HypervisorStartOptions, type TapNic, type TeeKind, type VmExit, type VmHandle,
 } from './hypervisor.js';
+
+/**
+ * MAC of the user-mode NIC (QEMU's default, set explicitly): the guest's /init finds that NIC by it
+ * (guest/image/init.ts) and names it `user0`, whatever order the NICs probe in.
+ */
+export const USER_NET_MAC = '52:54:00:12:34:56';
 import { loadGuestImage, type GuestImage } from './image.js';
 import { initdataDiskImage } from './initdata-disk.js';
 import { startSwtpm } from './swtpm.js';
@@ -61,6 +67,8 @@ export interface QemuArgsInput {
    * forwarded into the guest: the agent is reachable only over the virtio-serial channel.
    */
   net?: { egress: boolean };
+  /** The pod's NICs: taps QEMU opens by name (script-less) as virtio-net devices with the pod veth's MAC. */
+  taps?: TapNic[];
   /** SEV-SNP / TDX launch (q35, KVM only); absent = the development TEE on microvm. */
   confidential?: ConfidentialLaunch;
   /** Host NUMA nodes the guest RAM is bound to (`policy=bind` on its memory backend); absent: the default policy. */
@@ -125,7 +133,12 @@ export function qemuArgs(i: QemuArgsInput): string[] {
     a.push('-drive', `file=${i.initdataDisk},if=none,id=initdata,format=raw,readonly=on`, '-device', dev('virtio-blk', ',drive=initdata'));
   }
   if (i.net) {
-    a.push('-netdev', `user,id=net0,restrict=${i.net.egress ? 'off' : 'on'}`, '-device', dev('virtio-net', ',netdev=net0'));
+    a.push('-netdev', `user,id=net0,restrict=${i.net.egress ? 'off' : 'on'}`, '-device', dev('virtio-net', `,netdev=net0,mac=${USER_NET_MAC}`));
+  }
+  for (const [n, t] of (i.taps ?? []).entries()) {
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/.test(t.tap)) throw new CocoletError(ErrorCode.InvalidArgument, `tap name ${JSON.stringify(t.tap)} is not a Linux interface name`);
+    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(t.mac)) throw new CocoletError(ErrorCode.InvalidArgument, `NIC MAC ${JSON.stringify(t.mac)} is not six lower-case hex octets`);
+    a.push('-netdev', `tap,id=pod${n},ifname=${t.tap},script=no,downscript=no`, '-device', dev('virtio-net', `,netdev=pod${n},mac=${t.mac}`));
   }
   return a;
 }
@@ -189,7 +202,7 @@ export class QemuHypervisor implements Hypervisor {
       }
       const args = qemuArgs({
         name: o.id.replace(/[^A-Za-z0-9_.-]/g, '_'), accel, image, cmdline, vcpus, memoryMiB, agentSocket, consoleLog, swtpmSocket, initdataDisk,
-        net: { egress: o.egress ?? true }, ...(confidential ? { confidential } : {}), ...(hostNodes ? { hostNodes } : {}),
+        net: { egress: o.egress ?? true }, ...(o.tapNics?.length ? { taps: o.tapNics } : {}), ...(confidential ? { confidential } : {}), ...(hostNodes ? { hostNodes } : {}),
       });
       const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
       let stderr = '';
