@@ -28,6 +28,7 @@ import { parsePolicy, type PolicyDocument } from '../policy/document.js';
 import { PolicyGate } from '../policy/gate.js';
 import type { ContainerManager } from '../runtime/containers.js';
 import { MeasurementLock } from './lock.js';
+import type { GuestNetwork } from './network/network.js';
 import { ContainerSecrets, dataHubFactory } from './secrets.js';
 import { createAgentService, createHealthService } from './service.js';
 import { serveTransports, type ServingTransport } from './transports.js';
@@ -83,6 +84,7 @@ export class Agent {
   private transports: ServingTransport[] = [];
   private containers: ContainerManager | undefined;
   private containersLoading: Promise<ContainerManager> | undefined;
+  private networkLoading: Promise<GuestNetwork> | undefined;
   readonly lock = new MeasurementLock();
   initdata: Initdata | undefined;
   measurement: InitdataMeasurement | undefined;
@@ -165,6 +167,7 @@ export class Agent {
       initDaemon: process.pid === 1,
       features: () => teeFeatures(this.o.processMode, this.lock, this.measurement),
       outputDiscarded: () => this.containers?.discardedOutput() ?? { stdout: 0, stderr: 0 },
+      network: () => (this.networkLoading ??= import('./network/network.js').then((m) => new m.GuestNetwork({ logger: log.child({ component: 'network' }), processMode: this.o.processMode }))),
     }));
     server.register(Health, createHealthService());
     this.server = server;

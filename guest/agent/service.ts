@@ -15,6 +15,7 @@ import type { ServiceImpl } from '../../shared/ttrpc/index.js';
 import { parsePolicy } from '../policy/document.js';
 import type { PolicyGate } from '../policy/gate.js';
 import type { ContainerManager } from '../runtime/containers.js';
+import type { GuestNetwork } from './network/network.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -31,6 +32,8 @@ export interface AgentServiceDeps {
   initDaemon: boolean;
   /** TEE and init-data measurement labels for GetGuestDetails (`tee:dev (not confidential)`, `initdata:PCR8`, …). */
   features?: () => string[];
+  /** The guest's network (pod interface, routes, neighbours), loaded on the first network request. */
+  network?: () => Promise<GuestNetwork>;
   /** Bytes of container output drained and discarded because the policy forbids the host to read it. */
   outputDiscarded?: () => { stdout: number; stderr: number };
 }
@@ -50,6 +53,10 @@ export function u64(n: number | undefined): bigint {
 
 export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof AgentService> {
   let sandbox: SandboxState | undefined;
+  const net = async (): Promise<GuestNetwork> => {
+    if (!d.network) throw new CocoletError(ErrorCode.Unimplemented, 'this agent has no network support', { context: { rpc: 'network' } });
+    return d.network();
+  };
   const impl: ServiceImpl<typeof AgentService> = {
     async createSandbox(req) {
       const { checkId } = await import('../runtime/containers.js');
@@ -160,6 +167,24 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
           extraFeatures: [`policy:${d.gate.policyName}`, ...(d.features?.() ?? [])],
         },
       };
+    },
+    async updateInterface(req) {
+      return (await net()).updateInterface(req);
+    },
+    async updateRoutes(req) {
+      const { routeMessage } = await import('./network/network.js');
+      return { Routes: (await (await net()).updateRoutes(req)).map(routeMessage) };
+    },
+    async addARPNeighbors(req) {
+      await (await net()).addArpNeighbors(req);
+      return {};
+    },
+    async listInterfaces() {
+      return { Interfaces: await (await net()).listInterfaces() };
+    },
+    async listRoutes() {
+      const { routeMessage } = await import('./network/network.js');
+      return { Routes: (await (await net()).listRoutes()).map(routeMessage) };
     },
     async copyFile(req) {
       const { copyFile } = await import('./copyfile.js');

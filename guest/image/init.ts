@@ -29,8 +29,14 @@ export const CONSOLE_MARKERS = {
   profileEnd: 'COCOLET_PROFILE_END',
 } as const;
 
-/** Guest IPv4 setup on QEMU user networking (slirp): static, no DHCP needed. */
-export const GUEST_NET = { address: '10.0.2.15/24', gateway: '10.0.2.2' } as const;
+/**
+ * Guest IPv4 setup on QEMU user networking (slirp): static, no DHCP needed. The NIC is found by
+ * its MAC (QEMU's default, set explicitly by host/vmm/qemu.ts) and named `user0`, since a pod NIC
+ * may probe first; its default route has a high metric, so the pod network's default route (set
+ * by the shim through UpdateRoutes) wins and the user network keeps 10.0.2.0/24 (the host's
+ * loopback as 10.0.2.2: a development registry or key broker) and a fallback default.
+ */
+export const GUEST_NET = { address: '10.0.2.15/24', gateway: '10.0.2.2', mac: '52:54:00:12:34:56', device: 'user0', metric: 1000 } as const;
 
 export function initScript(moduleOrder: readonly string[], nodeFlags: readonly string[] = NODE_START_FLAGS): string {
   return `#!/bin/sh
@@ -50,10 +56,13 @@ for m in ${moduleOrder.join(' ')}; do insmod /lib/modules/$m.ko 2>/dev/null; don
 # configfs-tsm (the TEE report interface) lives under configfs
 mount -t configfs configfs /sys/kernel/config 2>/dev/null
 ip link set lo up
-if [ -e /sys/class/net/eth0 ]; then
-  ip addr add ${GUEST_NET.address} dev eth0
-  ip link set eth0 up
-  ip route add default via ${GUEST_NET.gateway}
+for n in /sys/class/net/*; do
+  [ "$(cat $n/address)" = "${GUEST_NET.mac}" ] && ip link set dev \${n##*/} name ${GUEST_NET.device}
+done
+if [ -e /sys/class/net/${GUEST_NET.device} ]; then
+  ip addr add ${GUEST_NET.address} dev ${GUEST_NET.device}
+  ip link set ${GUEST_NET.device} up
+  ip route add default via ${GUEST_NET.gateway} dev ${GUEST_NET.device} metric ${GUEST_NET.metric}
 fi
 NODE_FLAGS="${nodeFlags.join(' ')} $(echo "$cocolet_node_flags" | tr , ' ')"
 case "$cocolet_mode" in

@@ -7,6 +7,7 @@ import type { CopyFileRequest, CreateContainerRequest, CreateSandboxRequest, Exe
 import type { PolicyDocument, PolicyRule } from './document.js';
 import { CompiledContainer, type PulledImageConfig, type Violation } from './container.js';
 import { hasHostStorage, hasTraversal } from './inspect.js';
+import { NETWORK_METHODS, checkNetworkRequest } from './network.js';
 
 /** CRI annotation naming the container (the policy's `containers[].name`). */
 export const CONTAINER_NAME_ANNOTATION = 'io.kubernetes.cri.container-name';
@@ -79,7 +80,12 @@ export class PolicyEngine {
   /** The decision for one request (method = RPC method name). */
   evaluate(method: string, request: unknown): Decision {
     const c = this.rules.get(method);
-    if (!c) return this.doc.default === 'allow' ? ALLOW_DEFAULT : deny('default', 'no rule allows this request');
+    if (!c) {
+      if (this.doc.default !== 'allow') return deny('default', 'no rule allows this request');
+      // the network guards hold under an allow-by-default policy too
+      const v = NETWORK_METHODS.has(method) ? checkNetworkRequest(method, request) : undefined;
+      return v ? violation(v) : ALLOW_DEFAULT;
+    }
     const base = c.base;
     if (!c.rule.allow) return deny(`${base}.allow`, 'request type denied');
     switch (method) {
@@ -106,6 +112,12 @@ export class PolicyEngine {
         if (!c.rule.allowGuestHooks && (r.guestHookPath !== '' || r.kernelModules.length > 0)) return deny(`${base}.allowGuestHooks`, 'guest hooks or kernel modules not allowed');
         if (!c.rule.allowHostMounts && hasHostStorage(r.storages)) return deny(`${base}.allowHostMounts`, 'host-chosen storage not allowed');
         return c.allowed;
+      }
+      case 'UpdateInterface':
+      case 'UpdateRoutes':
+      case 'AddARPNeighbors': {
+        const v = checkNetworkRequest(method, request);
+        return v ? violation(v) : c.allowed;
       }
       default:
         return c.allowed;

@@ -86,6 +86,12 @@ export const CONFIDENTIAL_RULES: PolicyDocument['rules'] = {
   GetGuestDetails: { allow: true },
   OnlineCPUMem: { allow: true },
   RemoveStaleVirtiofsShareMounts: { allow: true },
+  // the pod's network, which the host owns anyway (guards in guest/policy/network.ts keep loopback inside)
+  UpdateInterface: { allow: true },
+  UpdateRoutes: { allow: true },
+  AddARPNeighbors: { allow: true },
+  ListInterfaces: { allow: true },
+  ListRoutes: { allow: true },
   // what stays inside the TEE
   ExecProcess: { allow: false },
   ReadStdout: { allow: false },
