@@ -36,11 +36,13 @@ test('ttrpc address is the gRPC address plus .ttrpc', () => {
   assert.equal(l.ttrpcAddress, '/x/run/containerd.sock.ttrpc');
 });
 
-test('CNI conflist: bridge with host-local IPAM, no loopback entry', () => {
+test('CNI conflist: bridge with host-local IPAM, then portmap for hostPorts, no loopback entry', () => {
   const c = JSON.parse(renderCniConflist({ bridge: 'cclt0', subnet: '10.150.3.0/24', ipamDir: '/x/ipam' })) as {
-    plugins: { type: string; bridge: string; ipMasq: boolean; ipam: { type: string; dataDir: string; ranges: { subnet: string }[][] } }[];
+    plugins: { type: string; bridge: string; ipMasq: boolean; ipam: { type: string; dataDir: string; ranges: { subnet: string }[][] }; capabilities?: Record<string, boolean> }[];
   };
-  assert.equal(c.plugins.length, 1);
+  assert.equal(c.plugins.length, 2);
+  assert.equal(c.plugins[1]!.type, 'portmap');
+  assert.deepEqual(c.plugins[1]!.capabilities, { portMappings: true });
   assert.equal(c.plugins[0]!.type, 'bridge');
   assert.equal(c.plugins[0]!.bridge, 'cclt0');
   assert.equal(c.plugins[0]!.ipMasq, false);

@@ -4,7 +4,7 @@
  * API:
  *   - `containerdLayout(dir)`          → every path the instance uses (root, state, sockets, CNI dirs …)
  *   - `renderContainerdConfig(opts)`   → the config.toml text (version 2)
- *   - `renderCniConflist(opts)`        → the bridge + host-local CNI conflist (JSON text)
+ *   - `renderCniConflist(opts)`        → the bridge + host-local + portmap CNI conflist (JSON text)
  *   - `writeContainerdConfig(opts)`    → creates the directories and writes both files
  *
  * The CRI plugin is configured for this machine's constraints: `restrict_oom_score_adj` (root has
@@ -109,6 +109,8 @@ export function renderCniConflist(opts: CniOptions): string {
           routes: [{ dst: '0.0.0.0/0' }],
         },
       },
+      // hostPort: DNAT from the node's addresses to the pod (iptables), as the CRI's portMappings ask
+      { type: 'portmap', capabilities: { portMappings: true }, snat: true },
     ],
   };
   return `${JSON.stringify(conf, null, 2)}\n`;
