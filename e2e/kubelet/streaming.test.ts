@@ -119,6 +119,19 @@ test('exec with stdin: what the client sends reaches the process', { skip, timeo
   c.close();
 });
 
+test('exec -it over WebSocket (kubectl exec -it): a terminal, its size from the resize channel, the exit code', { skip, timeout: 60_000 }, async () => {
+  const script = 'tty; i=0; while [ "$(stty size)" != "33 111" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; echo "size:$(stty size)"; exit 3';
+  const c = await ws(`/exec/default/${POD}/main?command=sh&command=-c&command=${encodeURIComponent(script)}&input=1&output=1&error=1&tty=1`);
+  assert.equal(c.status, 101, c.body);
+  c.send(4, Buffer.from(JSON.stringify({ Width: 111, Height: 33 })));
+  const ms = await c.until((m) => m.some((x) => x.channel === 3 && x.data.length > 0), 'the exit status');
+  assert.match(channelText(ms, 1), /^\/dev\/pts\/\d+\r$/m, 'a pty, with the terminal\'s CR NL');
+  assert.match(channelText(ms, 1), /size:33 111/);
+  assert.equal(channelText(ms, 2), '', 'with a tty there is no stderr stream');
+  assert.equal(exitOf(channelText(ms, 3)), 3);
+  c.close();
+});
+
 test('port-forward over WebSocket: an HTTP request reaches httpd inside the pod', { skip, timeout: 60_000 }, async () => {
   await waitFor(async () => (await cri.execSync(await containerId('main'), ['wget', '-q', '-O', '-', 'http://127.0.0.1:8080/'], 10)).exitCode === 0, {
     what: 'httpd answering inside the pod',
