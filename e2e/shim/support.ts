@@ -40,7 +40,10 @@ export function prepareShim(h: Harness, opts: { kind?: string; extraAgentArgs?: 
   const command = opts.extraAgentArgs?.length
     ? `command = ${JSON.stringify([process.execPath, fileURLToPath(new URL('../../host/shim/testing/fake-agent-main.js', import.meta.url)), ...opts.extraAgentArgs])}\n`
     : '';
-  writeFileSync(configPath, `[hypervisor]\nkind = "${opts.kind ?? 'fake'}"\n[agent]\ndial_timeout = 30\n${command}[runtime]\nsocket_dir = "${socketDir}"\nstate_dir = "${stateDir}"\n`);
+  // A QEMU guest under TCG on the loaded test machine can take over a minute to measure its init-data and answer
+  // CreateSandbox (the agent's measurement lock holds the call): give its RPCs the time a real boot takes here.
+  const slow = opts.kind === 'qemu' ? 'create_container_timeout = 300\n' : '';
+  writeFileSync(configPath, `[hypervisor]\nkind = "${opts.kind ?? 'fake'}"\n[agent]\ndial_timeout = ${opts.kind === 'qemu' ? 300 : 30}\n${slow}${command}[runtime]\nsocket_dir = "${socketDir}"\nstate_dir = "${stateDir}"\n`);
   return {
     shimDir,
     configPath,
