@@ -271,6 +271,13 @@ test('configMap, secret and projected token volumes appear and update in place; 
   });
   const after = await until('same pods', () => converged(3));
   assert.deepEqual(after.map(containerId).sort(), pods.map(containerId).sort(), 'updated in place: no container restarted');
+  // Watched (configMapAndSecretChangeDetectionStrategy: Watch), one watch per object for all 3 pods;
+  // the update reached the pods through it (a change after the first list).
+  const watched = kubelet.api!.objects!.watched();
+  assert.equal(watched.get(`configmaps/${NS}/conf`)?.pods, 3);
+  assert.ok((watched.get(`configmaps/${NS}/conf`)?.changes ?? 0) >= 2, 'the update came by the watch');
+  assert.equal(watched.get(`secrets/${NS}/sec`)?.pods, 3);
+  assert.ok((watched.get(`configmaps/${NS}/kube-root-ca.crt`)?.pods ?? 0) >= 3, 'the kube-api-access volume');
 });
 
 test('the pod watch survives a dropped connection, an API server restart and a forced 410: no pod lost or duplicated', { skip, timeout: 400_000 }, async () => {
@@ -305,6 +312,58 @@ test('the pod watch survives a dropped connection, an API server restart and a f
   });
   // Survivors were never restarted or duplicated through all of it.
   for (const p of again) if (ids.has(containerId(p))) assert.equal(p.status.containerStatuses![0]!.restartCount, 0);
+});
+
+test('env from the API: configMapKeyRef, secretKeyRef, envFrom, fieldRef (podIP, hostIP, nodeName) and resourceFieldRef; the pod\'s own object watches go with it', { skip, timeout: 180_000 }, async () => {
+  await kubectl(cp, ['create', 'configmap', 'envcm', '-n', NS, '--from-literal=MODE=fast', '--from-literal=LEVEL=3']);
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'envs', namespace: NS, labels: { app: 'envs' } },
+    spec: {
+      automountServiceAccountToken: false,
+      terminationGracePeriodSeconds: 1,
+      containers: [
+        {
+          name: 'main',
+          image: BUSYBOX_IMAGE,
+          command: ['sh', '-c', 'exec sleep 3600'],
+          resources: { limits: { memory: '64Mi' } },
+          envFrom: [{ configMapRef: { name: 'envcm' }, prefix: 'CM_' }],
+          env: [
+            { name: 'GREETING', valueFrom: { configMapKeyRef: { name: 'conf', key: 'greeting' } } },
+            { name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'sec', key: 'password' } } },
+            { name: 'MISSING', valueFrom: { secretKeyRef: { name: 'sec', key: 'nope', optional: true } } },
+            { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+            { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+            { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+            { name: 'NODE', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+            { name: 'MEM_MI', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
+          ],
+        },
+      ],
+    },
+  };
+  await kubectl(cp, ['apply', '-f', '-'], { input: JSON.stringify(pod) });
+  const p = await until('envs Running', async () => {
+    const x = await kubectlJson<ApiPod & { status: { podIP?: string; hostIP?: string } }>(cp, ['pod', 'envs', '-n', NS]).catch(() => undefined);
+    return x?.status.phase === 'Running' && x.status.podIP && x.status.hostIP ? x : undefined;
+  });
+  const r = await cri.execSync(containerId(p), ['env'], 10);
+  const env = new Map(Buffer.from(r.stdout).toString('utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]));
+  assert.equal(env.get('CM_MODE'), 'fast');
+  assert.equal(env.get('CM_LEVEL'), '3');
+  assert.ok(['hello', 'bonjour'].includes(env.get('GREETING') ?? ''), `GREETING=${env.get('GREETING')}`);
+  assert.equal(env.get('PASSWORD'), 's3cret');
+  assert.equal(env.has('MISSING'), false);
+  assert.equal(env.get('POD_NAME'), 'envs');
+  assert.equal(env.get('POD_IP'), p.status.podIP, 'the sandbox IP, as the API shows it');
+  assert.equal(env.get('HOST_IP'), p.status.hostIP);
+  assert.equal(env.get('NODE'), NODE);
+  assert.equal(env.get('MEM_MI'), '64');
+  assert.equal(kubelet.api!.objects!.watched().get(`configmaps/${NS}/envcm`)?.pods, 1, 'its own ConfigMap is watched for it');
+  await kubectl(cp, ['delete', 'pod', 'envs', '-n', NS, '--wait=true', '--timeout=90s']);
+  await until('envcm no longer watched', () => (kubelet.api!.objects!.watched().has(`configmaps/${NS}/envcm`) ? undefined : true));
 });
 
 test('kubectl delete is graceful: the preStop hook runs before SIGTERM, then the kubelet deletes the pod', { skip, timeout: 180_000 }, async () => {

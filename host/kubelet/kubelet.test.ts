@@ -298,13 +298,15 @@ for (const [i, tc] of envSecretCases.entries()) {
 test('secret env: a missing key says which, and an unsupported valueFrom is named', () =>
   withNode(async (n) => {
     const p = testPod('senv-missing', { containers: [testContainer('main', { env: [{ name: 'A', valueFrom: { secretKeyRef: { name: 'nope', key: 'k' } } }] })] });
-    const q = testPod('senv-field', { containers: [testContainer('main', { env: [{ name: 'B', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }] })] });
+    const q = testPod('senv-file', { containers: [testContainer('main', { env: [{ name: 'B', valueFrom: { fileKeyRef: { path: 'x', key: 'k' } } }] })] });
     const o = testPod('senv-optional', { containers: [testContainer('main', { env: [{ name: 'C', valueFrom: { secretKeyRef: { name: 'nope', key: 'k', optional: true } } }] })] });
-    n.setPods([p, q, o]);
+    const f = testPod('senv-field', { containers: [testContainer('main', { env: [{ name: 'D', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }] })] });
+    n.setPods([p, q, o, f]);
     await n.step(0);
     assert.match(cstatus(n, p, 'main')?.state.waiting?.message ?? '', /couldn't find key k in secret "nope"/);
-    assert.match(cstatus(n, q, 'main')?.state.waiting?.message ?? '', /valueFrom \.fieldRef is not supported/);
+    assert.match(cstatus(n, q, 'main')?.state.waiting?.message ?? '', /valueFrom \.fileKeyRef is not supported/);
     assert.equal(phase(n, o), 'Running');
+    assert.equal(phase(n, f), 'Running', 'fieldRef is resolved');
   }));
 
 test('secret volumes: a confidential pod may mount a Secret whose files are all sealed', () =>

@@ -164,7 +164,7 @@ export class Kubelet implements PodSyncer {
     this.log = o.logger ?? silentLogger();
     const cfg = o.settings.config;
     this.events = new EventRecorder(this.log, 1000, () => this.clock.now());
-    this.volumes = new VolumeManager({ rootDir: o.settings.rootDir });
+    this.volumes = new VolumeManager({ rootDir: o.settings.rootDir, nodeName: o.settings.nodeName });
     this.probes = new ProbeManager({
       cri: o.cri,
       clock: this.clock,
@@ -404,6 +404,12 @@ export class Kubelet implements PodSyncer {
       status: this.status,
       volumes: this.volumes,
       events: this.events,
+      resync: (uids) => {
+        for (const uid of uids) {
+          const pod = this.pods.get(uid);
+          if (pod) this.workers.updatePod(uid, { type: 'sync', pod });
+        }
+      },
       log: this.log,
     });
     this.sources.push(...this.api.parts);

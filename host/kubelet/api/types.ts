@@ -75,8 +75,14 @@ export interface KeySelector {
 export interface EnvVar {
   name: string;
   value?: string;
-  /** Only secretKeyRef and configMapKeyRef (from the kubelet's local store); other sources are refused. */
-  valueFrom?: { secretKeyRef?: KeySelector; configMapKeyRef?: KeySelector; [other: string]: unknown };
+  /** Resolved by volumes/env.ts (ConfigMaps / Secrets from the API for API pods, else the local store). */
+  valueFrom?: {
+    secretKeyRef?: KeySelector;
+    configMapKeyRef?: KeySelector;
+    fieldRef?: { fieldPath: string; apiVersion?: string };
+    resourceFieldRef?: { containerName?: string; resource: string; divisor?: string | number };
+    [other: string]: unknown;
+  };
 }
 
 export interface EnvFromSource {

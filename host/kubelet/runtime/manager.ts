@@ -25,6 +25,7 @@ import type { Clock } from '../clock.js';
 import type { EventRecorder } from '../events.js';
 import { runHandler } from '../probes/handlers.js';
 import type { VolumeManager } from '../volumes/volumes.js';
+import { envNeedsPodIPs } from '../volumes/env.js';
 import { Backoff } from './backoff.js';
 import { ImageManager, ImagePullError, type PullPolicy } from './images.js';
 import { containerConfig, containerHash, podLogDir, sandboxConfig, type ResourceRunOptions } from './podspec.js';
@@ -140,6 +141,13 @@ export class RuntimeManager {
     this.tees.delete(uid);
   }
 
+  /** The sandbox's IPs (its network status), [] when it has none or is gone. */
+  private async sandboxIPs(sandboxId: string): Promise<string[]> {
+    const st = await this.o.cri.podSandboxStatus(sandboxId).catch(() => undefined);
+    const ip = st?.network?.ip;
+    return ip ? [ip, ...(st.network?.additionalIps ?? []).map((a) => a.ip).filter(Boolean)] : [];
+  }
+
   isConfidential(pod: Pod): boolean {
     try {
       return (this.o.confidentialHandlers ?? ['cocolet']).includes(this.runtimeHandler(pod));
@@ -185,7 +193,7 @@ export class RuntimeManager {
     const envs = new Map<string, { key: string; value: string }[]>();
     try {
       const confidential = this.isConfidential(pod);
-      for (const c of allContainers) envs.set(c.name, this.o.volumes.envFor(pod, c, { confidential }));
+      for (const c of allContainers) envs.set(c.name, await this.o.volumes.envFor(pod, c, { confidential }));
     } catch (e) {
       const err = toCocoletError(e, ErrorCode.FailedPrecondition, { pod: key });
       const reason = typeof err.context.reason === 'string' ? err.context.reason : 'Failed';
@@ -272,6 +280,8 @@ export class RuntimeManager {
       try {
         if (this.o.makeLogDirs !== false) mkdirSync(join(podLogDir(this.o.podLogsDir, pod), c.name), { recursive: true });
         const mounts = this.o.volumes.mountsFor(c, volumes);
+        // fieldRef status.podIP(s): known once the sandbox has its network.
+        if (envNeedsPodIPs(c)) envs.set(c.name, await this.o.volumes.envFor(pod, c, { confidential: this.isConfidential(pod), podIPs: await this.sandboxIPs(sid) }));
         id = await this.o.cri.createContainer(sid, containerConfig(pod, c, { restartCount, image: c.image, mounts, init, envs: envs.get(c.name), resources }), sbConfig, { context: ctx });
         res.changed = true;
       } catch (e) {

@@ -19,6 +19,7 @@ import { ApiPodSource } from './apipods.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
 import { restClient } from '../client/rest.js';
 import { MirrorPods } from './mirror.js';
+import { ObjectWatcher } from '../volumes/objectwatch.js';
 import type { PodConfig } from './podconfig.js';
 
 export const NODE_INFO_REFRESH_MS = 30_000;
@@ -30,6 +31,8 @@ export interface ApiWiringOptions {
   status: StatusManager;
   volumes: VolumeManager;
   events: EventRecorder;
+  /** Re-syncs pods now (their watched ConfigMaps / Secrets changed). */
+  resync?: (uids: string[]) => void;
   log: Logger;
 }
 
@@ -38,6 +41,8 @@ export interface ApiIntegration {
   writer: ApiStatusWriter;
   mirrors: MirrorPods;
   events: ApiEventSink;
+  /** The ConfigMap / Secret watches (configMapAndSecretChangeDetectionStrategy Watch). */
+  objects: ObjectWatcher | undefined;
   parts: { start(): void; stop(): void }[];
 }
 
@@ -46,7 +51,11 @@ export function startApiIntegration(o: ApiWiringOptions): Promise<ApiIntegration
   const client = kubeClient(api);
   const nodeName = o.settings.nodeName;
   const log = o.log;
-  o.volumes.setApi(client);
+  // configMapAndSecretChangeDetectionStrategy: Watch (the default) watches every ConfigMap / Secret
+  // a pod refers to and re-syncs its pods when one changes; Get (and Cache) read them at each sync.
+  const strategy = o.settings.config.configMapAndSecretChangeDetectionStrategy ?? 'Watch';
+  const objects = strategy === 'Watch' ? new ObjectWatcher({ api, fallback: client, onChange: (uids) => o.resync?.(uids), logger: log }) : undefined;
+  o.volumes.setApi(objects ?? client, { hostIPs: () => hostIPs });
 
   let hostIPs: string[] = [];
   const refreshNode = (): void =>
@@ -94,6 +103,6 @@ export function startApiIntegration(o: ApiWiringOptions): Promise<ApiIntegration
     },
     stop: () => clearTimeout(nodeTimer),
   };
-  const stoppers = { start: () => undefined, stop: () => (writer.stop(), mirrors.stop()) };
-  return Promise.resolve({ source, writer, mirrors, events, parts: [nodeInfo, source, stoppers] });
+  const stoppers = { start: () => undefined, stop: () => (writer.stop(), mirrors.stop(), objects?.stop()) };
+  return Promise.resolve({ source, writer, mirrors, events, objects, parts: [nodeInfo, source, stoppers] });
 }

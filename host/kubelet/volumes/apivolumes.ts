@@ -83,6 +83,9 @@ export interface ApiObjects {
   getConfigMap(namespace: string, name: string): Promise<{ data?: Record<string, string>; binaryData?: Record<string, string> } | undefined>;
   getSecret(namespace: string, name: string): Promise<{ data?: Record<string, string> } | undefined>;
   requestToken(namespace: string, serviceAccount: string, spec: TokenRequestSpec): Promise<{ token: string; expirationTimestamp: string }>;
+  /** Told which objects a pod refers to (a watching implementation watches them; objectwatch.ts). */
+  registerPod?(pod: Pod): void;
+  unregisterPod?(uid: string): void;
 }
 
 interface CachedToken {

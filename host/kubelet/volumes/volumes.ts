@@ -13,7 +13,7 @@
  * confidential-pod rule applies there (secrets and tokens refused unless opted in).
  *
  * API: `new VolumeManager({ rootDir, api? })`; `setApi(api)`; `await setUp(pod, { confidential })` → Map name → host path;
- * `envFor(pod, container, { confidential })` → resolved env; `mountsFor(container, paths)` → CRI mounts; `tearDown(uid)`.
+ * `await envFor(pod, container, { confidential, podIPs? })` → resolved env (env.ts); `mountsFor(container, paths)` → CRI mounts; `tearDown(uid)`.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,8 @@ import { join } from 'node:path';
 import { CocoletError, ErrorCode, toCocoletError } from '../../../shared/errors/errors.js';
 import { Annotations, podKey, type Container, type Pod } from '../api/types.js';
 import { parseQuantity } from '../config/kubeletconfig.js';
-import { allSealed, hostSecretRefused, hostSecretsAllowed, resolveEnv, type ResolvedEnv } from './secrets.js';
+import { allSealed, hostSecretRefused, hostSecretsAllowed, REASON_CONFIG_ERROR } from './secrets.js';
+import { envObjectRefs, localEnvObjects, resolveEnv, type EnvObjects, type ResolvedEnv } from './env.js';
 import { projectApiVolume, TokenManager, type ApiObjects, type ApiVolume } from './apivolumes.js';
 import { DATA_DIR_NAME, writeAtomic } from './atomic.js';
 
@@ -39,6 +40,8 @@ export interface VolumeManagerOptions {
   api?: ApiObjects;
   /** Back secret and projected volumes with tmpfs when running as root (default true, as upstream). */
   tmpfsForSecrets?: boolean;
+  /** The node's name (env fieldRef spec.nodeName of pods without one). */
+  nodeName?: string;
 }
 
 const API_VOLUME_DIRS: Record<string, string> = {
@@ -76,10 +79,13 @@ export class VolumeManager {
     if (opts.api) this.setApi(opts.api);
   }
 
-  setApi(api: ApiObjects): void {
+  setApi(api: ApiObjects, o: { hostIPs?: () => string[] } = {}): void {
     this.api = api;
     this.tokens = new TokenManager(api);
+    if (o.hostIPs) this.hostIPs = o.hostIPs;
   }
+
+  private hostIPs: () => string[] = () => [];
 
   /** When the pod's earliest service-account token is due for renewal (ms since epoch). */
   nextTokenRefresh(uid: string): number | undefined {
@@ -129,6 +135,7 @@ export class VolumeManager {
     const uid = pod.metadata.uid!;
     const out = new Map<string, string>();
     const ctx = { pod: podKey(pod) };
+    if (this.api && pod.metadata.annotations?.[Annotations.configSource] === 'api') this.api.registerPod?.(pod);
     for (const v of pod.spec.volumes ?? []) {
       const apiDir = await this.setUpApiVolume(pod, v as ApiVolume, o.confidential, o.warn);
       if (apiDir) {
@@ -212,9 +219,41 @@ export class VolumeManager {
     return path;
   }
 
-  /** The container's environment with secretKeyRef / configMapKeyRef / envFrom resolved from the local store (secrets.ts). */
-  envFor(pod: Pod, c: Container, o: { confidential: boolean }): ResolvedEnv[] {
-    return resolveEnv(pod, c, { rootDir: this.opts.rootDir, confidential: o.confidential });
+  /**
+   * The container's environment (env.ts): ConfigMaps and Secrets from the API server for API pods
+   * (the watches' stores when watched), from the local store otherwise; `podIPs` once the sandbox
+   * exists (fieldRef status.podIP).
+   */
+  async envFor(pod: Pod, c: Container, o: { confidential: boolean; podIPs?: string[] }): Promise<ResolvedEnv[]> {
+    const fromApi = this.api !== undefined && pod.metadata.annotations?.[Annotations.configSource] === 'api';
+    const objects = fromApi ? await this.apiEnvObjects(pod, c, this.api!) : localEnvObjects(this.opts.rootDir);
+    return resolveEnv(pod, c, {
+      objects,
+      confidential: o.confidential,
+      fields: { ...(this.opts.nodeName ? { nodeName: this.opts.nodeName } : {}), hostIPs: this.hostIPs(), ...(o.podIPs ? { podIPs: o.podIPs } : {}) },
+    });
+  }
+
+  /** The ConfigMaps and Secrets of the container's env, read from the API (Secret data decoded). */
+  private async apiEnvObjects(pod: Pod, c: Container, api: ApiObjects): Promise<EnvObjects> {
+    const ns = pod.metadata.namespace ?? 'default';
+    const got = new Map<string, Map<string, string> | undefined>();
+    for (const r of envObjectRefs(c)) {
+      try {
+        if (r.kind === 'configmap') {
+          const cm = await api.getConfigMap(ns, r.name);
+          got.set(`${r.kind}/${r.name}`, cm ? new Map(Object.entries(cm.data ?? {})) : undefined);
+        } else {
+          const sec = await api.getSecret(ns, r.name);
+          got.set(`${r.kind}/${r.name}`, sec ? new Map(Object.entries(sec.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')])) : undefined);
+        }
+      } catch (e) {
+        throw new CocoletError(ErrorCode.Unavailable, `couldn't get ${r.kind} ${ns}/${r.name} for the env of container ${c.name}: ${(e as Error).message}`, {
+          context: { pod: podKey(pod), container: c.name, reason: REASON_CONFIG_ERROR },
+        });
+      }
+    }
+    return { get: (kind, name) => got.get(`${kind}/${name}`) };
   }
 
   mountsFor(c: Container, paths: Map<string, string>): CriMount[] {
@@ -230,6 +269,7 @@ export class VolumeManager {
   /** Unmounts and removes everything of the pod. */
   tearDown(uid: string): void {
     this.tokens?.forget(uid);
+    this.api?.unregisterPod?.(uid);
     const dir = this.podDir(uid);
     for (const m of mountsUnder(dir)) spawnSync('umount', ['-l', m]);
     rmSync(dir, { recursive: true, force: true });
