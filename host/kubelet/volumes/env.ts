@@ -25,7 +25,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CocoletError, ErrorCode } from '../../../shared/errors/errors.js';
 import { podKey, type Container, type Pod } from '../api/types.js';
-import { resourceFieldValue } from './apivolumes.js';
+import { fieldRefValue, resourceFieldValue } from './apivolumes.js';
 import { REASON_CONFIG_ERROR, hostSecretRefused, hostSecretsAllowed, isSealedValue, storeKeys } from './secrets.js';
 
 export interface ResolvedEnv {
@@ -81,19 +81,10 @@ export function envObjectRefs(c: Container): { kind: EnvObjectKind; name: string
   return [...out.values()];
 }
 
-const FIELD_SUBSCRIPT = /^metadata\.(labels|annotations)\['(.+)'\]$/;
-
-/** The value of an env `fieldRef` (the fields upstream allows in env). */
+/** The value of an env `fieldRef`: the pod's metadata as for downwardAPI volumes, plus spec and status fields. */
 export function envFieldValue(pod: Pod, fieldPath: string, f: EnvFields = {}): string {
-  const md = pod.metadata;
   const spec = pod.spec as Pod['spec'] & { serviceAccountName?: string; serviceAccount?: string };
   switch (fieldPath) {
-    case 'metadata.name':
-      return md.name;
-    case 'metadata.namespace':
-      return md.namespace ?? 'default';
-    case 'metadata.uid':
-      return md.uid ?? '';
     case 'spec.nodeName':
       return spec.nodeName ?? f.nodeName ?? '';
     case 'spec.serviceAccountName':
@@ -106,11 +97,12 @@ export function envFieldValue(pod: Pod, fieldPath: string, f: EnvFields = {}): s
       return f.podIPs?.[0] ?? '';
     case 'status.podIPs':
       return (f.podIPs ?? []).join(',');
-    default: {
-      const m = FIELD_SUBSCRIPT.exec(fieldPath);
-      if (m) return (m[1] === 'labels' ? md.labels : md.annotations)?.[m[2]!] ?? '';
-      throw new Error(`fieldRef ${fieldPath} is not supported`);
-    }
+    default:
+      try {
+        return fieldRefValue(pod, fieldPath);
+      } catch {
+        throw new Error(`fieldRef ${fieldPath} is not supported`);
+      }
   }
 }
 
