@@ -49,6 +49,35 @@ export interface AgentOptions {
 /** Agent settings carried in init-data key `cocolet-agent.json` (measured with the rest). */
 export interface AgentSettings {
   insecureRegistries?: string[];
+  /** Registry host → host[:port] of a mirror that serves its images (e.g. the node's registry as 10.0.2.2:PORT). */
+  registryMirrors?: Record<string, string>;
+}
+
+const HOST_PORT = /^[A-Za-z0-9.-]+(:[0-9]{1,5})?$/;
+
+/** Parses and checks the `cocolet-agent.json` settings; throws naming the bad field. */
+export function parseAgentSettings(text: string): AgentSettings {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new CocoletError(ErrorCode.ConfigInvalid, `init-data ${INITDATA_SETTINGS_KEY} is not JSON`);
+  }
+  const bad = (field: string): CocoletError => new CocoletError(ErrorCode.ConfigInvalid, `init-data ${INITDATA_SETTINGS_KEY}: ${field} must be ${field === 'insecureRegistries' ? 'a list of host[:port]' : 'an object of registry host to mirror host[:port]'}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new CocoletError(ErrorCode.ConfigInvalid, `init-data ${INITDATA_SETTINGS_KEY} is not a JSON object`);
+  const { insecureRegistries, registryMirrors } = raw as Record<string, unknown>;
+  const settings: AgentSettings = {};
+  if (insecureRegistries !== undefined) {
+    if (!Array.isArray(insecureRegistries) || !insecureRegistries.every((h) => typeof h === 'string' && HOST_PORT.test(h))) throw bad('insecureRegistries');
+    settings.insecureRegistries = insecureRegistries as string[];
+  }
+  if (registryMirrors !== undefined) {
+    if (typeof registryMirrors !== 'object' || registryMirrors === null || Array.isArray(registryMirrors)) throw bad('registryMirrors');
+    const entries = Object.entries(registryMirrors);
+    if (!entries.every(([k, v]) => HOST_PORT.test(k) && typeof v === 'string' && HOST_PORT.test(v))) throw bad('registryMirrors');
+    settings.registryMirrors = Object.fromEntries(entries) as Record<string, string>;
+  }
+  return settings;
 }
 
 export const INITDATA_POLICY_KEY = 'policy.json';
@@ -111,14 +140,7 @@ export class Agent {
       throw new CocoletError(ErrorCode.PolicyInvalid, 'init-data carries a Rego policy; cocolet-agent needs policy.json');
     }
     const policy = id.data[INITDATA_POLICY_KEY] !== undefined ? parsePolicy(id.data[INITDATA_POLICY_KEY]) : CONFIDENTIAL_DEFAULT_POLICY;
-    let settings: AgentSettings = {};
-    if (id.data[INITDATA_SETTINGS_KEY] !== undefined) {
-      try {
-        settings = JSON.parse(id.data[INITDATA_SETTINGS_KEY]) as AgentSettings;
-      } catch {
-        throw new CocoletError(ErrorCode.ConfigInvalid, `init-data ${INITDATA_SETTINGS_KEY} is not JSON`);
-      }
-    }
+    const settings = id.data[INITDATA_SETTINGS_KEY] !== undefined ? parseAgentSettings(id.data[INITDATA_SETTINGS_KEY]) : {};
     log.info({ policy: policy.name, algorithm: id.algorithm, digest: id.digest.toString('hex') }, 'init-data read; policy loaded (in force once measured)');
     return { policy, settings };
   }
@@ -154,7 +176,7 @@ export class Agent {
     // The container runtime (runc, image pull, unpacking) loads on the first request that needs it.
     const containers = (): Promise<ContainerManager> => (this.containersLoading ??= import('./runtime-loader.js').then((m) => {
       this.containers = m.createContainerManager({
-        stateDir: this.o.stateDir, runcBinary: this.o.runcBinary, noPivot, insecureRegistries: settings.insecureRegistries ?? [],
+        stateDir: this.o.stateDir, runcBinary: this.o.runcBinary, noPivot, insecureRegistries: settings.insecureRegistries ?? [], registryMirrors: settings.registryMirrors ?? {},
         sharedRoot: copyRoot, processMode: this.o.processMode, gate, logger: log,
         secrets: new ContainerSecrets({ hub: dataHubFactory(() => this.initdata, log), logger: log }),
       });

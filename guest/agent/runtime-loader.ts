@@ -17,6 +17,7 @@ export interface RuntimeOptions {
   /** runc must not pivot_root (the root is the initramfs). */
   noPivot: boolean;
   insecureRegistries: string[];
+  registryMirrors: Record<string, string>;
   /** Where the guest's `/` is for CopyFile-d files. */
   sharedRoot: string;
   processMode: boolean;
@@ -27,7 +28,7 @@ export interface RuntimeOptions {
 }
 
 export function createContainerManager(o: RuntimeOptions): ContainerManager {
-  const images = new ImageStore({ root: join(o.stateDir, 'images'), logger: o.logger, insecureRegistries: o.insecureRegistries });
+  const images = new ImageStore({ root: join(o.stateDir, 'images'), logger: o.logger, insecureRegistries: o.insecureRegistries, registryMirrors: o.registryMirrors });
   const runc = new Runc({ binary: o.runcBinary, root: join(o.stateDir, 'runc'), noPivot: o.noPivot });
   const cgroupParent = `/cocolet-${digestOf('sha256', Buffer.from(o.stateDir)).toString('hex').slice(0, 8)}`;
   const gate = o.gate;

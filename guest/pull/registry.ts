@@ -1,7 +1,8 @@
 /**
  * OCI distribution client (pull only): resolves a manifest (following an index to linux/amd64),
  * fetches the config and layers, and verifies every digest before anything is used. Anonymous
- * bearer-token auth is supported; plain HTTP only for registries listed as insecure.
+ * bearer-token auth is supported; plain HTTP only for registries listed as insecure; a registry may
+ * be served by a mirror named in the agent's settings.
  */
 import { createHash } from 'node:crypto';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
@@ -37,6 +38,12 @@ export interface ImageConfig {
 export interface RegistryOptions {
   /** host[:port] of registries reached over plain HTTP. */
   insecureRegistries?: readonly string[];
+  /**
+   * Registry host → the host[:port] that serves its repositories instead (the image keeps its
+   * name; digests are verified as for any pull). Whether plain HTTP is used is decided for the
+   * mirror, by `insecureRegistries`.
+   */
+  registryMirrors?: Readonly<Record<string, string>>;
   fetch?: typeof fetch;
   timeoutMs?: number;
 }
@@ -58,8 +65,9 @@ export class RegistryClient {
   }
 
   private base(): string {
-    const insecure = this.opts.insecureRegistries?.includes(this.ref.registry) ?? false;
-    return `${insecure ? 'http' : 'https'}://${this.ref.registry}/v2/${this.ref.repository}`;
+    const host = (Object.hasOwn(this.opts.registryMirrors ?? {}, this.ref.registry) ? this.opts.registryMirrors![this.ref.registry] : undefined) ?? this.ref.registry;
+    const insecure = this.opts.insecureRegistries?.includes(host) ?? false;
+    return `${insecure ? 'http' : 'https'}://${host}/v2/${this.ref.repository}`;
   }
 
   private async get(path: string, accept: string[] | undefined, limit: number): Promise<{ body: Buffer; type: string }> {
