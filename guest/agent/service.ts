@@ -73,6 +73,9 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
       return {};
     },
     async createContainer(req) {
+      // A pod's containers share its hostname (the sandbox's UTS namespace under runc): the host
+      // sends it once, in CreateSandbox, and a container's spec carries none of its own.
+      if (req.OCI && !req.OCI.Hostname && sandbox?.hostname) req.OCI.Hostname = sandbox.hostname;
       await (await d.containers()).create(req);
       return {};
     },

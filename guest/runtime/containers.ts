@@ -281,6 +281,9 @@ export class ContainerManager {
     if (!pp || pp.Args.length === 0) throw new CocoletError(ErrorCode.InvalidArgument, 'exec needs a command', { context: { container: c.id } });
     const proc = { ...c.config.process, args: [...pp.Args], env: pp.Env.length > 0 ? [...pp.Env] : c.config.process.env, cwd: pp.Cwd || c.config.process.cwd, user: { uid: pp.User?.UID ?? c.config.process.user.uid, gid: pp.User?.GID ?? c.config.process.user.gid }, terminal: pp.Terminal };
     const helper = pp.Terminal ? this.ptyHelper(c.id) : undefined;
+    // an exec'd process keeps the container's supplementary groups (admitted at CreateContainer), as under runc
+    const groups = c.config.process.user.additionalGids;
+    if (groups?.length) proc.user = { ...proc.user, additionalGids: [...groups] } as typeof proc.user;
     const dir = join(c.dir, 'exec', req.execId);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'process.json'), JSON.stringify(proc));

@@ -19,17 +19,38 @@ const cases: { name: string; run: () => void }[] = [
     },
   },
   {
-    name: 'host capabilities, devices, hooks and namespace paths never reach runc',
+    name: 'host devices, hooks and namespace paths never reach runc; without capability sets the defaults',
     run: () => {
       const c = buildRuncConfig({
-        spec: spec({ Process: { Args: ['x'], Capabilities: { Bounding: ['CAP_SYS_ADMIN'] } }, Linux: { Devices: [{ Path: '/dev/kvm' }], Namespaces: [{ Type: 'network', Path: '/proc/1/ns/net' }] }, Hooks: { Prestart: [{ Path: '/evil' }] } }),
+        spec: spec({ Process: { Args: ['x'] }, Linux: { Devices: [{ Path: '/dev/kvm' }], Namespaces: [{ Type: 'network', Path: '/proc/1/ns/net' }] }, Hooks: { Prestart: [{ Path: '/evil' }] } }),
         rootfs: '/r', cgroupsPath: '/g/c', allowHostMounts: false,
       });
       assert.deepEqual(c.process.capabilities.bounding, DEFAULT_CAPABILITIES);
+      assert.equal('sysctl' in c.linux, false);
       assert.deepEqual(c.linux.namespaces.map((n) => n.type), ['pid', 'ipc', 'uts', 'mount']);
       assert.equal('devices' in c.linux, false);
       assert.equal('hooks' in c, false);
       assert.equal(c.process.noNewPrivileges, true);
+    },
+  },
+  {
+    name: 'the request\'s capability sets and sysctls (the policy gate admitted them) reach runc',
+    run: () => {
+      const c = buildRuncConfig({
+        spec: spec({ Process: { Args: ['x'], Capabilities: { Bounding: ['CAP_NET_ADMIN'], Effective: ['CAP_NET_ADMIN'], Permitted: ['CAP_NET_ADMIN'], Ambient: ['CAP_NET_ADMIN'] } }, Linux: { Sysctl: { 'kernel.shm_rmid_forced': '1' } } }),
+        rootfs: '/r', cgroupsPath: '/g/c', allowHostMounts: false,
+      });
+      assert.deepEqual(c.process.capabilities, { bounding: ['CAP_NET_ADMIN'], effective: ['CAP_NET_ADMIN'], permitted: ['CAP_NET_ADMIN'], ambient: ['CAP_NET_ADMIN'] });
+      assert.deepEqual(c.linux.sysctl, { 'kernel.shm_rmid_forced': '1' });
+    },
+  },
+  {
+    name: 'masked and read-only paths: the host may add to the template\'s, never remove one',
+    run: () => {
+      const c = buildRuncConfig({ spec: spec({ Process: { Args: ['x'] }, Linux: { MaskedPaths: ['/bin/ls', 'relative', '/a/../b'], ReadonlyPaths: [] } }), rootfs: '/r', cgroupsPath: '/g', allowHostMounts: false });
+      assert.ok(c.linux.maskedPaths.includes('/proc/kcore') && c.linux.maskedPaths.includes('/bin/ls'));
+      assert.ok(!c.linux.maskedPaths.includes('relative') && !c.linux.maskedPaths.includes('/a/../b'));
+      assert.ok(c.linux.readonlyPaths.includes('/proc/sys'));
     },
   },
   {

@@ -1,8 +1,10 @@
 /**
  * Builds the runc config.json for a container from the host's OCI spec — sanitised: the agent
  * starts from its own safe template and takes from the host only the process (argv, env, cwd,
- * user), hostname, resource limits and the mounts the policy allowed. No host-chosen devices,
- * capabilities, hooks, namespaces paths, seccomp-off or sysctls reach runc.
+ * user), hostname, resource limits, and what the policy gate checked before this runs: the mounts,
+ * the capability sets (each a subset of the policy's `capabilities`) and the sysctls (exact
+ * key = value of the policy's `sysctls`). The host may add masked and read-only paths, never remove
+ * the template's. No host-chosen devices, hooks, namespace paths or seccomp-off reach runc.
  */
 import type { Spec, LinuxResources as PbResources } from '../../shared/gen/kata/oci_pb.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
@@ -20,7 +22,7 @@ export interface RuncConfig {
     args: string[];
     env: string[];
     cwd: string;
-    capabilities: Record<'bounding' | 'effective' | 'permitted', string[]>;
+    capabilities: Record<'bounding' | 'effective' | 'permitted', string[]> & { inheritable?: string[]; ambient?: string[] };
     rlimits: { type: string; hard: number; soft: number }[];
     noNewPrivileges: boolean;
   };
@@ -31,6 +33,7 @@ export interface RuncConfig {
     namespaces: { type: string }[];
     cgroupsPath: string;
     resources?: Record<string, unknown>;
+    sysctl?: Record<string, string>;
     maskedPaths: string[];
     readonlyPaths: string[];
   };
@@ -106,7 +109,14 @@ export function buildRuncConfig(i: BuildSpecInput): RuncConfig {
     mounts.push({ destination: m.destination, type: bind ? 'bind' : m.type, source, options });
     taken.add(m.destination);
   }
+  // The request's capability sets (the gate admitted each as a subset of the policy's); none: the defaults.
+  const rc = p?.Capabilities;
   const caps = [...DEFAULT_CAPABILITIES];
+  const capabilities: RuncConfig['process']['capabilities'] = rc
+    ? { bounding: [...rc.Bounding], effective: [...rc.Effective], permitted: [...rc.Permitted], ...(rc.Inheritable.length ? { inheritable: [...rc.Inheritable] } : {}), ...(rc.Ambient.length ? { ambient: [...rc.Ambient] } : {}) }
+    : { bounding: caps, effective: caps, permitted: caps };
+  const sysctl = Object.entries(i.spec?.Linux?.Sysctl ?? {});
+  const union = (mine: readonly string[], theirs: readonly string[] | undefined): string[] => [...new Set([...mine, ...(theirs ?? []).filter((x) => x.startsWith('/') && !hasTraversal(x))])];
   return {
     ociVersion: '1.0.2',
     process: {
@@ -115,7 +125,7 @@ export function buildRuncConfig(i: BuildSpecInput): RuncConfig {
       args,
       env: mergeEnv(img?.Env ?? ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], p?.Env ?? []),
       cwd: p?.Cwd || img?.WorkingDir || '/',
-      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      capabilities,
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
@@ -126,8 +136,9 @@ export function buildRuncConfig(i: BuildSpecInput): RuncConfig {
       namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       cgroupsPath: i.cgroupsPath,
       ...(resourcesJson(i.spec?.Linux?.Resources) ? { resources: resourcesJson(i.spec?.Linux?.Resources) } : {}),
-      maskedPaths: MASKED,
-      readonlyPaths: READONLY,
+      ...(sysctl.length ? { sysctl: Object.fromEntries(sysctl) } : {}),
+      maskedPaths: union(MASKED, i.spec?.Linux?.MaskedPaths),
+      readonlyPaths: union(READONLY, i.spec?.Linux?.ReadonlyPaths),
     },
   };
 }
