@@ -4,7 +4,7 @@
  * development and tests only, and it says so in its logs.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -129,7 +129,8 @@ export class ProcessHypervisor implements Hypervisor {
       const deadline = Date.now() + 20_000;
       while (!existsSync(agentSocket)) {
         if (gone || Date.now() > deadline) {
-          throw new CocoletError(ErrorCode.VmFailed, 'agent process did not start; see its log', { context: { sandbox: o.id, log: consoleLog } });
+          const why = gone ? lastAgentError(consoleLog) : undefined;
+          throw new CocoletError(ErrorCode.VmFailed, `agent process did not start${why ? `: ${why}` : '; see its log'}`, { context: { sandbox: o.id, log: consoleLog } });
         }
         await delay(3); // the agent needs ~100 ms; a short poll keeps the wait close to its real start
       }
@@ -145,4 +146,28 @@ export class ProcessHypervisor implements Hypervisor {
       throw e;
     }
   }
+}
+
+/**
+ * The reason an agent process that exited at start gave, from the last error line of its log (pino
+ * JSON: `msg` and `err.message`), at most 300 characters. The process agent is not confidential, so
+ * its own log may be repeated to containerd; undefined when there is none.
+ */
+export function lastAgentError(logPath: string): string | undefined {
+  let text = '';
+  try {
+    text = readFileSync(logPath, 'utf8').slice(-16_384);
+  } catch {
+    return undefined;
+  }
+  for (const line of text.trim().split('\n').reverse()) {
+    try {
+      const j = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
+      if ((j.level ?? 0) < 50) continue;
+      return [j.msg, j.err?.message].filter(Boolean).join(': ').slice(0, 300) || undefined;
+    } catch {
+      continue;
+    }
+  }
+  return undefined;
 }
