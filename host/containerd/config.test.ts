@@ -50,6 +50,13 @@ test('CNI conflist: bridge with host-local IPAM, then portmap for hostPorts, no 
   assert.equal(c.plugins[0]!.ipam.ranges[0]![0]!.subnet, '10.150.3.0/24');
 });
 
+test('registry mirrors become the CRI plugin\'s plain-HTTP mirror endpoints', () => {
+  const text = renderContainerdConfig({ dir: '/x/run', bridge: 'b', subnet: '10.1.0.0/24', registryMirrors: { 'registry.k8s.io': ['127.0.0.1:5000'] } });
+  const cri = (parse(text) as { plugins: Record<string, { registry?: { mirrors: Record<string, { endpoint: string[] }> } }> }).plugins['io.containerd.grpc.v1.cri']!;
+  assert.deepEqual(cri.registry?.mirrors['registry.k8s.io']?.endpoint, ['http://127.0.0.1:5000']);
+  assert.doesNotMatch(renderContainerdConfig({ dir: '/x/run', bridge: 'b', subnet: '10.1.0.0/24' }), /registry/);
+});
+
 test('CNI conflist: bridge names longer than 15 characters are refused', () => {
   assert.throws(() => renderCniConflist({ bridge: 'a'.repeat(16), subnet: '10.1.0.0/24', ipamDir: '/x' }), RangeError);
 });

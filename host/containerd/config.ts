@@ -89,6 +89,8 @@ export interface ContainerdConfigOptions {
   cocoletConfigPath?: string;
   /** Extra runtime handlers: name → runtime_type (e.g. for tests of other shims). */
   extraRuntimes?: Record<string, { runtimeType: string; podAnnotations?: string[]; /** options.ConfigPath (e.g. a second cocolet handler's shim config) */ configPath?: string }>;
+  /** Registry host → plain-HTTP mirror endpoints (`host:port`) the CRI plugin pulls from instead. */
+  registryMirrors?: Record<string, string[]>;
 }
 
 export function renderCniConflist(opts: CniOptions): string {
@@ -144,6 +146,9 @@ export function renderContainerdConfig(opts: ContainerdConfigOptions): string {
         enable_selinux: false,
         cni: { bin_dir: opts.cniBinDir ?? DEFAULT_CNI_BIN_DIR, conf_dir: l.cniConfDir, max_conf_num: 1 },
         containerd: { snapshotter: 'overlayfs', default_runtime_name: 'runc', runtimes },
+        ...(opts.registryMirrors
+          ? { registry: { mirrors: Object.fromEntries(Object.entries(opts.registryMirrors).map(([host, eps]) => [host, { endpoint: eps.map((e) => `http://${e}`) }])) } }
+          : {}),
       },
     },
   };

@@ -38,9 +38,55 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** An OCI image layout with one layer holding busybox and its applets; returns the layout dir. */
-export function buildBusyboxLayout(dir: string, busybox = '/bin/busybox', tag = REGISTRY_BUSYBOX_TAG): string {
-  const rootfs = join(dir, 'rootfs');
+/** The image config fields the layouts here set (OCI image config `config`). */
+export interface LayoutImageConfig {
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  Env?: string[];
+  WorkingDir?: string;
+  User?: string;
+}
+
+const sha = (b: Uint8Array): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
+
+/** A deterministic tar of `dir`'s contents (root-owned, mtime 0, sorted). */
+export function tarDirectory(dir: string): Buffer {
+  return execFileSync('tar', ['-C', dir, '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '--sort=name', '-cf', '-', '.'], { maxBuffer: 1 << 28 });
+}
+
+/**
+ * Writes an OCI image layout at `layout` with the given uncompressed layer tars (bottom first,
+ * each gzipped) and image config, its one manifest tagged `tag`; returns `layout`.
+ */
+export function writeOciLayout(layout: string, o: { layers: Buffer[]; config: LayoutImageConfig; tag: string }): string {
+  rmSync(layout, { recursive: true, force: true });
+  mkdirSync(join(layout, 'blobs/sha256'), { recursive: true });
+  const put = (b: Buffer): { digest: string; size: number } => {
+    const d = sha(b);
+    writeFileSync(join(layout, 'blobs/sha256', d.slice(7)), b);
+    return { digest: d, size: b.length };
+  };
+  const layers = o.layers.map((tar) => put(gzipSync(tar)));
+  const cfg = put(Buffer.from(JSON.stringify({
+    architecture: 'amd64', os: 'linux',
+    config: { Entrypoint: null, Cmd: ['/bin/sh'], Env: ['PATH=/bin'], WorkingDir: '/', ...o.config },
+    rootfs: { type: 'layers', diff_ids: o.layers.map(sha) },
+  })));
+  const man = put(Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg },
+    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...l })),
+  })));
+  writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  writeFileSync(join(layout, 'index.json'), JSON.stringify({
+    schemaVersion: 2,
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...man, annotations: { 'org.opencontainers.image.ref.name': o.tag } }],
+  }));
+  return layout;
+}
+
+/** A root filesystem directory with busybox and its applets in /bin and a root-only passwd/group. */
+export function busyboxRootfs(rootfs: string, busybox = '/bin/busybox'): string {
   rmSync(rootfs, { recursive: true, force: true });
   mkdirSync(join(rootfs, 'bin'), { recursive: true });
   for (const d of ['etc', 'tmp', 'proc', 'sys', 'dev', 'root']) mkdirSync(join(rootfs, d), { recursive: true });
@@ -51,33 +97,13 @@ export function buildBusyboxLayout(dir: string, busybox = '/bin/busybox', tag = 
   }
   writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
   writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\n');
-  const tar = execFileSync('tar', ['-C', rootfs, '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '--sort=name', '-cf', '-', '.'], { maxBuffer: 1 << 28 });
-  const gz = gzipSync(tar);
-  const sha = (b: Uint8Array): string => 'sha256:' + createHash('sha256').update(b).digest('hex');
-  const layout = join(dir, 'oci');
-  mkdirSync(join(layout, 'blobs/sha256'), { recursive: true });
-  const put = (b: Buffer): { digest: string; size: number } => {
-    const d = sha(b);
-    writeFileSync(join(layout, 'blobs/sha256', d.slice(7)), b);
-    return { digest: d, size: b.length };
-  };
-  const layer = put(gz);
-  const cfg = put(Buffer.from(JSON.stringify({
-    architecture: 'amd64', os: 'linux',
-    config: { Entrypoint: null, Cmd: ['/bin/sh'], Env: ['PATH=/bin'], WorkingDir: '/' },
-    rootfs: { type: 'layers', diff_ids: [sha(tar)] },
-  })));
-  const man = put(Buffer.from(JSON.stringify({
-    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
-  })));
-  writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(join(layout, 'index.json'), JSON.stringify({
-    schemaVersion: 2,
-    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...man, annotations: { 'org.opencontainers.image.ref.name': tag } }],
-  }));
-  return layout;
+  return rootfs;
+}
+
+/** An OCI image layout with one layer holding busybox and its applets; returns the layout dir. */
+export function buildBusyboxLayout(dir: string, busybox = '/bin/busybox', tag = REGISTRY_BUSYBOX_TAG): string {
+  const rootfs = busyboxRootfs(join(dir, 'rootfs'), busybox);
+  return writeOciLayout(join(dir, 'oci'), { layers: [tarDirectory(rootfs)], config: {}, tag });
 }
 
 export interface LocalRegistryOptions {
@@ -156,16 +182,21 @@ export interface PushOptions {
   tag?: string;
 }
 
+/** Pushes the OCI layout's image tagged `tag` to `ref` (`host/repo:tag`) with skopeo. */
+export function pushLayout(layout: string, tag: string, ref: string): void {
+  try {
+    execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:${tag}`, `docker://${ref}`], { stdio: 'pipe' });
+  } catch (e) {
+    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim().split('\n').pop() ?? '';
+    throw new CocoletError(ErrorCode.FailedPrecondition, `skopeo could not push ${ref}: ${stderr}`, { context: { ref } });
+  }
+}
+
 /** Builds the busybox OCI layout and pushes it with skopeo; returns `127.0.0.1:PORT/repo:tag`. */
 export function pushBusybox(r: Pick<LocalRegistry, 'host'>, o: PushOptions): string {
   const tag = o.tag ?? REGISTRY_BUSYBOX_TAG;
   const layout = buildBusyboxLayout(o.workDir, o.busybox, tag);
   const ref = `${r.host}/${o.repo ?? REGISTRY_BUSYBOX_REPO}:${tag}`;
-  try {
-    execFileSync('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:${tag}`, `docker://${ref}`], { stdio: 'pipe' });
-  } catch (e) {
-    const stderr = (e as { stderr?: Buffer }).stderr?.toString().trim().split('\n').pop() ?? '';
-    throw new CocoletError(ErrorCode.FailedPrecondition, `skopeo could not push the busybox image: ${stderr}`, { context: { ref } });
-  }
+  pushLayout(layout, tag, ref);
   return ref;
 }
