@@ -34,7 +34,7 @@ if (files.length === 0) {
 // The guest image is built once per run, before any test, so that every VM test finds it (tests
 // never build it themselves concurrently). Unchanged inputs make this a quick fingerprint check.
 const builder = join(dist, 'guest', 'image', 'build.js');
-const needsGuest = files.some((f) => /e2e[\\/](guest|shim|kubelet|cluster)[\\/]/.test(f));
+const needsGuest = files.some((f) => /e2e[\\/](guest|shim|kubelet|cluster|conformance)[\\/]/.test(f));
 if (needsGuest && existsSync(builder) && process.env.COCOLET_SKIP_GUEST_IMAGE !== '1') {
   const r = spawnSync(process.execPath, [builder], { cwd: root, encoding: 'utf8', env: { ...process.env, COCOLET_ROOT: root } });
   if (r.status === 0) console.log(`run-tests: ${(r.stdout.split('\n')[0] ?? '').trim()}`);
