@@ -1,7 +1,8 @@
 /**
  * Pod networking of cocolet pods through real containerd with CNI (bridge + host-local + portmap):
  * busybox httpd in a cocolet pod answers at the pod IP from the host and from a runc pod, through a
- * hostPort on the node, and through CRI PortForward (containerd's streaming server over WebSocket).
+ * hostPort on the node, and through CRI PortForward (containerd's streaming server over WebSocket);
+ * the container's /etc/resolv.conf is the sandbox's DNS config.
  * `process`: the agent joins the pod's network namespace; `qemu`: the VM's tap is joined to the
  * pod's veth with tc mirred and the guest configured through UpdateInterface / UpdateRoutes. Nothing
  * is left behind (no tap, no VM, no shim).
@@ -91,6 +92,7 @@ export function podNetworkSuite(kind: 'process' | 'qemu', opts: { skipReason?: (
       logDirectory: h.tempDir('ccl-'),
       ...(handler === 'cocolet' ? { annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': initdata } } : {}),
       ...(hostPort ? { portMappings: [{ protocol: Protocol.TCP, containerPort: PORT, hostPort }] } : {}),
+      dnsConfig: { servers: ['10.96.0.10'], searches: ['svc.cocolet.test'], options: ['ndots:5'] },
       linux: { securityContext: { namespaceOptions: {} } },
     };
   }
@@ -116,6 +118,12 @@ export function podNetworkSuite(kind: 'process' | 'qemu', opts: { skipReason?: (
     const server = await runPod(`net-${kind}`, 'cocolet', image, ['/bin/sh', '-c', `mkdir -p /www && echo ${page} > /www/index.html && exec httpd -f -p ${PORT} -h /www`], hostPort);
     const podIp = (await cri.podSandboxStatus(server.pod))?.network?.ip ?? '';
     assert.match(podIp, /^10\.\d+\.\d+\.\d+$/, 'CNI gave the pod an address');
+
+    // DNS: containerd's resolv.conf for the sandbox's DNS config, copied into the guest and bound in
+    const resolv = await cri.execSync(server.ctr, ['cat', '/etc/resolv.conf'], 20);
+    assert.equal(resolv.exitCode, 0, Buffer.from(resolv.stderr).toString());
+    const resolvText = Buffer.from(resolv.stdout).toString();
+    for (const line of ['nameserver 10.96.0.10', 'search svc.cocolet.test', 'options ndots:5']) assert.ok(resolvText.split('\n').includes(line), `${line} in ${JSON.stringify(resolvText)}`);
 
     // from the host, at the pod IP (over the CNI bridge)
     const fromHost = await waitFor(async () => (await httpGet(podIp, PORT).catch(() => undefined))?.body.includes(page) ? true : undefined, { what: `httpd answering at ${podIp}:${PORT}`, timeoutMs: 60_000, intervalMs: 250 });

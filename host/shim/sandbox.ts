@@ -14,7 +14,8 @@ import type { Logger } from '../../shared/log/logger.js';
 import { CocoletError, ErrorCode, isCocoletError } from '../../shared/errors/errors.js';
 import { delay } from '../../shared/lifecycle/disposables.js';
 import type { Mount } from '../../shared/gen/containerd/types/mount_pb.js';
-import type { Process } from '../../shared/gen/kata/oci_pb.js';
+import { MountSchema, type Process, type Spec } from '../../shared/gen/kata/oci_pb.js';
+import { create } from '@bufbuild/protobuf';
 import type { StorageSchema } from '../../shared/gen/kata/agent_pb.js';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { TaskCreateSchema, TaskStartSchema, TaskExitSchema, TaskDeleteSchema, TaskExecAddedSchema, TaskExecStartedSchema, TaskOOMSchema, TaskPausedSchema, TaskResumedSchema } from '../../shared/gen/containerd/events/task_pb.js';
@@ -23,6 +24,7 @@ import { sandboxSettings, type ShimConfig } from './config.js';
 import { logInitData } from './initdata.js';
 import { readSpec, taskRole, sharesHostNetwork, CRI_IMAGE_NAME, HOST_NETWORK_REFUSED, type OciSpec, type TaskRole } from './bundle.js';
 import { prepareVmNetwork } from './network/index.js';
+import { resolvConfCopy } from './network/dns.js';
 import type { PodNetwork } from './network/pod-network.js';
 import { convertProcess, convertResources, convertSpec } from './spec.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
@@ -335,6 +337,7 @@ export class Sandbox {
       const { spec: agentSpec, droppedMounts } = convertSpec(spec, rootPath, { hostCpuset: kind === 'process' });
       if (droppedMounts.length) log.info({ mounts: droppedMounts }, 'host bind mounts are not passed into the sandbox');
       try {
+        if (kind !== 'fake') await this.copyResolvConf(spec, input.id, agentSpec.Mounts);
         await this.agent.createContainer({ containerId: input.id, execId: input.id, OCI: agentSpec, storages }, { timeoutMs: this.opts.config.agent.createContainerTimeoutS * 1000 });
       } catch (e) {
         if (c.mounted) unmountRootfs(input.bundle);
@@ -346,6 +349,14 @@ export class Sandbox {
     this.opts.events.publish(TOPIC.create, TaskCreateSchema, { containerId: input.id, bundle: input.bundle, rootfs: input.rootfs, io: { stdin: input.stdin, stdout: input.stdout, stderr: input.stderr, terminal: input.terminal }, pid: c.init.pid });
     log.info({ role }, 'task created');
     return c.init.pid;
+  }
+
+  /** The pod's resolv.conf into the guest (CopyFile) and a bind of the copy in the container (network/dns.ts). */
+  private async copyResolvConf(spec: OciSpec, containerId: string, mounts: Spec['Mounts']): Promise<void> {
+    const f = resolvConfCopy(spec, containerId);
+    if (!f) return;
+    await this.agent.copyFile({ path: f.path, fileSize: BigInt(f.data.length), fileMode: 0o100644, dirMode: 0o40755, offset: 0n, data: f.data });
+    mounts.push(create(MountSchema, f.mount));
   }
 
   async start(id: string, execId: string): Promise<number> {
