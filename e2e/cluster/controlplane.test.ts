@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Harness } from '../../shared/testing/harness.js';
 import type { ControlPlane } from '../../host/cluster/controlplane.js';
 import { ensureRuntimeClass } from '../../host/cluster/admin.js';
+import { vmOverheadFor } from '../../host/node/overhead.js';
 import { clusterSkipReason, kubectl, kubectlJson, kubectlRun, startCluster } from '../support/cluster.js';
 
 const skip = clusterSkipReason();
@@ -48,12 +49,23 @@ describe('local control plane', { skip }, () => {
     await kubectl(c, ['delete', 'node', 'cp-n1']);
   });
 
-  test('RuntimeClass and bootstrap set-up are idempotent', async () => {
+  test('RuntimeClass (with the VM\'s overhead) and bootstrap set-up are idempotent; a cocolet pod gets spec.overhead from the RuntimeClass', async () => {
     const c = cp!;
-    assert.equal(await ensureRuntimeClass(c.adminKubeconfig), true);
-    assert.equal(await ensureRuntimeClass(c.adminKubeconfig), false);
-    const rc = await kubectlJson<{ handler: string }>(c, ['runtimeclass', 'cocolet']);
+    const overhead = vmOverheadFor();
+    assert.equal(await ensureRuntimeClass(c.adminKubeconfig, { overhead }), true);
+    assert.equal(await ensureRuntimeClass(c.adminKubeconfig, { overhead }), false);
+    const rc = await kubectlJson<{ handler: string; overhead?: { podFixed?: Record<string, string> } }>(c, ['runtimeclass', 'cocolet']);
     assert.equal(rc.handler, 'cocolet');
+    assert.deepEqual(rc.overhead?.podFixed, overhead);
+    // the API server's RuntimeClass admission copies overhead.podFixed into the pod (no node needed: it stays Pending)
+    await kubectl(c, ['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'overhead', namespace: 'default' }, spec: { runtimeClassName: 'cocolet', containers: [{ name: 'main', image: 'busybox' }] } }) });
+    const pod = await kubectlJson<{ spec: { overhead?: Record<string, string> } }>(c, ['pod', 'overhead']);
+    assert.deepEqual(pod.spec.overhead, overhead);
+    // and refuses a pod that names another overhead, as the kubelet does for static pods
+    const wrong = await kubectlRun(c, ['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'overhead-wrong', namespace: 'default' }, spec: { runtimeClassName: 'cocolet', overhead: { memory: '1Mi' }, containers: [{ name: 'main', image: 'busybox' }] } }) });
+    assert.notEqual(wrong.code, 0);
+    assert.match(wrong.stderr, /Overhead doesn't match RuntimeClass's defined Overhead/);
+    await kubectl(c, ['delete', 'pod', 'overhead', '--wait=false']);
     const a = await c.bootstrapKubeconfig();
     const b = await c.bootstrapKubeconfig();
     assert.equal(a, b);

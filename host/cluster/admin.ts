@@ -6,7 +6,9 @@
  *     CSRs (`system:node-bootstrapper`) and have their `kubernetes.io/kube-apiserver-client-kubelet`
  *     CSRs auto-approved (`...:nodeclient`); nodes may renew their own (`...:selfnodeclient`).
  *     The controller-manager's csrapproving controller approves, its csrsigner signs.
- *   - `ensureRuntimeClass`: the RuntimeClass `cocolet` (handler `cocolet`) confidential pods name.
+ *   - `ensureRuntimeClass`: the RuntimeClass `cocolet` (handler `cocolet`) confidential pods name,
+ *     with `overhead.podFixed` when given (the VM's cost; the API server's RuntimeClass admission
+ *     copies it into every such pod's `spec.overhead`).
  * Both are idempotent (an existing object is left as it is).
  */
 import { randomBytes } from 'node:crypto';
@@ -70,10 +72,19 @@ export async function ensureBootstrapToken(kubeconfig: string, tokenFile: string
 
 export const RUNTIME_CLASS = 'cocolet';
 
-/** Creates RuntimeClass `name` with `handler` if absent; returns true when it created it. */
-export async function ensureRuntimeClass(kubeconfig: string, name = RUNTIME_CLASS, handler = RUNTIME_CLASS): Promise<boolean> {
+export interface RuntimeClassOptions {
+  name?: string;
+  handler?: string;
+  /** overhead.podFixed (resource → quantity), e.g. the VM's cost from host/shim/overhead.ts. */
+  overhead?: Record<string, string>;
+}
+
+/** Creates RuntimeClass `name` (default `cocolet`) with `handler` (default `cocolet`) if absent; returns true when it created it. */
+export async function ensureRuntimeClass(kubeconfig: string, o: RuntimeClassOptions = {}): Promise<boolean> {
+  const name = o.name ?? RUNTIME_CLASS;
+  const body = { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name }, handler: o.handler ?? RUNTIME_CLASS, ...(o.overhead ? { overhead: { podFixed: o.overhead } } : {}) };
   try {
-    await adminClient(kubeconfig).create('/apis/node.k8s.io/v1/runtimeclasses', { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name }, handler });
+    await adminClient(kubeconfig).create('/apis/node.k8s.io/v1/runtimeclasses', body);
     return true;
   } catch (e) {
     if (isConflict(e)) return false;

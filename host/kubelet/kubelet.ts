@@ -41,6 +41,7 @@ import { podIp, type RuntimePodStatus } from './runtime/status.js';
 import { FileSource } from './sources/file.js';
 import { HttpSource } from './sources/http.js';
 import { PodConfig, type PodUpdate } from './sources/podconfig.js';
+import { admitRuntimeClassOverhead } from './sources/runtimeclass.js';
 import { generatePodStatus } from './status/generate.js';
 import { StatusManager } from './status/manager.js';
 import { VolumeManager } from './volumes/volumes.js';
@@ -53,7 +54,7 @@ import type { TeeKind } from '../../shared/tee/kind.js';
 import { DeviceManager, DEVICE_PLUGINS_DIR } from './cm/devicemanager/manager.js';
 import { ContainerManager } from './cm/manager.js';
 import { criCpusetUpdater, criRunningContainers } from './cm/cpumanager/cri.js';
-import { readMachineTopology } from './cm/machine/sysfs.js';
+import { readHugepagesPerNuma, readMachineTopology } from './cm/machine/sysfs.js';
 import type { MachineTopology } from './cm/types.js';
 
 export const SYNC_TICK_MS = 1_000;
@@ -193,6 +194,8 @@ export class Kubelet implements PodSyncer {
     this.cm = new ContainerManager({
       config: cfg,
       machine,
+      // the machine's own hugepages (a machine given by a test has none)
+      ...(o.machine ? {} : { hugepagesPerNuma: readHugepagesPerNuma() }),
       rootDir: o.settings.rootDir,
       devices: this.devices,
       logger: this.log,
@@ -286,7 +289,7 @@ export class Kubelet implements PodSyncer {
           dir: cfg.staticPodPath,
           nodeName: o.settings.nodeName,
           periodMs: durationMs(cfg.fileCheckFrequency),
-          onSnapshot: (pods) => this.podConfig.set('file', pods),
+          onSnapshot: (pods) => this.podConfig.set('file', this.withRuntimeClassOverhead(pods)),
           onError: (path, err) => this.events.record(path, 'Warning', 'FailedToDecodeManifest', err.message),
           logger: this.log,
         }),
@@ -299,7 +302,7 @@ export class Kubelet implements PodSyncer {
           headers: cfg.staticPodURLHeader,
           nodeName: o.settings.nodeName,
           periodMs: durationMs(cfg.httpCheckFrequency),
-          onSnapshot: (pods) => this.podConfig.set('http', pods),
+          onSnapshot: (pods) => this.podConfig.set('http', this.withRuntimeClassOverhead(pods)),
           onError: (url, err) => this.events.record(url, 'Warning', 'FailedToDecodeManifest', err.message),
           logger: this.log,
         }),
@@ -417,7 +420,7 @@ export class Kubelet implements PodSyncer {
     const { conditionSourceOf } = await import('./node/resources.js');
     // Pressure conditions come from the eviction manager when it runs (it may start after this).
     const pressure = this.o.node?.conditions ?? { pressure: (t: PressureType) => (this.eviction ? conditionSourceOf(this.eviction.manager).pressure(t) : { pressure: false }) };
-    this.node = startNodeLifecycle({ kubeconfig, settings: this.settings, cri: this.o.cri, pleg: this.pleg, kubeletPort: () => this.apiServer?.port ?? 0, devices: this.devices, extras: { ...this.o.node, conditions: pressure }, log: this.log });
+    this.node = startNodeLifecycle({ kubeconfig, settings: this.settings, cri: this.o.cri, pleg: this.pleg, kubeletPort: () => this.apiServer?.port ?? 0, containerManager: this.cm, devices: this.devices, extras: { ...this.o.node, conditions: pressure }, log: this.log });
   }
 
   private every(ms: number, fn: () => void): void {
@@ -625,6 +628,21 @@ export class Kubelet implements PodSyncer {
     } finally {
       this.housekeeping = false;
     }
+  }
+
+  /**
+   * Static pods get their RuntimeClass's overhead as the API server's RuntimeClass admission would
+   * give it; one whose own overhead differs is refused (dropped, with a Warning event naming it).
+   */
+  private withRuntimeClassOverhead(pods: Pod[]): Pod[] {
+    const classes = this.settings.runtimeClassOverhead ?? {};
+    const out: Pod[] = [];
+    for (const p of pods) {
+      const r = admitRuntimeClassOverhead(p, classes);
+      if ('pod' in r) out.push(r.pod);
+      else this.events.record(podKey(p), 'Warning', 'RuntimeClassOverheadMismatch', r.error, p.metadata.uid);
+    }
+    return out;
   }
 
   // ---- PodSyncer ----

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../shared/log/logger.js';
 import { up, type UpOptions } from './up.js';
 import { ensureRuntimeClass } from '../cluster/admin.js';
+import { vmOverheadFor } from './overhead.js';
 import { clusterBinDir, missingBinaries, startControlPlane } from '../cluster/controlplane.js';
 
 export interface ClusterUpOptions extends Omit<UpOptions, 'kubeconfig' | 'bootstrapKubeconfig' | 'nodeIp' | 'address'> {
@@ -29,7 +30,8 @@ export async function clusterUp(o: ClusterUpOptions): Promise<number> {
   const cp = await startControlPlane({ dir: join(o.stateDir, 'cluster'), logger: o.logger, ...(o.nodeMonitorGracePeriod ? { nodeMonitorGracePeriod: o.nodeMonitorGracePeriod } : {}) });
   try {
     say(`control plane ready at ${cp.server} (logs in ${join(cp.dir, 'logs')})`);
-    if (await ensureRuntimeClass(cp.adminKubeconfig)) say('RuntimeClass cocolet (handler cocolet) created');
+    const overhead = vmOverheadFor();
+    if (await ensureRuntimeClass(cp.adminKubeconfig, { overhead })) say(`RuntimeClass cocolet (handler cocolet, overhead.podFixed memory ${overhead.memory} cpu ${overhead.cpu}) created`);
     const nodeName = (o.nodeName ?? (await import('node:os')).hostname()).toLowerCase();
     const kubeconfig = await cp.nodeKubeconfig(nodeName);
     const hint = (): void => o.out(`use it: export KUBECONFIG=${cp.adminKubeconfig} PATH=${cp.binDir}:$PATH; kubectl get nodes -o wide`);

@@ -34,6 +34,7 @@ import { localClientPki } from '../kubelet/server/certs.js';
 import { DEFAULT_SERVER_PORT } from '../kubelet/server/kubeapi.js';
 import type { PodRecord } from '../kubelet/status/manager.js';
 import { nodeTee, shimTeeReader } from './tee.js';
+import { runtimeClassOverheadFor } from './overhead.js';
 import { checkConfidentialPrerequisites, ensureGuestImage, prepareConfidentialNode, shimStateDirOf, writeShimConfig, type ConfidentialNode } from './confidential.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/cocolet';
@@ -275,6 +276,8 @@ export async function up(o: UpOptions): Promise<number> {
         rootDir: join(o.stateDir, 'kubelet'),
         nodeName,
         runtimeClassHandlers: { ...DEFAULT_RUNTIME_CLASSES },
+        // static pods of a confidential class get the VM's cost as spec.overhead (RuntimeClass admission's job in a cluster)
+        runtimeClassOverhead: runtimeClassOverheadFor(DEFAULT_RUNTIME_CLASSES, shimConfigPath),
         ...(o.kubeconfig ? { kubeconfig: o.kubeconfig } : {}),
         ...(o.bootstrapKubeconfig ? { bootstrapKubeconfig: o.bootstrapKubeconfig } : {}),
         ...(o.nodeIp ? { nodeIp: o.nodeIp } : {}),

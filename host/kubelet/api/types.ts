@@ -151,6 +151,13 @@ export interface PodSpec {
   terminationGracePeriodSeconds?: number;
   activeDeadlineSeconds?: number;
   runtimeClassName?: string;
+  /**
+   * What the pod's sandbox costs beyond its containers (resource → quantity): the RuntimeClass's
+   * `overhead.podFixed`, copied in by the API server's RuntimeClass admission (by the local
+   * sources for file/http pods). Counted in admission, eviction ranking and the sandbox's CRI
+   * overhead; never in exclusive CPUs or NUMA memory.
+   */
+  overhead?: Record<string, string | number>;
   nodeName?: string;
   hostNetwork?: boolean;
   hostPID?: boolean;

@@ -32,6 +32,8 @@ test('kubelet: single-numa-node refuses a pod whose memory spans two NUMA nodes 
     const small = testPod('small', { containers: [testContainer('main', limits('1Gi'))] });
     // a pod cannot name its own NUMA nodes: the kubelet replaces the annotation with its grant
     small.metadata.annotations = { 'io.cocolet.numa-nodes': '1' };
+    // its sandbox's overhead (a confidential pod's VM) counts in the fit, not in exclusive CPUs or NUMA memory
+    small.spec.overhead = { cpu: '250m', memory: '128Mi' };
     node.setPods([big, small]);
     await waitFor(async () => {
       await node.step(10);

@@ -132,6 +132,27 @@ test('Static memory with a reservation that does not match Node Allocatable refu
   assert.throws(() => cm({ memoryManagerPolicy: 'Static', reservedMemory: [{ numaNode: 0, limits: { memory: '1Gi' } }] }), /reservedMemory: the total amount 1073741824 bytes of type "memory" is not equal to the value 104857600 bytes/);
 });
 
+test('pod overhead counts in the resource fit: a pod that fits by its containers alone is refused OutOfmemory once its RuntimeClass overhead is added, and the message names the overhead', async () => {
+  // allocatable memory: 16Gi - 100Mi (default hard eviction)
+  const withOverhead = (uid: string, overhead?: Record<string, string>): Pod => {
+    const p = pod(uid, { cpu: '1', memory: '15Gi' });
+    p.spec.runtimeClassName = 'cocolet';
+    if (overhead) p.spec.overhead = overhead;
+    return p;
+  };
+  assert.deepEqual(await cm().admit(withOverhead('fits')), { admit: true });
+  const r = await cm().admit(withOverhead('vm', { memory: '1120Mi', cpu: '150m' }));
+  assert.equal(r.admit, false);
+  assert.equal(r.admit === false && r.reason, 'OutOfmemory');
+  assert.match(r.admit === false ? r.message : '', /^Node didn't have enough resource: memory, requested: 17280532480, used: 0, capacity: 17075011584 \(requested includes the pod overhead 1174405120 of RuntimeClass cocolet\)$/);
+  // the overhead's cpu is counted too: 4 CPUs, 3.9 requested by containers + 0.15 overhead
+  const cpuPod = pod('c', { cpu: '3900m' });
+  cpuPod.spec.overhead = { cpu: '150m' };
+  const rc = await cm().admit(cpuPod);
+  assert.equal(rc.admit === false && rc.reason, 'OutOfcpu');
+  assert.deepEqual(podRequests(cpuPod, { excludeOverhead: true }), { cpu: 3.9 });
+});
+
 test('device plugin resources are not refused by the fit check once allocated (allocatable 0 after a restart)', async () => {
   const d = new FakeDevices();
   d.resources = () => ({ 'example.com/gpu': { capacity: 2, allocatable: 0 } });

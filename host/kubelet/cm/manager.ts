@@ -23,7 +23,7 @@ import { MemoryManager } from './memorymanager/manager.js';
 import { CpuManager } from './cpumanager/manager.js';
 import { CpuSet } from '../../../shared/cpuset/cpuset.js';
 import { durationMs } from '../config/kubeletconfig.js';
-import { podRequests } from './requests.js';
+import { podOverhead, podRequests } from './requests.js';
 import { TopologyManager, type AdmitResult, type TopologyMetrics } from './topologymanager/manager.js';
 import type { AdmissionError, HintProvider, MachineTopology } from './types.js';
 
@@ -227,7 +227,11 @@ export class ContainerManager {
       const have = used[r] ?? 0;
       if (want > cap - have + 1e-9) {
         const fmt = r === 'cpu' ? cpuMilli : Math.ceil;
-        return { admit: false, reason: `OutOf${r}`, message: `Node didn't have enough resource: ${r}, requested: ${fmt(want)}, used: ${fmt(have)}, capacity: ${fmt(cap)}` };
+        // The kubelet's text; we add the overhead's share, so a pod whose containers alone would
+        // fit is not a riddle (its sandbox, e.g. a confidential pod's VM, is what did not fit).
+        const overhead = podOverhead(pod)[r];
+        const why = overhead ? ` (requested includes the pod overhead ${fmt(overhead)} of RuntimeClass ${pod.spec.runtimeClassName ?? '(none)'})` : '';
+        return { admit: false, reason: `OutOf${r}`, message: `Node didn't have enough resource: ${r}, requested: ${fmt(want)}, used: ${fmt(have)}, capacity: ${fmt(cap)}${why}` };
       }
     }
     return undefined;

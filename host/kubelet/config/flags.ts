@@ -179,6 +179,11 @@ export interface KubeletSettings {
   nodeIp?: string;
   nodeLabels?: Record<string, string>;
   runtimeClassHandlers: Record<string, string>;
+  /**
+   * RuntimeClass name → overhead.podFixed, filled into static pods (no API server admits them);
+   * host/node sets the VM's cost on every class of the cocolet handler (sources/runtimeclass.ts); unset: none.
+   */
+  runtimeClassOverhead?: Record<string, Record<string, string>>;
 }
 
 /** Config file (if any) with defaults, then flag overrides (validated like file fields). */

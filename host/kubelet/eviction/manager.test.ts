@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../clock.js';
 import type { Pod } from '../api/types.js';
-import { EvictionManager, type Eviction, type EvictionManagerOptions } from './manager.js';
-import type { PodStats, FsLayout } from './rank.js';
+import { EvictionManager, toRankPod, type Eviction, type EvictionManagerOptions } from './manager.js';
+import { podRequest, type PodStats, type FsLayout } from './rank.js';
 import type { Observations, SignalSource } from './signals.js';
 import { parseThresholdConfig, type EvictionSettings, type Signal } from './thresholds.js';
 
@@ -345,4 +345,9 @@ test('local storage limits: a container over its own limit in a pod whose total 
   const v = localStorageViolation(p, { containers: { a: { rootfsUsed: 20 * Mi, logsUsed: 0 }, b: { rootfsUsed: 0, logsUsed: 0 } } });
   assert.equal(v?.message, 'Container a exceeded its local ephemeral storage limit "10Mi". ');
   assert.equal(localStorageViolation(p, { containers: { a: { rootfsUsed: Mi, logsUsed: 0 } } }), undefined);
+});
+
+test('ranking counts the pod overhead in the pod\'s memory request (a confidential pod\'s VM), as upstream\'s podRequest', () => {
+  const p: Pod = { metadata: { name: 'vm', namespace: 'ns', uid: 'u' }, spec: { runtimeClassName: 'cocolet', overhead: { memory: '1120Mi' }, containers: [{ name: 'c', image: 'x', resources: { requests: { memory: '100Mi' } } }] } };
+  assert.equal(podRequest(toRankPod(p), 'memory'), 1220 * 1024 * 1024);
 });

@@ -142,6 +142,7 @@ export function toRankPod(pod: Pod): RankPod & { source: Pod } {
     containers: pod.spec.containers.map(c),
     initContainers: (pod.spec.initContainers ?? []).map(c),
     localVolumes: localVolumes(pod),
+    ...(pod.spec.overhead ? { overhead: pod.spec.overhead } : {}),
     source: pod,
   };
 }

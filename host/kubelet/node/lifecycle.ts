@@ -54,7 +54,8 @@ export interface NodeLifecycleOptions {
   /** Whether the node can run pods (runtime, network, PLEG); the message says why not. */
   ready: () => Promise<{ ok: boolean; message: string }>;
   nodeInfo: (runtime: { runtimeName: string; runtimeVersion: string }) => NodeSystemInfo;
-  allocatable: AllocatableInput;
+  /** Reservations for the machine's own figures; unneeded when `resources` gives them all (the container manager). */
+  allocatable?: AllocatableInput;
   statusUpdateMs?: number;
   statusReportMs?: number;
   leaseDurationSeconds?: number;
@@ -113,7 +114,7 @@ export class NodeLifecycle {
   /** The status as of now (not sent). */
   async computeStatus(): Promise<NodeStatus> {
     const runtime = await this.o.runtimeVersion().catch(() => ({ runtimeName: 'unknown', runtimeVersion: 'unknown' }));
-    const machine = machineResources((this.o.machine ?? (() => readMachineFacts(this.o.rootDir)))(), this.o.allocatable);
+    const machine = this.o.allocatable || !this.o.resources ? machineResources((this.o.machine ?? (() => readMachineFacts(this.o.rootDir)))(), this.o.allocatable ?? { maxPods: 110 }) : { capacity: {}, allocatable: {} };
     const resources = this.o.resources ? this.o.resources.resources(machine) : machine;
     const ready = await this.o.ready().catch((e: unknown) => ({ ok: false, message: `readiness check failed: ${e instanceof Error ? e.message : String(e)}` }));
     return buildNodeStatus({

@@ -278,14 +278,25 @@ test('TLS bootstrap CSR: the node identity, a valid self-signature, and a key th
   assert.equal(createPublicKey(createPrivateKey(keyPem)).export({ type: 'spki', format: 'der' }).toString('hex'), pub.export({ type: 'spki', format: 'der' }).toString('hex'));
 });
 
-test('reservations: reservedSystemCPUs replaces the reserved cpu with its size', async () => {
-  const { reservations } = await import('./wiring.js');
+test('the Node\'s capacity and allocatable are the container manager\'s (one computation with admission): reservedSystemCPUs, reservations, hard eviction, hugepages, devices', async () => {
+  const { ContainerManager } = await import('../cm/manager.js');
   const { defaultKubeletConfiguration } = await import('../config/kubeletconfig.js');
-  const base = defaultKubeletConfiguration();
-  const r = reservations({ ...base, kubeReserved: { cpu: '1', memory: '1Gi' }, systemReserved: { cpu: '500m' }, reservedSystemCPUs: '0-1,3' });
-  assert.deepEqual([r.kubeReserved, r.systemReserved], [{ memory: '1Gi' }, { cpu: '3' }]);
-  assert.equal(machineResources(machine, r).allocatable.cpu, '1');
-  assert.deepEqual(reservations(base).systemReserved, {});
+  const { containerManagerSource } = await import('./resources.js');
+  const Gi = 1024 ** 3;
+  const cm = new ContainerManager({
+    config: { ...defaultKubeletConfiguration(), kubeReserved: { cpu: '1', memory: '1Gi' }, systemReserved: { cpu: '500m' }, reservedSystemCPUs: '0-1,3' },
+    machine: { cpus: [0, 1, 2, 3].map((cpu) => ({ cpu, core: cpu, socket: 0, numa: 0 })), numaNodes: [0], distances: { 0: [10] }, memoryPerNuma: { 0: 8 * Gi } },
+    hugepagesPerNuma: { 0: { 'hugepages-2Mi': 512 * 1024 ** 2, 'hugepages-1Gi': 0 } },
+    ephemeralStorageCapacity: 100 * Gi,
+    devices: { name: 'devices', resources: () => ({ 'example.com/gpu': { capacity: 2, allocatable: 1 } }), getTopologyHints: () => null, getPodTopologyHints: () => null, allocate: () => {}, removeContainer: () => {} },
+  });
+  const r = containerManagerSource(cm).resources({ capacity: {}, allocatable: {} });
+  assert.deepEqual(r.capacity, { cpu: '4', memory: '8Gi', pods: '110', 'hugepages-2Mi': '512Mi', 'hugepages-1Gi': '0', 'ephemeral-storage': '100Gi', 'example.com/gpu': '2' });
+  // cpu: 4 - the 3 reserved CPUs; memory: 8Gi - 1Gi - 100Mi (hard eviction) - 512Mi hugepages;
+  // storage: - 10% taken as upstream does, of a float32 0.1 (100Gi x 0.100000001 = 10737418400 bytes)
+  assert.deepEqual(r.allocatable, { cpu: '1', memory: `${8 * 1024 - 1024 - 100 - 512}Mi`, pods: '110', 'hugepages-2Mi': '512Mi', 'hugepages-1Gi': '0', 'ephemeral-storage': String(100 * Gi - 10737418400), 'example.com/gpu': '1' });
+  // and admission checks against the same figures
+  assert.deepEqual(cm.allocatable().cpu, 1);
 });
 
 test('flags: --bootstrap-kubeconfig, --node-ip, --node-labels', async () => {

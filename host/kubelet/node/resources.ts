@@ -147,19 +147,28 @@ export function conditionSourceOf(m: { conditions(): { type: string; status: str
   };
 }
 
-/** Extended resources of device plugins (the device manager's `resources()`): capacity = all devices, allocatable = healthy ones. */
-export function deviceResourceSource(dm: { resources(): Record<string, { capacity: number; allocatable: number }> }): NodeResourceSource {
-  return {
-    resources: (m) => {
-      const capacity = { ...m.capacity };
-      const allocatable = { ...m.allocatable };
-      for (const [name, r] of Object.entries(dm.resources())) {
-        capacity[name] = String(r.capacity);
-        allocatable[name] = String(r.allocatable);
-      }
-      return { capacity, allocatable };
-    },
-  };
+/** Capacity and allocatable as numbers (cpu in cores, memory / storage / hugepages in bytes, pods and devices in units): the container manager's. */
+export interface ContainerManagerFigures {
+  capacity(): Record<string, number>;
+  allocatable(): Record<string, number>;
+}
+
+function formatResource(name: string, v: number): string {
+  if (name === 'cpu') return formatCpu(v * 1000);
+  if (name === 'memory' || name === 'ephemeral-storage' || name.startsWith('hugepages-')) return formatBytes(v);
+  return String(Math.max(0, Math.floor(v)));
+}
+
+function formatList(l: Record<string, number>): ResourceList {
+  return Object.fromEntries(Object.entries(l).map(([r, v]) => [r, formatResource(r, v)]));
+}
+
+/**
+ * The Node's capacity and allocatable from the container manager (host/kubelet/cm/manager.ts):
+ * one computation for the Node status and for admission, device plugin resources included.
+ */
+export function containerManagerSource(cm: ContainerManagerFigures): NodeResourceSource {
+  return { resources: () => ({ capacity: formatList(cm.capacity()), allocatable: formatList(cm.allocatable()) }) };
 }
 
 /** Applies sources in order (each sees the previous one's result). */

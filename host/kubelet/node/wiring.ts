@@ -11,8 +11,7 @@ import type { KubeletSettings } from '../config/flags.js';
 import type { Pleg } from '../pleg/pleg.js';
 import { nodeAddresses, nodeLabels, nodeSystemInfo, type NodeTee } from './info.js';
 import { NodeLifecycle, type NodeTaint } from './lifecycle.js';
-import { CpuSet } from '../../../shared/cpuset/cpuset.js';
-import { chainResourceSources, deviceResourceSource, type AllocatableInput, type NodeConditionSource, type NodeResourceSource } from './resources.js';
+import { chainResourceSources, containerManagerSource, type ContainerManagerFigures, type NodeConditionSource, type NodeResourceSource } from './resources.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
 import { restClient } from '../client/rest.js';
 import { ClientCertRotator, CURRENT_CLIENT_PEM } from './bootstrap.js';
@@ -34,7 +33,12 @@ export interface NodeWiringOptions {
   cri: CriRuntime;
   pleg: Pleg;
   kubeletPort: () => number;
-  /** The device manager: its extended resources join capacity/allocatable; a change is reported at once. */
+  /**
+   * The container manager: the Node's capacity and allocatable are its `capacity()` / `allocatable()`
+   * (device plugin resources included), the same figures admission checks against.
+   */
+  containerManager: ContainerManagerFigures;
+  /** The device manager: a change of its devices is reported at once. */
   devices?: { resources(): Record<string, { capacity: number; allocatable: number }>; onChange(fn: () => void): () => void };
   extras?: NodeExtras;
   log: Logger;
@@ -58,26 +62,13 @@ export async function runtimeReadiness(cri: CriRuntime, pleg: Pleg): Promise<{ o
   return { ok: problems.length === 0, message: problems.join(', ') };
 }
 
-/**
- * What allocatable subtracts. `reservedSystemCPUs` (a cpuset) replaces the cpu of kubeReserved and
- * systemReserved with its size, as upstream does.
- */
-export function reservations(cfg: KubeletSettings['config']): AllocatableInput {
-  const kube = { ...(cfg.kubeReserved as Record<string, string> | undefined) };
-  const system = { ...(cfg.systemReserved as Record<string, string> | undefined) };
-  if (typeof cfg.reservedSystemCPUs === 'string' && cfg.reservedSystemCPUs.trim()) {
-    delete kube.cpu;
-    system.cpu = String(CpuSet.parse(cfg.reservedSystemCPUs).size);
-  }
-  return { maxPods: cfg.maxPods, evictionHard: cfg.evictionHard, kubeReserved: kube, systemReserved: system };
-}
 
 export function startNodeLifecycle(o: NodeWiringOptions): NodeLifecycle {
   const kc = loadKubeconfig(o.kubeconfig);
   const api = restClient(kc);
   const cfg = o.settings.config;
   const tee = o.extras?.tee ?? 'dev';
-  const resources = [...(o.devices ? [deviceResourceSource(o.devices)] : []), ...(o.extras?.resources ? [o.extras.resources] : [])];
+  const resources = [containerManagerSource(o.containerManager), ...(o.extras?.resources ? [o.extras.resources] : [])];
   const report = typeof cfg.nodeStatusReportFrequency === 'string' ? durationMs(cfg.nodeStatusReportFrequency) : undefined;
   const node = new NodeLifecycle({
     api,
@@ -92,12 +83,11 @@ export function startNodeLifecycle(o: NodeWiringOptions): NodeLifecycle {
     },
     ready: () => runtimeReadiness(o.cri, o.pleg),
     nodeInfo: nodeSystemInfo,
-    allocatable: reservations(cfg),
     statusUpdateMs: durationMs(cfg.nodeStatusUpdateFrequency),
     ...(report ? { statusReportMs: report } : {}),
     leaseDurationSeconds: cfg.nodeLeaseDurationSeconds,
     ...(Array.isArray(cfg.registerWithTaints) ? { registerWithTaints: cfg.registerWithTaints as NodeTaint[] } : {}),
-    ...(resources.length ? { resources: chainResourceSources(resources) } : {}),
+    resources: chainResourceSources(resources),
     ...(o.extras?.conditions ? { conditions: o.extras.conditions } : {}),
     logger: o.log,
   });

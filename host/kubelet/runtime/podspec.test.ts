@@ -81,3 +81,13 @@ test('sandbox config: io.cocolet.numa-nodes is the kubelet\'s grant only (a pod\
   assert.deepEqual(sandboxConfig(p, { podLogsDir: '/l', attempt: 0 }).annotations, { a: 'b' });
   assert.deepEqual(sandboxConfig(p, { podLogsDir: '/l', attempt: 0, numaNodes: '0-1' }).annotations, { a: 'b', 'io.cocolet.numa-nodes': '0-1' });
 });
+
+test('sandbox config: pod-level resources without the overhead, and the overhead as requests = limits (the kubelet\'s applySandboxResources)', () => {
+  const p = pod([c({ requests: { cpu: '500m', memory: '64Mi' }, limits: { cpu: '1', memory: '128Mi' } }), c({ requests: { cpu: '250m' } })], { runtimeClassName: 'cocolet', overhead: { cpu: '150m', memory: '1120Mi' } });
+  const linux = sandboxConfig(p, { podLogsDir: '/l', attempt: 0 }).linux!;
+  assert.deepEqual(linux.resources, { cpuShares: 768n, cpuPeriod: 100_000n, cpuQuota: 100_000n, memoryLimitInBytes: 128n * 1024n * 1024n });
+  assert.deepEqual(linux.overhead, { cpuShares: 153n, cpuPeriod: 100_000n, cpuQuota: 15_000n, memoryLimitInBytes: 1120n * 1024n * 1024n });
+  const plain = sandboxConfig(pod([c()]), { podLogsDir: '/l', attempt: 0 }).linux!;
+  assert.deepEqual(plain.resources, { cpuShares: 2n, cpuPeriod: 100_000n, cpuQuota: 0n });
+  assert.equal(plain.overhead, undefined);
+});

@@ -11,6 +11,7 @@ import { NamespaceMode, Protocol } from '../../../shared/gen/cri/runtime/v1/api_
 import type { ContainerConfigInit, PodSandboxConfigInit } from '../../cri/api.js';
 import { Annotations, ContainerAnnotations, Labels, type Container, type Pod } from '../api/types.js';
 import { parseQuantity } from '../config/kubeletconfig.js';
+import { podLimits, podOverhead, podRequests } from '../cm/requests.js';
 import type { CriMount } from '../volumes/volumes.js';
 
 /** `<podLogsDir>/<namespace>_<name>_<uid>` */
@@ -106,7 +107,31 @@ export function sandboxConfig(pod: Pod, o: SandboxOptions): PodSandboxConfigInit
     labels: { ...md.labels, [Labels.podName]: md.name, [Labels.podNamespace]: md.namespace ?? 'default', [Labels.podUid]: md.uid! },
     annotations: sandboxAnnotations(md.annotations, o.numaNodes),
     portMappings,
-    linux: { cgroupParent: o.cgroupParent ?? '', securityContext: { namespaceOptions: namespaceOptions(pod) } },
+    linux: { cgroupParent: o.cgroupParent ?? '', securityContext: { namespaceOptions: namespaceOptions(pod) }, ...sandboxResources(pod) },
+  };
+}
+
+/** CRI LinuxContainerResources from a cpu request and limit (cores) and a memory limit (bytes), as the kubelet's calculateLinuxResources. */
+function linuxResources(cpuRequest: number | undefined, cpuLimit: number | undefined, memoryLimit: number | undefined): { cpuShares: bigint; cpuPeriod: bigint; cpuQuota: bigint; memoryLimitInBytes?: bigint } {
+  const milli = (v: number | undefined): number => Math.round((v ?? 0) * 1000);
+  const shares = Math.max(2, Math.floor((milli(cpuRequest ?? cpuLimit) * 1024) / 1000));
+  const quota = milli(cpuLimit) === 0 ? 0 : Math.max(1000, Math.floor(milli(cpuLimit) * 100));
+  return { cpuShares: BigInt(shares), cpuPeriod: 100_000n, cpuQuota: BigInt(quota), ...(memoryLimit ? { memoryLimitInBytes: BigInt(Math.floor(memoryLimit)) } : {}) };
+}
+
+/**
+ * The sandbox's pod-level resources and overhead, as the kubelet's applySandboxResources: resources
+ * from the containers' requests and limits without the overhead; the overhead as requests = limits.
+ * A runtime that sizes the sandbox from them sees them (containerd >= 1.7 hands them to its shim as
+ * `io.kubernetes.cri.sandbox-*` annotations; containerd 1.6 ignores them).
+ */
+function sandboxResources(pod: Pod): { resources: ReturnType<typeof linuxResources>; overhead?: ReturnType<typeof linuxResources> } {
+  const req = podRequests(pod, { excludeOverhead: true });
+  const lim = podLimits(pod, { excludeOverhead: true });
+  const oh = podOverhead(pod);
+  return {
+    resources: linuxResources(req.cpu, lim.cpu, lim.memory),
+    ...(pod.spec.overhead ? { overhead: linuxResources(oh.cpu ?? 0, oh.cpu ?? 0, oh.memory) } : {}),
   };
 }
 

@@ -113,3 +113,37 @@ export function readMachineTopology(opts: SysfsOptions = {}): MachineTopology {
   validateMachineTopology(t);
   return t;
 }
+
+/** `hugepages-2Mi`, `hugepages-1Gi` for a page size in KiB (the API's names). */
+function hugepageName(kib: number): string {
+  if (kib % (1024 * 1024) === 0) return `hugepages-${kib / (1024 * 1024)}Gi`;
+  if (kib % 1024 === 0) return `hugepages-${kib / 1024}Mi`;
+  return `hugepages-${kib}Ki`;
+}
+
+/**
+ * Preallocated hugepages per NUMA node, node → `hugepages-<size>` → bytes
+ * (`<root>/devices/system/node/nodeN/hugepages/hugepages-<kB>kB/nr_hugepages`; a size with 0
+ * pages is listed with 0, as cAdvisor reports it). {} without NUMA directories.
+ */
+export function readHugepagesPerNuma(opts: SysfsOptions = {}): Record<number, Record<string, number>> {
+  const nodeDir = join(opts.root ?? '/sys', 'devices/system/node');
+  const out: Record<number, Record<string, number>> = {};
+  let nodes: string[] = [];
+  try {
+    nodes = readdirSync(nodeDir).filter((n) => /^node\d+$/.test(n));
+  } catch {
+    return out;
+  }
+  for (const n of nodes) {
+    const id = Number(n.slice(4));
+    const dir = join(nodeDir, n, 'hugepages');
+    if (!existsSync(dir)) continue;
+    for (const size of readdirSync(dir)) {
+      const kib = /^hugepages-(\d+)kB$/.exec(size)?.[1];
+      if (!kib) continue;
+      (out[id] ??= {})[hugepageName(Number(kib))] = readInt(join(dir, size, 'nr_hugepages')) * Number(kib) * 1024;
+    }
+  }
+  return out;
+}
