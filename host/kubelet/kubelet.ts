@@ -195,7 +195,7 @@ export class Kubelet implements PodSyncer {
       config: cfg,
       machine,
       // the machine's own hugepages (a machine given by a test has none)
-      ...(o.machine ? {} : { hugepagesPerNuma: readHugepagesPerNuma() }),
+      ...(o.machine ? {} : { hugepagesPerNuma: readHugepagesPerNuma(), memoryCapacity: totalmem() }),
       rootDir: o.settings.rootDir,
       devices: this.devices,
       logger: this.log,

@@ -174,3 +174,20 @@ test('podRequests: the larger of the init peak and the long-running sum; sidecar
   assert.equal(r.cpu, 2.1);
   assert.equal(r.memory, 2 * Gi);
 });
+
+test('ephemeral-storage joins capacity once the root dir exists (the kubelet creates it after the container manager)', async () => {
+  const { mkdtempSync, mkdirSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const parent = mkdtempSync(join(tmpdir(), 'cocolet-cm-'));
+  try {
+    const rootDir = join(parent, 'kubelet');
+    const m = new ContainerManager({ config: defaultKubeletConfiguration(), machine, rootDir, cpu });
+    assert.equal(m.capacity()['ephemeral-storage'], undefined);
+    mkdirSync(rootDir);
+    assert.ok((m.capacity()['ephemeral-storage'] ?? 0) > 0);
+    assert.ok((m.allocatable()['ephemeral-storage'] ?? 0) > 0);
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+});

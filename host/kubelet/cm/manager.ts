@@ -64,6 +64,12 @@ export interface ContainerManagerOptions {
   cpu?: HintProvider;
   /** NUMA id -> hugepages resource -> bytes (from sysfs when known). */
   hugepagesPerNuma?: Record<number, Record<string, number>>;
+  /**
+   * Bytes of memory capacity (the kubelet's: MemTotal of /proc/meminfo, cAdvisor's MemoryCapacity);
+   * default: the NUMA nodes' memory summed, else totalmem(). The two can differ (memory the NUMA
+   * nodes' meminfo does not list, as on this build machine: 14 GiB on node 0 of 24 GiB MemTotal).
+   */
+  memoryCapacity?: number;
   /** Bytes of the nodefs; read with statfs of rootDir when not given. */
   ephemeralStorageCapacity?: number;
   topologyMetrics?: TopologyMetrics;
@@ -170,33 +176,45 @@ export class ContainerManager {
     const perNuma = Object.values(m.memoryPerNuma ?? {});
     const cap: ResourceList = {
       cpu: m.cpus.length,
-      memory: perNuma.length ? perNuma.reduce((a, b) => a + b, 0) : totalmem(),
+      memory: this.o.memoryCapacity ?? (perNuma.length ? perNuma.reduce((a, b) => a + b, 0) : totalmem()),
       pods: this.o.config.maxPods ?? 110,
     };
     for (const node of Object.values(this.o.hugepagesPerNuma ?? {})) for (const [r, v] of Object.entries(node)) cap[r] = (cap[r] ?? 0) + v;
-    let storage = this.o.ephemeralStorageCapacity;
-    if (storage === undefined && this.o.rootDir) {
-      try {
-        const s = statfsSync(this.o.rootDir);
-        storage = s.blocks * s.bsize;
-      } catch {
-        storage = undefined;
-      }
-    }
+    const storage = this.o.ephemeralStorageCapacity ?? this.nodefsSize();
     if (storage !== undefined) cap['ephemeral-storage'] = storage;
     return cap;
   }
 
+  /** Bytes of the filesystem holding the root dir; undefined until it exists (read again at the next call). */
+  private nodefsSize(): number | undefined {
+    if (!this.o.rootDir) return undefined;
+    try {
+      const s = statfsSync(this.o.rootDir);
+      return s.blocks * s.bsize;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The machine's capacity; ephemeral-storage joins once the root dir exists (the kubelet creates it after this manager). */
+  private base(): ResourceList {
+    if (this.baseCapacity['ephemeral-storage'] === undefined) {
+      const storage = this.nodefsSize();
+      if (storage !== undefined) this.baseCapacity['ephemeral-storage'] = storage;
+    }
+    return this.baseCapacity;
+  }
+
   /** Node capacity, device plugin resources included. */
   capacity(): ResourceList {
-    const cap = { ...this.baseCapacity };
+    const cap = { ...this.base() };
     for (const [r, v] of Object.entries(this.o.devices?.resources() ?? {})) cap[r] = v.capacity;
     return cap;
   }
 
   /** Node allocatable: capacity minus reservations and hard eviction; devices: the healthy ones. */
   allocatable(): ResourceList {
-    const a = nodeAllocatable({ capacity: this.baseCapacity, kubeReserved: this.kubeReserved, systemReserved: this.systemReserved, eviction: this.o.config });
+    const a = nodeAllocatable({ capacity: this.base(), kubeReserved: this.kubeReserved, systemReserved: this.systemReserved, eviction: this.o.config });
     for (const [r, v] of Object.entries(this.o.devices?.resources() ?? {})) a[r] = v.allocatable;
     return a;
   }
