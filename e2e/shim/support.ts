@@ -17,6 +17,7 @@ import { shimBundlePath } from '../../host/shim/pack.js';
 /** The installed shim: the one-file bundle `npm run build` makes (host/shim/pack.ts). */
 export const SHIM_ENTRY = shimBundlePath();
 export const RUNTIME_TYPE = 'io.containerd.cocolet.v2';
+export const FAKE_HYPERVISOR_MODULE = fileURLToPath(new URL('../../host/shim/testing/fake-hypervisor.js', import.meta.url));
 
 export interface ShimFixture {
   shimDir: string;
@@ -40,10 +41,13 @@ export function prepareShim(h: Harness, opts: { kind?: string; extraAgentArgs?: 
   const command = opts.extraAgentArgs?.length
     ? `command = ${JSON.stringify([process.execPath, fileURLToPath(new URL('../../host/shim/testing/fake-agent-main.js', import.meta.url)), ...opts.extraAgentArgs])}\n`
     : '';
+  const kind = opts.kind ?? 'fake';
+  // The tests' fake hypervisor is no part of the shim: the configuration brings its module in.
+  const module = kind === 'fake' ? `module = ${JSON.stringify(FAKE_HYPERVISOR_MODULE)}\n` : '';
   // A QEMU guest under TCG on the loaded test machine can take over a minute to measure its init-data and answer
   // CreateSandbox (the agent's measurement lock holds the call): give its RPCs the time a real boot takes here.
-  const slow = opts.kind === 'qemu' ? 'create_container_timeout = 300\n' : '';
-  writeFileSync(configPath, `[hypervisor]\nkind = "${opts.kind ?? 'fake'}"\n[agent]\ndial_timeout = ${opts.kind === 'qemu' ? 300 : 30}\n${slow}${command}[runtime]\nsocket_dir = "${socketDir}"\nstate_dir = "${stateDir}"\n`);
+  const slow = kind === 'qemu' ? 'create_container_timeout = 300\n' : '';
+  writeFileSync(configPath, `[hypervisor]\nkind = "${kind}"\n${module}[agent]\ndial_timeout = ${kind === 'qemu' ? 300 : 30}\n${slow}${command}[runtime]\nsocket_dir = "${socketDir}"\nstate_dir = "${stateDir}"\n`);
   return {
     shimDir,
     configPath,

@@ -91,7 +91,7 @@ test('config overrides: malformed vcpus refused', () => {
 
 test('init-data: base64(gzip(TOML)), base64(TOML) and plain TOML all give the same document bytes', async () => {
   const { gzipSync } = await import('node:zlib');
-  const { decodeInitData } = await import('./hypervisor.js');
+  const { decodeInitData } = await import('./initdata.js');
   const toml = 'version = "0.1.0"\nalgorithm = "sha256"\n[data]\n"policy.json" = \'{}\'\n';
   for (const enc of [gzipSync(Buffer.from(toml)).toString('base64'), Buffer.from(toml).toString('base64'), toml]) {
     assert.equal(Buffer.from(decodeInitData(enc)).toString('utf8'), toml);

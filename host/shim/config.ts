@@ -12,7 +12,8 @@ import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
 import { chooseInitData, handlerLabel, type InitDataSource } from './initdata.js';
 import { parseNodeList } from '../vmm/numa.js';
 
-export type HypervisorKind = 'qemu' | 'process' | 'fake';
+/** The hypervisors built into the shim (hypervisors.ts); `hypervisor.module` may add one more. */
+export const BUILT_IN_HYPERVISORS = ['qemu', 'process'];
 export type ConfidentialGuest = 'none' | 'snp' | 'tdx';
 
 /** Defaults (documented in examples/shim/configuration.toml). */
@@ -39,7 +40,10 @@ export const INIT_DATA_ANNOTATION = `${ANNOTATION_PREFIX}cc_init_data`;
 
 export interface ShimConfig {
   hypervisor: {
-    kind: HypervisorKind;
+    /** The hypervisor's registered name (hypervisors.ts). */
+    kind: string;
+    /** A module (absolute path) whose default export is the hypervisor `kind` names; empty: a built-in one. */
+    module: string;
     /** QEMU binary (empty: qemu-system-x86_64 on PATH). */
     path: string;
     /** Guest image directory (kernel, initramfs, measured command line; `npm run guest-image`); empty: host/vmm's default. */
@@ -69,7 +73,7 @@ export interface ShimConfig {
     dialTimeoutS: number;
     /** Seconds allowed for CreateContainer (includes an in-guest image pull). */
     createContainerTimeoutS: number;
-    /** `process` / `fake` kinds: the agent command (argv); empty = the default. */
+    /** The agent command (argv) of a hypervisor that runs one on the host (the tests' fake); empty = its default. */
     command: string[];
   };
   runtime: {
@@ -82,7 +86,7 @@ export interface ShimConfig {
 
 export function defaultShimConfig(): ShimConfig {
   return {
-    hypervisor: { kind: 'qemu', path: '', imageDir: '', kernelParams: '', confidentialGuest: 'none', firmware: '', snpCpu: '', defaultVcpus: DEFAULT_VCPUS, defaultMemoryMiB: DEFAULT_MEMORY_MIB, enableAnnotations: [...DEFAULT_ENABLE_ANNOTATIONS], defaultInitData: '' },
+    hypervisor: { kind: 'qemu', module: '', path: '', imageDir: '', kernelParams: '', confidentialGuest: 'none', firmware: '', snpCpu: '', defaultVcpus: DEFAULT_VCPUS, defaultMemoryMiB: DEFAULT_MEMORY_MIB, enableAnnotations: [...DEFAULT_ENABLE_ANNOTATIONS], defaultInitData: '' },
     agent: { dialTimeoutS: DEFAULT_DIAL_TIMEOUT_S, createContainerTimeoutS: DEFAULT_CREATE_CONTAINER_TIMEOUT_S, command: [] },
     runtime: { socketDir: DEFAULT_SOCKET_DIR, stateDir: DEFAULT_STATE_DIR },
   };
@@ -140,9 +144,10 @@ export function parseShimConfig(text: string): ShimConfig {
   checkKeys(doc, '', ['hypervisor', 'agent', 'runtime']);
   const d = defaultShimConfig();
   const h = table(doc, 'hypervisor');
-  checkKeys(h, 'hypervisor', ['kind', 'path', 'image_dir', 'kernel_params', 'confidential_guest', 'firmware', 'snp_cpu', 'default_vcpus', 'default_memory', 'enable_annotations', 'default_init_data']);
+  checkKeys(h, 'hypervisor', ['kind', 'module', 'path', 'image_dir', 'kernel_params', 'confidential_guest', 'firmware', 'snp_cpu', 'default_vcpus', 'default_memory', 'enable_annotations', 'default_init_data']);
   const kind = str(h, 'hypervisor', 'kind', d.hypervisor.kind);
-  if (!['qemu', 'process', 'fake'].includes(kind)) throw bad('hypervisor.kind', `must be "qemu" or "process" (got ${JSON.stringify(kind)})`);
+  const module = str(h, 'hypervisor', 'module', '', { absolute: true });
+  if (!module && !BUILT_IN_HYPERVISORS.includes(kind)) throw bad('hypervisor.kind', `must be "qemu" or "process" (got ${JSON.stringify(kind)})`);
   const cg = str(h, 'hypervisor', 'confidential_guest', d.hypervisor.confidentialGuest);
   if (!['none', 'snp', 'tdx'].includes(cg)) throw bad('hypervisor.confidential_guest', `must be "none", "snp" or "tdx" (got ${JSON.stringify(cg)})`);
   if (cg !== 'none' && kind !== 'qemu') throw bad('hypervisor.confidential_guest', `"${cg}" needs kind = "qemu" (the ${kind} hypervisor has no TEE)`);
@@ -152,7 +157,8 @@ export function parseShimConfig(text: string): ShimConfig {
   checkKeys(r, 'runtime', ['socket_dir', 'state_dir']);
   const cfg: ShimConfig = {
     hypervisor: {
-      kind: kind as HypervisorKind,
+      kind,
+      module,
       path: str(h, 'hypervisor', 'path', '', { absolute: true }),
       imageDir: str(h, 'hypervisor', 'image_dir', '', { absolute: true }),
       kernelParams: str(h, 'hypervisor', 'kernel_params', ''),

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { isCocoletError, ErrorCode } from '../../shared/errors/errors.js';
 import { INIT_DATA_ANNOTATION, defaultShimConfig, loadShimConfig, parseShimConfig, sandboxSettings } from './config.js';
-import { decodeInitData } from './hypervisor.js';
+import { decodeInitData } from './initdata.js';
 import { RUNTIME_HANDLER_ANNOTATION, logInitData } from './initdata.js';
 
 const DEV = 'version = "0.1.0"\nalgorithm = "sha384"\n[data]\n"policy.json" = \'{"secret":"s3cr3t-token"}\'\n';

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse } from 'smol-toml';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
-import { decodeInitData } from './hypervisor.js';
+import { gunzipSync } from 'node:zlib';
 
 /** containerd 1.7+ names the runtime handler on the sandbox spec; 1.6 does not. */
 export const RUNTIME_HANDLER_ANNOTATION = 'io.containerd.cri.runtime-handler';
@@ -30,6 +30,22 @@ export interface InitDataChoice {
   path?: string;
   /** `<algorithm>:<hex>` of the decoded TOML; undefined when there is none or it cannot be read here. */
   digest?: string;
+}
+
+/**
+ * Init-data as Kata carries it in the annotation: base64 of gzip(TOML) (or of the TOML), or plain
+ * TOML. Only that transport encoding is undone; the document's bytes pass to the VM unchanged.
+ */
+export function decodeInitData(annotation: string): Uint8Array {
+  if (/^\s*(version|algorithm|\[data\]|#)/.test(annotation)) return Buffer.from(annotation, 'utf8');
+  if (!/^[A-Za-z0-9+/=\s]+$/.test(annotation)) throw new CocoletError(ErrorCode.InvalidArgument, 'init-data annotation is neither TOML nor base64');
+  const raw = Buffer.from(annotation.replace(/\s+/g, ''), 'base64');
+  if (raw.length < 2 || raw[0] !== 0x1f || raw[1] !== 0x8b) return raw;
+  try {
+    return gunzipSync(raw, { maxOutputLength: 1 << 20 });
+  } catch (e) {
+    throw new CocoletError(ErrorCode.InvalidArgument, `init-data annotation: gzip payload unreadable: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** `<algorithm>:<hex>` of a decoded init-data document; throws a plain Error naming what is wrong. */

@@ -7,8 +7,8 @@
  * later CRI containers become CreateContainer/StartContainer on the same VM; a lone `ctr run` task
  * is both: it boots the VM and runs as a real container in it.
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { timestampFromDate, type Any } from '@bufbuild/protobuf/wkt';
 import type { Logger } from '../../shared/log/logger.js';
 import { CocoletError, ErrorCode, isCocoletError } from '../../shared/errors/errors.js';
@@ -16,23 +16,19 @@ import { delay } from '../../shared/lifecycle/disposables.js';
 import type { Mount } from '../../shared/gen/containerd/types/mount_pb.js';
 import { MountSchema, type Process, type Spec } from '../../shared/gen/kata/oci_pb.js';
 import { create } from '@bufbuild/protobuf';
-import type { StorageSchema } from '../../shared/gen/kata/agent_pb.js';
-import type { MessageInitShape } from '@bufbuild/protobuf';
 import { TaskCreateSchema, TaskStartSchema, TaskExitSchema, TaskDeleteSchema, TaskExecAddedSchema, TaskExecStartedSchema, TaskOOMSchema, TaskPausedSchema, TaskResumedSchema } from '../../shared/gen/containerd/events/task_pb.js';
 import { Status } from '../../shared/gen/containerd/types/task/task_pb.js';
-import { sandboxSettings, type ShimConfig } from './config.js';
-import { logInitData } from './initdata.js';
-import { readSpec, taskRole, sharesHostNetwork, CRI_IMAGE_NAME, HOST_NETWORK_REFUSED, type OciSpec, type TaskRole } from './bundle.js';
-import { prepareVmNetwork } from './network/index.js';
+import type { ShimConfig } from './config.js';
+import { readSpec, taskRole, sharesHostNetwork, HOST_NETWORK_REFUSED, type OciSpec, type TaskRole } from './bundle.js';
 import { resolvConfCopy } from './network/dns.js';
 import type { PodNetwork } from './network/pod-network.js';
 import { convertProcess, convertResources, convertSpec } from './spec.js';
-import { mountRootfs, unmountRootfs } from './rootfs.js';
+import { unmountRootfs } from './rootfs.js';
 import { startStdio, type StdioCopy } from './stdio.js';
 import { reapLocalAgent } from './reap.js';
 import { dialAgent, type AgentConnection } from './agent.js';
 import type { Hypervisor, VmHandle } from './hypervisor.js';
-import type { Preboot } from './preboot.js';
+import { launchVm, type Preboot } from './preboot.js';
 import type { EventSink } from './events.js';
 import { TaskProcess, type TaskIo, type ExitInfo } from './task.js';
 import { metricsFromAgentStats } from './metrics.js';
@@ -44,10 +40,6 @@ import { cpusOfResources, VcpuPinning, type VcpuPinningOptions } from './vcpu-pi
 export const VM_LOST_EXIT_STATUS = 137;
 /** How long an exit waits for the last output to be copied. */
 export const STDIO_DRAIN_MS = 2000;
-/** Storage driver of a host-prepared rootfs; only a process-mode agent accepts it (guest/policy/inspect.ts HOST_ROOTFS). */
-export const HOST_ROOTFS_DRIVER = 'cocolet.host_rootfs';
-/** Where guest-pulled images are mounted in the guest (Kata's layout). */
-export const GUEST_ROOTFS_DIR = '/run/kata-containers';
 
 export const TOPIC = {
   create: '/tasks/create',
@@ -87,7 +79,7 @@ export interface CreateInput extends TaskIo {
 export interface SandboxOptions {
   id: string;
   config: ShimConfig;
-  hypervisor: () => Promise<Hypervisor>;
+  hypervisor: Hypervisor;
   events: EventSink;
   logger: Logger;
   /** Called once the VM runs (the daemon records its pid for `delete`). */
@@ -163,17 +155,12 @@ export class Sandbox {
         throw e;
       });
       this.network = pre.network;
-      return { vm, kind: pre.kind, t0: pre.startedAt };
+      return { vm, kind: pre.name, t0: pre.startedAt };
     }
-    const settings = sandboxSettings(this.opts.config, spec.annotations ?? {});
-    logInitData(this.log, settings);
-    mkdirSync(this.workDir, { recursive: true, mode: 0o700 });
-    const hv = await this.opts.hypervisor();
-    const net = await prepareVmNetwork(hv.kind, spec, this.opts.id, this.log);
-    this.network = net.pod;
-    const t0 = Date.now();
-    const vm = await hv.start({ id: this.opts.id, workDir: this.workDir, vcpus: settings.vcpus, memoryMiB: settings.memoryMiB, kernelParams: settings.kernelParams, ...(settings.numaNodes ? { numaNodes: settings.numaNodes } : {}), ...(settings.initData !== undefined ? { initData: settings.initData } : {}), ...(net.vm ? { network: net.vm } : {}), logger: this.log });
-    return { vm, kind: hv.kind, t0 };
+    const { config, hypervisor, id } = this.opts;
+    const { vm, t0, network } = await launchVm({ config, hypervisor, id, workDir: this.workDir, spec, log: this.log, logger: this.log });
+    this.network = network;
+    return { vm: await vm, kind: hypervisor.name, t0 };
   }
 
   private async boot(spec: OciSpec): Promise<void> {
@@ -248,7 +235,7 @@ export class Sandbox {
 
   /** What a dead local agent left on the host (process hypervisor only). */
   private reap(): void {
-    if (this.opts.config.hypervisor.kind !== 'process') return;
+    if (!this.opts.hypervisor.agentOnHost) return;
     const r = reapLocalAgent(this.workDir);
     if (r.containers.length || r.mounts.length) this.log.warn({ containers: r.containers, mounts: r.mounts }, 'removed what the agent process left behind');
   }
@@ -309,35 +296,13 @@ export class Sandbox {
     if (!this.vm) throw new CocoletError(ErrorCode.FailedPrecondition, 'the sandbox of this container is not running', { context: { container: input.id } });
     const c: Container = { id: input.id, role, bundle: input.bundle, rootfs: input.rootfs, mounted: false, init: new TaskProcess(input.id, '', this.vm.pid, input), execs: new Map() };
     if (role !== 'sandbox') {
-      const kind = this.opts.config.hypervisor.kind;
-      let rootPath: string;
-      const storages: MessageInitShape<typeof StorageSchema>[] = [];
-      if (kind === 'process' && input.rootfs.length > 0) {
-        // The process agent is on the host (NOT confidential): hand it containerd's rootfs so it need
-        // not pull; the image storage stays for its policy (and for a pull if the policy pins digests).
-        rootPath = mountRootfs(input.bundle, input.rootfs);
-        c.mounted = true;
-        const image = spec.annotations?.[CRI_IMAGE_NAME];
-        if (image) storages.push({ driver: 'image_guest_pull', source: image, fstype: 'overlay', mountPoint: rootPath, driverOptions: [`image_guest_pull=${JSON.stringify({ metadata: spec.annotations ?? {} })}`] });
-        storages.push({ driver: HOST_ROOTFS_DRIVER, source: rootPath, fstype: 'bind', mountPoint: rootPath });
-      } else if (kind !== 'fake') {
-        // The agent in a VM pulls the image itself; the host's rootfs is never used.
-        const image = spec.annotations?.[CRI_IMAGE_NAME];
-        if (!image) throw new CocoletError(ErrorCode.FailedPrecondition, `with the ${kind} hypervisor the guest pulls the image itself and needs its name (io.kubernetes.cri.image-name): run the container through CRI`, { context: { container: input.id } });
-        rootPath = `${GUEST_ROOTFS_DIR}/${input.id}/rootfs`;
-        storages.push({ driver: 'image_guest_pull', source: image, fstype: 'overlay', mountPoint: rootPath, driverOptions: [`image_guest_pull=${JSON.stringify({ metadata: spec.annotations ?? {} })}`] });
-      } else {
-        if (input.rootfs.length > 0) {
-          rootPath = mountRootfs(input.bundle, input.rootfs);
-          c.mounted = true;
-        } else {
-          rootPath = resolve(input.bundle, spec.root?.path ?? 'rootfs'); // a prepared root (ctr run --rootfs)
-        }
-      }
-      const { spec: agentSpec, droppedMounts } = convertSpec(spec, rootPath, { hostCpuset: kind === 'process' });
+      const { rootPath, storages, mounted } = this.opts.hypervisor.rootfs({ containerId: input.id, bundle: input.bundle, mounts: input.rootfs, spec, hypervisor: this.opts.hypervisor.name });
+      c.mounted = mounted;
+      const { spec: agentSpec, droppedMounts } = convertSpec(spec, rootPath, { hostCpuset: this.opts.hypervisor.agentOnHost });
       if (droppedMounts.length) log.info({ mounts: droppedMounts }, 'host bind mounts are not passed into the sandbox');
       try {
-        if (kind !== 'fake') await this.copyResolvConf(spec, input.id, agentSpec.Mounts);
+        // (a VM off the pod network, the tests' fake, gets no pod DNS either)
+        if (this.opts.hypervisor.network !== 'none') await this.copyResolvConf(spec, input.id, agentSpec.Mounts);
         await this.agent.createContainer({ containerId: input.id, execId: input.id, OCI: agentSpec, storages }, { timeoutMs: this.opts.config.agent.createContainerTimeoutS * 1000 });
       } catch (e) {
         if (c.mounted) unmountRootfs(input.bundle);
@@ -501,7 +466,7 @@ export class Sandbox {
     } catch (e) {
       throw new CocoletError(ErrorCode.InvalidArgument, 'resources are not JSON OCI LinuxResources', { cause: e });
     }
-    await this.agent.updateContainer({ containerId: id, resources: convertResources(json, { hostCpuset: this.opts.config.hypervisor.kind === 'process' }) });
+    await this.agent.updateContainer({ containerId: id, resources: convertResources(json, { hostCpuset: this.opts.hypervisor.agentOnHost }) });
     const cpus = cpusOfResources(json);
     if (cpus !== undefined) await this.cpusetChanged(id, cpus); // no cpuset in an update: unchanged
   }

@@ -10,7 +10,7 @@ import type { Logger } from '../../shared/log/logger.js';
 import { delay } from '../../shared/lifecycle/disposables.js';
 import type { ShimFlags } from './flags.js';
 import { loadShimConfig } from './config.js';
-import { createHypervisor } from './hypervisor.js';
+import { hypervisorOf } from './hypervisors.js';
 import { readSpec, writeRecord, type ShimRecord } from './bundle.js';
 import { probeSocket, CONFIG_ENV } from './start.js';
 import { prebootVm } from './preboot.js';
@@ -37,9 +37,10 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
     const cfg = loadShimConfig(process.env[CONFIG_ENV] ?? '');
     phases.mark('configRead');
     if (await probeSocket(sock)) throw new Error(`another shim already listens on ${sock}`);
+    const hypervisor = await hypervisorOf(cfg);
     // Boot first, then load the task service: the two overlap. The heavy imports wait until the VM
     // (or agent process) is spawned, or their loading would hold the spawn back (~190 ms measured).
-    preboot = prebootVm({ config: cfg, id: flags.id, workDir: join(cfg.runtime.stateDir, flags.id), spec: readSpec(bundle), logger });
+    preboot = prebootVm({ config: cfg, hypervisor, id: flags.id, workDir: join(cfg.runtime.stateDir, flags.id), spec: readSpec(bundle), logger });
     await preboot?.launched;
     if (preboot) phases.mark('agentSpawned');
     const agentUp = preboot?.vm.then(() => phases.mark('agentUp'), () => undefined);
@@ -57,7 +58,7 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
     const sandbox = new Sandbox({
       id: flags.id,
       config: cfg,
-      hypervisor: () => createHypervisor(cfg, logger),
+      hypervisor,
       events,
       logger,
       ...(preboot ? { preboot } : {}),

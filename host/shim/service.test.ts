@@ -25,7 +25,8 @@ import { RecordingSink } from './events.js';
 import { Sandbox } from './sandbox.js';
 import { taskService, registerTaskService } from './service.js';
 import { FakeAgent } from './testing/fake-agent.js';
-import type { Hypervisor, VmHandle } from './hypervisor.js';
+import type { VmHandle, VmLauncher } from './hypervisor.js';
+import { hostRootfs } from './rootfs.js';
 import type { OciSpec } from './bundle.js';
 
 const base = mkdtempSync(join(tmpdir(), 'cocolet-shim-unit-'));
@@ -33,8 +34,7 @@ after(() => rmSync(base, { recursive: true, force: true }));
 let n = 0;
 
 /** A hypervisor whose "VM" is a FakeAgent served in this process; `crash()` drops every agent connection. */
-class InProcessHypervisor implements Hypervisor {
-  readonly kind = 'in-process';
+class InProcessHypervisor implements VmLauncher {
   agent: FakeAgent;
   stopped = false;
   private sockets = new Set<Socket>();
@@ -43,8 +43,8 @@ class InProcessHypervisor implements Hypervisor {
   constructor(opts: { denyStdout?: boolean } = {}) {
     this.agent = new FakeAgent(opts);
   }
-  async start(req: { workDir: string }): Promise<VmHandle> {
-    const sock = join(req.workDir, 'agent.sock');
+  async start(req: { stateDir: string }): Promise<VmHandle> {
+    const sock = join(req.stateDir, 'agent.sock');
     const server = new TtrpcServer({ logger: silentLogger() });
     server.register(AgentService, this.agent.service());
     this.listener = createServer((s) => {
@@ -79,11 +79,10 @@ async function rig(opts: { denyStdout?: boolean; v3?: boolean } = {}): Promise<R
   const dir = join(base, `r${n++}`);
   mkdirSync(dir);
   const cfg = defaultShimConfig();
-  cfg.hypervisor.kind = 'fake';
   cfg.runtime.stateDir = join(dir, 'state');
   const hv = new InProcessHypervisor(opts);
   const events = new RecordingSink();
-  const sandbox = new Sandbox({ id: 'sb', config: cfg, hypervisor: async () => hv, events, logger: silentLogger() });
+  const sandbox = new Sandbox({ id: 'sb', config: cfg, hypervisor: { name: 'in-process', rootfs: hostRootfs, network: 'none', agentOnHost: false, launcher: async () => hv }, events, logger: silentLogger() });
   const r = { shutdowns: 0 } as Rig;
   const server = new TtrpcServer({ logger: silentLogger() });
   registerTaskService(server, taskService({ sandbox, logger: silentLogger(), onShutdown: () => r.shutdowns++ }));

@@ -1,8 +1,10 @@
 /**
- * The hypervisor seam: what the shim needs to run one pod sandbox VM and reach its agent.
- * Implementations: `qemu` (QEMU microVM + swtpm, the confidential path's development TEE) and
- * `process` (the agent as a local child process on a unix socket — NOT confidential, for
- * development and tests; it says so in its logs).
+ * What host/vmm's hypervisors take and give back: their start options and the running VM's
+ * handle. Implementations: `QemuHypervisor` (QEMU microVM + swtpm, the confidential path's
+ * development TEE) and `ProcessHypervisor` (the agent as a local child process on a unix socket —
+ * NOT confidential, for development and tests; it says so in its logs). The seam they plug into
+ * is the shim's (host/shim/hypervisor.ts, registered by name in host/shim/hypervisors.ts); they
+ * satisfy it by shape, so this folder imports nothing of the shim.
  */
 import type { Logger } from 'pino';
 import type { TeeKind } from '../../shared/tee/kind.js';
@@ -27,6 +29,8 @@ export interface HypervisorStartOptions {
   vcpus?: number;
   /** Memory for the workload in MiB; the VM gets this plus GUEST_MEMORY_OVERHEAD_MIB. */
   memoryMiB?: number;
+  /** Kernel command-line words for this VM (qemu: appended after the image's measured command line and the hypervisor's own). */
+  extraCmdline?: string[];
   /**
    * Host NUMA nodes the guest RAM must come from (the memory manager's grant to the pod). qemu:
    * `policy=bind` on the RAM backend, a node the host lacks is refused before QEMU runs; process:
@@ -73,6 +77,8 @@ export interface VmHandle {
   readonly tee: TeeKind;
   /** pid of the VMM (or the agent process). */
   readonly pid: number;
+  /** Its process group when it leads one of its own (the process hypervisor's agent), so teardown reaches its children. */
+  readonly pgid?: number;
   /** Unix socket that carries the agent's ttrpc byte stream. */
   readonly agentSocketPath: string;
   /** Guest serial console (qemu) or the agent's stderr (process). */
@@ -83,11 +89,6 @@ export interface VmHandle {
   readonly exited: Promise<VmExit>;
   /** Stops the VM and removes everything it created (processes, sockets, temp files). */
   stop(): Promise<void>;
-}
-
-export interface Hypervisor {
-  readonly kind: HypervisorKind;
-  start(opts: HypervisorStartOptions): Promise<VmHandle>;
 }
 
 /** Memory the guest needs beyond the workload: the unpacked initramfs (~100 MiB) and Node. */

@@ -1,4 +1,4 @@
-/** host/vmm: the hypervisor seam and its implementations. */
+/** host/vmm: the hypervisors (QEMU, the agent as a process) and what they need; the shim registers them by name. */
 export * from './hypervisor.js';
 export { QemuHypervisor, qemuArgs, vcpuThreads, type QemuHypervisorOptions, type QemuArgsInput } from './qemu.js';
 export { prepareConfidentialLaunch, SNP_DEFAULT_CPU, SNP_DEFAULT_POLICY, type ConfidentialGuest, type ConfidentialLaunch } from './confidential.js';
@@ -9,11 +9,3 @@ export { initdataDiskImage, INITDATA_MAGIC } from './initdata-disk.js';
 export { pinThreads } from './pin.js';
 export { connectAgent, type ConnectAgentOptions } from './agent-connect.js';
 
-import type { Logger } from 'pino';
-import type { Hypervisor, HypervisorKind } from './hypervisor.js';
-import { QemuHypervisor } from './qemu.js';
-import { ProcessHypervisor } from './process.js';
-
-export function createHypervisor(kind: HypervisorKind, opts: { logger?: Logger } = {}): Hypervisor {
-  return kind === 'qemu' ? new QemuHypervisor(opts) : new ProcessHypervisor(opts);
-}

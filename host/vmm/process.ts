@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { DisposableStore, delay } from '../../shared/lifecycle/disposables.js';
 import { silentLogger } from '../../shared/log/logger.js';
-import type { Hypervisor, HypervisorStartOptions, VmExit, VmHandle } from './hypervisor.js';
+import type { HypervisorStartOptions, VmExit, VmHandle } from './hypervisor.js';
 import { guestImageDir, repoRoot } from './image.js';
 
 export interface ProcessHypervisorOptions {
@@ -68,7 +68,7 @@ export function defaultAgentEntry(): string {
   return compiled;
 }
 
-export class ProcessHypervisor implements Hypervisor {
+export class ProcessHypervisor {
   readonly kind = 'process' as const;
   private readonly log: Logger;
 
@@ -137,7 +137,7 @@ export class ProcessHypervisor implements Hypervisor {
       log.info({ pid, entry, ...(o.netns ? { netns: o.netns } : {}) }, 'agent process started');
       let stopping: Promise<void> | undefined;
       return {
-        id: o.id, kind: 'process', confidential: false, tee: 'none', pid,
+        id: o.id, kind: 'process', confidential: false, tee: 'none', pid, pgid: pid,
         agentSocketPath: agentSocket, consoleLogPath: consoleLog, exited,
         stop: () => (stopping ??= store.dispose()),
       };

@@ -15,7 +15,7 @@ import { silentLogger } from '../../shared/log/logger.js';
 import { chooseAccel, type AccelChoice } from './accel.js';
 import {
   AGENT_CHANNEL_NAME, DEFAULT_WORKLOAD_MEMORY_MIB, GUEST_MEMORY_OVERHEAD_MIB,
-  teeLabel, type Hypervisor, type HypervisorStartOptions, type TapNic, type TeeKind, type VmExit, type VmHandle,
+  teeLabel, type HypervisorStartOptions, type TapNic, type TeeKind, type VmExit, type VmHandle,
 } from './hypervisor.js';
 
 /**
@@ -145,7 +145,7 @@ export function qemuArgs(i: QemuArgsInput): string[] {
 
 export { vcpuThreads } from './pin.js';
 
-export class QemuHypervisor implements Hypervisor {
+export class QemuHypervisor {
   readonly kind = 'qemu' as const;
   private readonly log: Logger;
 
@@ -172,7 +172,7 @@ export class QemuHypervisor implements Hypervisor {
       const vcpus = Math.max(1, Math.ceil(o.vcpus ?? 1));
       // before anything starts: a node the host lacks is refused naming it (QEMU would say only EINVAL)
       const hostNodes = o.numaNodes?.length ? checkHostNodes(o.numaNodes, { sandbox: o.id, ...(this.opts.sysfsRoot ? { sysfsRoot: this.opts.sysfsRoot } : {}) }) : undefined;
-      let cmdline = [image.cmdline, ...(this.opts.extraCmdline ?? []), ...envExtra].join(' ');
+      let cmdline = [image.cmdline, ...(this.opts.extraCmdline ?? []), ...(o.extraCmdline ?? []), ...envExtra].join(' ');
       let confidential: ConfidentialLaunch | undefined;
       if (teeKind !== 'none') {
         const p = prepareConfidentialLaunch({

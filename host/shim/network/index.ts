@@ -30,13 +30,19 @@ export function podNetnsPath(spec: OciSpec): string | undefined {
 }
 
 /**
- * The network a sandbox's VM gets for hypervisor `kind`: `process` joins the namespace; `qemu`
- * scans it and attaches a tap (the PodNetwork connects it once QEMU runs); others get none.
+ * How a hypervisor's VM joins the pod's network (`Hypervisor.network`): `namespace` = its agent
+ * runs in the namespace (process); `tap` = a tap in the namespace is its NIC (qemu); `none`.
  */
-export async function prepareVmNetwork(kind: string, spec: OciSpec, sandboxId: string, logger: Logger): Promise<{ vm?: VmNetwork; pod?: PodNetwork }> {
+export type VmNetworkMode = 'namespace' | 'tap' | 'none';
+
+/**
+ * The network a sandbox's VM gets: `namespace` joins it; `tap` scans it and attaches a tap (the
+ * PodNetwork connects it once QEMU runs); `none` gets none.
+ */
+export async function prepareVmNetwork(mode: VmNetworkMode, spec: OciSpec, sandboxId: string, logger: Logger): Promise<{ vm?: VmNetwork; pod?: PodNetwork }> {
   const netnsPath = podNetnsPath(spec);
-  if (!netnsPath || (kind !== 'process' && kind !== 'qemu')) return {};
-  if (kind === 'process') return { vm: { netnsPath } };
+  if (!netnsPath || mode === 'none') return {};
+  if (mode === 'namespace') return { vm: { netnsPath } };
   const { PodNetwork, scanPodNetwork } = await import('./pod-network.js');
   const scan = await scanPodNetwork(netnsPath).catch((e: unknown) => {
     throw e instanceof CocoletError ? e.withContext({ sandbox: sandboxId }) : e;
