@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { Harness, have, waitFor } from '../../shared/testing/harness.js';
+import { Harness, have, processesMatching, waitFor } from '../../shared/testing/harness.js';
 import { startContainerd, type ContainerdFixture } from '../support/containerd.js';
 import { CriClient } from '../../host/cri/client.js';
 import type { PodSandboxConfigInit } from '../../host/cri/api.js';
@@ -166,6 +166,28 @@ test(`${kind} hypervisor: the kubelet's cpuset pins the VM's vCPU threads (Creat
   await waitFor(() => allowed().every((a) => a === String(last)), { what: `vCPU threads pinned to CPU ${last} (now ${allowed().join(' ')})`, timeoutMs: 30_000 });
   await cri.updateContainerResources(ctr, { cpusetCpus: String(first) });
   await waitFor(() => allowed().every((a) => a === String(first)), { what: `vCPU threads re-pinned to CPU ${first} (now ${allowed().join(' ')})`, timeoutMs: 30_000 });
+  await cri.stopContainer(ctr, 0);
+  await removePod(pod, ctr);
+});
+
+test(`${kind} hypervisor: the host agent's containers get the kubelet's cpuset (cpuset.cpus and cpuset.mems through its runc)`, async (t) => {
+  if (kind !== 'process') return t.skip('a VM guest gets no host CPU or NUMA numbers (the VM is pinned and bound instead)');
+  if (!c) return t.skip(skip ?? 'containerd is not available');
+  const online = readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
+  const last = Number(online.split(/[,-]/).pop());
+  const sandboxConfig = openSandboxConfig(`${kind}-cpuset`);
+  const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
+  const marker = '3011';
+  const ctr = await cri.createContainer(pod, {
+    metadata: { name: 'cpuset' }, image: { image: reg.image }, command: ['/bin/sleep', marker], logPath: 'cpuset.log',
+    // what the kubelet's static CPU and memory managers set for a Guaranteed container
+    linux: { resources: { cpusetCpus: String(last), cpusetMems: '0' }, securityContext: { namespaceOptions: {} } },
+  }, sandboxConfig);
+  await cri.startContainer(ctr);
+  const pid = await waitFor(() => processesMatching(`sleep ${marker}`)[0], { what: 'the container process on the host', timeoutMs: 60_000 });
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  assert.equal(/^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1], String(last));
+  assert.equal(/^Mems_allowed_list:\s*(\S+)/m.exec(status)?.[1], '0');
   await cri.stopContainer(ctr, 0);
   await removePod(pod, ctr);
 });
