@@ -1,7 +1,7 @@
 /**
  * The Node object of this kubelet, with the node's own credentials (Node,RBAC + NodeRestriction):
  *
- *   - registration: POST the Node with its labels and full status; when it exists already
+ *   - registration (unless registerNode is false: then the Node is waited for, never created): POST the Node with its labels and full status; when it exists already
  *     (409, a restarted kubelet), GET it — a node may read its own Node — and merge-patch its labels
  *     and status, keeping the conditions' transition times. Retried with back-off (100 ms doubling
  *     to 7 s) until it succeeds; pods run meanwhile.
@@ -24,7 +24,7 @@ import { realClock, type Clock, type TimerHandle } from '../clock.js';
 import type { NodeAddress, NodeSystemInfo } from './info.js';
 import { NodeLease } from './lease.js';
 import { machineResources, readMachineFacts, type AllocatableInput, type MachineFacts, type NodeConditionSource, type NodeResourceSource } from './resources.js';
-import { isConflict, type RestClient } from '../client/rest.js';
+import { isConflict, isNotFound, type RestClient } from '../client/rest.js';
 import { buildNodeStatus, statusChanged, type NodeCondition, type NodeStatus } from './status.js';
 
 export const DEFAULT_STATUS_UPDATE_MS = 10_000;
@@ -60,6 +60,8 @@ export interface NodeLifecycleOptions {
   statusReportMs?: number;
   leaseDurationSeconds?: number;
   registerWithTaints?: NodeTaint[];
+  /** registerNode (default true). false: the Node is made by someone else; the kubelet waits for it, then reports its status and renews its Lease. */
+  registerNode?: boolean;
   resources?: NodeResourceSource;
   conditions?: NodeConditionSource;
   machine?: () => MachineFacts;
@@ -131,6 +133,7 @@ export class NodeLifecycle {
 
   /** Creates the Node, or (already there) patches its labels and status. */
   async register(): Promise<void> {
+    if (this.o.registerNode === false) return this.adopt();
     const status = await this.computeStatus();
     const body = {
       apiVersion: 'v1',
@@ -161,6 +164,21 @@ export class NodeLifecycle {
     this.lastStatus = { ...status, conditions: existing.status?.conditions ?? [] };
     await this.syncStatus(true);
     this.log.info({ uid: this.uid }, 'node already registered; labels and status updated');
+  }
+
+  /** registerNode: false — the Node must exist (404 is retried); its status is reported, its labels left alone. */
+  private async adopt(): Promise<void> {
+    let existing: NodeObject;
+    try {
+      existing = await this.o.api.get<NodeObject>(this.nodePath);
+    } catch (e) {
+      if (isNotFound(e)) throw new Error(`Node ${this.o.nodeName} does not exist and registerNode is false: waiting for it to be created`);
+      throw e;
+    }
+    this.uid = existing.metadata.uid;
+    this.lastStatus = { ...(await this.computeStatus()), conditions: existing.status?.conditions ?? [] };
+    await this.syncStatus(true);
+    this.log.info({ uid: this.uid }, 'node found (registerNode: false); status reported');
   }
 
   private async registerLoop(): Promise<void> {

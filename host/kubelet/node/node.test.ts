@@ -224,6 +224,26 @@ test('lifecycle: registration retries with back-off until the API answers', asyn
   n.stop();
 });
 
+test('lifecycle: registerNode false never creates the Node; once someone has, its status is reported and the Lease kept', async () => {
+  const api = new FakeApi();
+  const clock = new FakeClock(0);
+  const n = lifecycle(api, clock, { registerNode: false });
+  n.start();
+  for (let i = 0; i < 5; i++) await clock.advance(1000);
+  assert.equal(n.registered, false, 'no Node yet: waiting');
+  assert.equal(api.count('POST', '/api/v1/nodes'), 0);
+  api.objects.set('/api/v1/nodes/n1', { metadata: { name: 'n1', uid: 'made-by-admin', labels: { team: 'a' } }, status: { conditions: [] } });
+  for (let i = 0; i < 10 && !n.registered; i++) await clock.advance(1000);
+  assert.equal(n.registered, true);
+  assert.equal(n.uid, 'made-by-admin');
+  assert.equal(api.count('POST', '/api/v1/nodes'), 0, 'never created');
+  assert.equal(api.count('PATCH', '/api/v1/nodes/n1'), 0, 'labels left alone');
+  assert.equal(api.count('PATCH', '/api/v1/nodes/n1/status'), 1, 'status reported');
+  await clock.advance(10_000);
+  assert.ok(api.calls.some((c) => c.path.startsWith('/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases')), 'the Lease is kept');
+  n.stop();
+});
+
 test('lease: created owned by the Node, renewed every 10 s with a microsecond renewTime; conflicts re-read', async () => {
   const api = new FakeApi();
   const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));

@@ -87,6 +87,7 @@ export function startNodeLifecycle(o: NodeWiringOptions): NodeLifecycle {
     ...(report ? { statusReportMs: report } : {}),
     leaseDurationSeconds: cfg.nodeLeaseDurationSeconds,
     ...(Array.isArray(cfg.registerWithTaints) ? { registerWithTaints: cfg.registerWithTaints as NodeTaint[] } : {}),
+    ...(cfg.registerNode === false ? { registerNode: false } : {}),
     resources: chainResourceSources(resources),
     ...(o.extras?.conditions ? { conditions: o.extras.conditions } : {}),
     logger: o.log,
