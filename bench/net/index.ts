@@ -7,7 +7,7 @@
  * (`true`) in the same pod, so exec overhead does not count as network time.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
     const shimDir = join(work, 'bin');
     mkdirSync(shimDir);
     const conf = join(work, 'qemu.toml');
-    writeFileSync(conf, `[hypervisor]\nkind = "qemu"\n[agent]\ndial_timeout = 120\n[runtime]\nsocket_dir = "${join(work, 's')}"\nstate_dir = "${join(work, 'state')}"\n`);
+    writeFileSync(conf, `[hypervisor]\nkind = "qemu"\n[agent]\ndial_timeout = 120\ncreate_container_timeout = 300\n[runtime]\nsocket_dir = "${join(work, 's')}"\nstate_dir = "${join(work, 'state')}"\n`);
     const wrapper = join(shimDir, 'containerd-shim-cocolet-v2');
     writeFileSync(wrapper, `#!/bin/sh\nCOCOLET_SHIM_CONFIG=${JSON.stringify(conf)} exec ${JSON.stringify(process.execPath)} ${JSON.stringify(shimBundlePath())} "$@"\n`);
     chmodSync(wrapper, 0o755);
@@ -113,8 +113,8 @@ async function main(): Promise<void> {
     report.add({ figure: 'pod_to_pod_tcp_runc_to_vm_p50', unit: 'Mbit/s', value: median(mbps.vm), peer: 'runc_to_runc', peer_value: median(mbps.runc), better: 'higher' });
     report.note(`${RUNS} interleaved downloads of ${MIB} MiB each (busybox wget from a runc pod; httpd in a runc pod vs in a cocolet QEMU pod on the same CNI bridge); exec overhead ${overhead.toFixed(0)} ms subtracted`);
     report.note(`runc->vm samples: ${mbps.vm.map((x) => x.toFixed(0)).join(', ')} Mbit/s; runc->runc: ${mbps.runc.map((x) => x.toFixed(0)).join(', ')} Mbit/s`);
-    const kvm = existsSync('/dev/kvm') ? 'KVM may be used' : 'no /dev/kvm: the guest is software-emulated (TCG), which bounds its network throughput';
-    report.note(kvm);
+    const accel = /"accel":"(\w+)"/.exec(readFileSync(c.layout.logPath, 'utf8'))?.[1] ?? 'unknown';
+    report.note(`QEMU accelerator: ${accel}${accel === 'tcg' ? ' (software emulation; with the userspace virtio-net backend, no vhost-net, it bounds the VM pod throughput here, not measured apart)' : ''}`);
     report.print();
     for (const p of pods) {
       await cri.stopPodSandbox(p).catch(() => {});
