@@ -6,12 +6,12 @@
  * Same inputs, same bytes. Reports which npm packages ended up inside: that is the guest's
  * runtime dependency list.
  */
-import { builtinModules, createRequire } from 'node:module';
 import { build, type Plugin } from 'esbuild';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { precomputedDescriptors } from './descriptors.js';
 import { IMAGE_FILES } from './paths.js';
+import { requireBuiltins as requireBuiltinsOf } from '../../shared/build/builtins.js';
 
 export interface BundleFile {
   /** File name, beside the entry (the entry is IMAGE_FILES.bundle). */
@@ -46,53 +46,14 @@ export function packagesOf(inputs: readonly string[]): string[] {
   return [...pk].sort();
 }
 
-const BUILTINS = new Set(builtinModules);
-
-/**
- * Node built-ins reached through `require` (the banner's) instead of ESM `import`: an ESM import of
- * a built-in materialises every export of it (`node:fs` then loads fs/promises, readline and the
- * stream stack), a require only loads the module itself; the bundle reads the exports it uses
- * through esbuild's CommonJS interop, on access. Marked free of side effects, so a built-in whose
- * imports are all unused is dropped as before.
- */
 /**
  * Built-ins the start path imports but does not call before Health answers (sonic-boom's `assert`,
- * the image puller's and runc's modules): their shim loads the real module on first use. The
- * proxy reports the export names of this Node (the guest runs the same binary), so esbuild's
- * interop copies them as getters without loading anything.
+ * the image puller's and runc's modules): loaded on first use (shared/build/builtins.ts).
  */
 export const LAZY_BUILTINS: readonly string[] = ['assert', 'child_process', 'crypto', 'dgram', 'dns', 'net', 'os', 'worker_threads', 'zlib'];
 
-const lazyRequire = createRequire(import.meta.url);
-
-function builtinShim(name: string): string {
-  const id = JSON.stringify(`node:${name}`);
-  if (!LAZY_BUILTINS.includes(name)) return `module.exports = require(${id});`;
-  const keys = JSON.stringify(Object.getOwnPropertyNames(lazyRequire(`node:${name}`) as object).sort());
-  return `let m; const load = () => (m ??= require(${id})); const keys = ${keys};
-module.exports = new Proxy(function () {}, {
-  get: (_, k) => load()[k],
-  set: (_, k, v) => { load()[k] = v; return true; },
-  has: (_, k) => k in load(),
-  apply: (_, self, args) => load().apply(self, args),
-  construct: (_, args) => new (load())(...args),
-  ownKeys: (t) => [...new Set([...keys, ...Reflect.ownKeys(t)])],
-  getOwnPropertyDescriptor: (t, k) => Reflect.getOwnPropertyDescriptor(t, k) ?? (keys.includes(k) ? { configurable: true, enumerable: true, writable: true, value: undefined } : undefined),
-});`;
-}
-
-export const requireBuiltins: Plugin = {
-  name: 'require-builtins',
-  setup(b) {
-    b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (a) => {
-      const name = a.path.replace(/^node:/, '');
-      if (!BUILTINS.has(name)) return undefined;
-      // the shim's own require stays a real require (the banner's)
-      return a.namespace === 'node-builtin' ? { path: a.path, external: true } : { path: name, namespace: 'node-builtin', sideEffects: false };
-    });
-    b.onLoad({ filter: /.*/, namespace: 'node-builtin' }, (a) => ({ contents: builtinShim(a.path), loader: 'js' }));
-  },
-};
+/** Built-ins through `require`, the LAZY_BUILTINS on first use (shared/build/builtins.ts). */
+export const requireBuiltins: Plugin = requireBuiltinsOf(LAZY_BUILTINS);
 
 /** The compiled guest logger (pino-free, same API and lines) next to this file's compiled output. */
 export function guestLoggerModule(): string {

@@ -4,6 +4,7 @@
  * (runtime_type "io.containerd.cocolet.v2"). See host/shim/ and examples/shim/.
  */
 import { fileURLToPath } from 'node:url';
+import { startupSnapshot } from 'node:v8';
 import { parseShimFlags, USAGE, type ShimFlags } from '../shim/flags.js';
 import { fdSink, openShimLog } from '../shim/logsink.js';
 import type { Logger } from '../../shared/log/logger.js';
@@ -13,10 +14,10 @@ import type { Logger } from '../../shared/log/logger.js';
 
 const VERSION = '0.1.0';
 
-async function main(): Promise<number> {
+async function main(argv: string[]): Promise<number> {
   let flags: ShimFlags;
   try {
-    flags = parseShimFlags(process.argv.slice(2));
+    flags = parseShimFlags(argv);
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
     return 2;
@@ -66,7 +67,24 @@ async function main(): Promise<number> {
   }
 }
 
+function run(argv: string[]): void {
+  void main(argv).then((code) => {
+    if (code >= 0) process.exitCode = code;
+  });
+}
+
+/** Everything the daemon loads, for its startup snapshot (host/shim/snapshot.ts). */
+async function loadDaemon(): Promise<void> {
+  const [, { loadTaskService }] = await Promise.all([import('../../shared/log/logger.js'), import('../shim/serve.js'), import('../vmm/process.js')]);
+  await loadTaskService();
+}
+
 // (no top-level await: the installed binary is this file bundled as CommonJS, see host/shim/pack.ts)
-void main().then((code) => {
-  if (code >= 0) process.exitCode = code;
-});
+// (node:v8 is touched only then: `start`'s bundle loads it on first use, see host/shim/pack.ts)
+if (process.execArgv.includes('--build-snapshot')) {
+  // `node --snapshot-blob <blob> -- <argv>`: no script in argv
+  startupSnapshot.setDeserializeMainFunction(() => run(process.argv.slice(1)));
+  void loadDaemon();
+} else {
+  run(process.argv.slice(2));
+}

@@ -8,14 +8,14 @@
  */
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { packShim, type PackResult } from '../shim/pack.js';
+import { packBundle } from '../shim/pack.js';
 
 export function cocoletBundlePath(): string {
   return join(dirname(fileURLToPath(import.meta.url)), 'cocolet.cjs');
 }
 
-export function packCocolet(): Promise<PackResult> {
-  return packShim(join(dirname(fileURLToPath(import.meta.url)), 'cocolet.js'), cocoletBundlePath());
+export function packCocolet(): ReturnType<typeof packBundle> {
+  return packBundle(join(dirname(fileURLToPath(import.meta.url)), 'cocolet.js'), cocoletBundlePath());
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -9,6 +9,7 @@
  */
 import type { Logger } from '../../shared/log/logger.js';
 import type { TeeKind } from '../../shared/tee/kind.js';
+import type { LaunchedAgent } from '../vmm/process-launch.js';
 import type { ShimConfig } from './config.js';
 import type { RootfsSource } from './rootfs.js';
 import type { VmNetworkMode } from './network/index.js';
@@ -32,6 +33,8 @@ export interface VmStartRequest {
   netns?: string;
   /** The pod's NIC: a tap QEMU attaches as virtio-net with the pod veth's MAC (network/index.ts). */
   tapNics?: { tap: string; mac: string }[];
+  /** The agent the shim's `start` already launched for this sandbox (early-agent.ts): a `process` launcher adopts it instead of spawning one. */
+  adopt?: LaunchedAgent;
   logger: Logger;
 }
 

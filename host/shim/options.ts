@@ -8,6 +8,7 @@
  * runtimeoptions.v1.Options) is read with a few lines of protobuf wire decoding; the generated
  * protobuf code is loaded only for anything else.
  */
+import { fstatSync, readSync } from 'node:fs';
 import { CocoletError, ErrorCode } from '../../shared/errors/errors.js';
 
 export interface RuntimeOptions {
@@ -50,6 +51,28 @@ export function lengthDelimitedFields(b: Uint8Array): Map<number, Uint8Array> | 
     if (i > b.length) return undefined;
   }
   return out;
+}
+
+const STDIN_LIMIT = 1 << 20;
+
+/** Reads fd 0 to its end into `chunks` when it is a pipe or a file; else (or on EAGAIN) the bytes read so far. */
+function readStdinSync(chunks: Buffer[]): 'done' | number {
+  let n = 0;
+  try {
+    const st = fstatSync(0);
+    if (!st.isFIFO() && !st.isFile()) return 0;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(64 * 1024);
+      const got = readSync(0, buf, 0, buf.length, null);
+      if (got === 0) return 'done';
+      chunks.push(buf.subarray(0, got));
+      n += got;
+      if (n > STDIN_LIMIT) throw new CocoletError(ErrorCode.InvalidArgument, 'runtime options on stdin exceed 1 MiB');
+    }
+  } catch (e) {
+    if (e instanceof CocoletError) throw e;
+    return n; // EAGAIN (a non-blocking pipe), EBADF (closed): the stream way
+  }
 }
 
 const text = (b: Uint8Array | undefined): string => (b ? Buffer.from(b).toString('utf8') : '');
@@ -99,13 +122,16 @@ export async function decodeRuntimeOptions(bytes: Uint8Array, ident?: { id: stri
 
 /** Reads all of fd 0 when it is not a terminal; bounded to 1 MiB. */
 export async function readStdinBytes(): Promise<Uint8Array> {
-  if (process.stdin.isTTY) return new Uint8Array();
   const chunks: Buffer[] = [];
-  let n = 0;
+  // A pipe or file (what containerd gives) is read with plain read(2)s: process.stdin would load
+  // the stream stack (~10 ms of `start`). Anything else, or a pipe that says EAGAIN, goes the stream way.
+  let n = readStdinSync(chunks);
+  if (n === 'done') return new Uint8Array(Buffer.concat(chunks));
+  if (process.stdin.isTTY) return new Uint8Array();
   for await (const c of process.stdin as AsyncIterable<Buffer>) {
     chunks.push(c);
     n += c.length;
-    if (n > 1 << 20) throw new CocoletError(ErrorCode.InvalidArgument, 'runtime options on stdin exceed 1 MiB');
+    if (n > STDIN_LIMIT) throw new CocoletError(ErrorCode.InvalidArgument, 'runtime options on stdin exceed 1 MiB');
   }
   return new Uint8Array(Buffer.concat(chunks));
 }

@@ -10,10 +10,13 @@
  * (computed from the bundle's own location), so paths made from it (the compiled agent, the
  * test fake's agent, the ttrpc fd worker) are the same as without bundling.
  */
-import { readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Plugin } from 'esbuild';
+import { blobPath, daemonBundlePath, stampOf, stampPath } from './snapshot.js';
+import { requireBuiltins } from '../../shared/build/builtins.js';
 
 /** The compiled shim entry (`dist/host/cmd/containerd-shim-cocolet-v2.js`). */
 export function compiledShimEntry(): string {
@@ -48,12 +51,56 @@ export interface PackResult {
   bytes: number;
   /** Inputs (compiled files and npm modules) now in the one file. */
   modules: number;
+  /** The daemon's bundle (everything; what the snapshot is made from). */
+  daemon: { path: string; bytes: number; modules: number };
+  /** The daemon's startup snapshot (snapshot.ts), or why there is none. */
+  snapshot: { path: string; bytes: number } | { error: string };
 }
 
-/** Builds the bundle; refuses guest code (host never imports guest). */
-export async function packShim(entry = compiledShimEntry(), out = shimBundlePath(entry)): Promise<PackResult> {
+/** Builds the daemon's V8 startup snapshot from the bundle and stamps it; on failure removes any old one. */
+export function buildSnapshot(bundle: string): PackResult['snapshot'] {
+  const blob = blobPath(bundle);
+  rmSync(stampPath(bundle), { force: true });
+  const r = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', bundle], { encoding: 'utf8', timeout: 120_000 });
+  if (r.status !== 0) {
+    rmSync(blob, { force: true });
+    return { error: (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-3).join(' ') };
+  }
+  writeFileSync(stampPath(bundle), `${JSON.stringify(stampOf(bundle))}\n`);
+  return { path: blob, bytes: readFileSync(blob).length };
+}
+
+/**
+ * The compiled modules only the daemon (or the rare `delete`, or containerd 2.3's bootstrap
+ * protocol, with protobuf-es) loads: left out of `start`'s bundle.
+ */
+const DAEMON_ONLY = ['host/shim/serve.js', 'host/shim/delete.js', 'host/vmm/process.js', 'host/vmm/qemu.js', 'host/shim/testing/fake-hypervisor.js', 'shared/log/logger.js', 'shared/gen/containerd/bootstrap/v1/bootstrap_pb.js'];
+
+/**
+ * Built-ins `start` may import without calling (crypto: only the sandbox's socket name; child_process:
+ * not for a container's `start`, which joins its sandbox's shim): loaded on first use.
+ */
+const START_LAZY_BUILTINS = ['assert', 'child_process', 'crypto', 'dgram', 'dns', 'os', 'v8', 'worker_threads', 'zlib'];
+
+/** Leaves the DAEMON_ONLY modules to Node (an `import()` of the compiled file beside the bundle). */
+function daemonOnlyExternal(bundleDir: string, distRoot: string): Plugin {
+  const skip = new Set(DAEMON_ONLY.map((p) => join(distRoot, p)));
+  return {
+    name: 'daemon-only',
+    setup(b) {
+      b.onResolve({ filter: /^@bufbuild\/protobuf(\/|$)/ }, (a) => (a.kind === 'dynamic-import' ? { path: a.path, external: true } : undefined));
+      b.onResolve({ filter: /^\.\.?\// }, (a) => {
+        const abs = join(a.resolveDir, a.path);
+        if (!skip.has(abs)) return undefined;
+        if (a.kind !== 'dynamic-import') return { errors: [{ text: `${a.path} (daemon-only) is imported statically by ${a.importer}` }] };
+        return { path: `./${relative(bundleDir, abs).split(sep).join('/')}`, external: true };
+      });
+    },
+  };
+}
+
+async function bundleOne(entry: string, out: string, plugins: Plugin[]): Promise<{ bytes: number; modules: number }> {
   const { build } = await import('esbuild');
-  const distRoot = join(dirname(entry), '..', '..');
   const r = await build({
     entryPoints: [entry],
     outfile: out,
@@ -67,7 +114,7 @@ export async function packShim(entry = compiledShimEntry(), out = shimBundlePath
     legalComments: 'none',
     // (esbuild keeps the entry's #! line first)
     banner: { js: `const ${URL_FN} = (p) => require("node:url").pathToFileURL(require("node:path").join(__dirname, p)).href;` },
-    plugins: [moduleUrls(dirname(out), distRoot)],
+    plugins: [...plugins, moduleUrls(dirname(out), join(dirname(entry), '..', '..'))],
   });
   const inputs = Object.keys(r.metafile.inputs);
   const guest = inputs.filter((p) => /(^|\/)dist\/guest\//.test(p));
@@ -76,10 +123,31 @@ export async function packShim(entry = compiledShimEntry(), out = shimBundlePath
   if (r.outputFiles.length !== 1 || !file) throw new Error(`esbuild produced ${r.outputFiles.length} files, expected one`);
   writeFileSync(out, file.contents);
   chmodSync(out, 0o755);
-  return { path: out, bytes: file.contents.length, modules: inputs.length };
+  return { bytes: file.contents.length, modules: inputs.length };
+}
+
+/** One program (e.g. the `cocolet` command) into one CommonJS file beside its compiled entry, as is. */
+export async function packBundle(entry: string, out = shimBundlePath(entry)): Promise<{ path: string; bytes: number; modules: number }> {
+  return { path: out, ...(await bundleOne(entry, out, [])) };
+}
+
+/**
+ * Builds the installed binary (what containerd runs for `start` and `delete`: the daemon's modules
+ * left out, rarely used built-ins lazy) and the daemon's bundle (everything) with its snapshot.
+ * Refuses guest code (host never imports guest).
+ */
+export async function packShim(entry = compiledShimEntry(), out = shimBundlePath(entry)): Promise<PackResult> {
+  const distRoot = join(dirname(entry), '..', '..');
+  const daemon = daemonBundlePath(out);
+  const full = await bundleOne(entry, daemon, [requireBuiltins([])]);
+  const small = await bundleOne(entry, out, [daemonOnlyExternal(dirname(out), distRoot), requireBuiltins(START_LAZY_BUILTINS)]);
+  return { path: out, bytes: small.bytes, modules: small.modules, daemon: { path: daemon, ...full }, snapshot: buildSnapshot(daemon) };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const r = await packShim();
-  process.stdout.write(`shim bundle: ${relative(process.cwd(), r.path)} (${r.modules} modules, ${Math.round(r.bytes / 1024)} KiB)\n`);
+  const kib = (n: number): number => Math.round(n / 1024);
+  process.stdout.write(`shim bundle: ${relative(process.cwd(), r.path)} (${r.modules} modules, ${kib(r.bytes)} KiB); daemon: ${relative(process.cwd(), r.daemon.path)} (${r.daemon.modules} modules, ${kib(r.daemon.bytes)} KiB)\n`);
+  if ('error' in r.snapshot) process.stderr.write(`shim bundle: no daemon snapshot (the daemon runs the bundle): ${r.snapshot.error}\n`);
+  else process.stdout.write(`shim daemon snapshot: ${relative(process.cwd(), r.snapshot.path)} (${Math.round(r.snapshot.bytes / 1024)} KiB)\n`);
 }

@@ -5,15 +5,15 @@
  * host/shim/README.md has the table these make. Cheap: a few `performance.now()` readings.
  */
 
-/** `<start's process start, epoch ms>,<its Node bootstrap done, ms>,<daemon spawned, ms>` */
+/** `<start's process start, epoch ms>,<its Node bootstrap done, ms>,<daemon spawned, ms>[,<agent launched, ms>]` */
 export const START_TRACE_ENV = 'COCOLET_SHIM_START_TRACE';
 
 /** Epoch ms, sub-millisecond. */
 export const epochMs = (): number => performance.timeOrigin + performance.now();
 
 /** What `start` passes to the daemon it spawns. */
-export function startTrace(): string {
-  return [performance.timeOrigin, performance.nodeTiming.bootstrapComplete, performance.now()].map((n) => n.toFixed(1)).join(',');
+export function startTrace(agentLaunchedAt?: number): string {
+  return [performance.timeOrigin, performance.nodeTiming.bootstrapComplete, performance.now(), ...(agentLaunchedAt !== undefined ? [agentLaunchedAt] : [])].map((n) => n.toFixed(1)).join(',');
 }
 
 export class StartupPhases {
@@ -22,11 +22,12 @@ export class StartupPhases {
 
   /** `trace`: the START_TRACE_ENV value (absent when the daemon was not started by `start`). */
   constructor(trace: string | undefined) {
-    const [origin, boot, spawned] = (trace ?? '').split(',').map(Number);
+    const [origin, boot, spawned, agent] = (trace ?? '').split(',').map(Number);
     if (origin !== undefined && Number.isFinite(origin) && origin > 0) {
       this.t0 = origin;
       if (Number.isFinite(boot)) this.marks.startNodeReady = boot!;
       if (Number.isFinite(spawned)) this.marks.daemonSpawned = spawned!;
+      if (agent !== undefined && Number.isFinite(agent)) this.marks.agentLaunched = agent;
     } else {
       this.t0 = performance.timeOrigin;
     }

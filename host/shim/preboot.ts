@@ -13,6 +13,7 @@ import type { Hypervisor, VmHandle } from './hypervisor.js';
 import { decodeInitData, logInitData } from './initdata.js';
 import { prepareVmNetwork } from './network/index.js';
 import type { PodNetwork } from './network/pod-network.js';
+import type { LaunchedAgent } from '../vmm/process-launch.js';
 
 export interface Preboot {
   /** The hypervisor's name. */
@@ -40,6 +41,8 @@ export interface VmLaunch {
   log: Logger;
   /** The VM's own logger. */
   logger: Logger;
+  /** `process`: the agent `start` already launched (early-agent.ts), adopted instead of spawning one. */
+  launched?: LaunchedAgent;
 }
 
 /**
@@ -66,13 +69,14 @@ export async function launchVm(o: VmLaunch): Promise<{ vm: Promise<VmHandle>; t0
     ...(initdata ? { initdata } : {}),
     egress: true, // the guest pulls its images itself
     ...(net.vm ? { netns: net.vm.netnsPath, ...(net.vm.nic ? { tapNics: [net.vm.nic] } : {}) } : {}),
+    ...(o.launched ? { adopt: o.launched } : {}),
     logger: o.logger,
   });
   return { vm, t0, ...(net.pod ? { network: net.pod } : {}) };
 }
 
 /** Starts the VM for a sandbox or lone task; undefined for a container (its sandbox has the VM). */
-export function prebootVm(o: { config: ShimConfig; hypervisor: Hypervisor; id: string; workDir: string; spec: OciSpec; logger: Logger }): Preboot | undefined {
+export function prebootVm(o: { config: ShimConfig; hypervisor: Hypervisor; id: string; workDir: string; spec: OciSpec; logger: Logger; launched?: LaunchedAgent }): Preboot | undefined {
   // (a hostNetwork sandbox is refused by the Create, before any VM starts)
   if (taskRole(o.spec) === 'container' || sharesHostNetwork(o.spec)) return undefined;
   let launched!: () => void;
@@ -81,7 +85,7 @@ export function prebootVm(o: { config: ShimConfig; hypervisor: Hypervisor; id: s
   pre.vm = (async () => {
     try {
       // (the daemon's logger already carries the sandbox id)
-      const { vm: started, network } = await launchVm({ config: o.config, hypervisor: o.hypervisor, id: o.id, workDir: o.workDir, spec: o.spec, log: o.logger.child({ sandbox: o.id }), logger: o.logger });
+      const { vm: started, network } = await launchVm({ config: o.config, hypervisor: o.hypervisor, id: o.id, workDir: o.workDir, spec: o.spec, log: o.logger.child({ sandbox: o.id }), logger: o.logger, ...(o.launched ? { launched: o.launched } : {}) });
       if (network) pre.network = network;
       launched();
       return await started;

@@ -15,6 +15,12 @@ import { readSpec, writeRecord, type ShimRecord } from './bundle.js';
 import { probeSocket, CONFIG_ENV } from './start.js';
 import { prebootVm } from './preboot.js';
 import { START_TRACE_ENV, StartupPhases } from './phases.js';
+import { LAUNCHED_AGENT_ENV, decodeLaunchedAgent } from './early-agent.js';
+
+/** The daemon's heavy modules (also what its startup snapshot holds loaded, see snapshot.ts). */
+export function loadTaskService(): Promise<[typeof import('../../shared/ttrpc/index.js'), typeof import('./events.js'), typeof import('./sandbox.js'), typeof import('./service.js')]> {
+  return Promise.all([import('../../shared/ttrpc/index.js'), import('./events.js'), import('./sandbox.js'), import('./service.js')]);
+}
 
 /** fd on which `start` waits for "ok\n". */
 export const READY_FD = 3;
@@ -32,7 +38,9 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
   };
   let preboot: ReturnType<typeof prebootVm>;
   const phases = new StartupPhases(process.env[START_TRACE_ENV]);
-  delete process.env[START_TRACE_ENV]; // (not for the agent)
+  const launched = decodeLaunchedAgent(process.env[LAUNCHED_AGENT_ENV]);
+  delete process.env[START_TRACE_ENV]; // (neither is for an agent this daemon starts)
+  delete process.env[LAUNCHED_AGENT_ENV];
   try {
     const cfg = loadShimConfig(process.env[CONFIG_ENV] ?? '');
     phases.mark('configRead');
@@ -40,17 +48,12 @@ export async function serveShim(flags: ShimFlags, logger: Logger): Promise<void>
     const hypervisor = await hypervisorOf(cfg);
     // Boot first, then load the task service: the two overlap. The heavy imports wait until the VM
     // (or agent process) is spawned, or their loading would hold the spawn back (~190 ms measured).
-    preboot = prebootVm({ config: cfg, hypervisor, id: flags.id, workDir: join(cfg.runtime.stateDir, flags.id), spec: readSpec(bundle), logger });
+    preboot = prebootVm({ config: cfg, hypervisor, id: flags.id, workDir: join(cfg.runtime.stateDir, flags.id), spec: readSpec(bundle), logger, ...(launched ? { launched } : {}) });
     await preboot?.launched;
-    if (preboot) phases.mark('agentSpawned');
+    if (preboot) phases.mark(launched ? 'agentAdopted' : 'agentSpawned');
     const agentUp = preboot?.vm.then(() => phases.mark('agentUp'), () => undefined);
     // (the record below names the work dir at once, so `delete` finds an early VM even before Create)
-    const [{ TtrpcServer }, { ForwardPublisher }, { Sandbox }, { registerTaskService, taskService }] = await Promise.all([
-      import('../../shared/ttrpc/index.js'),
-      import('./events.js'),
-      import('./sandbox.js'),
-      import('./service.js'),
-    ]);
+    const [{ TtrpcServer }, { ForwardPublisher }, { Sandbox }, { registerTaskService, taskService }] = await loadTaskService();
     phases.mark('modulesLoaded');
     const events = new ForwardPublisher({ ttrpcAddress: process.env.TTRPC_ADDRESS || `${flags.address}.ttrpc`, namespace: flags.namespace, logger });
     const workDir = join(cfg.runtime.stateDir, flags.id);

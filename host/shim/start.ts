@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from '../../shared/log/logger.js';
@@ -16,6 +16,8 @@ import { serveArgv } from './flags.js';
 import { decodeRuntimeOptions } from './options.js';
 import { groupId, readSpec, socketPath, writeBundleFile } from './bundle.js';
 import { START_TRACE_ENV, startTrace } from './phases.js';
+import { daemonNodeArgs } from './snapshot.js';
+import { LAUNCHED_AGENT_ENV, encodeLaunchedAgent, launchEarlyAgent } from './early-agent.js';
 
 /** How long `start` waits for the daemon to listen. */
 export const DAEMON_READY_TIMEOUT_MS = 15_000;
@@ -86,13 +88,17 @@ export async function startShim(inp: StartInput): Promise<Uint8Array | string> {
   if (opts.bootstrap?.socketDir) cfg.runtime.socketDir = opts.bootstrap.socketDir;
   const sock = socketPath(cfg.runtime.socketDir, flags.address, flags.namespace, group);
   const address = `unix://${sock}`;
-  if (await probeSocket(sock)) return joinShim(address);
+  if (existsSync(sock) && (await probeSocket(sock))) return joinShim(address); // (no socket file: nothing to probe, and net stays unloaded)
   if (group !== flags.id) throw new CocoletError(ErrorCode.FailedPrecondition, `the shim of sandbox ${group} is not running`, { context: { container: flags.id, sandbox: group } });
-  const child = spawn(process.execPath, [inp.entry, ...serveArgv(flags, bundle, sock)], {
+  // A process sandbox's agent starts now, beside the daemon's own start-up (the daemon adopts it).
+  const agent = await launchEarlyAgent(cfg, flags.id, spec).catch((e: Error) => void logger?.debug({ err: e.message }, 'early agent launch failed; the daemon starts it'));
+  const agentAt = agent ? performance.now() : undefined;
+  // (a configured hypervisor.module is an import() at run time, which a snapshot's code cannot make)
+  const child = spawn(process.execPath, [...daemonNodeArgs(inp.entry, { snapshot: !cfg.hypervisor.module }), ...serveArgv(flags, bundle, sock)], {
     cwd: bundle,
     detached: true,
     stdio: ['ignore', inp.logFd, inp.logFd, 'pipe'],
-    env: { ...process.env, [CONFIG_ENV]: configPath, [START_TRACE_ENV]: startTrace(), ...(opts.bootstrap?.ttrpcAddress ? { TTRPC_ADDRESS: opts.bootstrap.ttrpcAddress } : {}) },
+    env: { ...process.env, [CONFIG_ENV]: configPath, [START_TRACE_ENV]: startTrace(agentAt), ...(agent ? { [LAUNCHED_AGENT_ENV]: encodeLaunchedAgent(agent) } : {}), ...(opts.bootstrap?.ttrpcAddress ? { TTRPC_ADDRESS: opts.bootstrap.ttrpcAddress } : {}) },
   });
   const ready = child.stdio[3] as NodeJS.ReadableStream;
   const outcome = await new Promise<string>((res) => {
@@ -111,11 +117,14 @@ export async function startShim(inp: StartInput): Promise<Uint8Array | string> {
   (ready as unknown as { destroy(): void }).destroy();
   child.unref();
   if (outcome !== 'ok') {
-    try {
-      if (child.pid) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      /* gone */
+    for (const pid of [child.pid, agent?.pid]) {
+      try {
+        if (pid) process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
+    if (agent) rmSync(join(cfg.runtime.stateDir, flags.id), { recursive: true, force: true });
     throw new CocoletError(ErrorCode.RuntimeFailed, `shim daemon did not start: ${outcome}`, { context: { sandbox: group } });
   }
   writeBundleFile(bundle, 'address', address);

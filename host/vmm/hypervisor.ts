@@ -50,6 +50,8 @@ export interface HypervisorStartOptions {
   netns?: string;
   /** Tap devices QEMU attaches as virtio-net NICs (by name, created by QEMU; the shim moves them into the pod's namespace). */
   tapNics?: TapNic[];
+  /** Process hypervisor: an agent another process launched for this sandbox (process-launch.ts), taken over instead of spawning one. */
+  adopt?: { pid: number; entry: string };
   /** Extra environment for the process hypervisor's agent. */
   env?: Record<string, string>;
   logger?: Logger;
