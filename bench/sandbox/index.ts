@@ -116,7 +116,9 @@ async function main(): Promise<void> {
     mkdirSync(shimDir);
     const conf = (kind: string): string => {
       const p = join(work, `${kind}.toml`);
-      writeFileSync(p, `[hypervisor]\nkind = "${kind}"\n[runtime]\nsocket_dir = "${join(work, 's')}"\nstate_dir = "${join(work, 'state')}"\n`);
+      // A TCG guest on this loaded machine can need over a minute to measure its init-data and answer CreateSandbox.
+      const agent = kind === 'qemu' ? '[agent]\ndial_timeout = 300\ncreate_container_timeout = 300\n' : '';
+      writeFileSync(p, `[hypervisor]\nkind = "${kind}"\n${agent}[runtime]\nsocket_dir = "${join(work, 's')}"\nstate_dir = "${join(work, 'state')}"\n`);
       return p;
     };
     shimWrapper(shimDir, 'cocolet', conf('process'));
