@@ -574,3 +574,22 @@ for (const tc of teeCases) {
     );
   });
 }
+
+test('a failed volume set-up is retried after 500 ms, not the 10 s of other sync errors (a TokenRequest refused until the authorizer sees the binding)', () =>
+  withNode(async (n) => {
+    let calls = 0;
+    n.kubelet.volumes.setApi({
+      getConfigMap: () => (++calls === 1 ? Promise.reject(new Error('403 node requested a configmap of a pod scheduled on a different node')) : Promise.resolve({ data: { k: 'v' } })),
+      getSecret: () => Promise.resolve(undefined),
+      requestToken: () => Promise.reject(new Error('unused')),
+    });
+    const p = testPod('mount-retry', { volumes: [{ name: 'c', configMap: { name: 'cm' } }], containers: [testContainer('main', { volumeMounts: [{ name: 'c', mountPath: '/c' }] })] });
+    p.metadata.annotations = { ...p.metadata.annotations, 'kubernetes.io/config.source': 'api' };
+    n.setPods([p]);
+    await n.step(0);
+    assert.match(cstatus(n, p, 'main')?.state.waiting?.message ?? '', /403 node requested/);
+    await n.step(1000);
+    await n.step(0);
+    assert.equal(phase(n, p), 'Running', 'retried within a second');
+    assert.ok(calls >= 2);
+  }));

@@ -33,6 +33,10 @@ import { podIp, type ContainerInfo, type RuntimePodStatus } from './status.js';
 import { teeDescription, teeLabel, type TeeKind } from '../../../shared/tee/kind.js';
 
 /** Floor of the remaining grace after a preStop hook (minimumGracePeriodInSeconds). */
+/** A failed volume set-up is retried after 500 ms, doubling to 10 s (other sync errors wait 10 s). */
+export const MOUNT_RETRY_MIN_MS = 500;
+export const MOUNT_RETRY_MAX_MS = 10_000;
+
 export const MINIMUM_GRACE_PERIOD_SECONDS = 2;
 export const DEFAULT_GRACE_SECONDS = 30;
 
@@ -141,6 +145,9 @@ export class RuntimeManager {
     this.tees.delete(uid);
   }
 
+  /** Per pod: how long to wait before retrying a failed volume set-up. */
+  private readonly mountBackoff = new Map<string, number>();
+
   /** The sandbox's IPs (its network status), [] when it has none or is gone. */
   private async sandboxIPs(sandboxId: string): Promise<string[]> {
     const st = await this.o.cri.podSandboxStatus(sandboxId).catch(() => undefined);
@@ -186,8 +193,15 @@ export class RuntimeManager {
       ev('Warning', typeof err.context.reason === 'string' ? err.context.reason : 'FailedMount', err.message);
       waitAll('ContainerCreating', err.message);
       res.error = err;
+      // Mounts are retried sooner than other errors (upstream's volume manager: 500 ms doubling):
+      // a TokenRequest right after the pod was bound can be refused until the Node authorizer's
+      // graph has the binding ("pod scheduled on a different node"), and the next try succeeds.
+      const wait = this.mountBackoff.get(uid) ?? MOUNT_RETRY_MIN_MS;
+      this.mountBackoff.set(uid, Math.min(wait * 2, MOUNT_RETRY_MAX_MS));
+      if (err.code !== ErrorCode.PermissionDenied) res.requeueAfterMs = wait;
       return res;
     }
+    this.mountBackoff.delete(uid);
 
     // Environment from Secrets / ConfigMaps, resolved before any sandbox (a refused pod boots no VM).
     const envs = new Map<string, { key: string; value: string }[]>();
@@ -459,5 +473,6 @@ export class RuntimeManager {
       await this.o.cri.removePodSandbox(s.id).catch(() => undefined);
     }
     this.o.volumes.tearDown(status.uid);
+    this.mountBackoff.delete(status.uid);
   }
 }
