@@ -47,10 +47,52 @@ interface CompiledMount {
   readOnly: boolean;
 }
 
-function compileMount(m: MountRule): CompiledMount {
-  const readOnly = m.readOnly === true;
-  const accepted = new Set([...NEUTRAL_OPTIONS, ...(m.options ?? []), ...(readOnly ? [] : ['rw'])]);
-  return { type: m.type, source: m.source, required: m.options ?? [], accepted, readOnly };
+/**
+ * The compiled pieces the entries of one policy share. A pod's containers mostly have the same
+ * mount rules, capabilities and env patterns; one compiled copy of each (one Set, one regex) keeps
+ * the working set of a check small, so a 20-container policy costs a check about what a
+ * one-container policy does instead of touching twenty copies (which other processes' load evicts
+ * from the CPU caches). Keys are the pieces' full contents; made per document, dropped with it.
+ */
+export class CompileCache {
+  private readonly mounts = new Map<string, CompiledMount>();
+  private readonly sets = new Map<string, ReadonlySet<string>>();
+  private readonly patterns = new Map<string, FullMatchPatterns>();
+  private readonly regexes = new Map<string, RegExp>();
+
+  mount(m: MountRule): CompiledMount {
+    const readOnly = m.readOnly === true;
+    const key = JSON.stringify([m.type, m.source, m.options ?? [], readOnly]);
+    let c = this.mounts.get(key);
+    if (c === undefined) {
+      const accepted = this.set([...NEUTRAL_OPTIONS, ...(m.options ?? []), ...(readOnly ? [] : ['rw'])]);
+      this.mounts.set(key, (c = { type: m.type, source: m.source, required: m.options ?? [], accepted, readOnly }));
+    }
+    return c;
+  }
+
+  /** One Set per distinct collection of strings (order and repeats do not matter to a Set). */
+  set(items: readonly string[]): ReadonlySet<string> {
+    const key = JSON.stringify([...new Set(items)].sort());
+    let c = this.sets.get(key);
+    if (c === undefined) this.sets.set(key, (c = new Set(items)));
+    return c;
+  }
+
+  /** One FullMatchPatterns per distinct list (order kept: it numbers the groups back-references use). */
+  fullMatch(list: readonly string[]): FullMatchPatterns {
+    const key = JSON.stringify(list);
+    let c = this.patterns.get(key);
+    if (c === undefined) this.patterns.set(key, (c = new FullMatchPatterns(list, this)));
+    return c;
+  }
+
+  /** One compiled regex per distinct source (flags `s`, never `g`/`y`: no lastIndex state to share). */
+  regex(source: string): RegExp {
+    let re = this.regexes.get(source);
+    if (re === undefined) this.regexes.set(source, (re = new RegExp(source, 's')));
+    return re;
+  }
 }
 
 /** Why the options of a mount break its rule, or undefined when they fit. */
@@ -94,17 +136,20 @@ export function literalPattern(p: string): string | undefined {
  * no back-reference.
  */
 export class FullMatchPatterns {
-  private readonly exact = new Set<string>();
+  private readonly exact: ReadonlySet<string>;
   private readonly re: RegExp | undefined;
 
-  constructor(patterns: readonly string[]) {
+  constructor(patterns: readonly string[], cache?: CompileCache) {
     const rest: string[] = [];
+    const exact: string[] = [];
     for (const p of patterns) {
       const lit = literalPattern(p);
       if (lit === undefined) rest.push(`(?:${p})`);
-      else this.exact.add(lit);
+      else exact.push(lit);
     }
-    this.re = rest.length > 0 ? new RegExp(`^(?:${rest.join('|')})$`, 's') : undefined;
+    this.exact = cache ? cache.set(exact) : new Set(exact);
+    const source = `^(?:${rest.join('|')})$`;
+    this.re = rest.length === 0 ? undefined : cache ? cache.regex(source) : new RegExp(source, 's');
   }
 
   test(s: string): boolean {
@@ -138,20 +183,21 @@ export class CompiledContainer {
   /** The decision allowing a request for this entry (made once: an allow builds nothing). */
   readonly allowed: Readonly<{ allowed: true; rule: string; reason: string; container: CompiledContainer }>;
 
-  constructor(readonly policy: ContainerPolicy) {
+  /** `cache`: the pieces shared with the other entries of the same document (see CompileCache). */
+  constructor(readonly policy: ContainerPolicy, cache: CompileCache = new CompileCache()) {
     this.allowed = Object.freeze({ allowed: true, rule: 'rules.CreateContainer.allow', reason: 'allowed', container: this });
     for (const m of policy.mounts) {
       // a request's destination with `.`/`..` is refused before the lookup, so a rule with one can match nothing
       if (hasTraversal(m.destination)) continue;
       const l = this.mountsByDest.get(m.destination) ?? [];
-      l.push(compileMount(m));
+      l.push(cache.mount(m));
       this.mountsByDest.set(m.destination, l);
     }
-    this.env = policy.env ? new FullMatchPatterns(policy.env) : undefined;
+    this.env = policy.env ? cache.fullMatch(policy.env) : undefined;
     this.image = policy.image ? normalizeImage(policy.image) : undefined;
-    this.caps = new Set(policy.capabilities);
-    this.hostNs = new Set(policy.hostNamespaces ?? []);
-    this.devices = new Set(policy.devices ?? []);
+    this.caps = cache.set(policy.capabilities);
+    this.hostNs = cache.set(policy.hostNamespaces ?? []);
+    this.devices = cache.set(policy.devices ?? []);
   }
 
   get name(): string {

@@ -136,6 +136,35 @@ test('keepSetuid is per container, default off', () => {
   assert.equal(e.keepsSetuid(named('b', {})), false);
 });
 
+test('entries sharing compiled pieces still decide by their own rules (mount options, read-only, capabilities, env)', () => {
+  // a and b differ only where noted; the engine compiles what they have in common once (CompileCache)
+  const base = { ...ANY_ORDINARY_CONTAINER, mounts: [...POD_DEFAULT_MOUNTS, { destination: '/data', type: 'tmpfs', source: 'guest', options: ['nosuid'] }], env: ['PATH=/bin', 'X=[a-z]+'] };
+  const doc = parsePolicy({
+    version: 2, default: 'deny', rules: { CreateContainer: { allow: true } },
+    containers: [
+      { ...base, name: 'a' },
+      { ...base, name: 'b', mounts: [...POD_DEFAULT_MOUNTS, { destination: '/data', type: 'tmpfs', source: 'guest', options: ['nosuid', 'noexec'], readOnly: true }], capabilities: ['CAP_CHOWN'], env: ['PATH=/bin', 'X=[0-9]+'] },
+      { ...base, name: 'c', mounts: [...POD_DEFAULT_MOUNTS, { destination: '/data', type: 'tmpfs', source: 'guest', options: ['nosuid'] }] },
+    ],
+  });
+  const e = new PolicyEngine(doc);
+  const req = (name: string, options: string[], caps: string[] = [], env = ['PATH=/bin']) => named(name, { Process: { Args: ['/bin/sh'], Env: env, Cwd: '/', Capabilities: { Bounding: caps } }, ...mount('/data', 'tmpfs', 'tmpfs', options) });
+  const decide = (r: ReturnType<typeof req>) => { const d = e.evaluate('CreateContainer', r); return d.allowed ? 'allowed' : `${d.rule}: ${d.reason}`; };
+  assert.equal(decide(req('a', ['nosuid', 'rw'])), 'allowed');
+  assert.equal(decide(req('c', ['nosuid', 'rw'])), 'allowed');
+  assert.equal(decide(req('b', ['nosuid', 'rw'])), 'CreateContainer.mounts: /data (tmpfs) lacks option noexec');
+  assert.equal(decide(req('b', ['nosuid', 'noexec', 'rw'])), 'CreateContainer.mounts: /data (tmpfs) must be read-only');
+  assert.equal(decide(req('b', ['nosuid', 'noexec', 'ro'])), 'allowed');
+  assert.equal(decide(req('a', ['nosuid', 'noexec', 'ro'])), 'allowed');
+  assert.equal(decide(req('a', [], ['CAP_KILL'])), 'CreateContainer.mounts: /data (tmpfs) lacks option nosuid');
+  assert.equal(decide(req('a', ['nosuid'], ['CAP_KILL'])), 'allowed');
+  assert.equal(decide(req('b', ['nosuid', 'noexec', 'ro'], ['CAP_KILL'])), 'CreateContainer.capabilities: capability "CAP_KILL" is not allowed');
+  assert.equal(decide(req('a', ['nosuid'], [], ['X=abc'])), 'allowed');
+  assert.match(decide(req('a', ['nosuid'], [], ['X=123'])), /^CreateContainer\.env: /);
+  assert.equal(decide(req('b', ['nosuid', 'noexec', 'ro'], [], ['X=123'])), 'allowed');
+  assert.match(decide(req('b', ['nosuid', 'noexec', 'ro'], [], ['X=abc'])), /^CreateContainer\.env: /);
+});
+
 const ok = { version: 2, default: 'deny', containers: [{ name: '*', mounts: POD_DEFAULT_MOUNTS, capabilities: [] }] };
 const invalid: { name: string; doc: unknown; field: string }[] = [
   { name: 'version 1 is refused with a reason', doc: { version: 1, default: 'deny', rules: {} }, field: 'version' },

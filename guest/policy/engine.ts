@@ -5,7 +5,7 @@
  */
 import type { CopyFileRequest, CreateContainerRequest, CreateSandboxRequest, ExecProcessRequest, SignalProcessRequest } from '../../shared/gen/kata/agent_pb.js';
 import type { PolicyDocument, PolicyRule } from './document.js';
-import { CompiledContainer, type PulledImageConfig, type Violation } from './container.js';
+import { CompileCache, CompiledContainer, type PulledImageConfig, type Violation } from './container.js';
 import { hasHostStorage, hasTraversal } from './inspect.js';
 import { NETWORK_METHODS, checkNetworkRequest } from './network.js';
 
@@ -69,7 +69,8 @@ export class PolicyEngine {
     for (const [method, rule] of Object.entries(doc.rules)) {
       this.rules.set(method, { rule, base: `rules.${method}`, allowed: Object.freeze(allow(`rules.${method}.allow`)), commandPatterns: compile(rule.commandPatterns), env: compile(rule.env), paths: compile(rule.paths) });
     }
-    for (const c of doc.containers) this.byName.set(c.name, new CompiledContainer(c));
+    const cache = new CompileCache(); // the entries share their identical mount rules, sets and regexes
+    for (const c of doc.containers) this.byName.set(c.name, new CompiledContainer(c, cache));
     this.anyName = this.byName.get('*');
   }
 
