@@ -38,6 +38,48 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
   });
 }
 
+/**
+ * A loop on a clock: `start()` runs a round at once; each round returns the milliseconds until the
+ * next (or undefined when it armed its own timer with `after`); `stop()` cancels what is pending,
+ * and nothing is scheduled once stopped. One timer is pending at most.
+ */
+export class PeriodicTask {
+  private timer: TimerHandle | undefined;
+  private active = false;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly round: () => Promise<number | undefined>,
+  ) {}
+
+  get running(): boolean {
+    return this.active;
+  }
+
+  start(): void {
+    this.active = true;
+    this.after(0, () => this.run());
+  }
+
+  stop(): void {
+    this.active = false;
+    this.timer?.cancel();
+  }
+
+  /** Runs `fn` after `ms` unless stopped first (replaces nothing: a round arms one timer at a time). */
+  after(ms: number, fn: () => void): void {
+    if (!this.active) return;
+    this.timer = this.clock.setTimer(fn, ms);
+  }
+
+  /** A round now; what it returns schedules the next. */
+  run(): void {
+    void this.round().then((ms) => {
+      if (ms !== undefined) this.after(ms, () => this.run());
+    });
+  }
+}
+
 export class FakeClock implements Clock {
   private t: number;
   private seq = 0;

@@ -21,7 +21,7 @@
 import type { Logger } from '../../../shared/log/logger.js';
 import { silentLogger } from '../../../shared/log/logger.js';
 import { Annotations, type Pod } from '../api/types.js';
-import type { Clock, TimerHandle } from '../clock.js';
+import { PeriodicTask, type Clock } from '../clock.js';
 import { qosClass } from '../runtime/podspec.js';
 import { formatBytes, human, quantityValue } from './quantity.js';
 import { chosenBecause, rankForEviction, type PodStats, type RankPod } from './rank.js';
@@ -168,8 +168,7 @@ export class EvictionManager {
   private readonly conditionSince = new Map<NodeConditionType, { status: boolean; at: number }>();
   private current = new Set<NodeConditionType>();
   private lastObservations: Observations = {};
-  private timer: TimerHandle | undefined;
-  private running = false;
+  private readonly task: PeriodicTask;
   private busy = false;
 
   constructor(private readonly o: EvictionManagerOptions) {
@@ -178,39 +177,35 @@ export class EvictionManager {
     this.periodMs = o.periodMs ?? EVICTION_MONITORING_PERIOD_MS;
     const now = o.clock.now();
     for (const t of CONDITION_TYPES) this.conditionSince.set(t, { status: false, at: now });
+    this.task = new PeriodicTask(o.clock, () => this.monitor());
   }
 
   start(): void {
-    this.running = true;
-    this.schedule(0);
+    this.task.start();
   }
 
   stop(): void {
-    this.running = false;
-    this.timer?.cancel();
+    this.task.stop();
   }
 
-  private schedule(ms: number): void {
-    if (!this.running) return;
-    this.timer = this.o.clock.setTimer(() => void this.loop(), ms);
-  }
-
-  private async loop(): Promise<void> {
+  /** One monitoring round; the next comes after the period, or once the evicted pod is gone. */
+  private async monitor(): Promise<number | undefined> {
     let evicted: Pod | undefined;
     try {
       evicted = await this.synchronize();
     } catch (e) {
       this.log.warn({ err: e }, 'eviction round failed');
     }
-    if (!evicted || !this.o.podCleanedUp) return this.schedule(this.periodMs);
+    if (!evicted || !this.o.podCleanedUp) return this.periodMs;
     // Start the next round once the evicted pod is gone (the kubelet waits up to 30 s).
     const deadline = this.o.clock.now() + CLEANUP_TIMEOUT_MS;
     const poll = (): void => {
-      if (!this.running) return;
-      if (this.o.podCleanedUp!(evicted) || this.o.clock.now() >= deadline) return void this.loop();
-      this.timer = this.o.clock.setTimer(poll, CLEANUP_POLL_MS);
+      if (!this.task.running) return;
+      if (this.o.podCleanedUp!(evicted) || this.o.clock.now() >= deadline) return this.task.run();
+      this.task.after(CLEANUP_POLL_MS, poll);
     };
-    this.timer = this.o.clock.setTimer(poll, CLEANUP_POLL_MS);
+    this.task.after(CLEANUP_POLL_MS, poll);
+    return undefined;
   }
 
   /** Node conditions as the node status reports them (all three, True or False). */

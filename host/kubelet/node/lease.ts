@@ -8,7 +8,7 @@
  */
 import type { Logger } from '../../../shared/log/logger.js';
 import { silentLogger } from '../../../shared/log/logger.js';
-import { realClock, type Clock, type TimerHandle } from '../clock.js';
+import { PeriodicTask, realClock, type Clock } from '../clock.js';
 import { isConflict, isNotFound, type RestClient } from '../client/rest.js';
 
 export const LEASE_NAMESPACE = 'kube-node-lease';
@@ -40,8 +40,7 @@ export interface LeaseOptions {
 }
 
 export class NodeLease {
-  private timer: TimerHandle | undefined;
-  private running = false;
+  private readonly task: PeriodicTask;
   private backoffMs = BACKOFF_MIN_MS;
   private latest: Lease | undefined;
   private readonly clock: Clock;
@@ -54,6 +53,7 @@ export class NodeLease {
     this.clock = o.clock ?? realClock;
     this.log = (o.logger ?? silentLogger()).child({ component: 'node-lease' });
     this.path = `/apis/coordination.k8s.io/v1/namespaces/${LEASE_NAMESPACE}/leases/${encodeURIComponent(o.nodeName)}`;
+    this.task = new PeriodicTask(this.clock, () => this.tick());
   }
 
   get intervalMs(): number {
@@ -61,21 +61,15 @@ export class NodeLease {
   }
 
   start(): void {
-    this.running = true;
-    this.schedule(0);
+    this.task.start();
   }
 
   stop(): void {
-    this.running = false;
-    this.timer?.cancel();
+    this.task.stop();
   }
 
-  private schedule(ms: number): void {
-    if (!this.running) return;
-    this.timer = this.clock.setTimer(() => void this.tick(), ms);
-  }
-
-  private async tick(): Promise<void> {
+  /** One renewal; the next comes after the interval, or after the back-off when it failed. */
+  private async tick(): Promise<number> {
     let ok = false;
     try {
       ok = await this.renew();
@@ -84,12 +78,11 @@ export class NodeLease {
     }
     if (ok) {
       this.backoffMs = BACKOFF_MIN_MS;
-      this.schedule(this.intervalMs);
-    } else {
-      const wait = this.backoffMs;
-      this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
-      this.schedule(wait);
+      return this.intervalMs;
     }
+    const wait = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    return wait;
   }
 
   private spec(): Lease['spec'] {
