@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Harness, waitFor } from '../../shared/testing/harness.js';
-import { startContainerd, type ContainerdFixture } from '../support/containerd.js';
-import { CriClient } from '../../host/cri/client.js';
+import type { ContainerdFixture } from '../support/containerd.js';
+import type { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
 import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
-import { assertNoLeftovers, prepareShim, type ShimFixture } from './support.js';
+import { assertNoLeftovers, startShimContainerd, type ShimFixture } from './support.js';
 
 const h = new Harness();
 after(() => h.dispose());
@@ -20,13 +20,9 @@ let shim: ShimFixture;
 let skip: string | undefined;
 
 before(async () => {
-  shim = prepareShim(h);
-  process.env.COCOLET_SHIM_CONFIG = shim.configPath;
-  c = await startContainerd(h, { skip: (why) => (skip = why) }, { shimDir: shim.shimDir });
-  if (c) {
-    cri = new CriClient({ endpoint: c.address });
-    h.defer('cri client', () => cri.close());
-  }
+  const rig = await startShimContainerd(h);
+  ({ shim, containerd: c, skip } = rig);
+  if (rig.cri) cri = rig.cri;
 });
 
 function podConfig(name: string, logDirectory: string) {

@@ -5,27 +5,24 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { Harness } from '../../shared/testing/harness.js';
-import { startContainerd, type ContainerdFixture } from '../support/containerd.js';
+import type { ContainerdFixture } from '../support/containerd.js';
 import { channelText, wsConnect } from '../support/wsclient.js';
-import { CriClient } from '../../host/cri/client.js';
+import type { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
-import { prepareShim, type ShimFixture } from './support.js';
+import { startShimContainerd } from './support.js';
 
 const h = new Harness();
 after(() => h.dispose());
 let c: ContainerdFixture | undefined;
 let cri: CriClient;
-let shim: ShimFixture;
 let skip: string | undefined;
 let container = '';
 
 before(async () => {
-  shim = prepareShim(h);
-  process.env.COCOLET_SHIM_CONFIG = shim.configPath;
-  c = await startContainerd(h, { skip: (why) => (skip = why) }, { shimDir: shim.shimDir });
-  if (!c) return;
-  cri = new CriClient({ endpoint: c.address });
-  h.defer('cri client', () => cri.close());
+  const rig = await startShimContainerd(h);
+  ({ containerd: c, skip } = rig);
+  if (!rig.cri) return;
+  cri = rig.cri;
   const logDir = h.tempDir('ccl-');
   const sandboxConfig = { metadata: { name: 'ex', namespace: 'default', uid: 'uid-ex', attempt: 0 }, hostname: 'ex', logDirectory: logDir, linux: { securityContext: { namespaceOptions: {} } } };
   const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');

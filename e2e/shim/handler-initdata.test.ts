@@ -9,13 +9,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Harness, waitFor } from '../../shared/testing/harness.js';
-import { startContainerd, type ContainerdFixture } from '../support/containerd.js';
-import { CriClient } from '../../host/cri/client.js';
+import type { ContainerdFixture } from '../support/containerd.js';
+import type { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
 import { ContainerState, NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { initdataToml } from '../guest/agent-client.js';
-import { assertNoLeftovers, prepareShim, RUNTIME_TYPE, type ShimFixture } from './support.js';
+import { assertNoLeftovers, RUNTIME_TYPE, startShimContainerd, type ShimFixture } from './support.js';
 
 const AGENT = fileURLToPath(new URL('../../guest/cmd/cocolet-agent.js', import.meta.url));
 
@@ -29,20 +29,22 @@ let skip: string | undefined;
 before(async () => {
   if (!existsSync(AGENT)) skip = 'cocolet-agent is not built';
   if (skip) return;
-  shim = prepareShim(h, { kind: 'process' });
-  process.env.COCOLET_SHIM_CONFIG = shim.configPath;
-  const devInitData = join(h.tempDir('cci-'), 'dev-initdata.toml');
-  writeFileSync(devInitData, initdataToml({ policy: PERMISSIVE_POLICY }));
-  const devConfig = join(h.tempDir('cci-'), 'shim-dev.toml');
-  writeFileSync(devConfig, `${readFileSync(shim.configPath, 'utf8').replace('[hypervisor]\n', `[hypervisor]\ndefault_init_data = "${devInitData}"\n`)}`);
-  c = await startContainerd(h, { skip: (why) => (skip = why) }, {
-    shimDir: shim.shimDir,
-    cocoletConfigPath: shim.configPath,
-    extraRuntimes: { 'cocolet-dev': { runtimeType: RUNTIME_TYPE, podAnnotations: ['io.katacontainers.*'], configPath: devConfig } },
+  const rig = await startShimContainerd(h, {
+    kind: 'process',
+    containerd: (s) => {
+      // the dev handler: the same shim config plus a permissive default init-data
+      const devInitData = join(h.tempDir('cci-'), 'dev-initdata.toml');
+      writeFileSync(devInitData, initdataToml({ policy: PERMISSIVE_POLICY }));
+      const devConfig = join(h.tempDir('cci-'), 'shim-dev.toml');
+      writeFileSync(devConfig, `${readFileSync(s.configPath, 'utf8').replace('[hypervisor]\n', `[hypervisor]\ndefault_init_data = "${devInitData}"\n`)}`);
+      return {
+        cocoletConfigPath: s.configPath,
+        extraRuntimes: { 'cocolet-dev': { runtimeType: RUNTIME_TYPE, podAnnotations: ['io.katacontainers.*'], configPath: devConfig } },
+      };
+    },
   });
-  if (!c) return;
-  cri = new CriClient({ endpoint: c.address });
-  h.defer('cri client', () => cri.close());
+  ({ shim, containerd: c, skip } = rig);
+  if (rig.cri) cri = rig.cri;
 });
 
 async function podWithoutInitData(name: string, handler: string): Promise<{ pod: string; ctr: string; logDir: string; remove(): Promise<void> }> {

@@ -13,6 +13,8 @@ import { have, processesMatching, waitFor } from '../../shared/testing/harness.j
 import { guestImageDir } from '../../host/vmm/index.js';
 import { mountsUnder } from '../../host/containerd/launcher.js';
 import { shimBundlePath } from '../../host/shim/pack.js';
+import { CriClient } from '../../host/cri/client.js';
+import { startContainerd, type ContainerdFixture, type FixtureOptions } from '../support/containerd.js';
 
 /** The installed shim: the one-file bundle `npm run build` makes (host/shim/pack.ts). */
 export const SHIM_ENTRY = shimBundlePath();
@@ -63,6 +65,30 @@ export function prepareShim(h: Harness, opts: { kind?: string; extraAgentArgs?: 
       return out;
     },
   };
+}
+
+export interface ShimContainerd {
+  shim: ShimFixture;
+  /** undefined when containerd cannot run here (`skip` says why). */
+  containerd?: ContainerdFixture;
+  cri?: CriClient;
+  skip?: string;
+}
+
+/**
+ * The shim fixture (its config as COCOLET_SHIM_CONFIG) on a containerd of the test's own that
+ * finds it on its PATH, and a CRI client to it; everything is torn down with `h`.
+ * `containerd` adds launch options once the shim fixture exists (extra runtime handlers, say).
+ */
+export async function startShimContainerd(h: Harness, o: { kind?: string; containerd?: (shim: ShimFixture) => FixtureOptions } = {}): Promise<ShimContainerd> {
+  const shim = prepareShim(h, o.kind ? { kind: o.kind } : {});
+  process.env.COCOLET_SHIM_CONFIG = shim.configPath;
+  let skip: string | undefined;
+  const containerd = await startContainerd(h, { skip: (why) => (skip = why) }, { shimDir: shim.shimDir, ...o.containerd?.(shim) });
+  if (!containerd) return { shim, skip: skip ?? 'containerd is not available' };
+  const cri = new CriClient({ endpoint: containerd.address });
+  h.defer('cri client', () => cri.close());
+  return { shim, containerd, cri };
 }
 
 /** Waits (bounded) until the fixture is clean; throws naming what is left. */
