@@ -1,13 +1,13 @@
 /**
- * One pod sandbox served by this shim: its VM (through the hypervisor seam), the agent client on
- * that VM, and every task (containers and execs) containerd created in it. The task API in
- * service.ts is a thin layer over these methods.
+ * One pod sandbox served by this shim: the task table — every task (containers and execs)
+ * containerd created in it, their processes, stdio and events — over its VM (sandbox-vm.ts: the
+ * VM, the agent client on it, the pod network, vCPU pinning, one teardown for every way down).
+ * The task API in service.ts is a thin layer over these methods.
  *
  * Roles: the CRI pause container boots the VM and is otherwise virtual (its "process" is the VM);
  * later CRI containers become CreateContainer/StartContainer on the same VM; a lone `ctr run` task
  * is both: it boots the VM and runs as a real container in it.
  */
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { timestampFromDate, type Any } from '@bufbuild/protobuf/wkt';
 import type { Logger } from '../../shared/log/logger.js';
@@ -21,20 +21,17 @@ import { Status } from '../../shared/gen/containerd/types/task/task_pb.js';
 import type { ShimConfig } from './config.js';
 import { readSpec, taskRole, sharesHostNetwork, HOST_NETWORK_REFUSED, type OciSpec, type TaskRole } from './bundle.js';
 import { resolvConfCopy } from './network/dns.js';
-import type { PodNetwork } from './network/pod-network.js';
 import { convertProcess, convertResources, convertSpec } from './spec.js';
 import { unmountRootfs } from './rootfs.js';
 import { startStdio, type StdioCopy } from './stdio.js';
-import { reapLocalAgent } from './reap.js';
-import { dialAgent, type AgentConnection } from './agent.js';
+import type { AgentConnection } from './agent.js';
 import type { Hypervisor, VmHandle } from './hypervisor.js';
-import { launchVm, type Preboot } from './preboot.js';
+import type { Preboot } from './preboot.js';
+import { SandboxVm } from './sandbox-vm.js';
 import type { EventSink } from './events.js';
 import { TaskProcess, type TaskIo, type ExitInfo } from './task.js';
 import { metricsFromAgentStats } from './metrics.js';
-import { teeDescription } from '../../shared/tee/kind.js';
-import { writeTeeLabel } from './tee-label.js';
-import { cpusOfResources, VcpuPinning, type VcpuPinningOptions } from './vcpu-pin.js';
+import { cpusOfResources, type VcpuPinningOptions } from './vcpu-pin.js';
 
 /** Exit status reported for processes that died with their VM (SIGKILL-style). */
 export const VM_LOST_EXIT_STATUS = 137;
@@ -91,43 +88,44 @@ export interface SandboxOptions {
 }
 
 export class Sandbox {
-  private vm: VmHandle | undefined;
-  /** The pod network connected to the VM (qemu with a CNI namespace), disconnected at teardown. */
-  private network: PodNetwork | undefined;
-  private agentConn: AgentConnection | undefined;
+  private readonly vm: SandboxVm;
   private readonly containers = new Map<string, Container>();
-  private tornDown = false;
   private readonly log: Logger;
   readonly workDir: string;
-  private readonly pinning: VcpuPinning;
 
   constructor(private readonly opts: SandboxOptions) {
     this.log = opts.logger.child({ sandbox: opts.id });
     this.workDir = join(opts.config.runtime.stateDir, opts.id);
-    this.pinning = new VcpuPinning(this.log, opts.vcpuPinning);
-  }
-
-  /** Re-pins the VM's vCPU threads after a container's cpuset changed; a failure is logged, not fatal. */
-  private async cpusetChanged(containerId: string, cpus: string | undefined): Promise<void> {
-    if (!this.pinning.record(containerId, cpus) || !this.vm || this.tornDown) return;
-    try {
-      await this.pinning.apply(this.vm.pid);
-    } catch (e) {
-      this.log.warn({ container: containerId, cpuset: this.pinning.union().toString(), err: (e as Error).message }, 'pinning the vcpu threads failed');
-    }
+    this.vm = new SandboxVm({
+      id: opts.id,
+      config: opts.config,
+      hypervisor: opts.hypervisor,
+      workDir: this.workDir,
+      log: this.log,
+      ...(opts.onVmStarted ? { onVmStarted: opts.onVmStarted } : {}),
+      ...(opts.preboot ? { preboot: opts.preboot } : {}),
+      ...(opts.vcpuPinning ? { vcpuPinning: opts.vcpuPinning } : {}),
+      onLost: () => this.vmLost(),
+      onOom: (containerId) => {
+        if (this.containers.has(containerId)) this.opts.events.publish(TOPIC.oom, TaskOOMSchema, { containerId });
+      },
+    });
   }
 
   get vmPid(): number {
-    return this.vm?.pid ?? 0;
+    return this.vm.pid;
   }
 
   get taskCount(): number {
     return this.containers.size;
   }
 
+  private get tornDown(): boolean {
+    return this.vm.tornDown;
+  }
+
   private get agent(): AgentConnection['api'] {
-    if (!this.agentConn || this.tornDown) throw new CocoletError(ErrorCode.Unavailable, 'the sandbox VM is not running', { context: { sandbox: this.opts.id } });
-    return this.agentConn.api;
+    return this.vm.agent;
   }
 
   private container(id: string): Container {
@@ -144,121 +142,25 @@ export class Sandbox {
     return { c, proc: exec.proc, exec };
   }
 
-  // ---- VM lifecycle ----
-
-  private async startVm(spec: OciSpec): Promise<{ vm: VmHandle; kind: string; t0: number }> {
-    const pre = this.opts.preboot;
-    if (pre) {
-      this.opts.preboot = undefined;
-      const vm = await pre.vm.catch(async (e: unknown) => {
-        await pre.network?.disconnect();
-        throw e;
-      });
-      this.network = pre.network;
-      return { vm, kind: pre.name, t0: pre.startedAt };
-    }
-    const { config, hypervisor, id } = this.opts;
-    const { vm, t0, network } = await launchVm({ config, hypervisor, id, workDir: this.workDir, spec, log: this.log, logger: this.log });
-    this.network = network;
-    return { vm: await vm, kind: hypervisor.name, t0 };
-  }
-
-  private async boot(spec: OciSpec): Promise<void> {
-    const { config } = this.opts;
-    let vm: VmHandle | undefined;
-    try {
-      const started = await this.startVm(spec);
-      vm = started.vm;
-      const t0 = started.t0;
-      this.vm = vm;
-      this.opts.onVmStarted?.(vm, this.workDir);
-      const tee = teeDescription(vm.tee);
-      if (vm.tee === 'snp' || vm.tee === 'tdx') this.log.info({ kind: started.kind, tee }, 'sandbox TEE');
-      else this.log.warn({ kind: started.kind, tee }, 'sandbox is NOT confidential');
-      writeTeeLabel(this.workDir, vm.tee);
-      const t1 = Date.now();
-      this.agentConn = await dialAgent(vm.agentSocketPath, { timeoutMs: config.agent.dialTimeoutS * 1000, until: vm.exited });
-      const t2 = Date.now();
-      await this.agentConn.api.createSandbox({ sandboxId: this.opts.id, hostname: spec.hostname ?? '' }, { timeoutMs: config.agent.createContainerTimeoutS * 1000 });
-      const t3 = Date.now();
-      if (this.network) {
-        let gone = false;
-        void vm.exited.then(() => (gone = true));
-        await this.network.connect(() => gone);
-        await this.network.configureGuest(this.agentConn.api, config.agent.createContainerTimeoutS * 1000);
-      }
-      this.log.info({ vmPid: vm.pid, vmStartMs: t1 - t0, agentReadyMs: t2 - t1, createSandboxMs: t3 - t2, ...(this.network ? { networkMs: Date.now() - t3 } : {}) }, 'sandbox ready');
-    } catch (e) {
-      this.agentConn?.conn.close();
-      this.agentConn = undefined;
-      await vm?.stop().catch(() => {});
-      await this.network?.disconnect();
-      this.network = undefined;
-      this.vm = undefined;
-      rmSync(this.workDir, { recursive: true, force: true });
-      throw isCocoletError(e) ? e.withContext({ sandbox: this.opts.id }) : new CocoletError(ErrorCode.VmFailed, `starting the sandbox VM failed: ${(e as Error).message}`, { cause: e, context: { sandbox: this.opts.id } });
-    }
-    const lost = (why: string): void => void this.vmLost(why);
-    this.agentConn.conn.onClose(() => lost('agent connection closed'));
-    void vm.exited.then(() => lost('VM exited'));
-    void this.watchOom();
-  }
-
-  private async watchOom(): Promise<void> {
-    for (let i = 0; i < 1_000_000 && !this.tornDown && this.agentConn; i++) {
-      try {
-        const ev = await this.agentConn.api.getOOMEvent({});
-        if (ev.containerId && this.containers.has(ev.containerId)) this.opts.events.publish(TOPIC.oom, TaskOOMSchema, { containerId: ev.containerId });
-      } catch (e) {
-        if (this.tornDown || isCocoletError(e, ErrorCode.Unimplemented) || isCocoletError(e, ErrorCode.Unavailable)) return;
-        await delay(1000);
-      }
-    }
-  }
-
   /** The VM or its agent went away: every task that has not exited exits now. */
-  private async vmLost(why: string): Promise<void> {
-    if (this.tornDown) return;
-    this.tornDown = true;
-    this.log.warn({ why }, 'sandbox VM lost; publishing exits for its tasks');
+  private vmLost(): void {
     for (const c of this.containers.values()) {
       for (const p of [c.init, ...[...c.execs.values()].map((e) => e.proc)]) {
         if (p.status !== Status.CREATED || p === c.init) this.exitProcess(p, VM_LOST_EXIT_STATUS);
       }
       c.stdio?.close();
     }
-    this.agentConn?.conn.close();
-    this.reap();
-    await this.vm?.stop().catch(() => {});
-    await this.network?.disconnect();
-  }
-
-  /** What a dead local agent left on the host (process hypervisor only). */
-  private reap(): void {
-    if (!this.opts.hypervisor.agentOnHost) return;
-    const r = reapLocalAgent(this.workDir);
-    if (r.containers.length || r.mounts.length) this.log.warn({ containers: r.containers, mounts: r.mounts }, 'removed what the agent process left behind');
   }
 
   /** Stops the VM and removes what the sandbox made (idempotent). */
   async teardown(): Promise<void> {
-    const pre = this.opts.preboot;
-    this.opts.preboot = undefined;
-    if (pre && !this.vm) this.vm = await pre.vm.catch(() => undefined); // started early, never adopted
-    const wasUp = !this.tornDown;
-    this.tornDown = true;
-    if (wasUp && this.agentConn) await this.agentConn.api.destroySandbox({}, { timeoutMs: 5000 }).catch(() => {});
-    this.agentConn?.conn.close();
-    this.reap();
-    await this.vm?.stop().catch((e: unknown) => this.log.warn({ err: (e as Error).message }, 'VM stop failed'));
-    this.reap();
-    await (this.network ?? pre?.network)?.disconnect();
+    await this.vm.stop();
     for (const c of this.containers.values()) {
       c.stdio?.close();
       for (const e of c.execs.values()) e.stdio?.close();
       if (c.mounted) unmountRootfs(c.bundle);
     }
-    rmSync(this.workDir, { recursive: true, force: true });
+    this.vm.removeWorkDir();
   }
 
   private exitProcess(p: TaskProcess, status: number): void {
@@ -292,8 +194,8 @@ export class Sandbox {
     const role = taskRole(spec);
     const log = this.log.child({ container: input.id });
     if (role !== 'container' && sharesHostNetwork(spec)) throw new CocoletError(ErrorCode.FailedPrecondition, HOST_NETWORK_REFUSED, { context: { sandbox: this.opts.id, container: input.id } });
-    if (role !== 'container' && !this.vm) await this.boot(spec);
-    if (!this.vm) throw new CocoletError(ErrorCode.FailedPrecondition, 'the sandbox of this container is not running', { context: { container: input.id } });
+    if (role !== 'container' && !this.vm.started) await this.vm.boot(spec);
+    if (!this.vm.started) throw new CocoletError(ErrorCode.FailedPrecondition, 'the sandbox of this container is not running', { context: { container: input.id } });
     const c: Container = { id: input.id, role, bundle: input.bundle, rootfs: input.rootfs, mounted: false, init: new TaskProcess(input.id, '', this.vm.pid, input), execs: new Map() };
     if (role !== 'sandbox') {
       const { rootPath, storages, mounted } = this.opts.hypervisor.rootfs({ containerId: input.id, bundle: input.bundle, mounts: input.rootfs, spec, hypervisor: this.opts.hypervisor.name });
@@ -310,7 +212,7 @@ export class Sandbox {
       }
     }
     this.containers.set(input.id, c);
-    if (role !== 'sandbox') await this.cpusetChanged(input.id, cpusOfResources((spec.linux as { resources?: unknown } | undefined)?.resources));
+    if (role !== 'sandbox') await this.vm.cpusetChanged(input.id, cpusOfResources((spec.linux as { resources?: unknown } | undefined)?.resources));
     this.opts.events.publish(TOPIC.create, TaskCreateSchema, { containerId: input.id, bundle: input.bundle, rootfs: input.rootfs, io: { stdin: input.stdin, stdout: input.stdout, stderr: input.stderr, terminal: input.terminal }, pid: c.init.pid });
     log.info({ role }, 'task created');
     return c.init.pid;
@@ -393,7 +295,7 @@ export class Sandbox {
     if (c.mounted) unmountRootfs(c.bundle);
     c.mounted = false;
     this.containers.delete(id);
-    if (c.role === 'container') await this.cpusetChanged(id, undefined);
+    if (c.role === 'container') await this.vm.cpusetChanged(id, undefined);
     if (c.role !== 'container') {
       // The sandbox (or lone task) goes: everything still in it dies with the VM.
       for (const other of this.containers.values()) this.exitProcess(other.init, VM_LOST_EXIT_STATUS);
@@ -468,7 +370,7 @@ export class Sandbox {
     }
     await this.agent.updateContainer({ containerId: id, resources: convertResources(json, { hostCpuset: this.opts.hypervisor.agentOnHost }) });
     const cpus = cpusOfResources(json);
-    if (cpus !== undefined) await this.cpusetChanged(id, cpus); // no cpuset in an update: unchanged
+    if (cpus !== undefined) await this.vm.cpusetChanged(id, cpus); // no cpuset in an update: unchanged
   }
 
   has(id: string): boolean {
