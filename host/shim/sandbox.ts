@@ -21,7 +21,7 @@ import { Status } from '../../shared/gen/containerd/types/task/task_pb.js';
 import type { ShimConfig } from './config.js';
 import { readSpec, taskRole, sharesHostNetwork, HOST_NETWORK_REFUSED, type OciSpec, type TaskRole } from './bundle.js';
 import { resolvConfCopy } from './network/dns.js';
-import { convertProcess, convertResources, convertSpec } from './spec.js';
+import { convertProcess, convertResources, convertSpec, sysctlsOf, withPodSysctls } from './spec.js';
 import { unmountRootfs } from './rootfs.js';
 import { startStdio, type StdioCopy } from './stdio.js';
 import type { AgentConnection } from './agent.js';
@@ -89,6 +89,8 @@ export interface SandboxOptions {
 
 export class Sandbox {
   private readonly vm: SandboxVm;
+  /** The sandbox spec's sysctls, which every container of the pod gets (spec.ts withPodSysctls). */
+  private podSysctls: Record<string, string> = {};
   private readonly containers = new Map<string, Container>();
   private readonly log: Logger;
   readonly workDir: string;
@@ -195,12 +197,14 @@ export class Sandbox {
     const log = this.log.child({ container: input.id });
     if (role !== 'container' && sharesHostNetwork(spec)) throw new CocoletError(ErrorCode.FailedPrecondition, HOST_NETWORK_REFUSED, { context: { sandbox: this.opts.id, container: input.id } });
     if (role !== 'container' && !this.vm.started) await this.vm.boot(spec);
+    if (role === 'sandbox') this.podSysctls = sysctlsOf(spec);
     if (!this.vm.started) throw new CocoletError(ErrorCode.FailedPrecondition, 'the sandbox of this container is not running', { context: { container: input.id } });
     const c: Container = { id: input.id, role, bundle: input.bundle, rootfs: input.rootfs, mounted: false, init: new TaskProcess(input.id, '', this.vm.pid, input), execs: new Map() };
     if (role !== 'sandbox') {
       const { rootPath, storages, mounted } = this.opts.hypervisor.rootfs({ containerId: input.id, bundle: input.bundle, mounts: input.rootfs, spec, hypervisor: this.opts.hypervisor.name });
       c.mounted = mounted;
-      const { spec: agentSpec, droppedMounts } = convertSpec(spec, rootPath, { hostCpuset: this.opts.hypervisor.agentOnHost });
+      const { spec: converted, droppedMounts } = convertSpec(spec, rootPath, { hostCpuset: this.opts.hypervisor.agentOnHost });
+      const agentSpec = withPodSysctls(converted, this.podSysctls);
       if (droppedMounts.length) log.info({ mounts: droppedMounts }, 'host bind mounts are not passed into the sandbox');
       try {
         // (a VM off the pod network, the tests' fake, gets no pod DNS either)

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { convertSpec } from './spec.js';
+import { convertSpec, sysctlsOf, withPodSysctls } from './spec.js';
 import type { OciSpec } from './bundle.js';
 
 const criSpec: OciSpec = {
@@ -52,4 +52,14 @@ test('spec: host cpus / mems never reach a VM guest; the process hypervisor\'s h
   assert.deepEqual([vm?.Cpus, vm?.Mems], ['', '']);
   const host = convertSpec(pinned, '/r', { hostCpuset: true }).spec.Linux?.Resources?.CPU;
   assert.deepEqual([host?.Cpus, host?.Mems, host?.Shares], ['2-3', '0', 2048n]);
+});
+
+test('spec: every container gets the pod\'s sysctls (from the sandbox spec) unless it sets the same key itself', () => {
+  const pod = sysctlsOf({ linux: { sysctl: { 'kernel.shm_rmid_forced': '1', 'fs.mqueue.msg_max': '100', bad: 3 } } } as unknown as OciSpec);
+  assert.deepEqual(pod, { 'kernel.shm_rmid_forced': '1', 'fs.mqueue.msg_max': '100' });
+  const own = withPodSysctls(convertSpec({ process: { args: ['x'] }, linux: { sysctl: { 'fs.mqueue.msg_max': '10' } } } as OciSpec, '/r').spec, pod);
+  assert.deepEqual({ ...own.Linux?.Sysctl }, { 'fs.mqueue.msg_max': '10', 'kernel.shm_rmid_forced': '1' });
+  const none = withPodSysctls(convertSpec({ process: { args: ['x'] } } as OciSpec, '/r').spec, pod);
+  assert.deepEqual({ ...none.Linux?.Sysctl }, pod);
+  assert.deepEqual({ ...withPodSysctls(convertSpec({ process: { args: ['x'] } } as OciSpec, '/r').spec, {}).Linux?.Sysctl }, {});
 });

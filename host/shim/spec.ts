@@ -5,7 +5,7 @@
  * builds its own network and files; what it accepts is decided by its policy.
  */
 import { create } from '@bufbuild/protobuf';
-import { SpecSchema, type Spec } from '../../shared/gen/kata/oci_pb.js';
+import { LinuxSchema, SpecSchema, type Spec } from '../../shared/gen/kata/oci_pb.js';
 import type { OciSpec } from './bundle.js';
 
 /** Mount types the guest can provide by itself (no host path involved). */
@@ -107,3 +107,24 @@ export function convertSpec(oci: OciSpec, rootPath: string, o: ResourceConversio
   });
   return { spec, droppedMounts: dropped };
 }
+
+/**
+ * The pod's sysctls (the sandbox spec's `linux.sysctl`) added to a container's spec where it sets
+ * none of its own: under runc a pod's containers join the sandbox's IPC and network namespaces,
+ * where containerd set them once; in the guest each container gets them itself (the guest policy
+ * checks them like any container sysctl).
+ */
+export function withPodSysctls(spec: Spec, pod: Readonly<Record<string, string>>): Spec {
+  const keys = Object.keys(pod);
+  if (keys.length === 0) return spec;
+  const linux = spec.Linux ?? create(LinuxSchema);
+  for (const k of keys) if (!Object.hasOwn(linux.Sysctl, k)) linux.Sysctl[k] = pod[k]!;
+  spec.Linux = linux;
+  return spec;
+}
+
+/** The string-valued entries of an OCI spec's `linux.sysctl`. */
+export function sysctlsOf(oci: OciSpec): Record<string, string> {
+  return Object.fromEntries(Object.entries(obj(obj(oci.linux).sysctl)).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
