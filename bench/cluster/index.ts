@@ -441,7 +441,7 @@ async function main(): Promise<number> {
   report.note(`pod start: POST of a busybox pod (no nodeName; the scheduler binds it) → phase Running with its container running, seen on a watch of the namespace; ${PODS} pods, concurrency ${CONCURRENCY}; then filled to ${STEADY_PODS} pods 10 at a time`);
   report.note(`steady: ${STEADY_PODS} pods Running, ${SETTLE_S} s settle, then CPU (utime+stime incl. reaped children, /proc/<pid>/stat) over ${WINDOW_S} s and the largest VmRSS sampled every 5 s; containerd / kube-apiserver CPU in the same window`);
   report.note('node_ready: kubelet process start → the Node\'s Ready condition True (pods are created only once the node controller has also lifted its taints)');
-  report.note(`same containerd 1.6 (runc, cgroupfs), same control plane; cocolet = \`${process.env.COCOLET_BENCH_PLAIN_NODE === '1' ? 'node dist/host/cmd/cocolet.js' : 'bin/cocolet (launcher: --max-semi-space-size=2, MALLOC_ARENA_MAX=2)'} up --kubeconfig\` (--node-ip 127.0.0.1); upstream = the kubelet binary of the control plane release, cgroupfs, cgroupsPerQOS, webhook authn/authz, node IP = the host address (it refuses loopback)`);
+  report.note(`same containerd 1.6 (runc, cgroupfs), same control plane; cocolet = \`${process.env.COCOLET_BENCH_PLAIN_NODE === '1' ? 'node dist/host/cmd/cocolet.js' : `bin/cocolet (launcher: --max-semi-space-size=2, MALLOC_ARENA_MAX=2${process.env.COCOLET_BUNDLE === '1' ? ', the one-file bundle' : ''})`} up --kubeconfig\` (--node-ip 127.0.0.1); upstream = the kubelet binary of the control plane release, cgroupfs, cgroupsPerQOS, webhook authn/authz, node IP = the host address (it refuses loopback)`);
   if (typeof up !== 'object') report.note(`upstream: ${up ?? 'not run'}`);
   report.print();
   return 0;

@@ -1,4 +1,4 @@
-// The cocolet bundle (host/cmd/pack.ts) runs as the ES modules do, and bin/cocolet picks it.
+// The cocolet bundle (host/cmd/pack.ts) runs as the ES modules do; bin/cocolet runs it with COCOLET_BUNDLE=1.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,7 +14,10 @@ test('the cocolet bundle is one file that answers like the modules; bin/cocolet 
   assert.match(viaBundle.stdout, /cocolet explain cpus/);
   assert.equal(viaBundle.stdout, viaModules.stdout);
   const root = join(r.path, '..', '..', '..', '..');
-  const launcher = spawnSync('sh', ['-x', join(root, 'bin', 'cocolet'), 'explain', 'help'], { encoding: 'utf8', env: { ...process.env, NODE: process.execPath } });
-  assert.match(launcher.stderr, /exec \S+ --max-semi-space-size=2 \S+cocolet\.cjs explain help/);
-  assert.equal(launcher.stdout, viaBundle.stdout);
+  const launch = (bundle: string): ReturnType<typeof spawnSync> =>
+    spawnSync('sh', ['-x', join(root, 'bin', 'cocolet'), 'explain', 'help'], { encoding: 'utf8', env: { ...process.env, NODE: process.execPath, COCOLET_BUNDLE: bundle } });
+  const withBundle = launch('1');
+  assert.match(String(withBundle.stderr), /exec \S+ --max-semi-space-size=2 \S+cocolet\.cjs explain help/);
+  assert.equal(withBundle.stdout, viaBundle.stdout);
+  assert.match(String(launch('').stderr), /exec \S+ --max-semi-space-size=2 \S+cocolet\.js explain help/, 'the modules by default');
 });
