@@ -8,7 +8,9 @@
  *     breakdown from the shim's log: VM start, agent ready, CreateSandbox, and the container part.
  * Then the exec round trip (exec.ts: ExecSync and a streaming exec of `echo hi` in a running pod) for
  * the same three, side by side.
- * Options: --runs N (default 5 for runc/process, 2 for qemu), --exec-runs N (default 20), --no-exec, --no-qemu. Like run-tests, it first
+ * Options: --runs N (default 5 for runc/process, 2 for qemu), --exec-runs N (default 20), --no-exec, --no-qemu,
+ * --base-shim <shim entry> (a second `process` handler running another build of the shim, pod by pod
+ * beside this one). Like run-tests, it first
  * brings the guest image up to date (a quick check when nothing changed; COCOLET_SKIP_GUEST_IMAGE=1
  * skips it): qemu boots it, and the process hypervisor starts its agent bundle while it is current.
  */
@@ -46,9 +48,9 @@ interface Sample {
   startMs: number;
 }
 
-function shimWrapper(dir: string, name: string, config: string): void {
+function shimWrapper(dir: string, name: string, config: string, entry = SHIM_ENTRY): void {
   const p = join(dir, `containerd-shim-${name}-v2`);
-  writeFileSync(p, `#!/bin/sh\nCOCOLET_SHIM_CONFIG=${JSON.stringify(config)} exec ${JSON.stringify(process.execPath)} ${JSON.stringify(SHIM_ENTRY)} "$@"\n`);
+  writeFileSync(p, `#!/bin/sh\nCOCOLET_SHIM_CONFIG=${JSON.stringify(config)} exec ${JSON.stringify(process.execPath)} ${JSON.stringify(entry)} "$@"\n`);
   chmodSync(p, 0o755);
 }
 
@@ -86,11 +88,22 @@ function sandboxBreakdowns(logPath: string): Array<{ vmStartMs: number; agentRea
 /** The agent entries the process hypervisor started (its "agent process started" lines). */
 function agentEntries(logPath: string): string[] {
   const seen = new Set<string>();
-  for (const m of readFileSync(logPath, 'utf8').matchAll(/"entry":"([^"]+)"[^\n]*"msg":"agent process started"/g)) seen.add(m[1]!.endsWith('.mjs') ? 'bundle' : 'compiled');
+  for (const m of readFileSync(logPath, 'utf8').matchAll(/"entry":"([^"]+)"[^\n]*"msg":"agent process started"/g)) seen.add(m[1]!.endsWith('.js') ? 'compiled' : 'bundle');
   return [...seen];
 }
 
 const median = (xs: number[]): number => percentile(xs, 50);
+
+/** Another shim entry (e.g. main's build before a change) run as handler cocolet-base beside this one: --base-shim <path>. */
+const baseArg = argv.indexOf('--base-shim');
+const baseShim = baseArg >= 0 ? argv[baseArg + 1] : undefined;
+
+/** The daemon's start-up phases (host/shim/phases.ts), in ms after `start` was exec'd, one per sandbox. */
+function startupPhases(logPath: string): Array<Record<string, number>> {
+  const out = [];
+  for (const m of readFileSync(logPath, 'utf8').matchAll(/"phases":(\{[^}]*\})/g)) out.push(JSON.parse(m[1]!) as Record<string, number>);
+  return out;
+}
 
 async function main(): Promise<void> {
   const why = containerdSkipReason() ?? (have('docker-registry') && have('skopeo') ? undefined : 'docker-registry and skopeo are needed');
@@ -123,8 +136,9 @@ async function main(): Promise<void> {
     };
     shimWrapper(shimDir, 'cocolet', conf('process'));
     shimWrapper(shimDir, 'cocoletqemu', conf('qemu'));
+    if (baseShim) shimWrapper(shimDir, 'cocoletbase', conf('process'), baseShim);
     const withQemu = !argv.includes('--no-qemu') && have('qemu-system-x86_64') && have('swtpm') && existsSync(join(guestImageDir(), 'manifest.json'));
-    c = await launchContainerd({ dir: join(work, 'c'), shimDir, extraRuntimes: { 'cocolet-qemu': { runtimeType: 'io.containerd.cocoletqemu.v2', podAnnotations: ['io.katacontainers.*'] } } });
+    c = await launchContainerd({ dir: join(work, 'c'), shimDir, extraRuntimes: { 'cocolet-qemu': { runtimeType: 'io.containerd.cocoletqemu.v2', podAnnotations: ['io.katacontainers.*'] }, ...(baseShim ? { 'cocolet-base': { runtimeType: 'io.containerd.cocoletbase.v2', podAnnotations: ['io.katacontainers.*'] } } : {}) } });
     const cri = new CriClient({ endpoint: c.address });
     h.defer('cri', () => cri.close());
     await ensureStandardImages({ address: c.address, cacheDir: imageCacheDir(), cri });
@@ -136,24 +150,33 @@ async function main(): Promise<void> {
     const init = (host: string): Record<string, string> => ({ 'io.katacontainers.config.hypervisor.cc_init_data': gzipSync(initdataToml({ policy: PERMISSIVE_POLICY, insecureRegistries: [host] })).toString('base64') });
     const logs = h.tempDir('ccb-logs-');
 
+    /** Pod by pod in turn (runc, process[, base]), so a burst of other load hits both sides alike. */
+    const interleaved = async (sides: Array<{ handler: string; image: string; ann: Record<string, string> }>, n: number): Promise<Sample[][]> => {
+      for (const s of sides) await onePod(cri, s.handler, s.image, -1, s.ann, logs); // warm-up (snapshot, image and page caches)
+      const out: Sample[][] = sides.map(() => []);
+      for (let i = 0; i < n; i++) for (const [k, s] of sides.entries()) out[k]!.push(await onePod(cri, s.handler, s.image, i, s.ann, logs));
+      return out;
+    };
     const measure = async (handler: string, image: string, n: number, ann: Record<string, string>): Promise<Sample[]> => {
       await onePod(cri, handler, image, -1, ann, logs); // warm-up (snapshot, image and page caches)
       const xs: Sample[] = [];
       for (let i = 0; i < n; i++) xs.push(await onePod(cri, handler, image, i, ann, logs));
       return xs;
     };
-    // Interleave nothing: each runtime measured back to back, runc first.
-    const runc = await measure('', BUSYBOX_IMAGE, RUNS, {});
-    const procBefore = sandboxBreakdowns(c.layout.logPath).length;
-    const proc = await measure('cocolet', reg.image, RUNS, init(reg.host));
-    const procBd = sandboxBreakdowns(c.layout.logPath).slice(procBefore + 1); // skip the warm-up
+    const sides = [{ handler: '', image: BUSYBOX_IMAGE, ann: {} }, { handler: 'cocolet', image: reg.image, ann: init(reg.host) }];
+    if (baseShim) sides.push({ handler: 'cocolet-base', image: reg.image, ann: init(reg.host) });
+    const [runc, proc, base] = (await interleaved(sides, RUNS)) as [Sample[], Sample[], Sample[] | undefined];
+    const phases = startupPhases(c.layout.logPath).slice(1); // skip the warm-up
     const report = new BenchReport('sandbox');
     const rm = median(runc.map((s) => s.totalMs));
     report.add({ figure: 'pod_to_started_container_process_p50', unit: 'ms', value: median(proc.map((s) => s.totalMs)), peer: 'runc', peer_value: rm, better: 'lower' });
     report.add({ figure: 'run_pod_sandbox_process_p50', unit: 'ms', value: median(proc.map((s) => s.runPodMs)), peer: 'runc', peer_value: median(runc.map((s) => s.runPodMs)), better: 'lower' });
-    if (procBd.length) {
-      report.add({ figure: 'process_agent_start_p50', unit: 'ms', value: median(procBd.map((b) => b.vmStartMs)), peer: 'runc_run_pod_sandbox', peer_value: median(runc.map((s) => s.runPodMs)), better: 'lower' });
+    const phase = (k: string): number[] => phases.map((p) => p[k]).filter((v): v is number => v !== undefined);
+    if (phase('listening').length) {
+      report.add({ figure: 'process_shim_listening_p50', unit: 'ms', value: median(phase('listening')), peer: 'runc_run_pod_sandbox', peer_value: median(runc.map((s) => s.runPodMs)), better: 'lower' });
+      report.add({ figure: 'process_agent_up_p50', unit: 'ms', value: median(phase('agentUp')), peer: 'runc_run_pod_sandbox', peer_value: median(runc.map((s) => s.runPodMs)), better: 'lower' });
     }
+    if (base) report.add({ figure: 'pod_to_started_container_process_p50', unit: 'ms', value: median(proc.map((s) => s.totalMs)), peer: 'base_shim', peer_value: median(base.map((s) => s.totalMs)), better: 'lower' });
     report.add({ figure: 'create_plus_start_container_process_p50', unit: 'ms', value: median(proc.map((s) => s.createMs + s.startMs)), peer: 'runc', peer_value: median(runc.map((s) => s.createMs + s.startMs)), better: 'lower' });
     let runcExec: ExecSamples | undefined;
     const addExec = (kind: string, x: ExecSamples): void => {
@@ -185,7 +208,7 @@ async function main(): Promise<void> {
     report.note(`runc and process: ${RUNS} runs each after one warm-up; the process hypervisor is NOT confidential (the agent runs on the host) and runs containers on containerd's rootfs (no pull; qemu pulls in the guest)`);
     if (runcExec) report.note(`exec: ${EXEC_RUNS} ExecSync and ${EXEC_RUNS} streaming execs of echo hi per runtime (alternating, after 2 warm-ups of each) in one running pod; streaming = CRI Exec + WebSocket upgrade at containerd's streaming server + output + exit status`);
     if (imageNote) report.note(imageNote);
-    report.note(`process agent start = the daemon spawning the agent until its socket appears; agent entry: ${agentEntries(c.layout.logPath).join(', ') || 'unknown'} (the guest image's bundle when current, else the compiled tree)`);
+    report.note(`runc and process (and base) measured pod by pod in turn; shim listening / agent up = ms after containerd exec'd the shim's start (its 'shim start-up' log line); agent entry: ${agentEntries(c.layout.logPath).join(', ') || 'unknown'} (the guest image's bundle when current, else the compiled tree)`);
     report.print();
     if (process.env.COCOLET_BENCH_SHIM_LOG) writeFileSync(process.env.COCOLET_BENCH_SHIM_LOG, readFileSync(c.layout.logPath)); // for profiling the shim
   } catch (e) {
