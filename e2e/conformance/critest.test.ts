@@ -124,7 +124,7 @@ async function suite(t: { skip(m: string): void; diagnostic(m: string): void }, 
 
 test('critest under runc (the reference)', { timeout: 15 * 60_000 }, async (t) => {
   const r = await suite(t, 'runc', { timeout: '12m' });
-  if (r) assert.ok(r.passed >= 60, `runc passes most of the suite: ${summary(r)}`);
+  if (r && !process.env.COCOLET_CRITEST_FOCUS) assert.ok(r.passed >= 60, `runc passes most of the suite: ${summary(r)}`);
 });
 
 test('critest under cocolet-dev (process hypervisor): the same specs pass as under runc', { timeout: 25 * 60_000 }, async (t) => {
