@@ -43,6 +43,8 @@ export interface VmHandle {
   readonly pid: number;
   /** Its process group when it has its own (so teardown reaches helpers like swtpm). */
   readonly pgid?: number;
+  /** Helper processes the VM needs (swtpm): they join the sandbox's cgroup with it. */
+  readonly helperPids?: readonly number[];
   /** Unix socket on which the agent's ttrpc server is reached. */
   readonly agentSocketPath: string;
   readonly consoleLogPath?: string;

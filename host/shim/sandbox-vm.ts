@@ -19,6 +19,7 @@ import type { Hypervisor, VmHandle } from './hypervisor.js';
 import { launchVm, type Preboot } from './preboot.js';
 import { writeTeeLabel } from './tee-label.js';
 import { VcpuPinning, type VcpuPinningOptions } from './vcpu-pin.js';
+import { joinVmCgroup, releaseVmCgroup, type VmCgroupOptions } from './vm-cgroup.js';
 
 export interface SandboxVmOptions {
   id: string;
@@ -36,6 +37,8 @@ export interface SandboxVmOptions {
   /** The agent reported an OOM kill in a container. */
   onOom: (containerId: string) => void;
   vcpuPinning?: VcpuPinningOptions;
+  /** Where the cgroup hierarchies are (test seam; default /sys/fs/cgroup). */
+  vmCgroup?: VmCgroupOptions;
 }
 
 export class SandboxVm {
@@ -46,6 +49,8 @@ export class SandboxVm {
   private store = new DisposableStore();
   private readonly pinning: VcpuPinning;
   private readonly log: Logger;
+  /** cgroup directories the shim created for the VM (removed after it stopped; containerd/kubelet own the rest). */
+  private cgroupDirs: string[] = [];
 
   constructor(private readonly o: SandboxVmOptions) {
     this.log = o.log;
@@ -117,7 +122,37 @@ export class SandboxVm {
         if (!this.quietStop) this.log.warn({ err: (e as Error).message }, 'VM stop failed');
       });
       this.reap();
+      await this.releaseCgroup();
     });
+  }
+
+  /**
+   * QEMU and its helpers join the sandbox's cgroup (the spec's linux.cgroupsPath), so the VM's memory
+   * and CPU are the pod's (charged, limited, seen by eviction). Before any vCPU pinning: joining a
+   * v1 cpuset resets the threads' affinity to the cgroup's CPUs. A failure is logged, not fatal.
+   */
+  private joinCgroup(spec: OciSpec, vm: VmHandle): void {
+    if (this.o.hypervisor.agentOnHost) return; // the host agent's runc puts its containers in their cgroups
+    const cgroupsPath = (spec.linux as { cgroupsPath?: unknown } | undefined)?.cgroupsPath;
+    const pids = [vm.pid, ...(vm.helperPids ?? [])].filter((p) => p > 0);
+    const r = joinVmCgroup(cgroupsPath, pids, this.o.vmCgroup);
+    this.cgroupDirs = r.created;
+    if (r.path === undefined && r.errors.length === 0) {
+      this.log.warn({ pids }, 'the sandbox spec has no linux.cgroupsPath (no cgroup parent from the kubelet): the VM stays in the shim\'s cgroup, its memory is not charged to the pod');
+    } else if (r.errors.length) {
+      this.log.error({ cgroupsPath, pids, joined: r.joined, errors: r.errors }, `the VM could not join the sandbox cgroup ${r.path ?? String(cgroupsPath)} everywhere; where it did not, its memory and CPU are not charged to the pod (the pod starts anyway)`);
+    } else {
+      this.log.info({ cgroupsPath, pids, hierarchies: r.joined.length, created: r.created.length }, 'VM joined the sandbox cgroup');
+    }
+  }
+
+  /** Removes the cgroup directories the shim created, once the VM left them. */
+  private async releaseCgroup(): Promise<void> {
+    const dirs = this.cgroupDirs;
+    this.cgroupDirs = [];
+    if (!dirs.length) return;
+    const left = await releaseVmCgroup(dirs);
+    if (left.length) this.log.warn({ left }, 'cgroup directories the shim created could not be removed');
   }
 
   /** Set while the VM is going down because it was lost (its stop failing is no news then). */
@@ -134,6 +169,7 @@ export class SandboxVm {
       vm = started.vm;
       const t0 = started.t0;
       this.o.onVmStarted?.(vm, this.o.workDir);
+      this.joinCgroup(spec, vm);
       const tee = teeDescription(vm.tee);
       if (vm.tee === 'snp' || vm.tee === 'tdx') this.log.info({ kind: started.kind, tee }, 'sandbox TEE');
       else this.log.warn({ kind: started.kind, tee }, 'sandbox is NOT confidential');

@@ -81,6 +81,8 @@ export interface VmHandle {
   readonly pid: number;
   /** Its process group when it leads one of its own (the process hypervisor's agent), so teardown reaches its children. */
   readonly pgid?: number;
+  /** Helper processes of the VM (qemu: its swtpm), so the shim can put them in the pod's cgroup with it. */
+  readonly helperPids?: readonly number[];
   /** Unix socket that carries the agent's ttrpc byte stream. */
   readonly agentSocketPath: string;
   /** Guest serial console (qemu) or the agent's stderr (process). */

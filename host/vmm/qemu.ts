@@ -184,11 +184,13 @@ export class QemuHypervisor {
         log.info({ tee: teeKind, firmware: p.launch.firmware, expectedMeasurement: p.expectedMeasurement }, 'hardware TEE launch (the attestation report must carry this measurement)');
       }
       let swtpmSocket: string | undefined;
+      const helperPids: number[] = [];
       // A host-run swtpm is no root of trust for a hardware TEE: SNP/TDX guests attest through the CPU.
       if ((this.opts.tpm ?? true) && !confidential) {
         const tpm = await startSwtpm(o.stateDir, this.opts.swtpmBinary);
         store.add('swtpm', () => tpm.stop());
         swtpmSocket = tpm.ctrlSocket;
+        if (tpm.pid > 0) helperPids.push(tpm.pid);
       }
       let initdataDisk: string | undefined;
       if (o.initdata) {
@@ -269,6 +271,7 @@ export class QemuHypervisor {
         confidential: true,
         tee,
         pid,
+        helperPids,
         agentSocketPath: agentSocket,
         consoleLogPath: consoleLog,
         cmdline,
