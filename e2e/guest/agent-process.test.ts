@@ -187,7 +187,7 @@ describe('cocolet-agent as a process', { skip, timeout: 180_000 }, () => {
       ['CopyFile traversal', () => open.agent.copyFile({ path: '/run/kata-containers/shared/containers/../../../etc/x', data: Buffer.from('x'), fileSize: 1n, fileMode: 0o100644 }), ErrorCode.PermissionDenied],
       ['bad image reference', () => open.agent.createContainer(containerRequest('h1', 'UPPER/../x', ['/bin/true'])), ErrorCode.InvalidArgument],
       ['host mount under permissive policy', () => open.agent.createContainer(containerRequest('h2', reg.image, ['/bin/true'], { OCI: { Process: { Args: ['/bin/true'] }, Mounts: [{ destination: '/h', source: '/etc', type: 'bind', options: [] }] } as never })), ErrorCode.PermissionDenied],
-      ['unimplemented RPC', () => open.agent.listInterfaces({}), ErrorCode.Unimplemented],
+      ['unimplemented RPC', () => open.agent.setIPTables({}), ErrorCode.Unimplemented],
     ];
     for (const [name, p, want] of cases) assert.equal(await code(p()), want, name);
     // Undecodable payloads: refused by the ttrpc layer before any handler (status as Go ttrpc answers unmarshal errors).
