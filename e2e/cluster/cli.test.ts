@@ -24,7 +24,7 @@ test('cocolet cluster up --once: control plane, node registered, kubectl hint, c
     const out = p.output();
     assert.equal(code, 0, out);
     assert.match(out, /control plane ready at https:\/\/127\.0\.0\.1:\d+/);
-    assert.match(out, /RuntimeClass cocolet \(handler cocolet\) created/);
+    assert.match(out, /RuntimeClass cocolet \(handler cocolet[,)].*created/);
     assert.match(out, /node cli-node registered/);
     assert.match(out, new RegExp(`use it: export KUBECONFIG=${state}/cluster/admin\\.kubeconfig`));
     assert.ok(out.indexOf('node cli-node registered') < out.indexOf('use it:'), 'the hint comes once the node is there');
