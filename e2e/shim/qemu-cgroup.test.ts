@@ -8,12 +8,12 @@ import { existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Harness, processesMatching } from '../../shared/testing/harness.js';
-import { startContainerd, type ContainerdFixture } from '../support/containerd.js';
-import { CriClient } from '../../host/cri/client.js';
+import type { ContainerdFixture } from '../support/containerd.js';
+import type { CriClient } from '../../host/cri/client.js';
 import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { initdataToml } from '../guest/agent-client.js';
 import { hierarchies } from '../../host/shim/vm-cgroup.js';
-import { assertNoLeftovers, prepareShim, qemuSkipReason, type ShimFixture } from './support.js';
+import { assertNoLeftovers, qemuSkipReason, startShimContainerd, type ShimFixture } from './support.js';
 
 const h = new Harness();
 after(() => h.dispose());
@@ -26,12 +26,9 @@ before(async () => {
   skip = qemuSkipReason();
   if (!skip && !existsSync('/sys/fs/cgroup/memory/cgroup.procs') && !existsSync('/sys/fs/cgroup/cgroup.controllers')) skip = 'no cgroup v1 memory or v2 hierarchy at /sys/fs/cgroup';
   if (skip) return;
-  shim = prepareShim(h, { kind: 'qemu' });
-  process.env.COCOLET_SHIM_CONFIG = shim.configPath;
-  c = await startContainerd(h, { skip: (why) => (skip = why) }, { shimDir: shim.shimDir });
-  if (!c) return;
-  cri = new CriClient({ endpoint: c.address });
-  h.defer('cri client', () => cri.close());
+  const rig = await startShimContainerd(h, { kind: 'qemu' });
+  ({ shim, containerd: c, skip } = rig);
+  if (rig.cri) cri = rig.cri;
 });
 
 /** The cgroup a process is in, per hierarchy (`memory`, `cpuset`, ... ; `` for v2). */

@@ -65,7 +65,8 @@ export class RegistryClient {
   }
 
   private base(): string {
-    const host = (Object.hasOwn(this.opts.registryMirrors ?? {}, this.ref.registry) ? this.opts.registryMirrors![this.ref.registry] : undefined) ?? this.ref.registry;
+    const mirrors = this.opts.registryMirrors ?? {};
+    const host = Object.hasOwn(mirrors, this.ref.registry) ? mirrors[this.ref.registry]! : this.ref.registry;
     const insecure = this.opts.insecureRegistries?.includes(host) ?? false;
     return `${insecure ? 'http' : 'https'}://${host}/v2/${this.ref.repository}`;
   }

@@ -24,6 +24,7 @@ import type { RestClient } from '../client/rest.js';
 import { listerWatcher } from '../sources/apipods.js';
 import { Reflector, type ListerWatcher, type ObjectWithMeta } from '../sources/reflector.js';
 import type { ApiObjects, ApiVolume } from './apivolumes.js';
+import { envObjectRefs } from './env.js';
 
 export type ObjectKind = 'configmaps' | 'secrets';
 
@@ -62,14 +63,7 @@ export function podObjectRefs(pod: Pod): ObjectRefOf[] {
   }
   const spec = pod.spec as Pod['spec'] & { ephemeralContainers?: Pod['spec']['containers'] };
   for (const c of [...(spec.initContainers ?? []), ...spec.containers, ...(spec.ephemeralContainers ?? [])]) {
-    for (const ef of c.envFrom ?? []) {
-      add('configmaps', ef.configMapRef?.name);
-      add('secrets', ef.secretRef?.name);
-    }
-    for (const e of c.env ?? []) {
-      add('configmaps', e.valueFrom?.configMapKeyRef?.name);
-      add('secrets', e.valueFrom?.secretKeyRef?.name);
-    }
+    for (const r of envObjectRefs(c)) add(r.kind === 'secret' ? 'secrets' : 'configmaps', r.name);
   }
   return [...out.values()];
 }
