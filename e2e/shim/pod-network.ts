@@ -2,7 +2,7 @@
  * Pod networking of cocolet pods through real containerd with CNI (bridge + host-local + portmap):
  * busybox httpd in a cocolet pod answers at the pod IP from the host and from a runc pod, through a
  * hostPort on the node, and through CRI PortForward (containerd's streaming server over WebSocket);
- * the container's /etc/resolv.conf is the sandbox's DNS config.
+ * the container's /etc/resolv.conf is the sandbox's DNS config, /etc/hostname and /etc/hosts containerd's.
  * `process`: the agent joins the pod's network namespace; `qemu`: the VM's tap is joined to the
  * pod's veth with tc mirred and the guest configured through UpdateInterface / UpdateRoutes. Nothing
  * is left behind (no tap, no VM, no shim).
@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { Harness, have, waitFor } from '../../shared/testing/harness.js';
 import { startContainerd, type ContainerdFixture } from '../support/containerd.js';
@@ -124,6 +125,11 @@ export function podNetworkSuite(kind: 'process' | 'qemu', opts: { skipReason?: (
     assert.equal(resolv.exitCode, 0, Buffer.from(resolv.stderr).toString());
     const resolvText = Buffer.from(resolv.stdout).toString();
     for (const line of ['nameserver 10.96.0.10', 'search svc.cocolet.test', 'options ndots:5']) assert.ok(resolvText.split('\n').includes(line), `${line} in ${JSON.stringify(resolvText)}`);
+    // hosts and hostname: containerd's sandbox files (the host's /etc/hosts copied, the pod's hostname), copied in the same way
+    const hostname = await cri.execSync(server.ctr, ['cat', '/etc/hostname'], 20);
+    assert.equal(Buffer.from(hostname.stdout).toString(), `net-${kind}\n`, 'the pod\'s /etc/hostname');
+    const hosts = await cri.execSync(server.ctr, ['cat', '/etc/hosts'], 20);
+    assert.equal(Buffer.from(hosts.stdout).toString(), readFileSync('/etc/hosts', 'utf8'), 'the pod\'s /etc/hosts is containerd\'s copy of the node\'s');
 
     // from the host, at the pod IP (over the CNI bridge)
     const fromHost = await waitFor(async () => (await httpGet(podIp, PORT).catch(() => undefined))?.body.includes(page) ? true : undefined, { what: `httpd answering at ${podIp}:${PORT}`, timeoutMs: 60_000, intervalMs: 250 });

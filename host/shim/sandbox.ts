@@ -20,7 +20,7 @@ import { TaskCreateSchema, TaskStartSchema, TaskExitSchema, TaskDeleteSchema, Ta
 import { Status } from '../../shared/gen/containerd/types/task/task_pb.js';
 import type { ShimConfig } from './config.js';
 import { readSpec, taskRole, sharesHostNetwork, HOST_NETWORK_REFUSED, type OciSpec, type TaskRole } from './bundle.js';
-import { resolvConfCopy } from './network/dns.js';
+import { podFileCopies } from './network/pod-files.js';
 import { convertProcess, convertResources, convertSpec, sysctlsOf, withPodSysctls } from './spec.js';
 import { unmountRootfs } from './rootfs.js';
 import { startStdio, type StdioCopy } from './stdio.js';
@@ -208,7 +208,7 @@ export class Sandbox {
       if (droppedMounts.length) log.info({ mounts: droppedMounts }, 'host bind mounts are not passed into the sandbox');
       try {
         // (a VM off the pod network, the tests' fake, gets no pod DNS either)
-        if (this.opts.hypervisor.network !== 'none') await this.copyResolvConf(spec, input.id, agentSpec.Mounts);
+        if (this.opts.hypervisor.network !== 'none') await this.copyPodFiles(spec, input.id, agentSpec.Mounts);
         await this.agent.createContainer({ containerId: input.id, execId: input.id, OCI: agentSpec, storages }, { timeoutMs: this.opts.config.agent.createContainerTimeoutS * 1000 });
       } catch (e) {
         if (c.mounted) unmountRootfs(input.bundle);
@@ -222,12 +222,12 @@ export class Sandbox {
     return c.init.pid;
   }
 
-  /** The pod's resolv.conf into the guest (CopyFile) and a bind of the copy in the container (network/dns.ts). */
-  private async copyResolvConf(spec: OciSpec, containerId: string, mounts: Spec['Mounts']): Promise<void> {
-    const f = resolvConfCopy(spec, containerId);
-    if (!f) return;
-    await this.agent.copyFile({ path: f.path, fileSize: BigInt(f.data.length), fileMode: 0o100644, dirMode: 0o40755, offset: 0n, data: f.data });
-    mounts.push(create(MountSchema, f.mount));
+  /** The pod's hosts, hostname and resolv.conf into the guest (CopyFile) and binds of the copies in the container (network/pod-files.ts). */
+  private async copyPodFiles(spec: OciSpec, containerId: string, mounts: Spec['Mounts']): Promise<void> {
+    for (const f of podFileCopies(spec, containerId)) {
+      await this.agent.copyFile({ path: f.path, fileSize: BigInt(f.data.length), fileMode: 0o100644, dirMode: 0o40755, offset: 0n, data: f.data });
+      mounts.push(create(MountSchema, f.mount));
+    }
   }
 
   async start(id: string, execId: string): Promise<number> {
