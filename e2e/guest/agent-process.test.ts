@@ -117,6 +117,29 @@ describe('cocolet-agent as a process', { skip, timeout: 180_000 }, () => {
     await open.agent.destroySandbox({});
   });
 
+  test('a stop signal racing the container\'s own exit is never an error (the exit comes through WaitProcess)', async () => {
+    // The init ignores SIGTERM and exits by itself while stop signals keep arriving: some reach
+    // runc after the init has died and before the agent has seen `runc run` end, when runc answers
+    // "container not running". That is the exit, not a failed stop (containerd's StopContainer
+    // would fail, or wait for an exit event, on an error here).
+    for (let round = 0; round < 3; round++) {
+      const id = `race${round}`;
+      await open.agent.createContainer(containerRequest(id, reg.image, ['/bin/sh', '-c', 'trap "" TERM; sleep 0.5; exit 7']));
+      await open.agent.startContainer({ containerId: id });
+      let exited = false;
+      const failures: string[] = [];
+      const status = open.agent.waitProcess({ containerId: id, execId: '' }).then((r) => ((exited = true), r.status));
+      const stopper = async (): Promise<void> => {
+        while (!exited) await open.agent.signalProcess({ containerId: id, execId: '', signal: 15 }).catch((e: unknown) => void failures.push((e as Error).message));
+      };
+      await Promise.all([stopper(), stopper(), stopper()]);
+      assert.equal(await status, 7, 'the container exits by itself, with its own status');
+      assert.deepEqual(failures, [], 'no stop signal failed');
+      await open.agent.signalProcess({ containerId: id, execId: '', signal: 15 });
+      await open.agent.removeContainer({ containerId: id, timeout: 5 });
+    }
+  });
+
   test('CopyFile into the shared folder, then bind-mounted into a container', async () => {
     const path = `/run/kata-containers/shared/containers/${'a'.repeat(64)}-0123456789abcdef-hosts`;
     await open.agent.copyFile({ path, data: Buffer.from('10.0.0.1 db\n'), fileSize: 12n, fileMode: 0o100644, dirMode: 0o40755, uid: 0, gid: 0 });

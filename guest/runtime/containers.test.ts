@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +96,42 @@ test('a terminal request is refused before any pull when the guest has no pty he
     assert.match((err as Error).message, /no pty helper \(util-linux script/);
     assert.deepEqual(pulls, []);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a signal runc refuses because the init just died is the exit racing it, not an error; on a live container the error stands', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ccr-'));
+  const children: ChildProcess[] = [];
+  try {
+    let killDies = true;
+    // `runc run` stands in as a shell that writes its pid file and waits; `runc kill` kills it (or
+    // not) and then answers as runc does for a container whose init has exited.
+    const runc = {
+      run: (_id: string, _bundle: string, pidFile: string) => {
+        const c = spawn('/bin/sh', ['-c', `echo $$ > ${pidFile}; exec sleep 1000`], { stdio: ['pipe', 'pipe', 'pipe'] });
+        children.push(c);
+        return c;
+      },
+      kill: async () => {
+        if (killDies) children.at(-1)!.kill('SIGKILL');
+        throw new Error('runc kill failed: container not running');
+      },
+      delete: async () => '',
+    } as unknown as Runc;
+    const m = new ContainerManager({ stateDir: dir, runc, images: {} as ImageStore, logger: silentLogger(), cgroupParent: '/cocolet-test', allowHostMounts: () => false, checkImageDigest: () => undefined, hostRootfsAllowed: () => true });
+    await m.create(req('/run/b/rootfs'));
+    await m.start('c1');
+    await m.signal('c1', '', 15);
+    assert.equal(await m.wait('c1', ''), 137, 'the exit is reported by wait');
+
+    killDies = false;
+    await m.create(create(CreateContainerRequestSchema, { ...req('/run/b/rootfs'), containerId: 'c2' }));
+    await m.start('c2');
+    const err = await m.signal('c2', '', 15).then(() => undefined, (e: unknown) => e);
+    assert.match(String(err), /container not running/, 'a container still running keeps the error');
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -19,6 +19,9 @@ import { buildRuncConfig, resourcesJson, type RuncConfig } from './spec.js';
 import { ProcessStdio, type DiscardOptions } from './stdio.js';
 import { findPtyHelper, noPtyError, resizePty } from './tty.js';
 
+/** How long a signal that runc refused waits for the container's exit to show (see `signal`). */
+export const KILL_EXIT_GRACE_MS = 5000;
+
 export const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export function checkId(kind: string, id: string, allowEmpty = false): void {
@@ -300,7 +303,12 @@ export class ContainerManager {
     if (p.status !== undefined) return;
     if (p === c.init) {
       if (c.state === 'created') throw new CocoletError(ErrorCode.FailedPrecondition, `container ${id} is not started`);
-      await this.o.runc.kill(id, sig).catch((e: unknown) => {
+      await this.o.runc.kill(id, sig).catch(async (e: unknown) => {
+        // runc refuses a container whose init has died before `runc run` has ended and the agent has
+        // seen it ("container not running"): that is the exit racing the signal, which WaitProcess
+        // reports, not a failed signal (containerd's StopContainer fails on an error here). Waits
+        // for the exit a short bounded while; a container that is still running gets the error.
+        if (p.status === undefined) await Promise.race([p.exit, delay(KILL_EXIT_GRACE_MS)]);
         if (p.status === undefined) throw e;
       });
     } else if (p.pid > 0) {

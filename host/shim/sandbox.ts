@@ -273,7 +273,10 @@ export class Sandbox {
       return;
     }
     if (this.tornDown) return;
-    await this.agent.signalProcess({ containerId: id, execId: all ? '' : execId, signal });
+    // an exit that raced the signal is no failure of it (containerd's StopContainer fails on an error)
+    await this.agent.signalProcess({ containerId: id, execId: all ? '' : execId, signal }).catch((e: unknown) => {
+      if (!proc.exit) throw e;
+    });
   }
 
   async delete(id: string, execId: string): Promise<ExitInfo & { pid: number }> {
