@@ -47,12 +47,7 @@ export const REFUSED_BY_DESIGN = [
  * The test fails on any other difference (a regression) and says which of these pass by now, so
  * the list only shrinks.
  */
-export const KNOWN_GAPS: Record<string, string> = {
-  '[k8s.io] Security Context NamespaceOption runtime should support PodPID': 'guest: containers of a pod do not share a PID namespace yet',
-  '[k8s.io] Security Context SeccompProfilePath should support seccomp localhost profile on the container': 'guest: host seccomp profiles are not applied (not policy-checked yet)',
-  '[k8s.io] Security Context SeccompProfilePath should support seccomp default on the container': 'guest: host seccomp profiles are not applied (not policy-checked yet)',
-  '[k8s.io] Security Context SeccompProfilePath runtime should support an seccomp profile that blocks setting hostname with SYS_ADMIN': 'guest: host seccomp profiles are not applied (not policy-checked yet)',
-};
+export const KNOWN_GAPS: Record<string, string> = {};
 
 /**
  * The qemu subset: what a VM pod must do like any pod, one VM per spec (a boot and an in-guest

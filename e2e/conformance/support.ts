@@ -51,6 +51,7 @@ export const CRITEST_POLICY: PolicyDocument = {
     capabilities: ALL_CAPABILITIES,
     privileged: true,
     hostNamespaces: ['pid', 'ipc', 'uts', 'network'],
+    podPidNamespace: true,
     // the two the suite sets (its "safe" and "unsafe" sysctl specs)
     sysctls: { 'kernel.shm_rmid_forced': '1', 'fs.mqueue.msg_max': '100' },
     keepSetuid: true,

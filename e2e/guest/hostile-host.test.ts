@@ -48,6 +48,8 @@ function cri(id: string, image: string, oci: Init = {}, extra: Init = {}): Creat
 }
 
 const withMount = (destination: string, type: string, source: string, options: string[]): Init => ({ Mounts: [...CRI_DEFAULT_MOUNTS, { destination, type, source, options }] });
+/** A seccomp filter of the host's making (the Kata message has no listener path: the action and flags are what a host can send). */
+const filter = (DefaultAction: string, Syscalls: Init[], Flags: string[] = []): Init => ({ Process: { Args: ['/bin/true'] }, Linux: { Seccomp: { DefaultAction, Syscalls, Flags } } });
 const capSet = (caps: string[], which: 'Bounding' | 'Ambient' = 'Bounding'): Init => ({ Process: { Args: ['/bin/true'], Capabilities: { [which]: caps } } });
 
 async function denial(p: Promise<unknown>): Promise<{ code: string; message: string }> {
@@ -154,7 +156,13 @@ describe('hostile host against the agent of a confidential sandbox', { skip, tim
       ['apparmor unconfined', () => a.createContainer(cri('h25', img, { Process: { Args: ['/bin/true'], ApparmorProfile: 'unconfined' } })), 'CreateContainer.privileged'],
       ['join the guest network namespace by path', () => a.createContainer(cri('h26', img, { Linux: { Namespaces: [{ Type: 'network', Path: '/proc/1/ns/net' }] } })), 'CreateContainer.hostNamespaces'],
       ['join the guest pid namespace by path', () => a.createContainer(cri('h27', img, { Linux: { Namespaces: [{ Type: 'pid', Path: '/proc/1/ns/pid' }] } })), 'CreateContainer.hostNamespaces'],
-      ['share the sandbox pid namespace', () => a.createContainer(cri('h28', img, {}, { sandboxPidns: true })), 'CreateContainer.hostNamespaces'],
+      ['share the pod pid namespace', () => a.createContainer(cri('h28', img, {}, { sandboxPidns: true })), 'CreateContainer.podPidNamespace'],
+      ['seccomp SCMP_ACT_NOTIFY (syscalls handed to a listener)', () => a.createContainer(cri('h40', img, filter('SCMP_ACT_ALLOW', [{ Names: ['openat'], Action: 'SCMP_ACT_NOTIFY' }]))), 'CreateContainer.seccomp'],
+      ['seccomp SCMP_ACT_NOTIFY as the default action', () => a.createContainer(cri('h41', img, filter('SCMP_ACT_NOTIFY', []))), 'CreateContainer.seccomp'],
+      ['seccomp SCMP_ACT_TRACE (syscalls handed to a tracer)', () => a.createContainer(cri('h42', img, filter('SCMP_ACT_ALLOW', [{ Names: ['execve'], Action: 'SCMP_ACT_TRACE' }]))), 'CreateContainer.seccomp'],
+      ['seccomp errno 0 (setuid seems to succeed)', () => a.createContainer(cri('h43', img, filter('SCMP_ACT_ALLOW', [{ Names: ['setuid', 'setgid'], Action: 'SCMP_ACT_ERRNO', ErrnoRet: { case: 'errnoret', value: 0 } }]))), 'CreateContainer.seccomp'],
+      ['seccomp flag SPEC_ALLOW (speculation mitigation off)', () => a.createContainer(cri('h44', img, filter('SCMP_ACT_ERRNO', [{ Names: ['read'], Action: 'SCMP_ACT_ALLOW' }], ['SECCOMP_FILTER_FLAG_SPEC_ALLOW']))), 'CreateContainer.seccomp'],
+      ['seccomp flag WAIT_KILLABLE_RECV (a listener\'s)', () => a.createContainer(cri('h45', img, filter('SCMP_ACT_ALLOW', [], ['SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV']))), 'CreateContainer.seccomp'],
       ['sysctl kernel.core_pattern', () => a.createContainer(cri('h29', img, { Linux: { Sysctl: { 'kernel.core_pattern': '|/bin/sh -c id' } } })), 'CreateContainer.sysctls'],
       ['sysctl net.ipv4.ip_forward', () => a.createContainer(cri('h30', img, { Linux: { Sysctl: { 'net.ipv4.ip_forward': '1' } } })), 'CreateContainer.sysctls'],
       ['device /dev/mem', () => a.createContainer(cri('h31', img, { Linux: { Devices: [{ Path: '/dev/mem', Type: 'c', Major: 1n, Minor: 1n }] } })), 'CreateContainer.devices'],
@@ -226,7 +234,8 @@ describe('hostile host against the agent of a confidential sandbox', { skip, tim
     assert.equal((await g.waitProcess({ containerId: 'ok', execId: '' })).status, 0, 'the pod\'s container ran with its command, env, user and /etc/hosts');
     await g.removeContainer({ containerId: 'ok', timeout: 5 });
     // a container that leaves its argv, env and working dir to the image, pulled by tag
-    await g.createContainer(cri('dflt', reg.image, { Process: { Args: ['/bin/sh', '-c', 'exit 4'], Env: ['PATH=/bin'], Cwd: '/' }, Annotations: { 'io.kubernetes.cri.container-name': 'defaults' } }));
+    // with a filter that only takes syscalls away (the kubelet's RuntimeDefault or a Localhost profile): admitted and applied
+    await g.createContainer(cri('dflt', reg.image, { Process: { Args: ['/bin/sh', '-c', 'exit 4'], Env: ['PATH=/bin'], Cwd: '/' }, Linux: { Seccomp: { DefaultAction: 'SCMP_ACT_ALLOW', Syscalls: [{ Names: ['sethostname'], Action: 'SCMP_ACT_ERRNO' }] } }, Annotations: { 'io.kubernetes.cri.container-name': 'defaults' } }));
     await g.startContainer({ containerId: 'dflt' });
     assert.equal((await g.waitProcess({ containerId: 'dflt', execId: '' })).status, 4);
     await g.removeContainer({ containerId: 'dflt', timeout: 5 });
@@ -244,6 +253,7 @@ describe('hostile host against the agent of a confidential sandbox', { skip, tim
       ['PATH not the image\'s (checked after the pull)', () => g.createContainer(cri('g10', reg.image, { Process: { Args: ['/bin/sh', '-c', 'exit 4'], Env: ['PATH=/tmp:/bin'] }, Annotations: { 'io.kubernetes.cri.container-name': 'defaults' } })), 'CreateContainer.env'],
       ['the image\'s default command swapped (checked after the pull)', () => g.createContainer(cri('g11', reg.image, { Process: { Args: ['/bin/sh', '-c', 'exit 5'], Env: ['PATH=/bin'] }, Annotations: { 'io.kubernetes.cri.container-name': 'defaults' } })), 'CreateContainer.command'],
       ['the pod\'s container with an extra proc mount', () => g.createContainer(app('g12', { mounts: [...CRI_DEFAULT_MOUNTS, { destination: '/hostproc', type: 'proc', source: 'proc', options: [] }] })), 'CreateContainer.mounts'],
+      ['a seccomp filter handing syscalls to a listener', () => g.createContainer(cri('g13', reg.image, { Process: { Args: ['/bin/sh', '-c', 'exit 4'], Env: ['PATH=/bin'] }, Linux: { Seccomp: { DefaultAction: 'SCMP_ACT_NOTIFY' } }, Annotations: { 'io.kubernetes.cri.container-name': 'defaults' } })), 'CreateContainer.seccomp'],
       ['ExecProcess (the pod has no exec probe)', () => g.execProcess({ containerId: 'ok', execId: 'x', process: { Args: ['/bin/sh'] } }), 'rules.ExecProcess.allow'],
     ];
     const wrong: string[] = [];
@@ -252,6 +262,6 @@ describe('hostile host against the agent of a confidential sandbox', { skip, tim
       if (d.code !== ErrorCode.PermissionDenied || !d.message.includes(`blocked by policy: ${rule}`)) wrong.push(`${name}: ${d.code} ${d.message.slice(0, 200)}`);
     }
     assert.deepEqual(wrong, []);
-    assert.deepEqual(traces(join(base, 'gen', 'agent', 'containers'), Array.from({ length: 12 }, (_, i) => `g${String(i + 1).padStart(2, '0')}`)), []);
+    assert.deepEqual(traces(join(base, 'gen', 'agent', 'containers'), Array.from({ length: 13 }, (_, i) => `g${String(i + 1).padStart(2, '0')}`)), []);
   });
 });

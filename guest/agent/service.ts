@@ -166,7 +166,7 @@ export function createAgentService(d: AgentServiceDeps): ServiceImpl<typeof Agen
           initDaemon: d.initDaemon,
           deviceHandlers: [],
           storageHandlers: ['image_guest_pull'],
-          supportsSeccomp: false,
+          supportsSeccomp: true,
           extraFeatures: [`policy:${d.gate.policyName}`, ...(d.features?.() ?? [])],
         },
       };

@@ -9,6 +9,7 @@ import type { Mount, Spec } from '../../shared/gen/kata/oci_pb.js';
 import { GUEST_FS_TYPES } from '../../shared/agent-policy/parse.js';
 import { imageMatches, normalizeImage, type NormalizedImage } from '../../shared/agent-policy/image.js';
 import type { ContainerPolicy, MountRule } from '../../shared/agent-policy/types.js';
+import { SECCOMP_RESTRICTING } from '../../shared/agent-policy/defaults.js';
 import { hasTraversal, imageReference, isBindMount, isSharedBind, isSharedSource } from './inspect.js';
 
 /** A failed check: the field (`CreateContainer.mounts`) and why, in a few words (no payloads beyond names/paths). */
@@ -23,6 +24,15 @@ const NEUTRAL_OPTIONS = new Set([
   'private', 'rprivate', 'slave', 'rslave', 'unbindable', 'runbindable', 'ro', 'nosuid', 'noexec', 'nodev', 'newinstance',
 ]);
 const NEUTRAL_OPTION_RE = /^(?:(?:mode|ptmxmode)=[0-7]{1,4}|size=\d{1,20}[kmg%]?|nr_inodes=\d{1,20}[kmg]?|(?:gid|uid)=\d{1,10})$/i;
+
+/** Seccomp actions that give a syscall to another process to handle (named in the denial). */
+const HANDING_ACTIONS: ReadonlySet<string> = new Set(['SCMP_ACT_NOTIFY', 'SCMP_ACT_TRACE']);
+const SECCOMP_OPS: ReadonlySet<string> = new Set(['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ']);
+const SECCOMP_ARCH_RE = /^SCMP_ARCH_[A-Z0-9_]{1,20}$/;
+const SYSCALL_NAME_RE = /^[a-z0-9_]{1,64}$/;
+/** Bounds on a filter (containerd's default profile has ~20 rules naming ~400 syscalls). */
+const SECCOMP_MAX_RULES = 1024;
+const SECCOMP_MAX_ARCHES = 16;
 
 type MountClass = { type: string; source: 'guest' | 'shared' | 'host' };
 
@@ -179,6 +189,8 @@ export class CompiledContainer {
   private readonly caps: ReadonlySet<string>;
   private readonly hostNs: ReadonlySet<string>;
   private readonly devices: ReadonlySet<string>;
+  private readonly seccompActions: ReadonlySet<string>;
+  private readonly seccompFlags: ReadonlySet<string>;
 
   /** The decision allowing a request for this entry (made once: an allow builds nothing). */
   readonly allowed: Readonly<{ allowed: true; rule: string; reason: string; container: CompiledContainer }>;
@@ -198,6 +210,8 @@ export class CompiledContainer {
     this.caps = cache.set(policy.capabilities);
     this.hostNs = cache.set(policy.hostNamespaces ?? []);
     this.devices = cache.set(policy.devices ?? []);
+    this.seccompActions = cache.set((policy.seccomp ?? SECCOMP_RESTRICTING).actions);
+    this.seccompFlags = cache.set((policy.seccomp ?? SECCOMP_RESTRICTING).flags);
   }
 
   get name(): string {
@@ -207,7 +221,31 @@ export class CompiledContainer {
   /** The first way the request breaks this entry (checked before anything is pulled), or undefined. */
   check(r: CreateContainerRequest): Violation | undefined {
     const spec = r.OCI;
-    return this.checkImage(r) ?? this.checkProcess(spec) ?? this.checkMounts(r) ?? this.checkPrivileges(r);
+    return this.checkImage(r) ?? this.checkProcess(spec) ?? this.checkMounts(r) ?? this.checkPrivileges(r) ?? this.checkSeccomp(spec);
+  }
+
+  /** The host's seccomp filter: only the entry's actions and flags, never a syscall faked as successful. */
+  private checkSeccomp(spec: Spec | undefined): Violation | undefined {
+    const f = spec?.Linux?.Seccomp;
+    if (!f) return undefined;
+    const field = 'CreateContainer.seccomp';
+    const action = (a: string): Violation | undefined =>
+      this.seccompActions.has(a) ? undefined : { field, reason: `seccomp action ${JSON.stringify(a.slice(0, 40))} is not allowed${HANDING_ACTIONS.has(a) ? ' (it hands the container\'s syscalls to another process)' : ''}` };
+    const bad = action(f.DefaultAction);
+    if (bad) return bad;
+    for (const flag of f.Flags) if (!this.seccompFlags.has(flag)) return { field, reason: `seccomp flag ${JSON.stringify(flag.slice(0, 60))} is not allowed` };
+    if (f.Architectures.length > SECCOMP_MAX_ARCHES || f.Syscalls.length > SECCOMP_MAX_RULES) return { field, reason: 'the seccomp filter is too large' };
+    for (const a of f.Architectures) if (!SECCOMP_ARCH_RE.test(a)) return { field, reason: `seccomp architecture ${JSON.stringify(a.slice(0, 40))} is not one` };
+    for (const sc of f.Syscalls) {
+      const bad = action(sc.Action);
+      if (bad) return bad;
+      // errno 0: the syscall "succeeds" without running (a setuid that drops nothing)
+      if (sc.Action === 'SCMP_ACT_ERRNO' && sc.ErrnoRet.case === 'errnoret' && sc.ErrnoRet.value === 0) return { field, reason: `SCMP_ACT_ERRNO with errno 0 would make ${JSON.stringify((sc.Names[0] ?? '').slice(0, 40))} seem to succeed` };
+      if (sc.Names.length === 0 || sc.Names.length > SECCOMP_MAX_RULES || sc.Names.some((n) => !SYSCALL_NAME_RE.test(n))) return { field, reason: 'a seccomp rule names no syscall, or not one' };
+      if (sc.Args.length > 6) return { field, reason: 'a seccomp rule compares more than 6 syscall arguments' };
+      for (const arg of sc.Args) if (arg.Index > 5n || !SECCOMP_OPS.has(arg.Op)) return { field, reason: `seccomp argument rule (index ${arg.Index}, op ${JSON.stringify(arg.Op.slice(0, 30))}) is not one` };
+    }
+    return undefined;
   }
 
   private checkImage(r: CreateContainerRequest): Violation | undefined {
@@ -288,7 +326,7 @@ export class CompiledContainer {
     for (const n of spec?.Linux?.Namespaces ?? []) {
       if (n.Path !== '' && !this.hostNs.has(n.Type)) return { field: 'CreateContainer.hostNamespaces', reason: `joining the ${JSON.stringify(n.Type.slice(0, 20))} namespace at a path is not allowed` };
     }
-    if (r.sandboxPidns && !this.hostNs.has('pid')) return { field: 'CreateContainer.hostNamespaces', reason: 'sharing the sandbox pid namespace is not allowed' };
+    if (r.sandboxPidns && p.podPidNamespace !== true) return { field: 'CreateContainer.podPidNamespace', reason: 'joining the pod\'s PID namespace is not allowed' };
     const allowed = p.sysctls ?? {};
     const sysctl = spec?.Linux?.Sysctl ?? {};
     for (const k in sysctl) {

@@ -37,6 +37,7 @@ const criMounts = {
     { destination: '/var/run/secrets/kubernetes.io/serviceaccount', type: 'bind', source: `${SHARED}-sa`, options: ['rbind', 'rprivate', 'ro'] },
   ],
 };
+const seccomp = (DefaultAction: string, Syscalls: Init[], Flags: string[] = []) => ({ Process: { Args: ['/bin/sh'] }, Linux: { Seccomp: { DefaultAction, Syscalls, Flags } } });
 const named = (name: string, oci: Init, storages?: unknown[]) => cc({ Annotations: { 'io.kubernetes.cri.container-name': name }, ...oci }, storages ? { storages } : {});
 const appProc = { Process: { Args: ['/app', '--serve'], Env: ['PATH=/bin', 'MODE=prod'], Cwd: '/srv', User: { UID: 1000, GID: 1000 } } };
 const appImage = [{ driver: 'image_guest_pull', source: 'reg.example/app:1' }];
@@ -73,7 +74,19 @@ const cases: { name: string; engine: PolicyEngine; method: string; req: unknown;
   { name: 'devices denied', engine: open, method: 'CreateContainer', req: cc({ Linux: { Devices: [{ Path: '/dev/kvm' }] } }), allowed: false, rule: 'CreateContainer.devices' },
   { name: 'host-attached agent devices denied', engine: conf, method: 'CreateContainer', req: cc({}, { devices: [{ id: 'x', type: 'blk', vmPath: '/dev/vda' }] }), allowed: false, rule: 'CreateContainer.devices' },
   { name: 'joining a namespace by path denied', engine: open, method: 'CreateContainer', req: cc({ Linux: { Namespaces: [{ Type: 'network', Path: '/proc/1/ns/net' }] } }), allowed: false, rule: 'CreateContainer.hostNamespaces' },
-  { name: 'sandbox pid namespace denied', engine: conf, method: 'CreateContainer', req: cc({}, { sandboxPidns: true }), allowed: false, rule: 'CreateContainer.hostNamespaces' },
+  { name: 'the pod pid namespace denied by the confidential default', engine: conf, method: 'CreateContainer', req: cc({}, { sandboxPidns: true }), allowed: false, rule: 'CreateContainer.podPidNamespace' },
+  { name: 'the pod pid namespace denied although every host namespace is allowed', engine: new PolicyEngine({ ...PERMISSIVE_POLICY, containers: [{ ...ANY_ORDINARY_CONTAINER, hostNamespaces: ['pid', 'ipc', 'uts', 'network'] }] }), method: 'CreateContainer', req: cc({}, { sandboxPidns: true }), allowed: false, rule: 'CreateContainer.podPidNamespace' },
+  { name: 'the pod pid namespace allowed by an entry with podPidNamespace', engine: new PolicyEngine(parsePolicy({ ...PERMISSIVE_POLICY, containers: [{ ...ANY_ORDINARY_CONTAINER, podPidNamespace: true }] })), method: 'CreateContainer', req: cc({}, { sandboxPidns: true }), allowed: true },
+  { name: 'seccomp: a filter that only restricts (containerd\'s RuntimeDefault shape) allowed', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ERRNO', [{ Names: ['read', 'write'], Action: 'SCMP_ACT_ALLOW' }, { Names: ['clone3'], Action: 'SCMP_ACT_ERRNO', ErrnoRet: { case: 'errnoret', value: 38 } }, { Names: ['personality'], Action: 'SCMP_ACT_ALLOW', Args: [{ Index: 0n, Value: 8n, Op: 'SCMP_CMP_EQ' }] }])), allowed: true },
+  { name: 'seccomp: a Localhost profile blocking sethostname allowed', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ALLOW', [{ Names: ['sethostname'], Action: 'SCMP_ACT_ERRNO' }])), allowed: true },
+  { name: 'seccomp: SCMP_ACT_NOTIFY hands syscalls to a listener', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ALLOW', [{ Names: ['openat'], Action: 'SCMP_ACT_NOTIFY' }])), allowed: false, rule: 'CreateContainer.seccomp', reason: /SCMP_ACT_NOTIFY.*another process/ },
+  { name: 'seccomp: SCMP_ACT_NOTIFY as the default action', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_NOTIFY', [])), allowed: false, rule: 'CreateContainer.seccomp' },
+  { name: 'seccomp: SCMP_ACT_TRACE hands syscalls to a tracer', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ALLOW', [{ Names: ['execve'], Action: 'SCMP_ACT_TRACE' }])), allowed: false, rule: 'CreateContainer.seccomp', reason: /SCMP_ACT_TRACE/ },
+  { name: 'seccomp: SCMP_ACT_ERRNO with errno 0 fakes success', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ALLOW', [{ Names: ['setuid'], Action: 'SCMP_ACT_ERRNO', ErrnoRet: { case: 'errnoret', value: 0 } }])), allowed: false, rule: 'CreateContainer.seccomp', reason: /errno 0 .*setuid/ },
+  { name: 'seccomp: the SPEC_ALLOW flag weakens the process', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ERRNO', [], ['SECCOMP_FILTER_FLAG_SPEC_ALLOW'])), allowed: false, rule: 'CreateContainer.seccomp', reason: /SPEC_ALLOW/ },
+  { name: 'seccomp: an unknown action', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_WHATEVER', [])), allowed: false, rule: 'CreateContainer.seccomp' },
+  { name: 'seccomp: an argument rule beyond the six syscall arguments', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ALLOW', [{ Names: ['ioctl'], Action: 'SCMP_ACT_ERRNO', Args: [{ Index: 9n, Op: 'SCMP_CMP_EQ' }] }])), allowed: false, rule: 'CreateContainer.seccomp' },
+  { name: 'seccomp: an entry admitting SCMP_ACT_NOTIFY (a development policy) lets it through', engine: new PolicyEngine(parsePolicy({ ...PERMISSIVE_POLICY, containers: [{ ...ANY_ORDINARY_CONTAINER, seccomp: { actions: ['SCMP_ACT_ALLOW', 'SCMP_ACT_NOTIFY'] } }] })), method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ALLOW', [{ Names: ['openat'], Action: 'SCMP_ACT_NOTIFY' }])), allowed: true },
   { name: 'namespace types without paths allowed', engine: conf, method: 'CreateContainer', req: cc({ Linux: { Namespaces: [{ Type: 'pid' }, { Type: 'network' }] } }), allowed: true },
   { name: 'sysctl denied', engine: conf, method: 'CreateContainer', req: cc({ Linux: { Sysctl: { 'kernel.core_pattern': '|/x' } } }), allowed: false, rule: 'CreateContainer.sysctls', reason: /kernel\.core_pattern/ },
   { name: 'OCI hooks are privileged', engine: conf, method: 'CreateContainer', req: cc({ Hooks: { Prestart: [{ Path: '/bin/x' }] } }), allowed: false, rule: 'CreateContainer.privileged' },
@@ -185,6 +198,9 @@ const invalid: { name: string; doc: unknown; field: string }[] = [
   { name: 'duplicate container names', doc: { ...ok, containers: [{ name: 'a', capabilities: [], mounts: [] }, { name: 'a', capabilities: [], mounts: [] }] }, field: 'containers[1].name' },
   { name: 'negative uid', doc: { ...ok, containers: [{ name: 'a', capabilities: [], mounts: [], user: { uid: -1, gid: 0 } }] }, field: 'containers[0].user.uid' },
   { name: 'unknown host namespace', doc: { ...ok, containers: [{ name: 'a', capabilities: [], mounts: [], hostNamespaces: ['host'] }] }, field: 'containers[0].hostNamespaces[0]' },
+  { name: 'unknown seccomp action', doc: { ...ok, containers: [{ name: 'a', capabilities: [], mounts: [], seccomp: { actions: ['SCMP_ACT_MAYBE'] } }] }, field: 'containers[0].seccomp.actions[0]' },
+  { name: 'seccomp rule without actions', doc: { ...ok, containers: [{ name: 'a', capabilities: [], mounts: [], seccomp: { flags: [] } }] }, field: 'containers[0].seccomp.actions' },
+  { name: 'podPidNamespace not boolean', doc: { ...ok, containers: [{ name: 'a', capabilities: [], mounts: [], podPidNamespace: 'yes' }] }, field: 'containers[0].podPidNamespace' },
   { name: 'not JSON', doc: '{', field: '' },
 ];
 for (const tc of invalid) {

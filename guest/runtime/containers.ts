@@ -15,8 +15,9 @@ import { hasTraversal, hostRootfsStorage, imageReference } from '../policy/inspe
 import type { ImageStore } from '../pull/store.js';
 import type { ImageConfig } from '../pull/registry.js';
 import { Runc, readRuncLog, type RuncStats } from './runc.js';
-import { buildRuncConfig, resourcesJson, type RuncConfig } from './spec.js';
+import { buildRuncConfig, resourcesJson, runcConfigText, type RuncConfig } from './spec.js';
 import { ProcessStdio, type DiscardOptions } from './stdio.js';
+import { PodPidNamespace } from './pidns.js';
 import { findPtyHelper, noPtyError, resizePty } from './tty.js';
 
 /** How long a signal that runc refused waits for the container's exit to show (see `signal`). */
@@ -118,6 +119,8 @@ export interface ContainerManagerOptions {
    * Replaces sealed secrets in the built config (env values, secret volumes) after the policy
    * checks and before the bundle is written; `release` undoes what it mounted (agent/secrets.ts).
    */
+  /** The pod's PID namespace (pidns.ts) for containers asking for it; default: one made with `unshare` on first use. */
+  podPidNamespace?: PodPidNamespace;
   secrets?: { prepare(containerId: string, config: RuncConfig, containerDir: string): Promise<void>; release(containerDir: string): Promise<void> };
 }
 
@@ -136,8 +139,11 @@ export class ContainerManager {
   /** The pty helper's path once looked up (null: none). */
   private helper: string | null | undefined;
 
+  private readonly podPid: PodPidNamespace;
+
   constructor(private readonly o: ContainerManagerOptions) {
     mkdirSync(join(o.stateDir, 'containers'), { recursive: true });
+    this.podPid = o.podPidNamespace ?? new PodPidNamespace();
   }
 
   get size(): number {
@@ -213,7 +219,9 @@ export class ContainerManager {
     const rootfs = useHostRoot ? hostRoot.source : join(bundle, 'rootfs');
     const cgroupsPath = `${this.o.cgroupParent}/${id}`;
     // With the host's rootfs, containerd already merged the image config into the spec.
-    const config = buildRuncConfig({ spec: req.OCI, ...(image ? { image: image.config } : {}), rootfs, cgroupsPath, allowHostMounts: this.o.allowHostMounts(), sharedRoot: this.o.sharedRoot });
+    // the pod's PID namespace is the agent's (made on first use); the host only asks for it
+    const podPidNamespace = req.sandboxPidns ? await this.podPid.path() : undefined;
+    const config = buildRuncConfig({ spec: req.OCI, ...(image ? { image: image.config } : {}), rootfs, cgroupsPath, allowHostMounts: this.o.allowHostMounts(), sharedRoot: this.o.sharedRoot, ...(podPidNamespace ? { podPidNamespace } : {}) });
     mkdirSync(useHostRoot ? bundle : rootfs, { recursive: true });
     if (!useHostRoot) {
       mkdirSync(join(dir, 'upper'), { recursive: true });
@@ -227,7 +235,7 @@ export class ContainerManager {
         c.overlay = true;
       }
       await this.o.secrets?.prepare(id, config, dir);
-      writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+      writeFileSync(join(bundle, 'config.json'), runcConfigText(config));
     } catch (e) {
       await this.cleanup(c);
       this.containers.delete(id);
@@ -371,7 +379,7 @@ export class ContainerManager {
     if (!res) return;
     if (c.state === 'created' || c.state === 'stopped') {
       c.config.linux.resources = { ...c.config.linux.resources, ...res };
-      writeFileSync(join(c.bundle, 'config.json'), JSON.stringify(c.config));
+      writeFileSync(join(c.bundle, 'config.json'), runcConfigText(c.config));
       return;
     }
     await this.o.runc.update(id, res);
@@ -409,6 +417,8 @@ export class ContainerManager {
 
   async removeAll(): Promise<void> {
     for (const id of [...this.containers.keys()]) await this.remove(id, 1).catch((e: unknown) => this.o.logger.warn({ container: id, err: (e as Error).message }, 'remove failed'));
+    // the pod is gone: so is its PID namespace (and whatever a container left in it)
+    this.podPid.stop();
   }
 
   /** Long-poll for the next OOM kill in any container (cgroup v2 memory.events / v1 oom_control). */
@@ -449,6 +459,7 @@ export class ContainerManager {
   }
 
   dispose(): void {
+    this.podPid.stop();
     if (this.oomTimer) clearInterval(this.oomTimer);
   }
 }

@@ -2,13 +2,44 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { create } from '@bufbuild/protobuf';
 import { SpecSchema } from '../../shared/gen/kata/oci_pb.js';
-import { buildRuncConfig, DEFAULT_MOUNTS } from './spec.js';
+import { buildRuncConfig, DEFAULT_MOUNTS, runcConfigText } from './spec.js';
 import { DEFAULT_CAPABILITIES } from '../policy/inspect.js';
 
 const spec = (init: object) => create(SpecSchema, init as never);
 const image = { config: { Entrypoint: ['/entry'], Cmd: ['arg'], Env: ['PATH=/bin', 'A=image'], WorkingDir: '/w' } };
 
 const cases: { name: string; run: () => void }[] = [
+  {
+    name: 'the host\'s seccomp filter reaches runc, its 64-bit argument values exact in config.json; none: no filter',
+    run: () => {
+      const filter = { DefaultAction: 'SCMP_ACT_ERRNO', Architectures: ['SCMP_ARCH_X86_64'], Syscalls: [
+        { Names: ['read', 'write'], Action: 'SCMP_ACT_ALLOW' },
+        { Names: ['personality'], Action: 'SCMP_ACT_ALLOW', Args: [{ Index: 0n, Value: 0xffff_ffff_ffff_ffffn, ValueTwo: 0n, Op: 'SCMP_CMP_EQ' }] },
+        { Names: ['clone3'], Action: 'SCMP_ACT_ERRNO', ErrnoRet: { case: 'errnoret', value: 38 } },
+      ] };
+      const c = buildRuncConfig({ spec: spec({ Process: { Args: ['x'] }, Linux: { Seccomp: filter } }), rootfs: '/r', cgroupsPath: '/g/c', allowHostMounts: false });
+      const text = runcConfigText(c);
+      assert.match(text, /"value":18446744073709551615,"valueTwo":0,"op":"SCMP_CMP_EQ"/);
+      const json = JSON.parse(text) as { linux: { seccomp: { defaultAction: string; syscalls: { names: string[]; errnoRet?: number }[] }; namespaces: unknown[] }; process: { args: string[] } };
+      assert.equal(json.linux.seccomp.defaultAction, 'SCMP_ACT_ERRNO');
+      assert.deepEqual(json.linux.seccomp.syscalls.map((x) => [x.names[0], x.errnoRet]), [['read', undefined], ['personality', undefined], ['clone3', 38]]);
+      assert.equal(json.linux.namespaces.length, 4, 'the rest of the config is intact');
+      assert.deepEqual(json.process.args, ['x']);
+      const none = buildRuncConfig({ spec: spec({ Process: { Args: ['x'] } }), rootfs: '/r', cgroupsPath: '/g/c', allowHostMounts: false });
+      assert.equal('seccomp' in none.linux, false);
+      assert.equal(runcConfigText(none), JSON.stringify(none));
+      assert.throws(() => buildRuncConfig({ spec: spec({ Process: { Args: ['x'] }, Linux: { Seccomp: { DefaultAction: 'SCMP_ACT_NOTIFY' } } }), rootfs: '/r', cgroupsPath: '/g/c', allowHostMounts: false }), /SCMP_ACT_NOTIFY/);
+    },
+  },
+  {
+    name: 'the pod PID namespace is joined by the agent\'s path only; otherwise a namespace of the container\'s own',
+    run: () => {
+      const pod = buildRuncConfig({ spec: spec({ Process: { Args: ['x'] }, Linux: { Namespaces: [{ Type: 'pid', Path: '/proc/1/ns/pid' }] } }), rootfs: '/r', cgroupsPath: '/g/c', allowHostMounts: false, podPidNamespace: '/proc/77/ns/pid' });
+      assert.deepEqual(pod.linux.namespaces[0], { type: 'pid', path: '/proc/77/ns/pid' });
+      const own = buildRuncConfig({ spec: spec({ Process: { Args: ['x'] }, Linux: { Namespaces: [{ Type: 'pid', Path: '/proc/1/ns/pid' }] } }), rootfs: '/r', cgroupsPath: '/g/c', allowHostMounts: false });
+      assert.deepEqual(own.linux.namespaces[0], { type: 'pid' });
+    },
+  },
   {
     name: 'image entrypoint, env and cwd fill what the spec leaves empty; spec env wins',
     run: () => {

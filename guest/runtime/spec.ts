@@ -4,9 +4,10 @@
  * user), hostname, resource limits, and what the policy gate checked before this runs: the mounts,
  * the capability sets (each a subset of the policy's `capabilities`) and the sysctls (exact
  * key = value of the policy's `sysctls`). The host may add masked and read-only paths, never remove
- * the template's. No host-chosen devices, hooks, namespace paths or seccomp-off reach runc.
+ * the template's. No host-chosen devices, hooks, namespace paths or seccomp-off reach runc; a
+ * container asking for the pod's PID namespace joins the agent's own pod namespace (pidns.ts).
  */
-import type { Spec, LinuxResources as PbResources } from '../../shared/gen/kata/oci_pb.js';
+import type { LinuxSeccomp, Spec, LinuxResources as PbResources } from '../../shared/gen/kata/oci_pb.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { join } from 'node:path';
 import { DEFAULT_CAPABILITIES, hasTraversal, isBindMount, isHostMount, isSharedBind } from '../policy/inspect.js';
@@ -30,14 +31,58 @@ export interface RuncConfig {
   hostname: string;
   mounts: OciMount[];
   linux: {
-    namespaces: { type: string }[];
+    namespaces: { type: string; path?: string }[];
     cgroupsPath: string;
     resources?: Record<string, unknown>;
     sysctl?: Record<string, string>;
     maskedPaths: string[];
     readonlyPaths: string[];
+    /** The host's filter as the policy admitted it (never a listener); written exactly by `runcConfigText`. */
+    seccomp?: RuncSeccomp;
   };
 }
+
+export interface RuncSeccomp {
+  defaultAction: string;
+  architectures?: string[];
+  flags?: string[];
+  syscalls?: { names: string[]; action: string; errnoRet?: number; args?: { index: number; value: bigint; valueTwo: bigint; op: string }[] }[];
+}
+
+/** The runc filter from the request's (checked by the policy gate before this runs). */
+export function seccompJson(f: LinuxSeccomp | undefined): RuncSeccomp | undefined {
+  if (!f || f.DefaultAction === '') return undefined;
+  // defence in depth: no listener can exist in the guest, and the policy refuses the action anyway
+  for (const a of [f.DefaultAction, ...f.Syscalls.map((x) => x.Action)]) {
+    if (a === 'SCMP_ACT_NOTIFY') throw new CocoletError(ErrorCode.PolicyDenied, 'seccomp action SCMP_ACT_NOTIFY is not applied: it hands syscalls to another process');
+  }
+  return {
+    defaultAction: f.DefaultAction,
+    ...(f.Architectures.length ? { architectures: [...f.Architectures] } : {}),
+    ...(f.Flags.length ? { flags: [...f.Flags] } : {}),
+    syscalls: f.Syscalls.map((x) => ({
+      names: [...x.Names],
+      action: x.Action,
+      ...(x.ErrnoRet.case === 'errnoret' ? { errnoRet: x.ErrnoRet.value } : {}),
+      ...(x.Args.length ? { args: x.Args.map((a) => ({ index: Number(a.Index), value: a.Value, valueTwo: a.ValueTwo, op: a.Op })) } : {}),
+    })),
+  };
+}
+
+/**
+ * config.json text: JSON, with the filter's 64-bit argument values written exactly (JSON numbers
+ * of any size; a JavaScript number would round those above 2^53).
+ */
+export function runcConfigText(c: RuncConfig): string {
+  const { seccomp, ...linux } = c.linux;
+  if (!seccomp) return JSON.stringify(c);
+  const filter = JSON.stringify(seccomp, (_k, v: unknown) => (typeof v === 'bigint' ? `${U64_MARK}${v}` : v)).replace(new RegExp(`"${U64_MARK}(\\d+)"`, 'g'), '$1');
+  const head = JSON.stringify({ ...c, linux });
+  // linux is the last key of the config (its own text ends the document: `...}}`)
+  return `${head.slice(0, -2)},"seccomp":${filter}}}`;
+}
+/** Marks a u64 in the filter's JSON before it is written as a bare number ('#' is in no action, flag, arch, op or syscall name the policy admits). */
+const U64_MARK = '#u64#';
 
 export const DEFAULT_MOUNTS: OciMount[] = [
   { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -60,6 +105,12 @@ export interface BuildSpecInput {
   allowHostMounts: boolean;
   /** Where the guest's `/` is for files copied in with CopyFile (default `/`; a state folder in process mode). */
   sharedRoot?: string;
+  /**
+   * The pod's PID namespace to join (`/proc/<holder>/ns/pid`, pidns.ts), when the request asked for
+   * the pod's (sandbox_pidns) and the policy admitted it; absent: a namespace of the container's own.
+   * Always the agent's path: the host's namespace paths never reach runc.
+   */
+  podPidNamespace?: string;
 }
 
 function mergeEnv(base: readonly string[], over: readonly string[]): string[] {
@@ -116,6 +167,7 @@ export function buildRuncConfig(i: BuildSpecInput): RuncConfig {
     ? { bounding: [...rc.Bounding], effective: [...rc.Effective], permitted: [...rc.Permitted], ...(rc.Inheritable.length ? { inheritable: [...rc.Inheritable] } : {}), ...(rc.Ambient.length ? { ambient: [...rc.Ambient] } : {}) }
     : { bounding: caps, effective: caps, permitted: caps };
   const sysctl = Object.entries(i.spec?.Linux?.Sysctl ?? {});
+  const seccomp = seccompJson(i.spec?.Linux?.Seccomp);
   const union = (mine: readonly string[], theirs: readonly string[] | undefined): string[] => [...new Set([...mine, ...(theirs ?? []).filter((x) => x.startsWith('/') && !hasTraversal(x))])];
   return {
     ociVersion: '1.0.2',
@@ -133,12 +185,13 @@ export function buildRuncConfig(i: BuildSpecInput): RuncConfig {
     hostname: i.spec?.Hostname ?? '',
     mounts,
     linux: {
-      namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      namespaces: [{ type: 'pid', ...(i.podPidNamespace ? { path: i.podPidNamespace } : {}) }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
       cgroupsPath: i.cgroupsPath,
       ...(resourcesJson(i.spec?.Linux?.Resources) ? { resources: resourcesJson(i.spec?.Linux?.Resources) } : {}),
       ...(sysctl.length ? { sysctl: Object.fromEntries(sysctl) } : {}),
       maskedPaths: union(MASKED, i.spec?.Linux?.MaskedPaths),
       readonlyPaths: union(READONLY, i.spec?.Linux?.ReadonlyPaths),
+      ...(seccomp ? { seccomp } : {}),
     },
   };
 }

@@ -203,13 +203,13 @@ export class Sandbox {
     if (role !== 'sandbox') {
       const { rootPath, storages, mounted } = this.opts.hypervisor.rootfs({ containerId: input.id, bundle: input.bundle, mounts: input.rootfs, spec, hypervisor: this.opts.hypervisor.name });
       c.mounted = mounted;
-      const { spec: converted, droppedMounts } = convertSpec(spec, rootPath, { hostCpuset: this.opts.hypervisor.agentOnHost });
+      const { spec: converted, droppedMounts, sandboxPidns } = convertSpec(spec, rootPath, { hostCpuset: this.opts.hypervisor.agentOnHost });
       const agentSpec = withPodSysctls(converted, this.podSysctls);
       if (droppedMounts.length) log.info({ mounts: droppedMounts }, 'host bind mounts are not passed into the sandbox');
       try {
         // (a VM off the pod network, the tests' fake, gets no pod DNS either)
         if (this.opts.hypervisor.network !== 'none') await this.copyPodFiles(spec, input.id, agentSpec.Mounts);
-        await this.agent.createContainer({ containerId: input.id, execId: input.id, OCI: agentSpec, storages }, { timeoutMs: this.opts.config.agent.createContainerTimeoutS * 1000 });
+        await this.agent.createContainer({ containerId: input.id, execId: input.id, OCI: agentSpec, storages, sandboxPidns }, { timeoutMs: this.opts.config.agent.createContainerTimeoutS * 1000 });
       } catch (e) {
         if (c.mounted) unmountRootfs(input.bundle);
         throw e;

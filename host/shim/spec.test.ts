@@ -40,6 +40,14 @@ test('spec: host bind mounts and namespace paths never reach the guest', () => {
   assert.deepEqual(spec.Linux?.Namespaces.map((n) => [n.Type, n.Path]), [['network', ''], ['pid', '']]);
 });
 
+test('spec: a pid namespace named by path (the CRI\'s POD mode) asks the agent for the pod\'s; one without a path does not', () => {
+  const pod = convertSpec({ linux: { namespaces: [{ type: 'pid', path: '/proc/42/ns/pid' }, { type: 'mount' }] } }, '/r');
+  assert.equal(pod.sandboxPidns, true);
+  assert.deepEqual(pod.spec.Linux?.Namespaces.map((n) => [n.Type, n.Path]), [['pid', ''], ['mount', '']]);
+  assert.equal(convertSpec({ linux: { namespaces: [{ type: 'pid' }, { type: 'network', path: '/var/run/netns/x' }] } }, '/r').sandboxPidns, false);
+  assert.equal(convertSpec({ linux: { namespaces: [{ type: 'mount' }] } }, '/r').sandboxPidns, false, 'no pid namespace (hostPID): not the pod\'s');
+});
+
 test('spec: an empty spec still gives a usable process', () => {
   const { spec } = convertSpec({}, '/r');
   assert.equal(spec.Process?.Cwd, '/');

@@ -13,6 +13,12 @@ const GUEST_MOUNT_TYPES = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue',
 
 export interface ConvertedSpec {
   spec: Spec;
+  /**
+   * The container shares the pod's PID namespace (the CRI's POD mode: containerd names the
+   * sandbox's pid namespace by path): the agent is asked for its own pod namespace instead
+   * (CreateContainer.sandbox_pidns), the path itself is dropped.
+   */
+  sandboxPidns: boolean;
   /** Destinations of mounts that were dropped because they name host paths. */
   droppedMounts: string[];
 }
@@ -72,6 +78,30 @@ export function convertResources(r: Json, o: ResourceConversion = {}): Json {
   };
 }
 
+/** A u64 of the spec (a JSON number: exact up to 2^53, and 2^64-1 — parsed as 2^64 — stays itself); 0 when not one. */
+const u64 = (v: unknown): bigint => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? (v >= 2 ** 64 ? 0xffff_ffff_ffff_ffffn : BigInt(v)) : 0n);
+
+/**
+ * The spec's seccomp filter for the guest to apply (its policy decides what it admits). The Kata
+ * message has no listener path or metadata: a filter here can never name a socket on the host.
+ */
+export function convertSeccomp(s: Json): Json {
+  return {
+    DefaultAction: str(s.defaultAction),
+    Architectures: strs(s.architectures),
+    Flags: strs(s.flags),
+    Syscalls: (Array.isArray(s.syscalls) ? s.syscalls : []).map((x) => {
+      const sc = obj(x);
+      return {
+        Names: strs(sc.names),
+        Action: str(sc.action),
+        ...(typeof sc.errnoRet === 'number' ? { ErrnoRet: { case: 'errnoret', value: num(sc.errnoRet) } } : {}),
+        Args: (Array.isArray(sc.args) ? sc.args : []).map((a) => ({ Index: u64(obj(a).index), Value: u64(obj(a).value), ValueTwo: u64(obj(a).valueTwo), Op: str(obj(a).op) })),
+      };
+    }),
+  };
+}
+
 /**
  * @param rootPath where the container's root filesystem is as seen by the agent
  */
@@ -101,11 +131,13 @@ export function convertSpec(oci: OciSpec, rootPath: string, o: ResourceConversio
       CgroupsPath: str(linux.cgroupsPath),
       // Host namespace paths (e.g. CRI's netns) mean nothing inside the guest: keep only the types.
       Namespaces: (Array.isArray(linux.namespaces) ? linux.namespaces : []).map((n) => ({ Type: str(obj(n).type), Path: '' })),
+      ...(linux.seccomp ? { Seccomp: convertSeccomp(obj(linux.seccomp)) } : {}),
       MaskedPaths: strs(linux.maskedPaths),
       ReadonlyPaths: strs(linux.readonlyPaths),
     },
   });
-  return { spec, droppedMounts: dropped };
+  const sandboxPidns = (Array.isArray(linux.namespaces) ? linux.namespaces : []).some((n) => str(obj(n).type) === 'pid' && str(obj(n).path) !== '');
+  return { spec, droppedMounts: dropped, sandboxPidns };
 }
 
 /**

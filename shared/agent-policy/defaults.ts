@@ -8,7 +8,7 @@
  * generate` writes a policy that pins them per container.
  */
 import { createHash } from 'node:crypto';
-import type { ContainerPolicy, MountRule, PolicyDocument } from './types.js';
+import type { ContainerPolicy, MountRule, PolicyDocument, SeccompRule } from './types.js';
 
 /** CopyFile targets Kata's shim uses for shared container files (bundle id, random, name). */
 export const SHARED_COPY_PATH = '^/run/kata-containers/shared/containers/[0-9a-f]{64}-[a-z0-9]{16}-[A-Za-z0-9._-]+$';
@@ -53,6 +53,16 @@ export const KUBELET_MOUNTS: MountRule[] = [
 /** What an ordinary pod's container may mount: the OCI defaults and the kubelet's file binds. */
 export const POD_DEFAULT_MOUNTS: MountRule[] = [...OCI_DEFAULT_MOUNTS, ...KUBELET_MOUNTS];
 
+/**
+ * A seccomp filter that only takes syscalls away (RuntimeDefault, a Localhost profile that blocks):
+ * no action handing a syscall to another process (NOTIFY, TRACE), no flag weakening the process
+ * (SPEC_ALLOW) or tied to a listener (WAIT_KILLABLE_RECV). What a policy entry without `seccomp` admits.
+ */
+export const SECCOMP_RESTRICTING: SeccompRule = {
+  actions: ['SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP', 'SCMP_ACT_LOG'],
+  flags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG'],
+};
+
 /** Any container (no image, argv or env pinned), with only what an ordinary pod needs. */
 export const ANY_ORDINARY_CONTAINER: ContainerPolicy = {
   name: '*',
@@ -60,6 +70,8 @@ export const ANY_ORDINARY_CONTAINER: ContainerPolicy = {
   capabilities: DEFAULT_CAPABILITIES,
   privileged: false,
   hostNamespaces: [],
+  podPidNamespace: false,
+  seccomp: SECCOMP_RESTRICTING,
   sysctls: {},
   devices: [],
   keepSetuid: false,

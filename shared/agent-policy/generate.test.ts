@@ -31,6 +31,13 @@ const cases: { name: string; run: () => void }[] = [
       assert.match(g.warnings.join('\n'), /pinned by name and tag only/);
     },
   },
+  {
+    name: 'shareProcessNamespace admits the pod PID namespace for every container; without it none',
+    run: () => {
+      assert.equal(entry(one({}, { shareProcessNamespace: true })).podPidNamespace, true);
+      assert.equal(entry(one({})).podPidNamespace, undefined);
+    },
+  },
   { name: '--require-digest refuses a tag', run: () => assert.throws(() => generatePolicy(one({ image: 'busybox:1' }), { requireDigest: true }), /given by tag only/) },
   {
     name: 'command + args are the exact argv; $(VAR) expands with literal env values',

@@ -10,7 +10,7 @@
  * be confidential at all (privileged, hostPath and other host storage with --strict) is an error.
  */
 import { CocoletError, ErrorCode } from '../errors/index.js';
-import { CONFIDENTIAL_RULES, DEFAULT_CAPABILITIES, KUBELET_FILE_DESTINATIONS, OCI_DEFAULT_MOUNTS, SERVICE_ACCOUNT_DIR } from './defaults.js';
+import { CONFIDENTIAL_RULES, DEFAULT_CAPABILITIES, KUBELET_FILE_DESTINATIONS, OCI_DEFAULT_MOUNTS, SECCOMP_RESTRICTING, SERVICE_ACCOUNT_DIR } from './defaults.js';
 import { imageText, normalizeImage } from './image.js';
 import { parsePolicy } from './parse.js';
 import { POLICY_VERSION, type ContainerPolicy, type MountRule, type PolicyDocument, type PolicyRule } from './types.js';
@@ -191,6 +191,11 @@ function container(c: Obj, pod: Obj, volumes: ReadonlyMap<string, string>, o: Ge
     capabilities: capabilities(sc, name, warnings),
     privileged: false,
     hostNamespaces: [],
+    // shareProcessNamespace: the pod's containers share the PID namespace the guest keeps for the pod
+    ...(pod.shareProcessNamespace === true ? { podPidNamespace: true } : {}),
+    // the pod's seccomp profile is the kubelet's to send (RuntimeDefault, a node's Localhost file):
+    // whatever it is, only a filter that takes syscalls away is admitted
+    seccomp: SECCOMP_RESTRICTING,
     sysctls,
     devices: [],
     keepSetuid: o.keepSetuid?.includes(name) ?? false,

@@ -5,13 +5,14 @@
  * version 2 closes.
  */
 import { CocoletError, ErrorCode } from '../errors/index.js';
-import { POLICY_VERSION, type ContainerPolicy, type MountRule, type MountSource, type PolicyDocument, type PolicyRule, type UserRule } from './types.js';
+import { POLICY_VERSION, SECCOMP_ACTIONS, SECCOMP_FLAGS, type ContainerPolicy, type SeccompRule, type MountRule, type MountSource, type PolicyDocument, type PolicyRule, type UserRule } from './types.js';
 
 const DOC_KEYS = new Set(['version', 'name', 'default', 'rules', 'containers']);
 const RULE_KEYS = new Set(['allow', 'commands', 'commandPatterns', 'env', 'paths', 'signals', 'allowHostMounts', 'allowGuestHooks']);
-const CONTAINER_KEYS = new Set(['name', 'image', 'imageDigest', 'command', 'args', 'env', 'imageDefaults', 'workingDir', 'user', 'mounts', 'capabilities', 'privileged', 'hostNamespaces', 'sysctls', 'devices', 'keepSetuid']);
+const CONTAINER_KEYS = new Set(['name', 'image', 'imageDigest', 'command', 'args', 'env', 'imageDefaults', 'workingDir', 'user', 'mounts', 'capabilities', 'privileged', 'hostNamespaces', 'podPidNamespace', 'seccomp', 'sysctls', 'devices', 'keepSetuid']);
 const MOUNT_KEYS = new Set(['destination', 'type', 'source', 'options', 'readOnly']);
 const USER_KEYS = new Set(['uid', 'gid', 'additionalGids']);
+const SECCOMP_KEYS = new Set(['actions', 'flags']);
 const MOUNT_SOURCES: readonly MountSource[] = ['guest', 'shared'];
 /** Kernel file systems a `guest` mount may have; `bind` is the only type of a `shared` mount. */
 export const GUEST_FS_TYPES: ReadonlySet<string> = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue', 'cgroup', 'cgroup2', 'shm']);
@@ -118,6 +119,20 @@ function user(v: unknown, field: string): UserRule {
   return out;
 }
 
+function oneOf(known: readonly string[]): (x: unknown, f: string) => string {
+  return (x, f) => {
+    const s = str(x, f);
+    if (!known.includes(s)) throw new PolicyParseError(f, `must be one of ${known.join(', ')}`);
+    return s;
+  };
+}
+
+function seccomp(v: unknown, field: string): SeccompRule {
+  const r = object(v, field, SECCOMP_KEYS);
+  if (r.actions === undefined) throw new PolicyParseError(`${field}.actions`, 'is required (the actions a filter may take)');
+  return { actions: list(r.actions, `${field}.actions`, oneOf(SECCOMP_ACTIONS)), flags: r.flags === undefined ? [] : list(r.flags, `${field}.flags`, oneOf(SECCOMP_FLAGS)) };
+}
+
 function container(v: unknown, field: string): ContainerPolicy {
   const c = object(v, field, CONTAINER_KEYS);
   const name = str(c.name, `${field}.name`);
@@ -155,6 +170,8 @@ function container(v: unknown, field: string): ContainerPolicy {
       return s;
     });
   }
+  if (c.podPidNamespace !== undefined) out.podPidNamespace = bool(c.podPidNamespace, `${field}.podPidNamespace`);
+  if (c.seccomp !== undefined) out.seccomp = seccomp(c.seccomp, `${field}.seccomp`);
   if (c.sysctls !== undefined) {
     const s = c.sysctls;
     if (!s || typeof s !== 'object' || Array.isArray(s)) throw new PolicyParseError(`${field}.sysctls`, 'must be an object of key: value strings');

@@ -58,6 +58,28 @@ export interface UserRule {
   additionalGids?: number[];
 }
 
+/** Every seccomp action of the OCI runtime spec. */
+export const SECCOMP_ACTIONS = [
+  'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP', 'SCMP_ACT_ERRNO',
+  'SCMP_ACT_TRACE', 'SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY',
+] as const;
+/** Every seccomp filter flag of the OCI runtime spec. */
+export const SECCOMP_FLAGS = ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'] as const;
+
+/**
+ * A seccomp filter only takes syscalls away, except through actions that hand a syscall to another
+ * process (SCMP_ACT_NOTIFY to a listener, SCMP_ACT_TRACE to a ptracer), flags that weaken the
+ * process (SPEC_ALLOW turns off the speculative store bypass mitigation) and SCMP_ACT_ERRNO with
+ * errno 0 (the syscall seems to succeed without running: a "dropped" privilege is kept). The rule
+ * lists what a filter may use; ERRNO with errno 0 is never admitted.
+ */
+export interface SeccompRule {
+  /** Actions the filter may take (its default action and each syscall rule's). */
+  actions: string[];
+  /** Filter flags it may set. */
+  flags: string[];
+}
+
 export interface ContainerPolicy {
   /** Container name (the CRI `io.kubernetes.cri.container-name` annotation); `*` matches any. */
   name: string;
@@ -91,6 +113,18 @@ export interface ContainerPolicy {
   privileged?: boolean;
   /** Namespaces the container may share with the sandbox's guest (joined by path); default none. */
   hostNamespaces?: string[];
+  /**
+   * The container may join the pod's PID namespace (Kubernetes' shareProcessNamespace, the CRI's
+   * POD pid mode; CreateContainer.sandbox_pidns): the one the guest agent keeps for the pod, never a
+   * path the host names. Its processes then see (and, as the same user, may signal or trace) the
+   * other containers' that joined it. Default false: a PID namespace of its own.
+   */
+  podPidNamespace?: boolean;
+  /**
+   * What the host's seccomp filter (the OCI spec's linux.seccomp, applied by the guest) may be.
+   * Absent: SECCOMP_RESTRICTING (defaults.ts), a filter that only takes syscalls away.
+   */
+  seccomp?: SeccompRule;
   /** Sysctls (exact key = value) the container may set; default none. */
   sysctls?: Record<string, string>;
   /** Device paths the container may get; default none. */

@@ -1,0 +1,28 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readlinkSync } from 'node:fs';
+import { isCocoletError, ErrorCode } from '../../shared/errors/index.js';
+import { have, isRoot, waitFor } from '../../shared/testing/harness.js';
+import { innermostPid, PodPidNamespace } from './pidns.js';
+
+const skip = !isRoot() ? 'needs root (a new PID namespace)' : !have('unshare') ? 'needs unshare (util-linux or busybox)' : false;
+
+test('the pod PID namespace: one holder, pid 1 of a namespace that is not the agent\'s, the same path for every container; gone once stopped', { skip }, async () => {
+  const ns = new PodPidNamespace();
+  try {
+    const [a, b] = await Promise.all([ns.path(), ns.path()]);
+    assert.equal(a, b, 'one namespace for the pod');
+    const holder = Number(/^\/proc\/(\d+)\/ns\/pid$/.exec(a)?.[1]);
+    assert.equal(innermostPid(holder), 1, 'the holder is the namespace\'s init');
+    assert.notEqual(readlinkSync(a), readlinkSync('/proc/self/ns/pid'), 'not the agent\'s own namespace');
+    ns.stop();
+    await waitFor(() => innermostPid(holder) === undefined, { what: 'the holder to go', timeoutMs: 10_000 });
+    const again = await ns.path();
+    assert.notEqual(readlinkSync(again), readlinkSync('/proc/self/ns/pid'));
+    // a holder that dies under the pod is not silently replaced: its containers would be split
+    process.kill(Number(/^\/proc\/(\d+)\//.exec(again)?.[1]), 'SIGKILL');
+    await waitFor(async () => isCocoletError(await ns.path().then(() => undefined, (e: unknown) => e), ErrorCode.FailedPrecondition), { what: 'the ended namespace to be refused', timeoutMs: 10_000 });
+  } finally {
+    ns.stop();
+  }
+});
