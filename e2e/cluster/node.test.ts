@@ -17,7 +17,7 @@ import type { ControlPlane } from '../../host/cluster/controlplane.js';
 import { ensureRuntimeClass } from '../../host/cluster/admin.js';
 import { loadKubeconfig } from '../../host/kubelet/client/kubeconfig.js';
 import { CriClient } from '../../host/cri/client.js';
-import { ClientCertRotator } from '../../host/kubelet/node/bootstrap.js';
+import { CertRotator } from '../../host/kubelet/node/bootstrap.js';
 import { restClient } from '../../host/kubelet/client/rest.js';
 import { mountsUnder } from '../../host/containerd/launcher.js';
 import { defaultKubeletConfiguration } from '../../host/kubelet/config/kubeletconfig.js';
@@ -185,7 +185,7 @@ describe('cocolet node in a real cluster', { skip }, () => {
     const pki = join(rootOf('n1'), 'kubelet', 'pki');
     const serial = (): string => new X509Certificate(readFileSync(join(pki, 'kubelet-client-current.pem'))).serialNumber;
     const before = serial();
-    const r = new ClientCertRotator({ nodeName: 'n1', pkiDir: pki, api: restClient(loadKubeconfig(kubeconfig)), timeoutMs: 60_000 });
+    const r = new CertRotator({ nodeName: 'n1', pkiDir: pki, api: restClient(loadKubeconfig(kubeconfig)), timeoutMs: 60_000 });
     await r.rotateNow();
     assert.equal(r.rotations, 1);
     assert.notEqual(serial(), before);

@@ -59,6 +59,13 @@ export interface ControlPlaneOptions {
   nodeMonitorPeriod?: string;
   readyTimeoutMs?: number;
   serviceCidr?: string;
+  /**
+   * kube-apiserver verifies kubelets' serving certificates against the cluster CA
+   * (`--kubelet-certificate-authority`): every node must then get its serving certificate from the
+   * cluster (serverTLSBootstrap, approved by host/cluster/approver.ts). Default false (a node's
+   * self-signed certificate is accepted unverified, as kube-apiserver does without the flag).
+   */
+  verifyKubeletServing?: boolean;
   logger?: Logger;
 }
 
@@ -177,6 +184,7 @@ export async function startControlPlane(o: ControlPlaneOptions): Promise<Control
       `--kubelet-client-certificate=${pki.kubeletClient.certFile}`,
       `--kubelet-client-key=${pki.kubeletClient.keyFile}`,
       '--kubelet-preferred-address-types=InternalIP,Hostname',
+      ...(o.verifyKubeletServing ? [`--kubelet-certificate-authority=${pki.caFile}`] : []),
       `--requestheader-client-ca-file=${pki.caFile}`,
       '--requestheader-allowed-names=front-proxy-client',
       '--requestheader-username-headers=X-Remote-User',

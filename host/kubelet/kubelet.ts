@@ -136,6 +136,8 @@ export class Kubelet implements PodSyncer {
   healthzServer: HealthzServer | undefined;
   /** The HTTPS API server once started (when enabled). */
   apiServer: KubeApiServer | undefined;
+  /** Stops the serving certificate's rotation (serverTLSBootstrap). */
+  private stopServing: (() => void) | undefined;
   /** The API server connection (pod source, status writer, mirror pods, events) when `--kubeconfig` is set. */
   api: ApiIntegration | undefined;
   /** API pods deleted gracefully that finished terminating here (until the API's DELETED arrives). */
@@ -375,9 +377,14 @@ export class Kubelet implements PodSyncer {
     const cri = this.o.cri;
     const address = over.address ?? s.address;
     const port = over.port ?? s.port;
+    const kubeconfig = this.settings.kubeconfig;
+    const serving = cfg.serverTLSBootstrap === true && kubeconfig
+      ? (await import('./node/serving.js')).servingCertRotator({ kubeconfig, settings: this.settings, onRotated: (pem) => this.apiServer?.setCertificate(pem), log: this.log })
+      : undefined;
     try {
       this.apiServer = await serveKubeApi({
         ...s,
+        ...(serving ? { servingCertificates: serving } : {}),
         address,
         port,
         nodeName: this.settings.nodeName,
@@ -391,6 +398,10 @@ export class Kubelet implements PodSyncer {
         ...(cri.listContainerStats ? { stats: () => cri.listContainerStats!() } : {}),
         logger: this.log,
       });
+      if (serving) {
+        serving.start();
+        this.stopServing = () => serving.stop();
+      }
     } catch (e) {
       // Unlike upstream (fatal), pods keep being run: the API is an operator convenience.
       this.log.error({ err: e, address, port }, 'kubelet API server not started');
@@ -446,6 +457,7 @@ export class Kubelet implements PodSyncer {
     this.cache.close();
     await this.workers.idle();
     await this.healthzServer?.close();
+    this.stopServing?.();
     await this.apiServer?.close();
     await this.devices.stop();
     await this.cm.stop();

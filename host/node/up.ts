@@ -69,6 +69,11 @@ export interface UpOptions {
   nodeIp?: string;
   /** Where the kubelet's HTTPS API listens (default 127.0.0.1; 0.0.0.0 for a remote API server). */
   address?: string;
+  /**
+   * Get the HTTPS API's certificate from the cluster (`serverTLSBootstrap`: a kubelet-serving CSR,
+   * renewed before expiry) instead of a self-signed one (cluster mode).
+   */
+  serverTLSBootstrap?: boolean;
   /** Called once the node has registered and reported its status (cluster mode). */
   onRegistered?: () => void;
   out: (line: string) => void;
@@ -265,6 +270,7 @@ export async function up(o: UpOptions): Promise<number> {
       podLogsDir: join(o.stateDir, 'pods-logs'),
       containerRuntimeEndpoint: endpoint,
       address,
+      ...(o.kubeconfig && o.serverTLSBootstrap ? { serverTLSBootstrap: true } : {}),
       ...(clusterCa
         ? { authentication: { x509: { clientCAFile: clusterCa }, webhook: { enabled: true }, anonymous: { enabled: false } }, authorization: { mode: 'Webhook' } }
         : { authentication: { x509: { clientCAFile: pki.caFile }, webhook: { enabled: false }, anonymous: { enabled: false } }, authorization: { mode: 'AlwaysAllow' } }),

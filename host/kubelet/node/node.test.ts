@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock, flushMicrotasks } from '../clock.js';
+import { waitFor } from '../../../shared/testing/harness.js';
 import { ApiError, type PatchType, type RestClient, type WatchStream } from '../client/rest.js';
 import { NodeLifecycle, type NodeLifecycleOptions } from './lifecycle.js';
 import { NodeLease, microTime } from './lease.js';
@@ -334,12 +335,12 @@ test('client certificate rotation: at 70-90 % of the lifetime, with a CSR of the
   const { join } = await import('node:path');
   const { X509Certificate } = await import('node:crypto');
   const { issueCert } = await import('../server/certs.js');
-  const { ClientCertRotator, installClientCert, KUBELET_CLIENT_SIGNER } = await import('./bootstrap.js');
+  const { CertRotator, installCert, CLIENT_CERT, KUBELET_CLIENT_SIGNER } = await import('./bootstrap.js');
   const dir = mkdtempSync(join(tmpdir(), 'cocolet-rotate-'));
   try {
     const ca = await issueCert({ cn: 'test-ca', isCa: true, days: 30 });
     const first = await issueCert({ cn: 'system:node:n1', o: ['system:nodes'], client: true, issuer: ca, days: 10 });
-    installClientCert(dir, first.cert, first.key);
+    installCert(dir, CLIENT_CERT, first.cert, first.key);
     const next = await issueCert({ cn: 'system:node:n1', o: ['system:nodes'], client: true, issuer: ca, days: 10 });
     const csrs: { spec: { signerName: string; usages: string[]; request: string } }[] = [];
     let fail = 0;
@@ -360,7 +361,7 @@ test('client certificate rotation: at 70-90 % of the lifetime, with a CSR of the
     const from = Date.parse(x.validFrom);
     const life = Date.parse(x.validTo) - from;
     const clock = new FakeClock(from);
-    const r = new ClientCertRotator({ nodeName: 'n1', pkiDir: dir, api, clock, random: () => 0 });
+    const r = new CertRotator({ nodeName: 'n1', pkiDir: dir, api, clock, random: () => 0 });
     assert.equal(r.deadline(), from + life * 0.7);
     fail = 1;
     r.start();
@@ -378,6 +379,59 @@ test('client certificate rotation: at 70-90 % of the lifetime, with a CSR of the
     assert.match(current, /BEGIN PRIVATE KEY/);
     assert.notEqual(realpathSync(join(dir, 'kubelet-client-current.pem')), join(dir, 'kubelet-client-current.pem'));
     r.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('serving certificate (serverTLSBootstrap): requested at once when none is there, for the node\'s names, handed to the server; stop ends a wait for approval', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { issueCert } = await import('../server/certs.js');
+  const { CertRotator, SERVING_CERT, KUBELET_SERVING_SIGNER } = await import('./bootstrap.js');
+  const { servingNames } = await import('./serving.js');
+  const { parseCsr } = await import('../../cluster/approver.js');
+  assert.deepEqual(servingNames([{ type: 'InternalIP', address: '10.0.0.5' }, { type: 'Hostname', address: 'n1' }, { type: 'ExternalIP', address: '10.0.0.5' }]), { dns: ['n1'], ips: ['10.0.0.5'] });
+  const dir = mkdtempSync(join(tmpdir(), 'cocolet-serving-'));
+  try {
+    const ca = await issueCert({ cn: 'test-ca', isCa: true, days: 30 });
+    const issued = await issueCert({ cn: 'system:node:n1', o: ['system:nodes'], issuer: ca, days: 10, ips: ['10.0.0.5'] });
+    const csrs: { spec: { signerName: string; usages: string[]; request: string } }[] = [];
+    let approved = false;
+    const api: RestClient = {
+      server: 'https://fake',
+      get: <T>() => Promise.resolve({ metadata: { name: 'csr-1' }, status: approved ? { certificate: Buffer.from(issued.cert).toString('base64') } : {} } as T),
+      create: <T>(_p: string, body: unknown) => {
+        csrs.push(body as (typeof csrs)[number]);
+        return Promise.resolve({ metadata: { name: 'csr-1' } } as T);
+      },
+      update: () => Promise.reject(new Error('unused')),
+      patch: () => Promise.reject(new Error('unused')),
+      delete: () => Promise.reject(new Error('unused')),
+      watch: () => ({ done: Promise.resolve(), abort: () => undefined }),
+    };
+    const handed: string[] = [];
+    const r = new CertRotator({ nodeName: 'n1', pkiDir: join(dir, 'pki'), api, kind: SERVING_CERT, names: () => ({ dns: ['n1'], ips: ['10.0.0.5'] }), onRotated: (p) => handed.push(p.cert) });
+    assert.equal(r.current(), undefined);
+    r.start();
+    await waitFor(() => csrs.length === 1, { what: 'the serving CSR', timeoutMs: 5000, intervalMs: 10 });
+    assert.equal(csrs[0]!.spec.signerName, KUBELET_SERVING_SIGNER);
+    assert.deepEqual(csrs[0]!.spec.usages, ['digital signature', 'server auth']);
+    const p = parseCsr(Buffer.from(csrs[0]!.spec.request, 'base64').toString());
+    assert.deepEqual(p.names, [{ type: 'dns', value: 'n1' }, { type: 'ip', value: '10.0.0.5' }]);
+    approved = true;
+    await waitFor(() => handed.length === 1, { what: 'the issued certificate handed over', timeoutMs: 5000, intervalMs: 10 });
+    assert.equal(r.current()?.cert.trim(), issued.cert.trim());
+    assert.match(r.current()!.key, /BEGIN PRIVATE KEY/);
+    r.stop();
+    // a second rotator with no certificate waits for approval; stop() ends that wait at once
+    approved = false;
+    const r2 = new CertRotator({ nodeName: 'n1', pkiDir: join(dir, 'pki2'), api, kind: SERVING_CERT, names: () => ({ dns: ['n1'], ips: [] }) });
+    r2.start();
+    await waitFor(() => csrs.length === 2, { what: 'the second CSR', timeoutMs: 5000, intervalMs: 10 });
+    r2.stop();
+    assert.equal(r2.rotations, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -14,7 +14,7 @@ import { NodeLifecycle, type NodeTaint } from './lifecycle.js';
 import { chainResourceSources, containerManagerSource, type ContainerManagerFigures, type NodeConditionSource, type NodeResourceSource } from './resources.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
 import { restClient } from '../client/rest.js';
-import { ClientCertRotator, CURRENT_CLIENT_PEM } from './bootstrap.js';
+import { CertRotator, CURRENT_CLIENT_PEM } from './bootstrap.js';
 import { join, resolve } from 'node:path';
 
 /** What a library user (or `cocolet up`) may add to the Node. */
@@ -97,7 +97,7 @@ export function startNodeLifecycle(o: NodeWiringOptions): NodeLifecycle {
   const certFile = kc.user.certFile;
   const pkiDir = join(o.settings.rootDir, 'pki');
   if (cfg.rotateCertificates === true && certFile && resolve(certFile) === join(pkiDir, CURRENT_CLIENT_PEM)) {
-    const rotator = new ClientCertRotator({ nodeName: o.settings.nodeName, pkiDir, api, logger: o.log });
+    const rotator = new CertRotator({ nodeName: o.settings.nodeName, pkiDir, api, logger: o.log });
     rotator.start();
     node.onStop.push(() => rotator.stop());
   }

@@ -33,7 +33,7 @@ import type { PodRecord } from '../status/manager.js';
 import type { CriRuntime } from '../../cri/api.js';
 import { Labels } from '../api/types.js';
 import { Authorizer, authenticate, cachedTokenReviewer, requestAttributes, type AccessReviewer, type AuthzMode, type Credentials, type TokenReviewer, type UserInfo } from './auth.js';
-import { servingCert } from './certs.js';
+import { servingCert, type Pem } from './certs.js';
 import { HttpError, parseLogQuery, parseLogsPath, podList, procNodeStats, renderLogs, summary, type NodeProcStats } from './endpoints.js';
 import { answerHealthz, type HealthCheck } from './healthz.js';
 import { followLog } from './logfollow.js';
@@ -107,11 +107,19 @@ export interface KubeApiOptions extends ServerSettings {
   stats?: () => Promise<ContainerStats[]>;
   procDir?: string;
   logger?: Logger;
+  /**
+   * serverTLSBootstrap: the serving certificate comes from the API server (a CertRotator of the
+   * serving kind, host/kubelet/node/bootstrap.ts) instead of a file or a self-signed one; until the
+   * first is issued the server has none and refuses TLS. `setCertificate` swaps later ones in.
+   */
+  servingCertificates?: { current(): Pem | undefined; currentFile: string };
 }
 
 export interface KubeApiServer {
   port: number;
   certFile: string;
+  /** Serves this certificate and key to new connections from now on (serverTLSBootstrap). */
+  setCertificate(pem: Pem): void;
   close(): Promise<void>;
 }
 
@@ -151,8 +159,13 @@ function logAttempts(dir: string): number[] {
 
 export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
   const log = o.logger ?? silentLogger();
-  const tls = await servingCert({ rootDir: o.rootDir, nodeName: o.nodeName, ...(o.tlsCertFile ? { certFile: o.tlsCertFile } : {}), ...(o.tlsPrivateKeyFile ? { keyFile: o.tlsPrivateKeyFile } : {}) });
-  if (tls.generated) log.info({ certFile: tls.certFile }, 'generated self-signed serving certificate');
+  const bootstrapped = o.servingCertificates;
+  if (bootstrapped && (o.tlsCertFile || o.tlsPrivateKeyFile)) log.warn({}, 'serverTLSBootstrap is set: tlsCertFile / tlsPrivateKeyFile are not used');
+  const tls: { cert?: string; key?: string; certFile: string } = bootstrapped
+    ? { ...bootstrapped.current(), certFile: bootstrapped.currentFile }
+    : await servingCert({ rootDir: o.rootDir, nodeName: o.nodeName, ...(o.tlsCertFile ? { certFile: o.tlsCertFile } : {}), ...(o.tlsPrivateKeyFile ? { keyFile: o.tlsPrivateKeyFile } : {}) });
+  if ('generated' in tls && tls.generated) log.info({ certFile: tls.certFile }, 'generated self-signed serving certificate');
+  if (bootstrapped && !tls.cert) log.info({}, 'no serving certificate yet (serverTLSBootstrap): TLS is refused until the API server issues one');
   let reviewers = o.reviewers;
   if (!reviewers && o.kubeconfig && (o.webhookAuthn || o.authzMode === 'Webhook')) {
     const { apiReviewers } = await import('./webhook.js');
@@ -294,11 +307,11 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
     if (status === 500) log.error({ err: e, path: new URL(req.url ?? '/', 'https://kubelet').pathname }, what);
     return status;
   };
+  const clientAuth = o.clientCAFile ? { requestCert: true, rejectUnauthorized: false, ca: readFileSync(o.clientCAFile, 'utf8') } : {};
   const server: Server = createServer(
     {
-      cert: tls.cert,
-      key: tls.key,
-      ...(o.clientCAFile ? { requestCert: true, rejectUnauthorized: false, ca: readFileSync(o.clientCAFile, 'utf8') } : {}),
+      ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+      ...clientAuth,
     },
     (req, res) => {
       handle(req, res).catch((e: unknown) => {
@@ -323,6 +336,10 @@ export async function serveKubeApi(o: KubeApiOptions): Promise<KubeApiServer> {
   return {
     port,
     certFile: tls.certFile,
+    setCertificate: (pem) => {
+      server.setSecureContext({ cert: pem.cert, key: pem.key, ...clientAuth });
+      log.info({ certFile: tls.certFile }, 'serving certificate replaced');
+    },
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();
