@@ -12,46 +12,19 @@
  * binds, the volumes, env with service links): each is checked to be ALLOWED before anything is
  * measured. Goal (issue 10): the generated policy <= 1.2x the allow-all time.
  */
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { CreateContainerRequestSchema, type CreateContainerRequest } from '../../shared/gen/kata/agent_pb.js';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { CreateContainerRequestSchema } from '../../shared/gen/kata/agent_pb.js';
 import { createLogger, silentLogger } from '../../shared/log/logger.js';
 import { generatePolicy } from '../../shared/agent-policy/generate.js';
 import { twentyContainerPod } from '../../shared/agent-policy/testing.js';
 import type { PolicyDocument } from '../../shared/agent-policy/types.js';
 import { PolicyGate } from '../../guest/policy/gate.js';
-import { CRI_DEFAULT_MOUNTS } from '../../guest/policy/testing.js';
+import { twentyPodRequest as request } from '../../guest/policy/testing.js';
 import { BenchReport, percentile } from '../report.js';
 
 const SECONDS = Number(process.env.COCOLET_BENCH_SECONDS ?? 2);
 const ROUNDS = 6;
-const SHARED = `/run/kata-containers/shared/containers/${'a'.repeat(64)}-0123456789abcdef`;
 const ALLOW_ALL: PolicyDocument = { version: 2, name: 'allow-all', default: 'allow', rules: {}, containers: [] };
-
-/** The request the shim sends for container i of the pod. */
-function request(i: number): CreateContainerRequest {
-  return create(CreateContainerRequestSchema, {
-    containerId: `c${i}-${'f'.repeat(56)}`, execId: `c${i}`,
-    storages: [{ driver: 'image_guest_pull', source: `registry.example/team/app-${i}@sha256:${i.toString(16).padStart(2, '0').repeat(32)}` }],
-    OCI: {
-      Process: {
-        Args: ['/app', `--id=${i}`, '--serve', `--port=${8000 + i}`],
-        Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOSTNAME=twenty', 'MODE=prod', `INDEX=${i}`, 'POD_IP=10.244.0.7',
-          'KUBERNETES_SERVICE_HOST=10.96.0.1', 'KUBERNETES_SERVICE_PORT=443', 'KUBERNETES_PORT=tcp://10.96.0.1:443', 'KUBERNETES_PORT_443_TCP_PROTO=tcp'],
-        Cwd: '/', User: { UID: 1000 + i, GID: 1000 },
-        Capabilities: { Bounding: ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'], Effective: ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'], Permitted: ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'] },
-      },
-      Mounts: [
-        ...CRI_DEFAULT_MOUNTS,
-        ...['/etc/hosts', '/dev/termination-log', '/etc/hostname', '/etc/resolv.conf'].map((d) => ({ destination: d, type: 'bind', source: `${SHARED}-${d.split('/').pop()}`, options: ['rbind', 'rprivate', 'rw'] })),
-        { destination: '/var/run/secrets/kubernetes.io/serviceaccount', type: 'bind', source: `${SHARED}-sa`, options: ['rbind', 'rprivate', 'ro'] },
-        { destination: `/cache/${i}`, type: 'bind', source: `${SHARED}-cache`, options: ['rbind', 'rprivate', 'rw'] },
-        { destination: '/etc/app', type: 'bind', source: `${SHARED}-cfg`, options: ['rbind', 'rprivate', 'ro'] },
-      ],
-      Annotations: { 'io.kubernetes.cri.container-name': `c${i}`, 'io.kubernetes.cri.sandbox-name': 'twenty', 'io.kubernetes.cri.image-name': `registry.example/team/app-${i}` },
-      Linux: { Namespaces: [{ Type: 'pid' }, { Type: 'ipc' }, { Type: 'uts' }, { Type: 'mount' }, { Type: 'network' }], MaskedPaths: ['/proc/kcore'], ReadonlyPaths: ['/proc/sys'] },
-    },
-  } as never);
-}
 
 type Step = (i: number) => void;
 

@@ -19,11 +19,11 @@ export interface Violation {
 }
 
 /** Options that grant nothing: access times, sizes and modes of fresh file systems, propagation kept private, restrictions. */
-const NEUTRAL_OPTIONS = new Set([
+export const NEUTRAL_OPTIONS: ReadonlySet<string> = new Set([
   'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'noatime', 'nodiratime', 'lazytime', 'bind', 'rbind',
   'private', 'rprivate', 'slave', 'rslave', 'unbindable', 'runbindable', 'ro', 'nosuid', 'noexec', 'nodev', 'newinstance',
 ]);
-const NEUTRAL_OPTION_RE = /^(?:(?:mode|ptmxmode)=[0-7]{1,4}|size=\d{1,20}[kmg%]?|nr_inodes=\d{1,20}[kmg]?|(?:gid|uid)=\d{1,10})$/i;
+export const NEUTRAL_OPTION_RE = /^(?:(?:mode|ptmxmode)=[0-7]{1,4}|size=\d{1,20}[kmg%]?|nr_inodes=\d{1,20}[kmg]?|(?:gid|uid)=\d{1,10})$/i;
 
 /** Seccomp actions that give a syscall to another process to handle (named in the denial). */
 const HANDING_ACTIONS: ReadonlySet<string> = new Set(['SCMP_ACT_NOTIFY', 'SCMP_ACT_TRACE']);
@@ -47,14 +47,35 @@ function describe(dest: string, k: MountClass): string {
   return `${dest} (${k.type.slice(0, 40)})`;
 }
 
-/** A mount rule ready for checks: its required options, and every option it takes without a pattern test. */
-interface CompiledMount {
-  type: string;
-  source: string;
+/** What a mount rule says about options: its required options, and every option it takes without a pattern test. */
+interface OptionRule {
   required: readonly string[];
   /** The neutral options, the rule's own, and `rw` unless the rule is read-only. */
   accepted: ReadonlySet<string>;
   readOnly: boolean;
+  /**
+   * The last options list found to fit this rule, and the checkMounts call that found it. A pod's
+   * mounts repeat a few lists (the kubelet's binds all carry rbind,rprivate,rw; proc and mqueue the
+   * same three), and comparing a list string by string costs a fraction of hashing each freshly
+   * decoded option for a set look-up; the answer is the same, as optionProblem depends on the rule
+   * and the list alone. Used within one call only: nothing one request sent is trusted for another.
+   */
+  fittedCall: number;
+  fittedList: readonly string[];
+}
+
+/** A mount rule ready for checks. */
+interface CompiledMount {
+  type: string;
+  source: string;
+  /**
+   * Whether a request mount of this rule's type (not a bind) has this rule's source class: that
+   * class follows from the type alone (a guest fs type or not), so it is known here and a request's
+   * type needs no set look-up once it equals the rule's.
+   */
+  typeGivesSource: boolean;
+  /** Shared by every rule with the same options and read-only flag, whatever its type (see checkMounts' memo). */
+  options: OptionRule;
 }
 
 /**
@@ -66,6 +87,7 @@ interface CompiledMount {
  */
 export class CompileCache {
   private readonly mounts = new Map<string, CompiledMount>();
+  private readonly optionRules = new Map<string, OptionRule>();
   private readonly sets = new Map<string, ReadonlySet<string>>();
   private readonly patterns = new Map<string, FullMatchPatterns>();
   private readonly regexes = new Map<string, RegExp>();
@@ -75,10 +97,17 @@ export class CompileCache {
     const key = JSON.stringify([m.type, m.source, m.options ?? [], readOnly]);
     let c = this.mounts.get(key);
     if (c === undefined) {
-      const accepted = this.set([...NEUTRAL_OPTIONS, ...(m.options ?? []), ...(readOnly ? [] : ['rw'])]);
-      this.mounts.set(key, (c = { type: m.type, source: m.source, required: m.options ?? [], accepted, readOnly }));
+      const typeGivesSource = m.type !== 'bind' && m.type !== '' && m.source === (GUEST_FS_TYPES.has(m.type) ? 'guest' : 'host');
+      this.mounts.set(key, (c = { type: m.type, source: m.source, typeGivesSource, options: this.optionRule(m.options ?? [], readOnly) }));
     }
     return c;
+  }
+
+  private optionRule(required: readonly string[], readOnly: boolean): OptionRule {
+    const key = JSON.stringify([required, readOnly]);
+    let o = this.optionRules.get(key);
+    if (o === undefined) this.optionRules.set(key, (o = { required, accepted: this.set([...NEUTRAL_OPTIONS, ...required, ...(readOnly ? [] : ['rw'])]), readOnly, fittedCall: 0, fittedList: [] }));
+    return o;
   }
 
   /** One Set per distinct collection of strings (order and repeats do not matter to a Set). */
@@ -106,7 +135,7 @@ export class CompileCache {
 }
 
 /** Why the options of a mount break its rule, or undefined when they fit. */
-function optionProblem(rule: CompiledMount, options: readonly string[]): string | undefined {
+function optionProblem(rule: OptionRule, options: readonly string[]): string | undefined {
   for (const o of rule.required) if (!options.includes(o)) return `lacks option ${o}`;
   if (rule.readOnly && (!options.includes('ro') || options.includes('rw'))) return 'must be read-only';
   for (const o of options) {
@@ -139,6 +168,9 @@ export function literalPattern(p: string): string | undefined {
   return out;
 }
 
+/** Up to this many literal patterns are compared one by one rather than looked up. */
+const FEW_LITERALS = 8;
+
 /**
  * A list of patterns, each matched against the whole string: the literal ones as a set (one hash
  * lookup), the others as one full-match regex (one test). Matches exactly what the single
@@ -147,6 +179,8 @@ export function literalPattern(p: string): string | undefined {
  */
 export class FullMatchPatterns {
   private readonly exact: ReadonlySet<string>;
+  /** The literals again when there are few: compared with === (a length compare mostly), no hash of a fresh string. */
+  private readonly few: readonly string[] | undefined;
   private readonly re: RegExp | undefined;
 
   constructor(patterns: readonly string[], cache?: CompileCache) {
@@ -158,19 +192,27 @@ export class FullMatchPatterns {
       else exact.push(lit);
     }
     this.exact = cache ? cache.set(exact) : new Set(exact);
+    this.few = this.exact.size <= FEW_LITERALS ? [...this.exact] : undefined;
     const source = `^(?:${rest.join('|')})$`;
     this.re = rest.length === 0 ? undefined : cache ? cache.regex(source) : new RegExp(source, 's');
   }
 
   test(s: string): boolean {
-    return this.exact.has(s) || (this.re !== undefined && this.re.test(s));
+    const few = this.few;
+    if (few !== undefined) {
+      for (let i = 0; i < few.length; i++) if (few[i] === s) return true;
+    } else if (this.exact.has(s)) return true;
+    return this.re !== undefined && this.re.test(s);
   }
 }
 
 const nonEmpty = (x: readonly unknown[] | undefined): boolean => (x?.length ?? 0) > 0;
 
-function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+/** Whether two lists hold the same items in the same order (=== per item: strings are not hashed); false when either is missing. */
+function sameList<T>(a: readonly T[] | undefined, b: readonly T[] | undefined): boolean {
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 export interface PulledImageConfig {
@@ -181,8 +223,14 @@ export interface PulledImageConfig {
   User?: string;
 }
 
+/** Numbers checkMounts calls (OptionRule.fittedCall); checks are synchronous, so one call's memo is never another's. */
+let mountCheckCall = 0;
+
 export class CompiledContainer {
-  private readonly mountsByDest = new Map<string, CompiledMount[]>();
+  /** The clean destinations the entry's mount rules name, in the policy's order, their rules at the same index, and each one's index. */
+  private readonly dests: string[] = [];
+  private readonly rulesAt: CompiledMount[][] = [];
+  private readonly destIndex = new Map<string, number>();
   /** The env patterns (a set lookup, then at most one regex test per entry). */
   private readonly env: FullMatchPatterns | undefined;
   private readonly image: NormalizedImage | undefined;
@@ -201,9 +249,13 @@ export class CompiledContainer {
     for (const m of policy.mounts) {
       // a request's destination with `.`/`..` is refused before the lookup, so a rule with one can match nothing
       if (hasTraversal(m.destination)) continue;
-      const l = this.mountsByDest.get(m.destination) ?? [];
-      l.push(cache.mount(m));
-      this.mountsByDest.set(m.destination, l);
+      let i = this.destIndex.get(m.destination);
+      if (i === undefined) {
+        this.destIndex.set(m.destination, (i = this.dests.length));
+        this.dests.push(m.destination);
+        this.rulesAt.push([]);
+      }
+      this.rulesAt[i]!.push(cache.mount(m));
     }
     this.env = policy.env ? cache.fullMatch(policy.env) : undefined;
     this.image = policy.image ? normalizeImage(policy.image) : undefined;
@@ -283,27 +335,48 @@ export class CompiledContainer {
 
   private checkMounts(r: CreateContainerRequest): Violation | undefined {
     if ((r.sharedMounts?.length ?? 0) > 0) return { field: 'CreateContainer.mounts', reason: 'shared mounts are not allowed' };
+    const call = ++mountCheckCall;
+    const dests = this.dests;
+    let next = 0; // where the next request mount's destination is looked for first: requests mostly list mounts in the policy's order
     for (const m of r.OCI?.Mounts ?? []) {
-      // what classifyMount says, without the object
       const bind = isBindMount(m);
-      const type = bind ? 'bind' : m.type;
-      const source = bind ? (isSharedSource(m.source) ? 'shared' : 'host') : GUEST_FS_TYPES.has(m.type) ? 'guest' : 'host';
       const dest = typeof m.destination === 'string' ? m.destination : '';
+      // the rules for dest, as destIndex.get(dest) finds them; a hit on the guess needs no hash of the fresh string
+      const at = next < dests.length && dests[next] === dest ? next : next + 1 < dests.length && dests[next + 1] === dest ? next + 1 : this.destIndex.get(dest);
       // only clean destinations are indexed: a miss is either traversal or a mount no rule names
-      const rules = this.mountsByDest.get(dest);
-      if (rules === undefined && hasTraversal(dest)) return { field: 'CreateContainer.mounts', reason: `destination ${JSON.stringify(dest.slice(0, 200))} is not a clean absolute path` };
+      if (at === undefined && hasTraversal(dest)) return { field: 'CreateContainer.mounts', reason: `destination ${JSON.stringify(dest.slice(0, 200))} is not a clean absolute path` };
       let candidates = 0;
       let problem: string | undefined;
-      if (rules !== undefined) {
-        for (const c of rules) {
-          if (c.type !== type || c.source !== source) continue;
+      if (at !== undefined) {
+        next = at + 1;
+        const options = m.options ?? [];
+        let shared: boolean | undefined; // isSharedSource(m.source), once a bind rule needs it
+        for (const c of this.rulesAt[at]!) {
+          // the rule's type and source class are the mount's (what classifyMount says)
+          if (bind) {
+            if (c.type !== 'bind') continue;
+            if (shared === undefined) shared = isSharedSource(m.source);
+            if (c.source !== (shared ? 'shared' : 'host')) continue;
+          } else if (c.type !== m.type || !c.typeGivesSource) continue;
           candidates++;
-          problem = optionProblem(c, m.options ?? []);
-          if (!problem) break;
+          const o = c.options;
+          if (o.fittedCall === call && sameList(o.fittedList, options)) {
+            problem = undefined;
+            break;
+          }
+          problem = optionProblem(o, options);
+          if (!problem) {
+            o.fittedCall = call;
+            o.fittedList = options;
+            break;
+          }
         }
       }
-      if (candidates === 0) return { field: 'CreateContainer.mounts', reason: `${describe(dest.slice(0, 200), { type, source })} is not an allowed mount` };
-      if (problem) return { field: 'CreateContainer.mounts', reason: `${describe(dest.slice(0, 200), { type, source })} ${problem}` };
+      if (candidates === 0 || problem) {
+        const type = bind ? 'bind' : m.type;
+        const source = bind ? (isSharedSource(m.source) ? 'shared' : 'host') : GUEST_FS_TYPES.has(m.type) ? 'guest' : 'host';
+        return { field: 'CreateContainer.mounts', reason: `${describe(dest.slice(0, 200), { type, source })} ${problem ?? 'is not an allowed mount'}` };
+      }
     }
     return undefined;
   }
@@ -313,7 +386,12 @@ export class CompiledContainer {
     const p = this.policy;
     const caps = spec?.Process?.Capabilities;
     if (caps) {
-      const bad = this.capNotAllowed(caps.Bounding) ?? this.capNotAllowed(caps.Effective) ?? this.capNotAllowed(caps.Permitted) ?? this.capNotAllowed(caps.Inheritable) ?? this.capNotAllowed(caps.Ambient);
+      // a set equal to one checked before it has nothing new (runtimes send bounding = effective = permitted): no hashing again
+      const { Bounding: b, Effective: e, Permitted: p, Inheritable: i, Ambient: a } = caps;
+      const bad = this.capNotAllowed(b)
+        ?? (sameList(e, b) ? undefined : this.capNotAllowed(e))
+        ?? (sameList(p, b) || sameList(p, e) ? undefined : this.capNotAllowed(p))
+        ?? this.capNotAllowed(i) ?? this.capNotAllowed(a);
       if (bad !== undefined) return { field: 'CreateContainer.capabilities', reason: `capability ${JSON.stringify(bad.slice(0, 40))} is not allowed` };
     }
     if (!p.privileged) {
