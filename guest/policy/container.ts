@@ -47,11 +47,34 @@ function describe(dest: string, k: MountClass): string {
   return `${dest} (${k.type.slice(0, 40)})`;
 }
 
+/**
+ * A small set of short strings, looked up by length and then compared with ===: a freshly decoded
+ * string is not hashed (a Set computes its hash, reading every character, on first use), and most
+ * candidates differ in length (a mount rule's accepted options: at most five share one).
+ */
+class LengthTable {
+  private readonly byLength: (readonly string[])[] = [];
+
+  constructor(items: Iterable<string>) {
+    for (const s of new Set(items)) {
+      while (this.byLength.length <= s.length) this.byLength.push([]);
+      (this.byLength[s.length] as string[]).push(s);
+    }
+  }
+
+  has(s: string): boolean {
+    const bucket = this.byLength[s.length];
+    if (bucket === undefined) return false;
+    for (let i = 0; i < bucket.length; i++) if (bucket[i] === s) return true;
+    return false;
+  }
+}
+
 /** What a mount rule says about options: its required options, and every option it takes without a pattern test. */
 interface OptionRule {
   required: readonly string[];
   /** The neutral options, the rule's own, and `rw` unless the rule is read-only. */
-  accepted: ReadonlySet<string>;
+  accepted: LengthTable;
   readOnly: boolean;
   /**
    * The last options list found to fit this rule, and the checkMounts call that found it. A pod's
@@ -106,7 +129,7 @@ export class CompileCache {
   private optionRule(required: readonly string[], readOnly: boolean): OptionRule {
     const key = JSON.stringify([required, readOnly]);
     let o = this.optionRules.get(key);
-    if (o === undefined) this.optionRules.set(key, (o = { required, accepted: this.set([...NEUTRAL_OPTIONS, ...required, ...(readOnly ? [] : ['rw'])]), readOnly, fittedCall: 0, fittedList: [] }));
+    if (o === undefined) this.optionRules.set(key, (o = { required, accepted: new LengthTable([...NEUTRAL_OPTIONS, ...required, ...(readOnly ? [] : ['rw'])]), readOnly, fittedCall: 0, fittedList: [] }));
     return o;
   }
 
@@ -314,10 +337,11 @@ export class CompiledContainer {
     const proc = spec?.Process;
     const argv = proc?.Args ?? [];
     if (p.command && !sameList(p.command, argv)) return { field: 'CreateContainer.command', reason: 'command is not the policy\'s' };
-    if (this.env) {
+    // an entry that leaves env to the image decides it after the pull (checkImageConfig: each entry the policy's or the
+    // image's), so here nothing could deny it: no entry is tested
+    if (this.env && !p.imageDefaults) {
       for (const e of proc?.Env ?? []) {
         if (this.env.test(e)) continue;
-        if (p.imageDefaults) continue; // decided after the pull (must be in the image's env)
         return { field: 'CreateContainer.env', reason: `environment variable ${JSON.stringify(e.split('=')[0]!.slice(0, 80))} is not allowed` };
       }
     }
@@ -351,7 +375,9 @@ export class CompiledContainer {
         next = at + 1;
         const options = m.options ?? [];
         let shared: boolean | undefined; // isSharedSource(m.source), once a bind rule needs it
-        for (const c of this.rulesAt[at]!) {
+        const rules = this.rulesAt[at]!;
+        for (let k = 0; k < rules.length; k++) {
+          const c = rules[k]!;
           // the rule's type and source class are the mount's (what classifyMount says)
           if (bind) {
             if (c.type !== 'bind') continue;

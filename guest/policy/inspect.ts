@@ -51,8 +51,10 @@ export function isSharedBind(m: Pick<Mount, 'type' | 'source' | 'options'>): boo
 
 /** A clean path under the shared folder (what a shared bind's source must be). */
 export function isSharedSource(source: string): boolean {
-  // lastIndexOf(prefix, 0) is startsWith, about four times faster on a fresh 100-character string (a memory compare)
-  return source.lastIndexOf(SHARED_PREFIX, 0) === 0 && !hasTraversal(source);
+  // hasTraversal(source) once the prefix is there: the path is absolute, and a `.`/`..` component can start no earlier than
+  // the prefix's last `/`, so the search for `/.` starts there. lastIndexOf(prefix, 0) is startsWith, about four times
+  // faster on a fresh 100-character string (a memory compare)
+  return source.lastIndexOf(SHARED_PREFIX, 0) === 0 && source.indexOf('\0') === -1 && (source.indexOf('/.', SHARED_PREFIX.length - 1) === -1 || !DOT_COMPONENT.test(source));
 }
 const SHARED_PREFIX = SHARED_CONTAINERS_DIR + '/';
 
