@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { isCocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { have, isRoot, waitFor } from '../../shared/testing/harness.js';
-import { innermostPid, PodPidNamespace } from './pidns.js';
+import { childOf, innermostPid, PodPidNamespace } from './pidns.js';
 
 const skip = !isRoot() ? 'needs root (a new PID namespace)' : !have('unshare') ? 'needs unshare (util-linux or busybox)' : false;
 
@@ -15,6 +15,8 @@ test('the pod PID namespace: one holder, pid 1 of a namespace that is not the ag
     const holder = Number(/^\/proc\/(\d+)\/ns\/pid$/.exec(a)?.[1]);
     assert.equal(innermostPid(holder), 1, 'the holder is the namespace\'s init');
     assert.notEqual(readlinkSync(a), readlinkSync('/proc/self/ns/pid'), 'not the agent\'s own namespace');
+    const waiter = await waitFor(() => childOf(holder), { what: 'the holder\'s waiting child', timeoutMs: 10_000 });
+    assert.doesNotMatch(readFileSync(`/proc/${waiter}/comm`, 'utf8'), /sleep/, 'nothing named sleep in the pod\'s namespace (critest runs pgrep sleep there)');
     ns.stop();
     await waitFor(() => innermostPid(holder) === undefined, { what: 'the holder to go', timeoutMs: 10_000 });
     const again = await ns.path();

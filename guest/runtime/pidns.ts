@@ -14,8 +14,12 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { delay } from '../../shared/lifecycle/disposables.js';
 
-/** The holder's program: waits forever, reaping any child (`wait` reaps orphans handed to pid 1 too). */
-export const HOLDER_SCRIPT = "trap 'exit 0' TERM; while :; do sleep 2147483647 & wait; done";
+/**
+ * The holder's program: waits forever, reaping any child (`wait` reaps orphans handed to pid 1 too).
+ * What it waits on is not named `sleep`: the pod's containers see it (`pgrep sleep` in a pod must
+ * find only theirs, as under runc, where the pod's pid 1 is the pause process).
+ */
+export const HOLDER_SCRIPT = "trap 'exit 0' TERM; while :; do tail -f /dev/null & wait; done";
 
 export interface PodPidNamespaceOptions {
   /** `unshare` binary (default: found on PATH). */

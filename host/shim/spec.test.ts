@@ -45,7 +45,7 @@ test('spec: a pid namespace named by path (the CRI\'s POD mode) asks the agent f
   assert.equal(pod.sandboxPidns, true);
   assert.deepEqual(pod.spec.Linux?.Namespaces.map((n) => [n.Type, n.Path]), [['pid', ''], ['mount', '']]);
   assert.equal(convertSpec({ linux: { namespaces: [{ type: 'pid' }, { type: 'network', path: '/var/run/netns/x' }] } }, '/r').sandboxPidns, false);
-  assert.equal(convertSpec({ linux: { namespaces: [{ type: 'mount' }] } }, '/r').sandboxPidns, false, 'no pid namespace (hostPID): not the pod\'s');
+  assert.equal(convertSpec({ linux: { namespaces: [{ type: 'mount' }] } }, '/r').sandboxPidns, false, 'no pid namespace at all: not the pod\'s');
 });
 
 test('spec: an empty spec still gives a usable process', () => {

@@ -14,9 +14,10 @@ const GUEST_MOUNT_TYPES = new Set(['proc', 'sysfs', 'tmpfs', 'devpts', 'mqueue',
 export interface ConvertedSpec {
   spec: Spec;
   /**
-   * The container shares the pod's PID namespace (the CRI's POD mode: containerd names the
-   * sandbox's pid namespace by path): the agent is asked for its own pod namespace instead
-   * (CreateContainer.sandbox_pidns), the path itself is dropped.
+   * The container shares the pod's PID namespace: containerd names the sandbox's pid namespace by
+   * path (the CRI's POD mode, and NODE/hostPID, where for a VM pod the "host" is the pod's guest).
+   * The agent is asked for its own pod namespace instead (CreateContainer.sandbox_pidns); the path
+   * itself is dropped. CONTAINER mode names none: a namespace of the container's own.
    */
   sandboxPidns: boolean;
   /** Destinations of mounts that were dropped because they name host paths. */

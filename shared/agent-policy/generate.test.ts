@@ -32,9 +32,12 @@ const cases: { name: string; run: () => void }[] = [
     },
   },
   {
-    name: 'shareProcessNamespace admits the pod PID namespace for every container; without it none',
+    name: 'shareProcessNamespace (or hostPID) admits the pod PID namespace for every container; without them none',
     run: () => {
       assert.equal(entry(one({}, { shareProcessNamespace: true })).podPidNamespace, true);
+      const host = generatePolicy(one({}, { hostPID: true }));
+      assert.equal(host.policy.containers[0]!.podPidNamespace, true, 'hostPID: the pod\'s namespace in the guest');
+      assert.match(host.warnings.join('\n'), /hostPID gives the pod's containers one PID namespace in the guest/);
       assert.equal(entry(one({})).podPidNamespace, undefined);
     },
   },

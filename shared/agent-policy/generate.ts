@@ -191,8 +191,9 @@ function container(c: Obj, pod: Obj, volumes: ReadonlyMap<string, string>, o: Ge
     capabilities: capabilities(sc, name, warnings),
     privileged: false,
     hostNamespaces: [],
-    // shareProcessNamespace: the pod's containers share the PID namespace the guest keeps for the pod
-    ...(pod.shareProcessNamespace === true ? { podPidNamespace: true } : {}),
+    // shareProcessNamespace (and hostPID, whose "host" is the pod's VM): the pod's containers share
+    // the PID namespace the guest keeps for the pod (containerd names the sandbox's in both modes)
+    ...(pod.shareProcessNamespace === true || pod.hostPID === true ? { podPidNamespace: true } : {}),
     // the pod's seccomp profile is the kubelet's to send (RuntimeDefault, a node's Localhost file):
     // whatever it is, only a filter that takes syscalls away is admitted
     seccomp: SECCOMP_RESTRICTING,
@@ -219,7 +220,8 @@ function execCommands(containers: Obj[]): string[][] {
 export function generatePolicy(doc: unknown, o: GenerateOptions = {}): GeneratedPolicy {
   const { name, spec } = podOf(doc);
   const warnings: string[] = [];
-  if (spec.hostPID === true || spec.hostIPC === true || spec.hostNetwork === true) warnings.push('hostPID/hostIPC/hostNetwork have no effect inside the guest; the containers share the guest\'s namespaces only');
+  if (spec.hostIPC === true || spec.hostNetwork === true) warnings.push('hostIPC/hostNetwork have no effect inside the guest; the containers never share the guest\'s namespaces');
+  if (spec.hostPID === true) warnings.push('hostPID gives the pod\'s containers one PID namespace in the guest (as shareProcessNamespace), never the host\'s or the guest agent\'s');
   const volumes = new Map<string, string>();
   for (const v of arr(spec.volumes).map(obj)) {
     const kind = Object.keys(v).find((k) => k !== 'name') ?? 'unknown';
