@@ -15,23 +15,22 @@
  * Each kubelet gets its own node name and the only Node of the cluster (the previous one's pods
  * are deleted through the API, the kubelet stopped, its Node deleted and any sandbox it left
  * removed through the CRI), so the scheduler places every pod on the kubelet under test; pods do
- * not set nodeName. `COCOLET_BENCH_KUBELETS=cocolet,upstream` picks which run and in what order.
+ * not set nodeName. `COCOLET_BENCH_KUBELETS=cocolet,upstream` picks which run and in what order
+ * (`cocolet+NAME=VALUE` also runs cocolet with that environment variable, reported in rows of its own).
  * Every process, pod and directory is removed at the end, also on failure or Ctrl-C.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import { loadavg, networkInterfaces } from 'node:os';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { BenchReport, percentile } from '../report.js';
-import { Harness, waitFor, type RunningProcess } from '../../shared/testing/harness.js';
-import { launchContainerd, mountsUnder } from '../../host/containerd/launcher.js';
+import { Harness, waitFor } from '../../shared/testing/harness.js';
 import { CriClient } from '../../host/cri/client.js';
-import { BUSYBOX_IMAGE, ensureStandardImages } from '../../host/images/oci.js';
-import { freePort } from '../../host/images/registry.js';
-import { clusterBinDir, K8S_VERSION, startControlPlane, type ControlPlane } from '../../host/cluster/controlplane.js';
-import { containerdSkipReason, imageCacheDir } from '../../e2e/support/containerd.js';
+import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
+import { clusterBinDir, K8S_VERSION, type ControlPlane } from '../../host/cluster/controlplane.js';
+import { containerdSkipReason } from '../../e2e/support/containerd.js';
 import { clusterSkipReason } from '../../e2e/support/cluster.js';
+import { clearRuntime, hostIPv4, kindEnv, nodeReady, startCocolet, startTestBed, startUpstream, tail } from './nodes.js';
 
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -48,7 +47,6 @@ const SETTLE_S = env('COCOLET_BENCH_SETTLE_S', 10);
 const KUBELETS = (process.env.COCOLET_BENCH_KUBELETS ?? 'cocolet,upstream').split(',').map((s) => s.trim()).filter(Boolean);
 const NS = 'bench';
 const CLK_TCK = 100; // USER_HZ on Linux
-const root = process.env.COCOLET_ROOT ?? process.cwd();
 const UPSTREAM = `upstream kubelet ${K8S_VERSION}`;
 
 interface ApiPod {
@@ -65,13 +63,6 @@ interface Result {
   readyS: number;
 }
 
-/** A kubelet process under test. */
-interface NodeProcess {
-  name: string;
-  proc: RunningProcess;
-  logFile: string;
-}
-
 const say = (m: string): void => void process.stderr.write(`[bench cluster ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 
 /** utime+stime+cutime+cstime of `pid` in seconds. */
@@ -84,16 +75,6 @@ function cpuSeconds(pid: number): number {
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : 0;
-}
-
-/** The host's first global IPv4 address (the upstream kubelet refuses a loopback node IP). */
-function hostIPv4(): string | undefined {
-  for (const [name, addrs] of Object.entries(networkInterfaces())) {
-    if (name === 'lo' || name.startsWith('cni') || name.startsWith('cclt')) continue;
-    const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal);
-    if (a) return a.address;
-  }
-  return undefined;
 }
 
 function podSpec(name: string): k8s.V1Pod {
@@ -183,80 +164,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`bench cluster: ${what} not within ${ms / 1000} s`)), ms)))]).finally(() => clearTimeout(t));
 }
 
-async function startCocolet(h: Harness, dir: string, cp: ControlPlane, endpoint: string, name: string): Promise<NodeProcess> {
-  const logFile = join(dir, 'cocolet.log');
-  const fd = openSync(logFile, 'a');
-  // Through the launcher (bin/cocolet: node with --max-semi-space-size=2, MALLOC_ARENA_MAX=2), as a
-  // user runs it; exec keeps the pid the node process's. COCOLET_BENCH_PLAIN_NODE=1: plain node.
-  const plain = process.env.COCOLET_BENCH_PLAIN_NODE === '1';
-  const proc = h.start(
-    plain ? process.execPath : join(root, 'bin', 'cocolet'),
-    [...(plain ? [join(root, 'dist', 'host', 'cmd', 'cocolet.js')] : []), 'up', '--kubeconfig', await cp.nodeKubeconfig(name), '--container-runtime-endpoint', endpoint, '--node-name', name, '--node-ip', '127.0.0.1', '--no-confidential', '--state-dir', join(dir, 'state')],
-    { stdio: ['ignore', fd, fd], env: { ...process.env, NODE: process.execPath, COCOLET_LOG_LEVEL: process.env.COCOLET_LOG_LEVEL ?? 'warn' } },
-  );
-  closeSync(fd);
-  return { name, proc, logFile };
-}
-
-async function startUpstream(h: Harness, dir: string, cp: ControlPlane, endpoint: string, name: string, nodeIp: string | undefined): Promise<NodeProcess> {
-  const rootDir = join(dir, 'root');
-  const certDir = join(dir, 'certs');
-  for (const d of [rootDir, certDir, join(dir, 'logs')]) mkdirSync(d, { recursive: true });
-  // KubeletConfiguration v1beta1 (JSON is YAML). cgroupfs: the test containerd's runc does not use
-  // the systemd cgroup driver (and there is no systemd here); no swap check; no static pods.
-  const config = {
-    apiVersion: 'kubelet.config.k8s.io/v1beta1',
-    kind: 'KubeletConfiguration',
-    cgroupDriver: 'cgroupfs',
-    cgroupsPerQOS: true,
-    failSwapOn: false,
-    containerRuntimeEndpoint: `unix://${endpoint}`,
-    authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: cp.pki.caFile } },
-    authorization: { mode: 'Webhook' },
-    address: '127.0.0.1',
-    port: await freePort(),
-    healthzBindAddress: '127.0.0.1',
-    healthzPort: await freePort(),
-    readOnlyPort: 0,
-    maxPods: 110,
-    podLogsDir: join(dir, 'logs'),
-  };
-  const configFile = join(dir, 'config.yaml');
-  writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const logFile = join(dir, 'kubelet.log');
-  const fd = openSync(logFile, 'a');
-  const args = ['--config', configFile, '--kubeconfig', await cp.nodeKubeconfig(name), '--root-dir', rootDir, '--cert-dir', certDir, '--hostname-override', name, ...(nodeIp ? ['--node-ip', nodeIp] : [])];
-  const proc = h.start(join(clusterBinDir(), 'kubelet'), args, { stdio: ['ignore', fd, fd], cwd: dir });
-  closeSync(fd);
-  return { name, proc, logFile };
-}
-
-const tail = (file: string, n = 25): string => {
-  try {
-    return readFileSync(file, 'utf8').split('\n').slice(-n).join('\n');
-  } catch {
-    return '';
-  }
-};
-
-/** Waits for the node's Ready condition, then for the node controller to lift its taints. */
-async function nodeReady(core: k8s.CoreV1Api, n: NodeProcess, t0: number): Promise<number> {
-  let exited = false;
-  void n.proc.exited.then(() => (exited = true));
-  let readyAt = 0;
-  await waitFor(
-    async () => {
-      if (exited) throw new Error(`bench cluster: kubelet ${n.name} exited before its node was Ready:\n${tail(n.logFile)}`);
-      const node = await core.readNode({ name: n.name }).catch(() => undefined);
-      const ready = node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      if (ready && !readyAt) readyAt = performance.now();
-      return ready && !(node?.spec?.taints ?? []).length ? true : undefined;
-    },
-    { what: `node ${n.name} Ready and untainted`, timeoutMs: 180_000, intervalMs: 100 },
-  );
-  return (readyAt - t0) / 1000;
-}
-
 /** Deletes the bench pods through the API (graceful) and waits until the kubelet confirmed each. */
 async function deletePods(core: k8s.CoreV1Api): Promise<void> {
   await core.deleteCollectionNamespacedPod({ namespace: NS });
@@ -268,48 +175,18 @@ async function deletePods(core: k8s.CoreV1Api): Promise<void> {
   }
 }
 
-const CGROUP_V1 = '/sys/fs/cgroup';
-/** The cgroup v1 controllers that have no `kubepods` cgroup yet (the upstream kubelet makes one). */
-function cgroupsWithoutKubepods(): string[] {
-  if (!existsSync(CGROUP_V1)) return [];
-  return readdirSync(CGROUP_V1).filter((c) => existsSync(join(CGROUP_V1, c, 'cgroup.procs')) && !existsSync(join(CGROUP_V1, c, 'kubepods')));
-}
 
-/** Removes the (empty by now) `kubepods` cgroup trees the run created, deepest first. */
-function removeKubepods(controllers: string[]): void {
-  const rm = (dir: string): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rm(join(dir, e.name));
-    try {
-      rmdirSync(dir);
-    } catch {
-      /* busy or gone: left as it is */
-    }
-  };
-  for (const c of controllers) {
-    const d = join(CGROUP_V1, c, 'kubepods');
-    if (existsSync(d)) rm(d);
-  }
-}
-
-/** Stops and removes every pod sandbox in containerd (what a stopped kubelet left behind). */
-async function clearRuntime(cri: CriClient): Promise<number> {
-  const sandboxes = await cri.listPodSandbox();
-  for (const s of sandboxes) {
-    await cri.stopPodSandbox(s.id).catch(() => undefined);
-    await cri.removePodSandbox(s.id).catch(() => undefined);
-  }
-  return sandboxes.length;
-}
-
-async function runOne(kind: string, h: Harness, cp: ControlPlane, kc: k8s.KubeConfig, endpoint: string, containerdPid: number, cri: CriClient, base: string): Promise<Result> {
+async function runOne(kind: string, env: Record<string, string> | undefined, h: Harness, cp: ControlPlane, kc: k8s.KubeConfig, endpoint: string, containerdPid: number, cri: CriClient, base: string): Promise<Result> {
   const core = kc.makeApiClient(k8s.CoreV1Api);
-  const name = `${kind}-bench`;
-  const dir = join(base, kind);
+  // (a variant's name is short: the node name is also its kubernetes.io/hostname label, <= 63 characters)
+  const tag = env && kind !== 'cocolet' ? `cocolet-${KUBELETS.indexOf(kind)}` : kind;
+  const name = `${tag}-bench`;
+  const dir = join(base, tag);
   mkdirSync(dir, { recursive: true });
-  const t0 = performance.now();
-  const n = kind === 'cocolet' ? await startCocolet(h, dir, cp, endpoint, name) : await startUpstream(h, dir, cp, endpoint, name, hostIPv4());
+  const n = env ? await startCocolet(h, dir, cp, endpoint, name, env) : await startUpstream(h, dir, cp, endpoint, name, hostIPv4());
   const watch = new PodWatch(kc);
   try {
+    const t0 = n.startedAt;
     const readyS = await nodeReady(core, n, t0);
     say(`${kind}: node ${name} Ready in ${readyS.toFixed(1)} s, untainted after ${((performance.now() - t0) / 1000).toFixed(1)} s (pid ${n.proc.pid}); load ${loadavg()[0]!.toFixed(1)}`);
     await watch.start();
@@ -384,33 +261,18 @@ async function main(): Promise<number> {
   process.once('SIGTERM', onSignal);
   const results = new Map<string, Result | string>();
   try {
-    const base = h.tempDir('ccbc-');
-    h.defer('mounts under the bench dir', () => {
-      for (const m of mountsUnder(base)) spawnSync('umount', ['-l', m]);
-    });
-    const fresh = cgroupsWithoutKubepods();
-    h.defer('kubepods cgroups of the upstream kubelet', () => removeKubepods(fresh));
-    const c = await launchContainerd({ dir: join(base, 'ctrd') });
-    h.defer('containerd', () => c.stop());
-    const cri = new CriClient({ endpoint: c.address });
-    h.defer('cri client', () => cri.close());
-    await ensureStandardImages({ address: c.address, cacheDir: imageCacheDir(), cri });
-    say('starting the control plane');
-    const cp = await startControlPlane({ dir: join(base, 'cp') });
-    h.defer('control plane', () => cp.stop());
-    const kc = new k8s.KubeConfig();
-    kc.loadFromFile(cp.adminKubeconfig);
+    const { base, containerd: c, cri, cp, kc } = await startTestBed(h, 'ccbc-', say);
     const core = kc.makeApiClient(k8s.CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NS } } });
     await waitFor(async () => ((await core.readNamespacedServiceAccount({ name: 'default', namespace: NS }).catch(() => undefined)) ? true : undefined), { what: `ServiceAccount ${NS}/default`, timeoutMs: 60_000, intervalMs: 250 });
     for (const kind of KUBELETS) {
-      if (kind !== 'cocolet' && kind !== 'upstream') throw new Error(`bench cluster: unknown kubelet ${kind} in COCOLET_BENCH_KUBELETS (cocolet, upstream)`);
+      const env = kindEnv(kind, 'bench cluster');
       if (kind === 'upstream' && upstreamWhy) {
         results.set(kind, upstreamWhy);
         continue;
       }
       try {
-        results.set(kind, await runOne(kind, h, cp, kc, c.address, c.pid, cri, base));
+        results.set(kind, await runOne(kind, env, h, cp, kc, c.address, c.pid, cri, base));
       } catch (e) {
         results.set(kind, e instanceof Error ? e.message.split('\n')[0]! : String(e));
       }
@@ -421,30 +283,42 @@ async function main(): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
 
-  const co = results.get('cocolet');
   const up = results.get('upstream');
-  if (typeof co !== 'object') {
-    report.note(`cocolet: ${co ?? 'not run'}`);
-    report.print();
-    return co === undefined ? 0 : 1;
-  }
   const peer = typeof up === 'object' ? UPSTREAM : `${UPSTREAM} (unavailable: ${up ?? 'not run'})`;
   const pv = (f: (r: Result) => number): number => (typeof up === 'object' ? f(up) : Number.NaN);
-  for (const p of [50, 99]) {
-    report.add({ figure: `pod_start_api_p${p}_n${PODS}`, unit: 'ms', value: percentile(co.startMs, p), peer, peer_value: pv((r) => percentile(r.startMs, p)), better: 'lower' });
+  let failed = false;
+  let rows = 0;
+  for (const [kind, co] of results) {
+    if (kind === 'upstream') continue;
+    if (typeof co !== 'object') {
+      report.note(`${kind}: ${co}`);
+      failed = true;
+      continue;
+    }
+    // cocolet's rows keep their names; a variant's carry its variables
+    rows++;
+    const v = kind === 'cocolet' ? '' : `_${kind.slice('cocolet+'.length).replace(/[^A-Za-z0-9]+/g, '_')}`;
+    for (const p of [50, 99]) {
+      report.add({ figure: `pod_start_api_p${p}_n${PODS}${v}`, unit: 'ms', value: percentile(co.startMs, p), peer, peer_value: pv((r) => percentile(r.startMs, p)), better: 'lower' });
+    }
+    report.add({ figure: `steady_cpu_${STEADY_PODS}_pods${v}`, unit: `CPU s/${WINDOW_S} s`, value: co.cpuS, peer, peer_value: pv((r) => r.cpuS), better: 'lower' });
+    report.add({ figure: `steady_rss_${STEADY_PODS}_pods${v}`, unit: 'MiB', value: co.rssMiB, peer, peer_value: pv((r) => r.rssMiB), better: 'lower' });
+    report.add({ figure: `containerd_cpu_${STEADY_PODS}_pods${v}`, unit: `CPU s/${WINDOW_S} s`, value: co.containerdCpuS, peer, peer_value: pv((r) => r.containerdCpuS), better: 'lower' });
+    report.add({ figure: `apiserver_cpu_${STEADY_PODS}_pods${v}`, unit: `CPU s/${WINDOW_S} s`, value: co.apiserverCpuS, peer, peer_value: pv((r) => r.apiserverCpuS), better: 'lower' });
+    report.add({ figure: `node_ready${v}`, unit: 's', value: co.readyS, peer, peer_value: pv((r) => r.readyS), better: 'lower' });
   }
-  report.add({ figure: `steady_cpu_${STEADY_PODS}_pods`, unit: `CPU s/${WINDOW_S} s`, value: co.cpuS, peer, peer_value: pv((r) => r.cpuS), better: 'lower' });
-  report.add({ figure: `steady_rss_${STEADY_PODS}_pods`, unit: 'MiB', value: co.rssMiB, peer, peer_value: pv((r) => r.rssMiB), better: 'lower' });
-  report.add({ figure: `containerd_cpu_${STEADY_PODS}_pods`, unit: `CPU s/${WINDOW_S} s`, value: co.containerdCpuS, peer, peer_value: pv((r) => r.containerdCpuS), better: 'lower' });
-  report.add({ figure: `apiserver_cpu_${STEADY_PODS}_pods`, unit: `CPU s/${WINDOW_S} s`, value: co.apiserverCpuS, peer, peer_value: pv((r) => r.apiserverCpuS), better: 'lower' });
-  report.add({ figure: 'node_ready', unit: 's', value: co.readyS, peer, peer_value: pv((r) => r.readyS), better: 'lower' });
+  if (!rows) {
+    if (!failed) report.note('cocolet: not run');
+    report.print();
+    return failed ? 1 : 0;
+  }
   report.note(`pod start: POST of a busybox pod (no nodeName; the scheduler binds it) → phase Running with its container running, seen on a watch of the namespace; ${PODS} pods, concurrency ${CONCURRENCY}; then filled to ${STEADY_PODS} pods 10 at a time`);
   report.note(`steady: ${STEADY_PODS} pods Running, ${SETTLE_S} s settle, then CPU (utime+stime incl. reaped children, /proc/<pid>/stat) over ${WINDOW_S} s and the largest VmRSS sampled every 5 s; containerd / kube-apiserver CPU in the same window`);
   report.note('node_ready: kubelet process start → the Node\'s Ready condition True (pods are created only once the node controller has also lifted its taints)');
   report.note(`same containerd 1.6 (runc, cgroupfs), same control plane; cocolet = \`${process.env.COCOLET_BENCH_PLAIN_NODE === '1' ? 'node dist/host/cmd/cocolet.js' : `bin/cocolet (launcher: --max-semi-space-size=2, MALLOC_ARENA_MAX=2${process.env.COCOLET_BUNDLE === '1' ? ', the one-file bundle' : ''})`} up --kubeconfig\` (--node-ip 127.0.0.1); upstream = the kubelet binary of the control plane release, cgroupfs, cgroupsPerQOS, webhook authn/authz, node IP = the host address (it refuses loopback)`);
   if (typeof up !== 'object') report.note(`upstream: ${up ?? 'not run'}`);
   report.print();
-  return 0;
+  return failed ? 1 : 0;
 }
 
 main().then(

@@ -99,6 +99,18 @@ function daemonOnlyExternal(bundleDir: string, distRoot: string): Plugin {
   };
 }
 
+/**
+ * The bundle's text with every non-ASCII character written as a `\\u` escape. esbuild escapes them
+ * in strings, but not in the comments it keeps; one such character makes V8 hold the whole source
+ * (which it keeps for lazy compilation) as a two-byte string: twice the memory of the file. An
+ * escape means the same character in strings, regular expressions and identifiers, and is text in
+ * a comment (U+2028/U+2029 end a `//` comment, so those are refused rather than escaped).
+ */
+export function asciiSource(text: string): string {
+  if (/[\u2028\u2029]/.test(text)) throw new Error('the bundle contains a raw U+2028/U+2029 (a line terminator that cannot be escaped inside a comment)');
+  return text.replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 async function bundleOne(entry: string, out: string, plugins: Plugin[]): Promise<{ bytes: number; modules: number }> {
   const { build } = await import('esbuild');
   const r = await build({
@@ -121,9 +133,10 @@ async function bundleOne(entry: string, out: string, plugins: Plugin[]): Promise
   if (guest.length) throw new Error(`the shim bundle would contain guest code: ${guest.join(', ')}`);
   const file = r.outputFiles[0];
   if (r.outputFiles.length !== 1 || !file) throw new Error(`esbuild produced ${r.outputFiles.length} files, expected one`);
-  writeFileSync(out, file.contents);
+  const text = asciiSource(file.text);
+  writeFileSync(out, text);
   chmodSync(out, 0o755);
-  return { bytes: file.contents.length, modules: inputs.length };
+  return { bytes: text.length, modules: inputs.length };
 }
 
 /** One program (e.g. the `cocolet` command) into one CommonJS file beside its compiled entry, as is. */
