@@ -254,6 +254,7 @@ export class Kubelet implements PodSyncer {
         this.metrics.plegRelistInterval.observe(i / 1000);
         this.metrics.plegLastSeen.set(this.clock.now() / 1000);
       },
+      onFirstRelist: () => this.node?.readinessChanged(),
       evented: o.eventedPleg ?? false,
       logger: this.log,
     });
@@ -330,6 +331,9 @@ export class Kubelet implements PodSyncer {
       if (e.reason === 'Started') this.metrics.startedContainers.inc({ container_type: 'container' });
       else if (e.reason === 'Failed') this.metrics.startedContainersErrors.inc({ container_type: 'container', code: 'error' });
     });
+    // The PLEG first: its first relist (no pods known yet, so its events go nowhere) is what Ready
+    // waits for, and it runs while the HTTPS API and the Node's registration are set up.
+    this.pleg.start();
     const checks: HealthCheck[] = [
       { name: 'pleg', check: () => this.pleg.healthy() },
       {
@@ -358,7 +362,6 @@ export class Kubelet implements PodSyncer {
       await this.devices.start().catch((e: unknown) => this.log.error({ err: e }, 'device plugin registration not served'));
     }
     if (this.o.eviction !== false) this.eviction = await startEviction(this, this.o.eviction ?? {}, this.o.cri, this.o.images, podsCgroupOf(this.o.podsCgroup, this.settings.config));
-    this.pleg.start();
     for (const s of this.sources) s.start();
     this.every(SYNC_TICK_MS, () => this.syncTick());
     this.every(HOUSEKEEPING_MS, () => void this.housekeep());

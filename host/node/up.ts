@@ -260,9 +260,10 @@ export async function up(o: UpOptions): Promise<number> {
 
     // The HTTPS API. Standalone: on loopback, client certificates from a local CA only (no API
     // server to ask). In a cluster: the cluster CA's client certificates (the API server's) and
-    // authorization by SubjectAccessReview.
-    const pki = await localClientPki(join(o.stateDir, 'pki'));
+    // authorization by SubjectAccessReview (the local CA is then not made: its key and two
+    // certificates were ~60 ms of CPU before the Node could register).
     const clusterCa = o.kubeconfig ? clusterCaFile(o.bootstrapKubeconfig && !existsSync(o.kubeconfig) ? o.bootstrapKubeconfig : o.kubeconfig, join(o.stateDir, 'pki')) : undefined;
+    const pki = clusterCa ? undefined : await localClientPki(join(o.stateDir, 'pki'));
     const address = o.address ?? '127.0.0.1';
     const config = {
       ...defaultKubeletConfiguration(),
@@ -271,9 +272,9 @@ export async function up(o: UpOptions): Promise<number> {
       containerRuntimeEndpoint: endpoint,
       address,
       ...(o.kubeconfig && o.serverTLSBootstrap ? { serverTLSBootstrap: true } : {}),
-      ...(clusterCa
-        ? { authentication: { x509: { clientCAFile: clusterCa }, webhook: { enabled: true }, anonymous: { enabled: false } }, authorization: { mode: 'Webhook' } }
-        : { authentication: { x509: { clientCAFile: pki.caFile }, webhook: { enabled: false }, anonymous: { enabled: false } }, authorization: { mode: 'AlwaysAllow' } }),
+      ...(pki
+        ? { authentication: { x509: { clientCAFile: pki.caFile }, webhook: { enabled: false }, anonymous: { enabled: false } }, authorization: { mode: 'AlwaysAllow' } }
+        : { authentication: { x509: { clientCAFile: clusterCa }, webhook: { enabled: true }, anonymous: { enabled: false } }, authorization: { mode: 'Webhook' } }),
     };
     const nodeName = (o.nodeName ?? hostname()).toLowerCase();
     kubelet = new Kubelet({
@@ -326,7 +327,7 @@ export async function up(o: UpOptions): Promise<number> {
     if (o.kubeconfig) return await joined(k, o, say, cleanup);
     const api = k.apiServer;
     say(
-      api
+      api && pki
         ? `kubelet API: curl --cacert ${api.certFile} --cert ${pki.certFile} --key ${pki.keyFile} https://localhost:${api.port}/pods (also /healthz, /metrics, /stats/summary, /containerLogs/<ns>/<pod>/<container>)`
         : 'kubelet API: not serving (see the kubelet log)',
     );

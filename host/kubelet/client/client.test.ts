@@ -49,6 +49,27 @@ test('kubeconfig: relative credential files resolve against its folder; data win
   }
 });
 
+test('kubeconfig: a file loaded again gives the same settings; rewritten (bootstrap, rotation) it is read anew', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cocolet-kc-'));
+  try {
+    const path = join(dir, 'kubeconfig');
+    writeFileSync(path, config({ 'client-certificate': 'a.pem', 'client-key': 'a.pem' }));
+    const first = loadKubeconfig(path);
+    const again = loadKubeconfig(path);
+    assert.notEqual(again, first, 'a new Kubeconfig (its credential file cache is its own)');
+    assert.deepEqual([again.cluster, again.user], [first.cluster, first.user]);
+    writeFileSync(path, config({ 'client-certificate': 'b.pem', 'client-key': 'b.pem' }, { server: 'https://other:6443' }));
+    const changed = loadKubeconfig(path);
+    assert.equal(changed.cluster.server, 'https://other:6443');
+    assert.equal(changed.user.certFile, join(dir, 'b.pem'));
+    assert.equal(first.user.certFile, join(dir, 'a.pem'), 'what was loaded before is left as it was');
+    writeFileSync(path, 'a: [');
+    assert.throws(() => loadKubeconfig(path), /not YAML/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 const bad: { name: string; text: string; code: string; match: RegExp }[] = [
   { name: 'not YAML', text: 'a: [', code: 'COCOLET_CONFIG_INVALID', match: /not YAML/ },
   { name: 'no current-context', text: stringify({ clusters: [] }), code: 'COCOLET_CONFIG_INVALID', match: /no current-context/ },

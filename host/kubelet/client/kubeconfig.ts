@@ -97,14 +97,22 @@ function pick<T extends Obj>(list: unknown, name: string | undefined, what: stri
   return inner as T;
 }
 
-export function parseKubeconfig(text: string, path?: string): Kubeconfig {
-  const where = path ? ` ${path}` : '';
-  let doc: Obj;
+function parseYaml(text: string, path?: string): unknown {
   try {
-    doc = parse(text) as Obj;
+    return parse(text);
   } catch (e) {
-    throw new CocoletError(ErrorCode.ConfigInvalid, `kubeconfig${where}: not YAML: ${(e as Error).message}`);
+    throw new CocoletError(ErrorCode.ConfigInvalid, `kubeconfig${path ? ` ${path}` : ''}: not YAML: ${(e as Error).message}`);
   }
+}
+
+export function parseKubeconfig(text: string, path?: string): Kubeconfig {
+  return fromDocument(parseYaml(text, path), path);
+}
+
+/** A Kubeconfig from its parsed document (only read: a cached document is shared). */
+function fromDocument(parsed: unknown, path?: string): Kubeconfig {
+  const where = path ? ` ${path}` : '';
+  const doc = parsed as Obj;
   if (!doc || typeof doc !== 'object') throw new CocoletError(ErrorCode.ConfigInvalid, `kubeconfig${where}: not a mapping`);
   const ctxName = str(doc, 'current-context');
   if (!ctxName) throw new CocoletError(ErrorCode.ConfigInvalid, `kubeconfig${where}: no current-context`);
@@ -137,6 +145,13 @@ export function parseKubeconfig(text: string, path?: string): Kubeconfig {
   return new Kubeconfig(cluster, user, path);
 }
 
+/** The last YAML document parsed per kubeconfig file, reused while its text is the same. */
+const parsedFiles = new Map<string, { text: string; doc: unknown }>();
+
+/**
+ * Reads and parses a kubeconfig file. The kubelet loads the same file several times as it starts (the
+ * HTTPS API's CA, the API client, the Node); the YAML is parsed again only when the text changed.
+ */
 export function loadKubeconfig(path: string): Kubeconfig {
   let text: string;
   try {
@@ -144,5 +159,10 @@ export function loadKubeconfig(path: string): Kubeconfig {
   } catch (e) {
     throw new CocoletError(ErrorCode.ConfigInvalid, `kubeconfig ${path}: ${(e as Error).message}`);
   }
-  return parseKubeconfig(text, path);
+  const key = resolve(path);
+  const hit = parsedFiles.get(key);
+  if (hit?.text === text) return fromDocument(hit.doc, path);
+  const doc = parseYaml(text, path);
+  parsedFiles.set(key, { text, doc });
+  return fromDocument(doc, path);
 }

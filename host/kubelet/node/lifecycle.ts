@@ -196,24 +196,29 @@ export class NodeLifecycle {
     if (!this.running) return;
     this.lease.start();
     this.scheduleStatus();
-    if (!isReady(this.lastStatus)) this.fastReady(this.clock.now() + FAST_READY_LIMIT_MS);
+    if (!isReady(this.lastStatus)) this.fastReady(this.clock.now() + FAST_READY_LIMIT_MS, 0);
   }
 
-  /** Until the reported status is Ready: check readiness every 100 ms, report as soon as it holds. */
-  private fastReady(until: number): void {
+  /**
+   * Something Ready depends on changed (the PLEG's first relist): a registered Node not yet reported
+   * Ready is checked now rather than at the next 100 ms tick.
+   */
+  readinessChanged(): void {
+    if (this.running && this.registered && !isReady(this.lastStatus)) void this.checkReady();
+  }
+
+  private async checkReady(): Promise<void> {
+    const r = await this.o.ready().catch(() => ({ ok: false }));
+    if (r.ok && this.running && !isReady(this.lastStatus)) {
+      this.log.debug({}, 'node ready; reporting at once');
+      await this.syncStatus(true);
+    }
+  }
+
+  /** Until the reported status is Ready: check readiness every 100 ms (the first after `delay`), report as soon as it holds. */
+  private fastReady(until: number, delay = FAST_READY_INTERVAL_MS): void {
     if (!this.running || isReady(this.lastStatus) || this.clock.now() >= until) return;
-    this.fastTimer = this.clock.setTimer(() => {
-      void this.o
-        .ready()
-        .catch(() => ({ ok: false }))
-        .then(async (r) => {
-          if (r.ok && this.running && !isReady(this.lastStatus)) {
-            this.log.debug({}, 'node ready; reporting at once');
-            await this.syncStatus(true);
-          }
-        })
-        .finally(() => this.fastReady(until));
-    }, FAST_READY_INTERVAL_MS);
+    this.fastTimer = this.clock.setTimer(() => void this.checkReady().finally(() => this.fastReady(until)), delay);
   }
 
   private scheduleStatus(): void {

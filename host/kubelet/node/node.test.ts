@@ -195,6 +195,30 @@ test('lifecycle: registered NotReady (PLEG not yet relisted), the Ready status g
   n.stop();
 });
 
+test('lifecycle: readinessChanged (the PLEG relisted) reports Ready at once, without waiting for a tick; ignored before registration and once Ready', async () => {
+  const api = new FakeApi();
+  const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));
+  let ready = false;
+  const n = lifecycle(api, clock, { ready: () => Promise.resolve({ ok: ready, message: ready ? '' : 'PLEG is not healthy: pleg has yet to be successful' }), statusUpdateMs: 10_000 });
+  n.readinessChanged();
+  await flushMicrotasks();
+  assert.equal(api.calls.length, 0, 'not started: nothing sent');
+  n.start();
+  await flushMicrotasks();
+  const patches = (): number => api.count('PATCH', '/api/v1/nodes/n1/status');
+  assert.equal(patches(), 0);
+  ready = true;
+  n.readinessChanged();
+  await flushMicrotasks();
+  assert.equal(patches(), 1, 'reported with no time passing');
+  const sent = (api.calls.at(-1)!.body as { status: { conditions: { type: string; status: string }[] } }).status.conditions.find((c) => c.type === 'Ready')?.status;
+  assert.equal(sent, 'True');
+  n.readinessChanged();
+  await flushMicrotasks();
+  assert.equal(patches(), 1, 'already Ready: nothing more');
+  n.stop();
+});
+
 test('lifecycle: a restarted kubelet finds its Node (409), updates labels and status, keeps transition times', async () => {
   const api = new FakeApi();
   const clock = new FakeClock(Date.parse('2026-01-01T00:00:00Z'));

@@ -40,6 +40,23 @@ test('generic relist: started, died, removed — each reported once, pod re-insp
   assert.deepEqual(events.map((e) => e.type), ['ContainerRemoved'], 'an exited container that vanishes is only Removed');
 });
 
+test('onFirstRelist: called once, after the first relist that succeeded (healthy from then on)', async () => {
+  const clock = new FakeClock();
+  const cri = new FakeCri({ clock, images: ['i'] });
+  let firsts = 0;
+  let healthyThen: boolean | undefined;
+  const pleg = new Pleg({ cri, cache: new PodCache(), clock, onEvent: () => undefined, onFirstRelist: () => ((healthyThen = pleg.healthy().ok), firsts++) });
+  const list = cri.listPodSandbox.bind(cri);
+  cri.listPodSandbox = () => Promise.reject(new Error('runtime down'));
+  await pleg.relist();
+  assert.equal(firsts, 0, 'a failed relist is not the first');
+  assert.equal(pleg.healthy().ok, false);
+  cri.listPodSandbox = list;
+  await pleg.relist();
+  await pleg.relist();
+  assert.deepEqual([firsts, healthyThen], [1, true]);
+});
+
 test('a running container that vanishes is reported Died then Removed', async () => {
   const { cri, pleg, events, cid } = await setup();
   await cri.startContainer(cid());

@@ -50,6 +50,8 @@ export interface PlegOptions {
   thresholdMs?: number;
   /** Called after each successful relist (durations in ms). */
   onRelist?: (durationMs: number, intervalMs: number) => void;
+  /** Called once, when the first relist has succeeded (the PLEG turns healthy: the node may be Ready). */
+  onFirstRelist?: () => void;
   /** Try CRI container events first. */
   evented?: boolean;
   logger?: Logger;
@@ -186,8 +188,10 @@ export class Pleg {
     this.reinspect.clear();
     await Promise.all([...toInspect].map((uid) => this.inspect(uid, pods.get(uid) ?? emptyListing(uid), start)));
     this.opts.cache.updateTime(start);
-    if (this.lastRelistStart > 0) this.opts.onRelist?.(this.opts.clock.now() - start, start - this.lastRelistStart);
+    const first = this.lastRelistStart === 0;
+    if (!first) this.opts.onRelist?.(this.opts.clock.now() - start, start - this.lastRelistStart);
     this.lastRelistStart = start;
+    if (first) this.opts.onFirstRelist?.();
     for (const e of events) this.opts.onEvent(e);
   }
 
