@@ -19,9 +19,7 @@ import * as k8s from '@kubernetes/client-node';
 import { BenchReport, percentile } from '../report.js';
 import { Harness } from '../../shared/testing/harness.js';
 import { K8S_VERSION, clusterBinDir } from '../../host/cluster/controlplane.js';
-import { containerdSkipReason } from '../../e2e/support/containerd.js';
-import { clusterSkipReason } from '../../e2e/support/cluster.js';
-import { clearRuntime, hostIPv4, kindEnv, nodeReady, startCocolet, startTestBed, startUpstream, type NodeProcess } from '../cluster/nodes.js';
+import { clearRuntime, disposeOnSignal, skippedBench, hostIPv4, kindEnv, nodeReady, startCocolet, startTestBed, startUpstream, type NodeProcess } from '../cluster/nodes.js';
 
 const TRIALS = Number(process.env.COCOLET_BENCH_TRIALS ?? 7);
 if (!Number.isInteger(TRIALS) || TRIALS < 1) throw new Error(`bench cluster-ready: COCOLET_BENCH_TRIALS=${process.env.COCOLET_BENCH_TRIALS} is not a positive integer`);
@@ -31,22 +29,12 @@ const say = (m: string): void => void process.stderr.write(`[bench cluster-ready
 
 async function main(): Promise<number> {
   const report = new BenchReport('cluster-ready');
-  const why = containerdSkipReason() ?? clusterSkipReason();
-  if (why) {
-    report.note(`skipped: ${why}`);
-    report.print();
-    return 0;
-  }
+  if (skippedBench(report)) return 0;
   const envs = new Map(KINDS.map((k) => [k, kindEnv(k, 'bench cluster-ready')]));
   const upstreamBin = join(clusterBinDir(), 'kubelet');
   const kinds = KINDS.filter((k) => envs.get(k) !== undefined || existsSync(upstreamBin));
   const h = new Harness();
-  const onSignal = (): void => {
-    say('interrupted; cleaning up');
-    void h.dispose().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const undoSignals = disposeOnSignal(h, say);
   const times = new Map<string, number[]>(kinds.map((k) => [k, []]));
   const loads: number[] = [];
   try {
@@ -74,8 +62,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await h.dispose();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    undoSignals();
   }
   const peer = `upstream kubelet ${K8S_VERSION}`;
   const up = times.get('upstream');

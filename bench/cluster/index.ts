@@ -28,9 +28,7 @@ import { Harness, waitFor } from '../../shared/testing/harness.js';
 import { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
 import { clusterBinDir, K8S_VERSION, type ControlPlane } from '../../host/cluster/controlplane.js';
-import { containerdSkipReason } from '../../e2e/support/containerd.js';
-import { clusterSkipReason } from '../../e2e/support/cluster.js';
-import { clearRuntime, hostIPv4, kindEnv, nodeReady, startCocolet, startTestBed, startUpstream, tail } from './nodes.js';
+import { clearRuntime, disposeOnSignal, skippedBench, hostIPv4, kindEnv, nodeReady, startCocolet, startTestBed, startUpstream, tail } from './nodes.js';
 
 const env = (name: string, dflt: number): number => {
   const v = process.env[name];
@@ -244,21 +242,11 @@ async function runOne(kind: string, env: Record<string, string> | undefined, h: 
 
 async function main(): Promise<number> {
   const report = new BenchReport('cluster');
-  const why = containerdSkipReason() ?? clusterSkipReason();
-  if (why) {
-    report.note(`skipped: ${why}`);
-    report.print();
-    return 0;
-  }
+  if (skippedBench(report)) return 0;
   const upstreamBin = join(clusterBinDir(), 'kubelet');
   const upstreamWhy = existsSync(upstreamBin) ? undefined : `${upstreamBin} missing (scripts/build-cluster builds it)`;
   const h = new Harness();
-  const onSignal = (): void => {
-    say('interrupted; cleaning up');
-    void h.dispose().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const undoSignals = disposeOnSignal(h, say);
   const results = new Map<string, Result | string>();
   try {
     const { base, containerd: c, cri, cp, kc } = await startTestBed(h, 'ccbc-', say);
@@ -279,8 +267,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await h.dispose();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    undoSignals();
   }
 
   const up = results.get('upstream');

@@ -14,7 +14,9 @@ import { CriClient } from '../../host/cri/client.js';
 import { ensureStandardImages } from '../../host/images/oci.js';
 import { freePort } from '../../host/images/registry.js';
 import { clusterBinDir, startControlPlane, type ControlPlane } from '../../host/cluster/controlplane.js';
-import { imageCacheDir } from '../../e2e/support/containerd.js';
+import { containerdSkipReason, imageCacheDir } from '../../e2e/support/containerd.js';
+import { clusterSkipReason } from '../../e2e/support/cluster.js';
+import type { BenchReport } from '../report.js';
 
 const root = process.env.COCOLET_ROOT ?? process.cwd();
 
@@ -198,4 +200,27 @@ export async function startTestBed(h: Harness, prefix: string, say: (m: string) 
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(cp.adminKubeconfig);
   return { base, containerd, cri, cp, kc };
+}
+
+/** Whether the cluster benches cannot run here (then the report says why and is printed). */
+export function skippedBench(report: BenchReport): boolean {
+  const why = containerdSkipReason() ?? clusterSkipReason();
+  if (!why) return false;
+  report.note(`skipped: ${why}`);
+  report.print();
+  return true;
+}
+
+/** Ctrl-C / SIGTERM dispose of `h` (every process and directory) and exit 130; returns the undo. */
+export function disposeOnSignal(h: Harness, say: (m: string) => void): () => void {
+  const onSignal = (): void => {
+    say('interrupted; cleaning up');
+    void h.dispose().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
 }
