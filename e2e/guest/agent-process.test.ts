@@ -20,6 +20,8 @@ import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { connectAgent, containerRequest, initdataToml, readAll, type AgentClient } from './agent-client.js';
 import { startRegistry, type TestRegistry } from './registry.js';
 
+/** Every request type, and containers may share the pod's PID namespace. */
+const OPEN_POLICY = { ...PERMISSIVE_POLICY, containers: [{ ...PERMISSIVE_POLICY.containers[0]!, podPidNamespace: true }] };
 const missing = !isRoot() ? 'needs root (runc, overlay mounts)' : ['runc', 'docker-registry', 'skopeo'].find((c) => !have(c));
 const skip = missing ? (missing.startsWith('needs') ? missing : `needs ${missing} (scripts/setup installs it)`) : false;
 
@@ -69,7 +71,7 @@ describe('cocolet-agent as a process', { skip, timeout: 180_000 }, () => {
     reg = await startRegistry(h);
     const hv = new ProcessHypervisor();
     base = h.tempDir('cocolet-agent-proc-');
-    vmOpen = await hv.start({ id: 'open', stateDir: join(base, 'open'), initdata: initdataToml({ policy: PERMISSIVE_POLICY, insecureRegistries: [reg.host] }) });
+    vmOpen = await hv.start({ id: 'open', stateDir: join(base, 'open'), initdata: initdataToml({ policy: OPEN_POLICY, insecureRegistries: [reg.host] }) });
     h.defer('agent open', () => vmOpen.stop());
     vmConf = await hv.start({ id: 'conf', stateDir: join(base, 'conf'), initdata: initdataToml({ insecureRegistries: [reg.host] }) });
     h.defer('agent conf', () => vmConf.stop());
@@ -138,6 +140,34 @@ describe('cocolet-agent as a process', { skip, timeout: 180_000 }, () => {
       await open.agent.signalProcess({ containerId: id, execId: '', signal: 15 });
       await open.agent.removeContainer({ containerId: id, timeout: 5 });
     }
+  });
+
+  test('containers asking for the pod\'s PID namespace share the agent\'s pod namespace; another has its own; a seccomp filter is applied', async () => {
+    // every process name a container sees, one per line
+    const names = ['/bin/sh', '-c', 'for p in /proc/[0-9]*; do cat $p/comm; done 2>/dev/null | sort -u'];
+    const run = async (id: string, args: string[], extra: Record<string, unknown>): Promise<{ out: string; status: number }> => {
+      await open.agent.createContainer(containerRequest(id, reg.image, args, extra));
+      await open.agent.startContainer({ containerId: id });
+      const out = await readAll(open, id, '', 'stdout');
+      const status = (await open.agent.waitProcess({ containerId: id, execId: '' })).status;
+      await open.agent.removeContainer({ containerId: id, timeout: 5 });
+      return { out, status };
+    };
+    await open.agent.createContainer(containerRequest('pid1', reg.image, ['/bin/sleep', '1000'], { sandboxPidns: true }));
+    await open.agent.startContainer({ containerId: 'pid1' });
+    const shared = await run('pid2', names, { sandboxPidns: true });
+    const seen = (out: string): string[] => out.split('\n').filter((n) => ['sleep', 'tail'].includes(n));
+    assert.deepEqual(seen(shared.out), ['sleep', 'tail'], `the other container's sleep and the holder's waiter: ${shared.out}`);
+    const own = await run('pid3', names, {});
+    assert.deepEqual(seen(own.out), [], `only its own processes: ${own.out}`);
+    await open.agent.removeContainer({ containerId: 'pid1', timeout: 1 });
+    // a Localhost-style profile that blocks chmod: the container's chmod fails with EPERM
+    const seccomp = { DefaultAction: 'SCMP_ACT_ALLOW', Syscalls: [{ Names: ['chmod', 'fchmodat', 'fchmodat2'], Action: 'SCMP_ACT_ERRNO' }] };
+    const script = ['/bin/sh', '-c', 'touch /tmp/f; chmod 600 /tmp/f 2>&1; echo rc=$?; grep Seccomp: /proc/self/status'];
+    const blocked = await run('sc1', script, { OCI: { Version: '1.0.2', Process: { Args: script, Env: ['PATH=/bin'], Cwd: '/' }, Root: { Path: 'rootfs' }, Hostname: 'pod', Linux: { Seccomp: seccomp } } });
+    assert.match(blocked.out, /Operation not permitted/);
+    assert.match(blocked.out, /rc=1/);
+    assert.match(blocked.out, /Seccomp:\s+2/, 'filter mode');
   });
 
   test('CopyFile into the shared folder, then bind-mounted into a container', async () => {
