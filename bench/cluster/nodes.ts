@@ -62,8 +62,9 @@ export async function startCocolet(h: Harness, dir: string, cp: ControlPlane, en
   const kubeconfig = await cp.nodeKubeconfig(name);
   const logFile = join(dir, 'cocolet.log');
   const fd = openSync(logFile, 'a');
-  // Through the launcher (bin/cocolet: node with --max-semi-space-size=2, MALLOC_ARENA_MAX=2), as a
-  // user runs it; exec keeps the pid the node process's. COCOLET_BENCH_PLAIN_NODE=1: plain node.
+  // Through the launcher (bin/cocolet: the bundle with its code cache, node's memory flags,
+  // MALLOC_ARENA_MAX=2), as a user runs it; exec keeps the pid the node process's.
+  // COCOLET_BENCH_PLAIN_NODE=1: plain node running the ES modules.
   const plain = process.env.COCOLET_BENCH_PLAIN_NODE === '1';
   const proc = h.start(
     plain ? process.execPath : join(root, 'bin', 'cocolet'),
