@@ -80,7 +80,7 @@ const DAEMON_ONLY = ['host/shim/serve.js', 'host/shim/delete.js', 'host/vmm/proc
  * Built-ins `start` may import without calling (crypto: only the sandbox's socket name; child_process:
  * not for a container's `start`, which joins its sandbox's shim): loaded on first use.
  */
-const START_LAZY_BUILTINS = ['assert', 'child_process', 'crypto', 'dgram', 'dns', 'os', 'v8', 'worker_threads', 'zlib'];
+const START_LAZY_BUILTINS = ['assert', 'child_process', 'crypto', 'dgram', 'dns', 'net', 'os', 'v8', 'worker_threads', 'zlib'];
 
 /** Leaves the DAEMON_ONLY modules to Node (an `import()` of the compiled file beside the bundle). */
 function daemonOnlyExternal(bundleDir: string, distRoot: string): Plugin {

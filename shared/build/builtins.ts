@@ -38,7 +38,7 @@ export function requireBuiltins(lazy: readonly string[]): Plugin {
   return {
     name: 'require-builtins',
     setup(b) {
-      b.onResolve({ filter: /^(node:)?[a-z_/]+$/ }, (a) => {
+      b.onResolve({ filter: /^(node:)?[a-z0-9_/]+$/ }, (a) => {
         const name = a.path.replace(/^node:/, '');
         if (!BUILTINS.has(name)) return undefined;
         // the shim's own require stays a real require
