@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { startupSnapshot } from 'node:v8';
 import { parseShimFlags, USAGE, type ShimFlags } from '../shim/flags.js';
 import { fdSink, openShimLog } from '../shim/logsink.js';
+import { restoreExtraCa } from '../vmm/node-env.js';
 import type { Logger } from '../../shared/log/logger.js';
 
 // Each action loads only what it needs: `start` and `delete` run once per task on containerd's
@@ -50,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     case 'serve': {
+      restoreExtraCa(); // (what `start` kept out of this daemon's boot, back for what it spawns)
       const [{ createLogger }, { serveShim }] = await Promise.all([import('../../shared/log/logger.js'), import('../shim/serve.js')]);
       const logger = createLogger({ component: 'shim', level, destination: fdSink(2), base: { sandbox: flags.id } });
       await serveShim(flags, logger);

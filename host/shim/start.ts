@@ -17,6 +17,7 @@ import { decodeRuntimeOptions } from './options.js';
 import { groupId, readRecord, readSpec, socketPath, writeBundleFile } from './bundle.js';
 import { START_TRACE_ENV, startTrace } from './phases.js';
 import { daemonNodeArgs } from './snapshot.js';
+import { deferExtraCa } from '../vmm/node-env.js';
 
 /** How long `start` waits for the daemon to listen. */
 export const DAEMON_READY_TIMEOUT_MS = 15_000;
@@ -119,7 +120,7 @@ export async function startShim(inp: StartInput): Promise<Uint8Array | string> {
     cwd: bundle,
     detached: true,
     stdio: ['ignore', inp.logFd, inp.logFd, 'pipe'],
-    env: { ...process.env, [CONFIG_ENV]: configPath, [START_TRACE_ENV]: startTrace(agentAt), ...(agent ? { [LAUNCHED_AGENT_ENV]: encodeLaunchedAgent(agent) } : {}), ...(opts.bootstrap?.ttrpcAddress ? { TTRPC_ADDRESS: opts.bootstrap.ttrpcAddress } : {}) },
+    env: { ...deferExtraCa(process.env), [CONFIG_ENV]: configPath, [START_TRACE_ENV]: startTrace(agentAt), ...(agent ? { [LAUNCHED_AGENT_ENV]: encodeLaunchedAgent(agent) } : {}), ...(opts.bootstrap?.ttrpcAddress ? { TTRPC_ADDRESS: opts.bootstrap.ttrpcAddress } : {}) },
   });
   const ready = child.stdio[3] as NodeJS.ReadableStream;
   const outcome = await new Promise<string>((res) => {

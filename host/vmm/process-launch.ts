@@ -10,6 +10,7 @@ import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { delay } from '../../shared/lifecycle/disposables.js';
 import type { HypervisorStartOptions, VmExit } from './hypervisor.js';
 import { guestImageDir, repoRoot } from './image.js';
+import { agentEnv } from './node-env.js';
 
 /** Newest modification time (ms) of the files under `dirs` whose name passes `want` (missing dirs count as 0). */
 export function newestMtimeMs(dirs: readonly string[], want: (name: string) => boolean): number {
@@ -120,7 +121,8 @@ export function launchAgentProcess(o: Pick<HypervisorStartOptions, 'id' | 'state
     child = spawn(cmd, argv, {
       stdio: ['ignore', logFd, logFd],
       detached: true,
-      env: { ...process.env, ...o.env, COCOLET_AGENT_INSECURE_PROCESS: '1' },
+      // (no NODE_EXTRA_CA_CERTS: a guest does not see the host's environment; see node-env.ts)
+      env: { ...agentEnv(process.env), ...o.env, COCOLET_AGENT_INSECURE_PROCESS: '1' },
     });
   } finally {
     closeSync(logFd);
