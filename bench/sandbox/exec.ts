@@ -5,6 +5,7 @@
  * streaming server, the output and the exit status on the v4 channels). Used by index.ts for runc,
  * cocolet `process` and cocolet `qemu`, side by side.
  */
+import { NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 import assert from 'node:assert/strict';
 import type { CriClient } from '../../host/cri/client.js';
 import { channelText, wsConnect } from '../../e2e/support/wsclient.js';
@@ -41,7 +42,7 @@ export async function measureExec(i: ExecBenchInput): Promise<ExecSamples> {
   const cfg = { metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, logDirectory: i.logDirectory, annotations: i.annotations, linux: { securityContext: { namespaceOptions: {} } } };
   const pod = await i.cri.runPodSandbox(cfg, i.handler);
   try {
-    const ctr = await i.cri.createContainer(pod, { metadata: { name: 'main' }, image: { image: i.image }, command: ['/bin/sleep', '3600'], logPath: `${name}.log`, linux: { securityContext: { namespaceOptions: {} } } }, cfg);
+    const ctr = await i.cri.createContainer(pod, { metadata: { name: 'main' }, image: { image: i.image }, command: ['/bin/sleep', '3600'], logPath: `${name}.log`, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } }, cfg);
     await i.cri.startContainer(ctr);
     const execSync = async (): Promise<void> => {
       const r = await i.cri.execSync(ctr, ['echo', 'hi'], 60);
