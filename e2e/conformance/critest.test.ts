@@ -1,9 +1,10 @@
 // The CRI validation suite (cri-tools' critest, built by scripts/build-critest) against one real
 // containerd 1.6: runc, then the cocolet-dev handler (`process` hypervisor, a development policy
 // as its default init-data) with the same skip list, whose pass count must equal runc's; then the
-// PodSandbox / Container / Exec / Networking specs under cocolet-dev-qemu (the agent in a QEMU VM,
-// pulling the suite's images itself from the node's registry). After each run no pod, container,
-// shim, agent, VM or mount is left. Set COCOLET_CRITEST_HANDLERS (e.g. `runc,cocolet-dev`) to run fewer.
+// PodSandbox / Container / Exec / Networking specs, PodPID and seccomp RuntimeDefault under
+// cocolet-dev-qemu (the agent in a QEMU VM, pulling the suite's images itself from the node's
+// registry). After each run no pod, container, shim, agent, VM or mount is left. Set
+// COCOLET_CRITEST_HANDLERS (e.g. `runc,cocolet-dev`) to run fewer.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -58,6 +59,9 @@ export const QEMU_FOCUS = [
   'Container runtime should support basic operations on container runtime should support (starting container|execSync) \\[',
   'Streaming .* exec with tty=false and stdin=false',
   'Networking .* (set hostname|port mapping with only container port)',
+  // the guest's own: the pod's PID namespace the agent keeps, and the host's filter under the guest's policy
+  'NamespaceOption runtime should support PodPID',
+  'SeccompProfilePath should support seccomp default on the container',
 ].join('|');
 
 const wanted = (h: string): boolean => (process.env.COCOLET_CRITEST_HANDLERS?.split(',') ?? ['runc', 'cocolet-dev', 'cocolet-dev-qemu']).includes(h);
