@@ -50,7 +50,8 @@ function describe(dest: string, k: MountClass): string {
 /**
  * A small set of short strings, looked up by length and then compared with ===: a freshly decoded
  * string is not hashed (a Set computes its hash, reading every character, on first use), and most
- * candidates differ in length (a mount rule's accepted options: at most five share one).
+ * candidates differ in length (a mount rule's accepted options: at most five share one; the
+ * default capabilities: four).
  */
 class LengthTable {
   private readonly byLength: (readonly string[])[] = [];
@@ -111,6 +112,7 @@ interface CompiledMount {
 export class CompileCache {
   private readonly mounts = new Map<string, CompiledMount>();
   private readonly optionRules = new Map<string, OptionRule>();
+  private readonly tables = new Map<string, LengthTable>();
   private readonly sets = new Map<string, ReadonlySet<string>>();
   private readonly patterns = new Map<string, FullMatchPatterns>();
   private readonly regexes = new Map<string, RegExp>();
@@ -129,11 +131,19 @@ export class CompileCache {
   private optionRule(required: readonly string[], readOnly: boolean): OptionRule {
     const key = JSON.stringify([required, readOnly]);
     let o = this.optionRules.get(key);
-    if (o === undefined) this.optionRules.set(key, (o = { required, accepted: new LengthTable([...NEUTRAL_OPTIONS, ...required, ...(readOnly ? [] : ['rw'])]), readOnly, fittedCall: 0, fittedList: [] }));
+    if (o === undefined) this.optionRules.set(key, (o = { required, accepted: this.table([...NEUTRAL_OPTIONS, ...required, ...(readOnly ? [] : ['rw'])]), readOnly, fittedCall: 0, fittedList: [] }));
     return o;
   }
 
   /** One Set per distinct collection of strings (order and repeats do not matter to a Set). */
+  /** One LengthTable per distinct collection of strings. */
+  table(items: readonly string[]): LengthTable {
+    const key = JSON.stringify([...new Set(items)].sort());
+    let c = this.tables.get(key);
+    if (c === undefined) this.tables.set(key, (c = new LengthTable(items)));
+    return c;
+  }
+
   set(items: readonly string[]): ReadonlySet<string> {
     const key = JSON.stringify([...new Set(items)].sort());
     let c = this.sets.get(key);
@@ -257,7 +267,7 @@ export class CompiledContainer {
   /** The env patterns (a set lookup, then at most one regex test per entry). */
   private readonly env: FullMatchPatterns | undefined;
   private readonly image: NormalizedImage | undefined;
-  private readonly caps: ReadonlySet<string>;
+  private readonly caps: LengthTable;
   private readonly hostNs: ReadonlySet<string>;
   private readonly devices: ReadonlySet<string>;
   private readonly seccompActions: ReadonlySet<string>;
@@ -282,7 +292,7 @@ export class CompiledContainer {
     }
     this.env = policy.env ? cache.fullMatch(policy.env) : undefined;
     this.image = policy.image ? normalizeImage(policy.image) : undefined;
-    this.caps = cache.set(policy.capabilities);
+    this.caps = cache.table(policy.capabilities);
     this.hostNs = cache.set(policy.hostNamespaces ?? []);
     this.devices = cache.set(policy.devices ?? []);
     this.seccompActions = cache.set((policy.seccomp ?? SECCOMP_RESTRICTING).actions);
@@ -448,7 +458,7 @@ export class CompiledContainer {
 
   /** The first capability of a set this entry does not allow. */
   private capNotAllowed(set: readonly string[] | undefined): string | undefined {
-    if (set) for (const c of set) if (!this.caps.has(c)) return c;
+    if (set) for (let i = 0; i < set.length; i++) if (!this.caps.has(set[i]!)) return set[i];
     return undefined;
   }
 
