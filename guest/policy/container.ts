@@ -78,14 +78,15 @@ interface OptionRule {
   accepted: LengthTable;
   readOnly: boolean;
   /**
-   * The last options list found to fit this rule, and the checkMounts call that found it. A pod's
+   * The last checkMounts call that found a mount's options to fit this rule, and that mount. A pod's
    * mounts repeat a few lists (the kubelet's binds all carry rbind,rprivate,rw; proc and mqueue the
    * same three), and comparing a list string by string costs a fraction of hashing each freshly
    * decoded option for a set look-up; the answer is the same, as optionProblem depends on the rule
    * and the list alone. Used within one call only: nothing one request sent is trusted for another.
    */
   fittedCall: number;
-  fittedList: readonly string[];
+  /** Which of that request's mounts it was (an index, not the list: the policy holds no reference to a request's objects). */
+  fittedMount: number;
 }
 
 /** A mount rule ready for checks. */
@@ -131,7 +132,7 @@ export class CompileCache {
   private optionRule(required: readonly string[], readOnly: boolean): OptionRule {
     const key = JSON.stringify([required, readOnly]);
     let o = this.optionRules.get(key);
-    if (o === undefined) this.optionRules.set(key, (o = { required, accepted: this.table([...NEUTRAL_OPTIONS, ...required, ...(readOnly ? [] : ['rw'])]), readOnly, fittedCall: 0, fittedList: [] }));
+    if (o === undefined) this.optionRules.set(key, (o = { required, accepted: this.table([...NEUTRAL_OPTIONS, ...required, ...(readOnly ? [] : ['rw'])]), readOnly, fittedCall: 0, fittedMount: 0 }));
     return o;
   }
 
@@ -372,7 +373,9 @@ export class CompiledContainer {
     const call = ++mountCheckCall;
     const dests = this.dests;
     let next = 0; // where the next request mount's destination is looked for first: requests mostly list mounts in the policy's order
-    for (const m of r.OCI?.Mounts ?? []) {
+    const mounts = r.OCI?.Mounts ?? [];
+    for (let index = 0; index < mounts.length; index++) {
+      const m = mounts[index]!;
       const bind = isBindMount(m);
       const dest = typeof m.destination === 'string' ? m.destination : '';
       // the rules for dest, as destIndex.get(dest) finds them; a hit on the guess needs no hash of the fresh string
@@ -396,14 +399,14 @@ export class CompiledContainer {
           } else if (c.type !== m.type || !c.typeGivesSource) continue;
           candidates++;
           const o = c.options;
-          if (o.fittedCall === call && sameList(o.fittedList, options)) {
+          if (o.fittedCall === call && sameList(mounts[o.fittedMount]!.options, options)) {
             problem = undefined;
             break;
           }
           problem = optionProblem(o, options);
           if (!problem) {
             o.fittedCall = call;
-            o.fittedList = options;
+            o.fittedMount = index;
             break;
           }
         }
