@@ -168,10 +168,16 @@ export class CompileCache {
   }
 }
 
+/** options.includes(o), as a loop the compiler inlines (no builtin call per option). */
+function has(options: readonly string[], o: string): boolean {
+  for (let i = 0; i < options.length; i++) if (options[i] === o) return true;
+  return false;
+}
+
 /** Why the options of a mount break its rule, or undefined when they fit. */
 function optionProblem(rule: OptionRule, options: readonly string[]): string | undefined {
-  for (const o of rule.required) if (!options.includes(o)) return `lacks option ${o}`;
-  if (rule.readOnly && (!options.includes('ro') || options.includes('rw'))) return 'must be read-only';
+  for (const o of rule.required) if (!has(options, o)) return `lacks option ${o}`;
+  if (rule.readOnly && (!has(options, 'ro') || has(options, 'rw'))) return 'must be read-only';
   for (const o of options) {
     if (rule.accepted.has(o) || NEUTRAL_OPTION_RE.test(o)) continue;
     return `option ${JSON.stringify(o.slice(0, 40))} is not allowed`;
