@@ -6,8 +6,8 @@
  * pod's namespace or the agent's. Made on first use, one per agent (one agent serves one pod);
  * killing the holder ends every process in the namespace.
  *
- * The holder is `unshare -p -f sh -c '<wait loop>'` (util-linux or busybox `unshare`): the
- * shell is the namespace's init, reaps what the containers orphan, and exits on SIGTERM.
+ * The holder is `unshare -p -f sh -c '<wait>'` (util-linux or busybox `unshare`): the shell is the
+ * namespace's init, reaps what the containers orphan, and exits on SIGTERM or when the agent ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -15,11 +15,14 @@ import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { delay } from '../../shared/lifecycle/disposables.js';
 
 /**
- * The holder's program: waits forever, reaping any child (`wait` reaps orphans handed to pid 1 too).
- * What it waits on is not named `sleep`: the pod's containers see it (`pgrep sleep` in a pod must
- * find only theirs, as under runc, where the pod's pid 1 is the pause process).
+ * The holder's program: waits on a `cat` of its stdin (through fd 3: a background job's own stdin is
+ * /dev/null), a pipe whose only writer is the agent, reaping
+ * any child meanwhile (`wait` reaps orphans handed to pid 1 too). When the agent ends, even killed
+ * outright, the pipe closes, `cat` ends and so does the namespace with everything in it: nothing of
+ * the pod outlives its agent. What it waits on is not named `sleep`: the pod's containers see it
+ * (`pgrep sleep` in a pod must find only theirs, as under runc, where the pod's pid 1 is the pause).
  */
-export const HOLDER_SCRIPT = "trap 'exit 0' TERM; while :; do tail -f /dev/null & wait; done";
+export const HOLDER_SCRIPT = "trap 'exit 0' TERM; exec 3<&0; cat <&3 >/dev/null & wait";
 
 export interface PodPidNamespaceOptions {
   /** `unshare` binary (default: found on PATH). */
@@ -84,7 +87,9 @@ export class PodPidNamespace {
   }
 
   private async start(): Promise<{ pid: number; ns: string }> {
-    const child = spawn(this.o.unshare ?? 'unshare', ['-p', '-f', 'sh', '-c', HOLDER_SCRIPT], { stdio: 'ignore' });
+    // stdin: the agent's end of the pipe that keeps the holder alive (never written)
+    const child = spawn(this.o.unshare ?? 'unshare', ['-p', '-f', 'sh', '-c', HOLDER_SCRIPT], { stdio: ['pipe', 'ignore', 'ignore'] });
+    child.stdin?.on('error', () => undefined);
     this.child = child;
     let failed: Error | undefined;
     child.once('error', (e) => (failed = e));
@@ -120,6 +125,7 @@ export class PodPidNamespace {
       }
     }
     this.child?.kill('SIGKILL');
+    this.child?.stdin?.destroy();
     this.child = undefined;
     this.holder = undefined;
     this.starting = undefined;
