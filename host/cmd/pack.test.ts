@@ -11,6 +11,7 @@ test('the cocolet bundle is one file that answers like the modules; bin/cocolet 
   const r = await packCocolet();
   assert.ok(r.modules > 100, `${r.modules} modules in the bundle`);
   assert.doesNotMatch(readFileSync(r.path, 'latin1'), /[\u0080-\uffff]/, 'ASCII only (V8 keeps a one-byte source)');
+  assert.doesNotMatch(readFileSync(r.path, 'latin1'), /[^\w$.]import\(/, 'no import() left for Node\'s loader (its vm hook warns as experimental)');
   const viaBundle = spawnSync(process.execPath, [r.path, 'explain', 'help'], { encoding: 'utf8' });
   const viaModules = spawnSync(process.execPath, [r.path.replace(/\.cjs$/, '.js'), 'explain', 'help'], { encoding: 'utf8' });
   assert.equal(viaBundle.status, viaModules.status);

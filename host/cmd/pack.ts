@@ -33,7 +33,9 @@ export const codeCachePath = (bundle = cocoletBundlePath()): string => `${bundle
  * cache, a missing one or one V8 refused with what it has compiled (`run`). Written to a temporary
  * file and renamed; skipped when dist/ is read-only. The first line names the Node version and the
  * bundle's size and mtime: V8 itself checks only its version, flags and the source's length, so a
- * rebuilt bundle of the same length would otherwise run stale code.
+ * rebuilt bundle of the same length would otherwise run stale code. An `import()` in the bundle goes to
+ * Node's loader (`USE_MAIN_CONTEXT_DEFAULT_LOADER`, which prints an ExperimentalWarning when used: the
+ * bundle has none now, esbuild inlines those of bundled modules).
  *
  * COCOLET_CODE_CACHE=0: the bundle is required as it is (so is it when anything fails before it
  * runs); COCOLET_CODE_CACHE_WRITE=exit: write a `build` cache at exit; COCOLET_CODE_CACHE_DEBUG=1:

@@ -8,6 +8,7 @@
  * once the node is registered) stops the node, then the control plane. State lives in
  * `<state-dir>/cluster` (certificates and etcd data are kept between runs; ports are picked anew).
  */
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/log/logger.js';
 import { up, type UpOptions } from './up.js';
@@ -37,7 +38,7 @@ export async function clusterUp(o: ClusterUpOptions): Promise<number> {
     say(`control plane ready at ${cp.server} (logs in ${join(cp.dir, 'logs')})`);
     const overhead = vmOverheadFor();
     if (await ensureRuntimeClass(cp.adminKubeconfig, { overhead })) say(`RuntimeClass cocolet (handler cocolet, overhead.podFixed memory ${overhead.memory} cpu ${overhead.cpu}) created`);
-    const nodeName = (o.nodeName ?? (await import('node:os')).hostname()).toLowerCase();
+    const nodeName = (o.nodeName ?? hostname()).toLowerCase();
     const kubeconfig = await cp.nodeKubeconfig(nodeName);
     const hint = (): void => o.out(`use it: export KUBECONFIG=${cp.adminKubeconfig} PATH=${cp.binDir}:$PATH; kubectl get nodes -o wide`);
     return await up({ ...o, nodeName, kubeconfig, nodeIp: '127.0.0.1', address: '127.0.0.1', serverTLSBootstrap: true, onRegistered: hint });
