@@ -6,7 +6,7 @@
  *   kubelet would (ImageStatus, RunPodSandbox, CreateContainer, StartContainer, ContainerStatus).
  */
 import type { CriImages, CriRuntime, PodSandboxConfigInit } from '../../host/cri/api.js';
-import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
+import { ContainerState, NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 
 export async function bareRelist(cri: CriRuntime): Promise<number> {
   const [sbs, cs] = await Promise.all([cri.listPodSandbox(), cri.listContainers()]);
@@ -27,7 +27,7 @@ export async function bareStartPod(cri: CriRuntime & CriImages, name: string, ui
     logDirectory: logDir,
     // No kubelet labels: a kubelet leaves runtime pods without them alone.
     labels: { bench: 'bare' },
-    linux: { securityContext: { namespaceOptions: {} } },
+    linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } },
   };
   if (!(await cri.imageStatus(image))) throw new Error(`image ${image} missing`);
   const sandboxId = await cri.runPodSandbox(config, '');
@@ -39,7 +39,7 @@ export async function bareStartPod(cri: CriRuntime & CriImages, name: string, ui
       command: ['/bin/sh', '-c', 'exec sleep 3600'],
       logPath: 'main/0.log',
       labels: { bench: 'bare' },
-      linux: { securityContext: { namespaceOptions: {} } },
+      linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } },
     },
     config,
   );

@@ -23,6 +23,7 @@ import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { Harness, have, waitFor } from '../../shared/testing/harness.js';
 import { buildGuestImage } from '../../guest/image/build.js';
 import { shimBundlePath } from '../../host/shim/pack.js';
+import { NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number): number => {
@@ -74,11 +75,11 @@ async function main(): Promise<void> {
       const cfg = {
         metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, logDirectory: logs,
         ...(handler ? { annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': initdata } } : {}),
-        linux: { securityContext: { namespaceOptions: {} } },
+        linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } },
       };
       const pod = await cri.runPodSandbox(cfg, handler);
       pods.push(pod);
-      const ctr = await cri.createContainer(pod, { metadata: { name: 'main' }, image: { image }, command, logPath: `${name}.log`, linux: { securityContext: { namespaceOptions: {} } } }, cfg);
+      const ctr = await cri.createContainer(pod, { metadata: { name: 'main' }, image: { image }, command, logPath: `${name}.log`, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } }, cfg);
       await cri.startContainer(ctr);
       return { ip: (await cri.podSandboxStatus(pod))?.network?.ip ?? '', ctr };
     };

@@ -39,7 +39,7 @@ async function streamingEcho(cri: CriClient, containerId: string): Promise<void>
 /** One pod with a sleeping container; two warm-up execs of each kind, then `runs` of each, alternating. */
 export async function measureExec(i: ExecBenchInput): Promise<ExecSamples> {
   const name = `bench-exec-${i.handler || 'runc'}`;
-  const cfg = { metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, logDirectory: i.logDirectory, annotations: i.annotations, linux: { securityContext: { namespaceOptions: {} } } };
+  const cfg = { metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, logDirectory: i.logDirectory, annotations: i.annotations, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } };
   const pod = await i.cri.runPodSandbox(cfg, i.handler);
   try {
     const ctr = await i.cri.createContainer(pod, { metadata: { name: 'main' }, image: { image: i.image }, command: ['/bin/sleep', '3600'], logPath: `${name}.log`, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } }, cfg);

@@ -57,7 +57,7 @@ function shimWrapper(dir: string, name: string, config: string, entry = SHIM_ENT
 
 async function onePod(cri: CriClient, handler: string, image: string, i: number, annotations: Record<string, string>, logDirectory: string): Promise<Sample> {
   const name = `bench-${handler || 'runc'}-${i}`;
-  const cfg = { metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, logDirectory, annotations, linux: { securityContext: { namespaceOptions: {} } } };
+  const cfg = { metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, logDirectory, annotations, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } };
   const t0 = performance.now();
   const pod = await cri.runPodSandbox(cfg, handler);
   const t1 = performance.now();

@@ -8,7 +8,7 @@ import { startContainerd } from '../support/containerd.js';
 import { CriClient } from '../../host/cri/client.js';
 import { mountsUnder } from '../../host/containerd/launcher.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
-import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
+import { ContainerState, NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 import { isCocoletError } from '../../shared/errors/errors.js';
 
 const h = new Harness();
@@ -29,14 +29,14 @@ test('containerd fixture runs a CRI pod and cleans up after itself', async (t) =
     metadata: { name: 'fixture', namespace: 'default', uid: 'uid-fixture', attempt: 0 },
     hostname: 'fixture',
     logDirectory: logDir,
-    linux: { securityContext: { namespaceOptions: {} } },
+    linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } },
   };
   const pod = await cri.runPodSandbox(sandboxConfig, '');
   const st = await cri.podSandboxStatus(pod);
   assert.match(st?.network?.ip ?? '', new RegExp(`^${c.containerd.subnet.split('.').slice(0, 3).join('\\.')}\\.`));
   const ctr = await cri.createContainer(
     pod,
-    { metadata: { name: 'c1' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sh', '-c', 'echo hi; exec sleep 60'], logPath: 'c1.log', linux: { securityContext: { namespaceOptions: {} } } },
+    { metadata: { name: 'c1' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sh', '-c', 'echo hi; exec sleep 60'], logPath: 'c1.log', linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } },
     sandboxConfig,
   );
   await cri.startContainer(ctr);

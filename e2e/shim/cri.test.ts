@@ -9,7 +9,7 @@ import { Harness, waitFor } from '../../shared/testing/harness.js';
 import type { ContainerdFixture } from '../support/containerd.js';
 import type { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
-import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
+import { ContainerState, NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 import { assertNoLeftovers, startShimContainerd, type ShimFixture } from './support.js';
 
 const h = new Harness();
@@ -31,7 +31,7 @@ function podConfig(name: string, logDirectory: string) {
     hostname: name,
     logDirectory,
     annotations: { 'io.katacontainers.config.hypervisor.default_memory': '256' },
-    linux: { securityContext: { namespaceOptions: {} } },
+    linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } },
   };
 }
 
@@ -42,7 +42,7 @@ test('CRI: a pod with runtime handler cocolet runs a container whose output and 
   const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
   const one = await cri.createContainer(
     pod,
-    { metadata: { name: 'once' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sh', '-c', 'echo cri-says-hello; exit 5'], logPath: 'once.log', linux: { securityContext: { namespaceOptions: {} } } },
+    { metadata: { name: 'once' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sh', '-c', 'echo cri-says-hello; exit 5'], logPath: 'once.log', linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } },
     sandboxConfig,
   );
   await cri.startContainer(one);
@@ -55,7 +55,7 @@ test('CRI: a pod with runtime handler cocolet runs a container whose output and 
 
   const long = await cri.createContainer(
     pod,
-    { metadata: { name: 'long' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sleep', '300'], logPath: 'long.log', linux: { securityContext: { namespaceOptions: {} } } },
+    { metadata: { name: 'long' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sleep', '300'], logPath: 'long.log', linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } },
     sandboxConfig,
   );
   await cri.startContainer(long);

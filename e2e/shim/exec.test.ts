@@ -10,6 +10,7 @@ import { channelText, wsConnect } from '../support/wsclient.js';
 import type { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
 import { startShimContainerd } from './support.js';
+import { NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 
 const h = new Harness();
 after(() => h.dispose());
@@ -24,13 +25,13 @@ before(async () => {
   if (!rig.cri) return;
   cri = rig.cri;
   const logDir = h.tempDir('ccl-');
-  const sandboxConfig = { metadata: { name: 'ex', namespace: 'default', uid: 'uid-ex', attempt: 0 }, hostname: 'ex', logDirectory: logDir, linux: { securityContext: { namespaceOptions: {} } } };
+  const sandboxConfig = { metadata: { name: 'ex', namespace: 'default', uid: 'uid-ex', attempt: 0 }, hostname: 'ex', logDirectory: logDir, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } };
   const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
   h.defer('pod', async () => {
     await cri.stopPodSandbox(pod).catch(() => undefined);
     await cri.removePodSandbox(pod).catch(() => undefined);
   });
-  container = await cri.createContainer(pod, { metadata: { name: 'long' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sleep', '300'], logPath: 'long.log', linux: { securityContext: { namespaceOptions: {} } } }, sandboxConfig);
+  container = await cri.createContainer(pod, { metadata: { name: 'long' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sleep', '300'], logPath: 'long.log', linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } }, sandboxConfig);
   await cri.startContainer(container);
 });
 

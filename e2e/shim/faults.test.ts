@@ -10,7 +10,7 @@ import type { ContainerdFixture } from '../support/containerd.js';
 import { launchContainerd } from '../../host/containerd/launcher.js';
 import { CriClient } from '../../host/cri/client.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
-import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
+import { ContainerState, NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 import type { ShimRecord } from '../../host/shim/bundle.js';
 import { assertNoLeftovers, startShimContainerd, type ShimFixture } from './support.js';
 
@@ -28,9 +28,9 @@ before(async () => {
 });
 
 async function podWithSleeper(name: string): Promise<{ pod: string; ctr: string; record: ShimRecord }> {
-  const sandboxConfig = { metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, logDirectory: h.tempDir('ccl-'), linux: { securityContext: { namespaceOptions: {} } } };
+  const sandboxConfig = { metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, logDirectory: h.tempDir('ccl-'), linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } };
   const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
-  const ctr = await cri.createContainer(pod, { metadata: { name: 'sleeper' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sleep', '300'], logPath: 'sleeper.log', linux: { securityContext: { namespaceOptions: {} } } }, sandboxConfig);
+  const ctr = await cri.createContainer(pod, { metadata: { name: 'sleeper' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sleep', '300'], logPath: 'sleeper.log', linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } }, sandboxConfig);
   await cri.startContainer(ctr);
   assert.equal((await cri.containerStatus(ctr))?.state, ContainerState.CONTAINER_RUNNING);
   const record = JSON.parse(readFileSync(join(c!.dir, 'state', 'io.containerd.runtime.v2.task', 'k8s.io', pod, 'cocolet-shim.json'), 'utf8')) as ShimRecord;

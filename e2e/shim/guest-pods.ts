@@ -16,7 +16,7 @@ import { startContainerd, type ContainerdFixture } from '../support/containerd.j
 import { CriClient } from '../../host/cri/client.js';
 import type { PodSandboxConfigInit } from '../../host/cri/api.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
-import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
+import { ContainerState, NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { startRegistry, type TestRegistry } from '../guest/registry.js';
 import { initdataToml } from '../guest/agent-client.js';
@@ -63,10 +63,10 @@ async function runPod(name: string, initdata: string, script: string): Promise<{
     hostname: name,
     logDirectory,
     annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': initdata },
-    linux: { securityContext: { namespaceOptions: {} } },
+    linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } },
   };
   const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
-  const ctr = await cri.createContainer(pod, { metadata: { name: 'main' }, image: { image: reg.image }, command: ['/bin/sh', '-c', script], logPath: 'main.log', linux: { securityContext: { namespaceOptions: {} } } }, sandboxConfig);
+  const ctr = await cri.createContainer(pod, { metadata: { name: 'main' }, image: { image: reg.image }, command: ['/bin/sh', '-c', script], logPath: 'main.log', linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } }, sandboxConfig);
   await cri.startContainer(ctr);
   const st = await waitFor(async () => {
     const s = await cri.containerStatus(ctr);
@@ -81,14 +81,14 @@ function openSandboxConfig(name: string): PodSandboxConfigInit {
     hostname: name,
     logDirectory: h.tempDir('ccl-'),
     annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': initData(PERMISSIVE_POLICY) },
-    linux: { securityContext: { namespaceOptions: {} } },
+    linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } },
   };
 }
 
 async function startSleeper(name: string): Promise<{ pod: string; ctr: string; vmPid: number; daemonPid: number }> {
   const sandboxConfig = openSandboxConfig(name);
   const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet');
-  const ctr = await cri.createContainer(pod, { metadata: { name: 'sleeper' }, image: { image: reg.image }, command: ['/bin/sleep', '300'], logPath: 'sleeper.log', linux: { securityContext: { namespaceOptions: {} } } }, sandboxConfig);
+  const ctr = await cri.createContainer(pod, { metadata: { name: 'sleeper' }, image: { image: reg.image }, command: ['/bin/sleep', '300'], logPath: 'sleeper.log', linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } }, sandboxConfig);
   await cri.startContainer(ctr);
   const rec = JSON.parse(readFileSync(join(c!.dir, 'state', 'io.containerd.runtime.v2.task', 'k8s.io', pod, 'cocolet-shim.json'), 'utf8')) as { vmPid: number; daemonPid: number };
   return { pod, ctr, vmPid: rec.vmPid, daemonPid: rec.daemonPid };
@@ -151,7 +151,7 @@ test(`${kind} hypervisor: the kubelet's cpuset pins the VM's vCPU threads (Creat
   const ctr = await cri.createContainer(pod, {
     metadata: { name: 'pinned' }, image: { image: reg.image }, command: ['/bin/sleep', '300'], logPath: 'pinned.log',
     // what the kubelet's static CPU manager sets for a Guaranteed container with 1 exclusive CPU
-    linux: { resources: { cpusetCpus: String(last) }, securityContext: { namespaceOptions: {} } },
+    linux: { resources: { cpusetCpus: String(last) }, securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } },
   }, sandboxConfig);
   await cri.startContainer(ctr).catch((e: unknown) => {
     throw new Error(`StartContainer failed: ${(e as Error).message}\ncontainerd log:\n${c!.containerd.logTail(40)}`);
@@ -181,7 +181,7 @@ test(`${kind} hypervisor: the host agent's containers get the kubelet's cpuset (
   const ctr = await cri.createContainer(pod, {
     metadata: { name: 'cpuset' }, image: { image: reg.image }, command: ['/bin/sleep', marker], logPath: 'cpuset.log',
     // what the kubelet's static CPU and memory managers set for a Guaranteed container
-    linux: { resources: { cpusetCpus: String(last), cpusetMems: '0' }, securityContext: { namespaceOptions: {} } },
+    linux: { resources: { cpusetCpus: String(last), cpusetMems: '0' }, securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } },
   }, sandboxConfig);
   await cri.startContainer(ctr);
   const pid = await waitFor(() => processesMatching(`sleep ${marker}`)[0], { what: 'the container process on the host', timeoutMs: 60_000 });

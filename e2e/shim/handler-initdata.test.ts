@@ -49,14 +49,14 @@ before(async () => {
 
 async function podWithoutInitData(name: string, handler: string): Promise<{ pod: string; ctr: string; logDir: string; remove(): Promise<void> }> {
   const logDir = h.tempDir('ccl-');
-  const sandboxConfig = { metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, logDirectory: logDir, linux: { securityContext: { namespaceOptions: {} } } };
+  const sandboxConfig = { metadata: { name, namespace: 'default', uid: `uid-${name}`, attempt: 0 }, hostname: name, logDirectory: logDir, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } };
   const pod = await cri.runPodSandbox(sandboxConfig, handler);
   const remove = async (): Promise<void> => {
     await cri.stopPodSandbox(pod).catch(() => undefined);
     await cri.removePodSandbox(pod).catch(() => undefined);
   };
   h.defer(`pod ${name}`, remove);
-  const ctr = await cri.createContainer(pod, { metadata: { name: 'main' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sh', '-c', 'echo log-line-from-the-pod; exec sleep 300'], logPath: 'main.log', linux: { securityContext: { namespaceOptions: {} } } }, sandboxConfig);
+  const ctr = await cri.createContainer(pod, { metadata: { name: 'main' }, image: { image: BUSYBOX_IMAGE }, command: ['/bin/sh', '-c', 'echo log-line-from-the-pod; exec sleep 300'], logPath: 'main.log', linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } }, sandboxConfig);
   await cri.startContainer(ctr);
   await waitFor(async () => (await cri.containerStatus(ctr))?.state === ContainerState.CONTAINER_RUNNING, { what: 'the container to run', timeoutMs: 60_000 });
   return { pod, ctr, logDir, remove };

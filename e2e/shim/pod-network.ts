@@ -20,7 +20,7 @@ import { channelText, wsConnect } from '../support/wsclient.js';
 import { CriClient } from '../../host/cri/client.js';
 import type { PodSandboxConfigInit } from '../../host/cri/api.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
-import { ContainerState, Protocol } from '../../shared/gen/cri/runtime/v1/api_pb.js';
+import { ContainerState, Protocol, NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { tapName } from '../../host/shim/network/pod-network.js';
 import { startRegistry } from '../guest/registry.js';
@@ -94,7 +94,7 @@ export function podNetworkSuite(kind: 'process' | 'qemu', opts: { skipReason?: (
       ...(handler === 'cocolet' ? { annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': initdata } } : {}),
       ...(hostPort ? { portMappings: [{ protocol: Protocol.TCP, containerPort: PORT, hostPort }] } : {}),
       dnsConfig: { servers: ['10.96.0.10'], searches: ['svc.cocolet.test'], options: ['ndots:5'] },
-      linux: { securityContext: { namespaceOptions: {} } },
+      linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } },
     };
   }
 
@@ -107,7 +107,7 @@ export function podNetworkSuite(kind: 'process' | 'qemu', opts: { skipReason?: (
       await cri.stopPodSandbox(pod).catch(() => {});
       await cri.removePodSandbox(pod).catch(() => {});
     });
-    const ctr = await cri.createContainer(pod, { metadata: { name: 'main' }, image: { image: img }, command, logPath: 'main.log', linux: { securityContext: { namespaceOptions: {} } } }, cfg);
+    const ctr = await cri.createContainer(pod, { metadata: { name: 'main' }, image: { image: img }, command, logPath: 'main.log', linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } }, cfg);
     await cri.startContainer(ctr);
     return { pod, ctr };
   }

@@ -14,6 +14,7 @@ import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { initdataToml } from '../guest/agent-client.js';
 import { hierarchies } from '../../host/shim/vm-cgroup.js';
 import { assertNoLeftovers, qemuSkipReason, startShimContainerd, type ShimFixture } from './support.js';
+import { NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 
 const h = new Harness();
 after(() => h.dispose());
@@ -56,7 +57,7 @@ test('qemu hypervisor: QEMU and swtpm join the sandbox cgroup containerd names f
     hostname: 'qemu-cgroup',
     logDirectory: h.tempDir('ccl-'),
     annotations: { 'io.katacontainers.config.hypervisor.cc_init_data': gzipSync(initdataToml({ policy: PERMISSIVE_POLICY })).toString('base64') },
-    linux: { cgroupParent: parent, securityContext: { namespaceOptions: {} } },
+    linux: { cgroupParent: parent, securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } },
   };
   const pod = await cri.runPodSandbox(sandboxConfig, 'cocolet').catch((e: unknown) => {
     throw new Error(`RunPodSandbox failed: ${(e as Error).message}\ncontainerd log:\n${c!.containerd.logTail(40)}`);

@@ -18,7 +18,7 @@ import { channelText, wsConnect, type ChannelMessage, type WsClient } from '../s
 import { CriClient } from '../../host/cri/client.js';
 import type { ContainerConfigInit, PodSandboxConfigInit } from '../../host/cri/api.js';
 import { BUSYBOX_IMAGE } from '../../host/images/oci.js';
-import { ContainerState } from '../../shared/gen/cri/runtime/v1/api_pb.js';
+import { ContainerState, NamespaceMode } from '../../shared/gen/cri/runtime/v1/api_pb.js';
 import { PERMISSIVE_POLICY } from '../../guest/policy/defaults.js';
 import { startRegistry } from '../guest/registry.js';
 import { initdataToml } from '../guest/agent-client.js';
@@ -79,7 +79,7 @@ export function streamingSuite(handler: 'runc' | 'process' | 'qemu', opts: { ski
   };
 
   const startContainer = async (name: string, cfg: Pick<ContainerConfigInit, 'command' | 'tty' | 'stdin' | 'stdinOnce'>): Promise<string> => {
-    const id = await cri.createContainer(pod, { metadata: { name }, image: { image }, logPath: `${name}.log`, linux: { securityContext: { namespaceOptions: {} } }, ...cfg }, sandboxConfig);
+    const id = await cri.createContainer(pod, { metadata: { name }, image: { image }, logPath: `${name}.log`, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } }, ...cfg }, sandboxConfig);
     await cri.startContainer(id);
     return id;
   };
@@ -115,7 +115,7 @@ export function streamingSuite(handler: 'runc' | 'process' | 'qemu', opts: { ski
       image = reg.image;
       annotations['io.katacontainers.config.hypervisor.cc_init_data'] = gzipSync(initdataToml({ policy: PERMISSIVE_POLICY, insecureRegistries: [reg.host] })).toString('base64');
     }
-    sandboxConfig = { metadata: { name: `stream-${handler}`, namespace: 'default', uid: `uid-stream-${handler}`, attempt: 0 }, hostname: `stream-${handler}`, logDirectory: h.tempDir('ccl-'), annotations, linux: { securityContext: { namespaceOptions: {} } } };
+    sandboxConfig = { metadata: { name: `stream-${handler}`, namespace: 'default', uid: `uid-stream-${handler}`, attempt: 0 }, hostname: `stream-${handler}`, logDirectory: h.tempDir('ccl-'), annotations, linux: { securityContext: { namespaceOptions: { pid: NamespaceMode.CONTAINER } } } };
     pod = await cri.runPodSandbox(sandboxConfig, handler === 'runc' ? 'runc' : 'cocolet').catch((e: unknown) => {
       throw new Error(`RunPodSandbox failed: ${(e as Error).message}\ncontainerd log:\n${c!.containerd.logTail(40)}`);
     });
