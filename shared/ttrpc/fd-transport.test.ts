@@ -78,3 +78,39 @@ test('serveFd serves one host session after another on the same fds', async (t) 
     await server.shutdown({ graceMs: 0 });
   }
 });
+
+test('serveFd: a host that reconnects before the port reads EOF starts a new session at stream 1', async (t) => {
+  const { Socket } = await import('node:net');
+  const { StreamPairTransport } = await import('./transport.js');
+  const dir = mkdtempSync(join(tmpdir(), 'cocolet-ttrpc-fd-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const up = join(dir, 'up');
+  const down = join(dir, 'down');
+  if (spawnSync('mkfifo', [up, down]).status !== 0) return t.skip('mkfifo not available');
+  const server = new TtrpcServer();
+  server.register(EchoService, echoImpl);
+  const session = async (): Promise<TtrpcClient> => {
+    const [w, r] = await Promise.all([open(up, 'w'), open(down, 'r')]);
+    return new TtrpcClient(new StreamPairTransport(new Socket({ fd: r, readable: true, writable: false }), new Socket({ fd: w, readable: false, writable: true }), 'host'));
+  };
+  // A writer that stays: the port never reads EOF between the two hosts.
+  const [upR, downW, keep, c1] = await Promise.all([open(up, 'r'), open(down, 'w'), open(up, 'w'), session()]);
+  server.serveFd({ readFd: upR, writeFd: downW, eofRetryMs: 5 });
+  const { closeSync } = await import('node:fs');
+  try {
+    const e1 = createClient(EchoService, c1);
+    assert.equal(Buffer.from((await e1.echo({ value: Buffer.from('one') })).value).toString(), 'one');
+    assert.equal(Buffer.from((await e1.echo({ value: Buffer.from('one again') })).value).toString(), 'one again');
+    c1.close();
+    const c2 = await session();
+    try {
+      const e2 = createClient(EchoService, c2);
+      assert.equal(Buffer.from((await e2.echo({ value: Buffer.from('two') })).value).toString(), 'two');
+    } finally {
+      c2.close();
+    }
+  } finally {
+    closeSync(keep);
+    await server.shutdown({ graceMs: 0 });
+  }
+});

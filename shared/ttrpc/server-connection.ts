@@ -54,6 +54,12 @@ export class ServerConnection {
   constructor(
     private readonly server: TtrpcServer,
     transport: Transport,
+    /**
+     * A port that outlives its host clients (serveFd): a request on stream 1 after others starts
+     * a new host session. A host that reconnects before this side read EOF (a pipe or port gets
+     * a new writer between two reads) would otherwise be refused for re-using stream ids.
+     */
+    private readonly sessionsRestart = false,
   ) {
     this.peer = transport.description;
     this.channel = new Channel(
@@ -122,6 +128,11 @@ export class ServerConnection {
 
   private onRequest(h: FrameHeader, data: Buffer): void {
     const id = h.streamId;
+    if (id === 1 && this.lastStreamId > 0 && this.sessionsRestart) {
+      // The previous host client is gone; its calls' answers have no one to go to.
+      this.abortAll(new CocoletError(ErrorCode.Unavailable, 'ttrpc: a new host session started on this port'));
+      this.lastStreamId = 0;
+    }
     if (id <= this.lastStreamId) {
       this.sendStatus(id, { code: StatusCode.INVALID_ARGUMENT, message: 'StreamID cannot be re-used and must increment' });
       return;

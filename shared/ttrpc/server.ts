@@ -87,13 +87,13 @@ export class TtrpcServer {
   }
 
   /** Serves one byte stream: a socket or other Duplex, a Transport, or a pair of fds. */
-  serveConnection(input: ConnectionInput, description?: string): ServerConnection {
+  serveConnection(input: ConnectionInput, description?: string, sessionsRestart = false): ServerConnection {
     if (this.shuttingDown) throw new CocoletError(ErrorCode.Unavailable, 'ttrpc: server is shutting down');
     let transport: Transport;
     if (isTransport(input)) transport = input;
     else if ('readFd' in input && typeof input.readFd === 'number') transport = fdTransport(input);
     else transport = new DuplexTransport(input as Duplex, description ?? 'stream');
-    const conn = new ServerConnection(this, transport);
+    const conn = new ServerConnection(this, transport, sessionsRestart);
     this.connections.add(conn);
     conn.onClose(() => {
       this.connections.delete(conn);
@@ -104,7 +104,8 @@ export class TtrpcServer {
 
   /**
    * Serves a character device (e.g. the guest's virtio-serial port) session after session: each
-   * host session is one connection (stream ids restart with a new host client); EOF while no host
+   * host session is one connection (stream ids restart with a new host client; a request on
+   * stream 1 starts a new session even when no EOF was seen in between); EOF while no host
    * is connected is polled every `eofRetryMs` (default 20). Runs until shutdown; the fds are
    * closed then.
    */
@@ -116,7 +117,7 @@ export class TtrpcServer {
         if (opts.writeFd !== undefined && opts.writeFd !== opts.readFd) closeFd(opts.writeFd, () => undefined);
         return;
       }
-      const conn = this.serveConnection(fdTransport({ ...opts, eofRetryMs: retry, closeFds: false }));
+      const conn = this.serveConnection(fdTransport({ ...opts, eofRetryMs: retry, closeFds: false }), undefined, true);
       conn.onClose(() => setImmediate(next));
     };
     next();
