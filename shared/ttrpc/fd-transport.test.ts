@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, open as openCb, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, open as openCb, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,32 +45,43 @@ for (const reader of ['threadpool', 'worker'] as const) test(`client and server 
   }
 });
 
-test('serveFd serves one host session after another on the same fds', async (t) => {
+/** Two fifos standing in for a virtio-serial port, an echo server, and a way to open host sessions. */
+async function fifoPort(t: import('node:test').TestContext): Promise<{ up: string; down: string; server: TtrpcServer; session: () => Promise<TtrpcClient> } | undefined> {
   const { Socket } = await import('node:net');
   const { StreamPairTransport } = await import('./transport.js');
   const dir = mkdtempSync(join(tmpdir(), 'cocolet-ttrpc-fd-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const up = join(dir, 'up');
   const down = join(dir, 'down');
-  if (spawnSync('mkfifo', [up, down]).status !== 0) return t.skip('mkfifo not available');
+  if (spawnSync('mkfifo', [up, down]).status !== 0) {
+    t.skip('mkfifo not available');
+    return undefined;
+  }
   const server = new TtrpcServer();
   server.register(EchoService, echoImpl);
-  // The "device": the server's ends, kept open across sessions like a virtio-serial port.
   const session = async (): Promise<TtrpcClient> => {
     const [w, r] = await Promise.all([open(up, 'w'), open(down, 'r')]);
     return new TtrpcClient(new StreamPairTransport(new Socket({ fd: r, readable: true, writable: false }), new Socket({ fd: w, readable: false, writable: true }), 'host'));
   };
+  return { up, down, server, session };
+}
+
+const echoed = async (c: TtrpcClient, text: string): Promise<string> => Buffer.from((await createClient(EchoService, c).echo({ value: Buffer.from(text) })).value).toString();
+
+test('serveFd serves one host session after another on the same fds', async (t) => {
+  const port = await fifoPort(t);
+  if (!port) return;
+  const { up, down, server, session } = port;
+  // The "device": the server's ends, kept open across sessions like a virtio-serial port.
   const [upR, downW, c1] = await Promise.all([open(up, 'r'), open(down, 'w'), session()]);
   server.serveFd({ readFd: upR, writeFd: downW, eofRetryMs: 5 });
   try {
-    const e1 = createClient(EchoService, c1);
-    assert.equal(Buffer.from((await e1.echo({ value: Buffer.from('one') })).value).toString(), 'one');
+    assert.equal(await echoed(c1, 'one'), 'one');
     c1.close(); // the host goes away: EOF on the port
     const c2 = await session();
     try {
       // A new host client starts again at stream id 1: a new session must accept it.
-      const e2 = createClient(EchoService, c2);
-      assert.equal(Buffer.from((await e2.echo({ value: Buffer.from('two') })).value).toString(), 'two');
+      assert.equal(await echoed(c2, 'two'), 'two');
     } finally {
       c2.close();
     }
@@ -80,32 +91,19 @@ test('serveFd serves one host session after another on the same fds', async (t) 
 });
 
 test('serveFd: a host that reconnects before the port reads EOF starts a new session at stream 1', async (t) => {
-  const { Socket } = await import('node:net');
-  const { StreamPairTransport } = await import('./transport.js');
-  const dir = mkdtempSync(join(tmpdir(), 'cocolet-ttrpc-fd-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const up = join(dir, 'up');
-  const down = join(dir, 'down');
-  if (spawnSync('mkfifo', [up, down]).status !== 0) return t.skip('mkfifo not available');
-  const server = new TtrpcServer();
-  server.register(EchoService, echoImpl);
-  const session = async (): Promise<TtrpcClient> => {
-    const [w, r] = await Promise.all([open(up, 'w'), open(down, 'r')]);
-    return new TtrpcClient(new StreamPairTransport(new Socket({ fd: r, readable: true, writable: false }), new Socket({ fd: w, readable: false, writable: true }), 'host'));
-  };
+  const port = await fifoPort(t);
+  if (!port) return;
+  const { up, down, server, session } = port;
   // A writer that stays: the port never reads EOF between the two hosts.
   const [upR, downW, keep, c1] = await Promise.all([open(up, 'r'), open(down, 'w'), open(up, 'w'), session()]);
   server.serveFd({ readFd: upR, writeFd: downW, eofRetryMs: 5 });
-  const { closeSync } = await import('node:fs');
   try {
-    const e1 = createClient(EchoService, c1);
-    assert.equal(Buffer.from((await e1.echo({ value: Buffer.from('one') })).value).toString(), 'one');
-    assert.equal(Buffer.from((await e1.echo({ value: Buffer.from('one again') })).value).toString(), 'one again');
+    assert.equal(await echoed(c1, 'one'), 'one');
+    assert.equal(await echoed(c1, 'one again'), 'one again');
     c1.close();
     const c2 = await session();
     try {
-      const e2 = createClient(EchoService, c2);
-      assert.equal(Buffer.from((await e2.echo({ value: Buffer.from('two') })).value).toString(), 'two');
+      assert.equal(await echoed(c2, 'two'), 'two');
     } finally {
       c2.close();
     }
