@@ -58,7 +58,7 @@ async function main(): Promise<void> {
     const conf = join(work, 'qemu.toml');
     writeFileSync(conf, `[hypervisor]\nkind = "qemu"\n[agent]\ndial_timeout = 120\ncreate_container_timeout = 300\n[runtime]\nsocket_dir = "${join(work, 's')}"\nstate_dir = "${join(work, 'state')}"\n`);
     const wrapper = join(shimDir, 'containerd-shim-cocolet-v2');
-    writeFileSync(wrapper, `#!/bin/sh\nCOCOLET_SHIM_CONFIG=${JSON.stringify(conf)} exec ${JSON.stringify(process.execPath)} ${JSON.stringify(shimBundlePath())} "$@"\n`);
+    writeFileSync(wrapper, `#!/bin/sh\nCOCOLET_SHIM_CONFIG=${JSON.stringify(conf)} exec ${JSON.stringify(shimBundlePath())} "$@"\n`);
     chmodSync(wrapper, 0o755);
     c = await launchContainerd({ dir: join(work, 'c'), shimDir });
     const cri = new CriClient({ endpoint: c.address, defaultTimeoutMs: 5 * 60_000 });

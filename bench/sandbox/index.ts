@@ -51,7 +51,8 @@ interface Sample {
 
 function shimWrapper(dir: string, name: string, config: string, entry = SHIM_ENTRY): void {
   const p = join(dir, `containerd-shim-${name}-v2`);
-  writeFileSync(p, `#!/bin/sh\nCOCOLET_SHIM_CONFIG=${JSON.stringify(config)} exec ${JSON.stringify(process.execPath)} ${JSON.stringify(entry)} "$@"\n`);
+  // (the entry itself, as installed: the shim binary's own header or #! line picks how Node starts)
+  writeFileSync(p, `#!/bin/sh\nCOCOLET_SHIM_CONFIG=${JSON.stringify(config)} exec ${JSON.stringify(entry)} "$@"\n`);
   chmodSync(p, 0o755);
 }
 

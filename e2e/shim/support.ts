@@ -37,7 +37,8 @@ export function prepareShim(h: Harness, opts: { kind?: string; extraAgentArgs?: 
   const stateDir = join(dir, 'state');
   mkdirSync(shimDir);
   const wrapper = join(shimDir, 'containerd-shim-cocolet-v2');
-  writeFileSync(wrapper, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(SHIM_ENTRY)} "$@"\n`);
+  // (the installed binary itself, as `cocolet up` links it: its sh header keeps NODE_EXTRA_CA_CERTS out of Node's boot)
+  writeFileSync(wrapper, `#!/bin/sh\nexec ${JSON.stringify(SHIM_ENTRY)} "$@"\n`);
   chmodSync(wrapper, 0o755);
   const configPath = join(dir, 'shim.toml');
   const command = opts.extraAgentArgs?.length

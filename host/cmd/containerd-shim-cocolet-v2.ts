@@ -17,6 +17,9 @@ import type { Logger } from '../../shared/log/logger.js';
 const VERSION = '0.1.0';
 
 async function main(argv: string[]): Promise<number> {
+  // The installed binary's sh header (host/shim/pack.ts) kept NODE_EXTRA_CA_CERTS out of this Node's
+  // boot; `start` moved it aside for the daemon's. Back now, for what this process does and spawns.
+  restoreExtraCa();
   let flags: ShimFlags;
   try {
     flags = parseShimFlags(argv);
@@ -51,7 +54,6 @@ async function main(argv: string[]): Promise<number> {
       }
     }
     case 'serve': {
-      restoreExtraCa(); // (what `start` kept out of this daemon's boot, back for what it spawns)
       const [{ createLogger }, { serveShim }] = await Promise.all([import('../../shared/log/logger.js'), import('../shim/serve.js')]);
       const logger = createLogger({ component: 'shim', level, destination: fdSink(2), base: { sandbox: flags.id } });
       await serveShim(flags, logger);

@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { blobPath, daemonBundlePath, stampOf, stampPath } from './snapshot.js';
 import { requireBuiltins } from '../../shared/build/builtins.js';
+import { DEFERRED_CA_ENV, EXTRA_CA_ENV } from '../vmm/node-env.js';
 
 /** The compiled shim entry (`dist/host/cmd/containerd-shim-cocolet-v2.js`). */
 export function compiledShimEntry(): string {
@@ -111,7 +112,31 @@ export function asciiSource(text: string): string {
   return text.replace(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
-async function bundleOne(entry: string, out: string, plugins: Plugin[]): Promise<{ bytes: number; modules: number }> {
+/**
+ * The first two lines of the installed binary: a shell script and a JavaScript file at once. Run as
+ * a program (containerd execs it, `cocolet up` links it) it is `sh`, which moves
+ * NODE_EXTRA_CA_CERTS aside into DEFERRED_CA_ENV (host/vmm/node-env.ts) and execs `node` on the
+ * same file, as `#!/usr/bin/env node` would; Node then skips the `#!` line, and `":"` followed by a
+ * comment is a plain expression statement. Node reads and parses that CA bundle at every start-up
+ * before any code runs (~60-90 ms at load 3-5 on this project's 2 cores), and containerd hands its
+ * environment to the shim: `start` runs twice per pod on its critical path, and makes no TLS
+ * connection. The entry puts the value back first thing (restoreExtraCa), so what it does and
+ * spawns sees containerd's environment. When the variable is unset, a carrier from outside is
+ * dropped (never turned into a CA bundle).
+ */
+export const SHIM_HEADER = [
+  '#!/bin/sh',
+  `":" //; if [ -n "\${${EXTRA_CA_ENV}+x}" ]; then ${DEFERRED_CA_ENV}=$${EXTRA_CA_ENV}; export ${DEFERRED_CA_ENV}; unset ${EXTRA_CA_ENV}; else unset ${DEFERRED_CA_ENV}; fi; exec node "$0" "$@"`,
+].join('\n');
+
+/** The bundle's text with its `#!` line replaced by `header` (lines). */
+export function withHeader(text: string, header: string): string {
+  if (!text.startsWith('#!')) throw new Error('the bundle does not start with its entry\'s #! line');
+  const nl = text.indexOf('\n');
+  return `${header}${nl < 0 ? '\n' : text.slice(nl)}`;
+}
+
+async function bundleOne(entry: string, out: string, plugins: Plugin[], header?: string): Promise<{ bytes: number; modules: number }> {
   const { build } = await import('esbuild');
   const r = await build({
     entryPoints: [entry],
@@ -133,7 +158,7 @@ async function bundleOne(entry: string, out: string, plugins: Plugin[]): Promise
   if (guest.length) throw new Error(`the shim bundle would contain guest code: ${guest.join(', ')}`);
   const file = r.outputFiles[0];
   if (r.outputFiles.length !== 1 || !file) throw new Error(`esbuild produced ${r.outputFiles.length} files, expected one`);
-  const text = asciiSource(file.text);
+  const text = header === undefined ? asciiSource(file.text) : withHeader(asciiSource(file.text), header);
   writeFileSync(out, text);
   chmodSync(out, 0o755);
   return { bytes: text.length, modules: inputs.length };
@@ -153,7 +178,7 @@ export async function packShim(entry = compiledShimEntry(), out = shimBundlePath
   const distRoot = join(dirname(entry), '..', '..');
   const daemon = daemonBundlePath(out);
   const full = await bundleOne(entry, daemon, [requireBuiltins([])]);
-  const small = await bundleOne(entry, out, [daemonOnlyExternal(dirname(out), distRoot), requireBuiltins(START_LAZY_BUILTINS)]);
+  const small = await bundleOne(entry, out, [daemonOnlyExternal(dirname(out), distRoot), requireBuiltins(START_LAZY_BUILTINS)], SHIM_HEADER);
   return { path: out, bytes: small.bytes, modules: small.modules, daemon: { path: daemon, ...full }, snapshot: buildSnapshot(daemon) };
 }
 

@@ -6,6 +6,9 @@
  * start-up. containerd passes its own environment to the shim, so a host that sets it for other
  * tools made every shim daemon pay it on the pod's critical path.
  *
+ * The shim's own `start` (twice per pod) makes none either: the installed binary begins with a
+ * two-line sh header (host/shim/pack.ts SHIM_HEADER) that moves the value under DEFERRED_CA_ENV
+ * before it execs `node` on itself, and the entry puts it back first thing.
  * The daemon makes no TLS connection (ttrpc on unix sockets; images are pulled by containerd or
  * in the guest): `start` hands it the value under DEFERRED_CA_ENV instead, and the daemon puts it
  * back into its environment once it runs, so what it spawns (QEMU, swtpm, runc, a replacement
