@@ -29,6 +29,8 @@ import { PolicyEngine } from '../../guest/policy/engine.js';
 import { buildRuncConfig, DEFAULT_MOUNTS } from '../../guest/runtime/spec.js';
 import { mutate } from '../attestation/fuzz-engine.js';
 import { CRI_DEFAULT_MOUNTS } from '../../guest/policy/testing.js';
+import { POLICY_INTERNER } from '../../guest/policy/vocabulary.js';
+import { activeStringInterner, installStringInterner } from '../../shared/ttrpc/intern.js';
 
 export interface PolicyFuzzStats {
   iterations: number;
@@ -193,6 +195,17 @@ function call(method: string, request: unknown): ServerCall {
 }
 
 export function fuzzRequests(o: PolicyFuzzOptions): PolicyFuzzStats {
+  // as the agent runs: decodes intern the policy's fixed words, and option lists of them that fit a rule are remembered
+  const previous = activeStringInterner();
+  installStringInterner(POLICY_INTERNER);
+  try {
+    return fuzzRequestsInterned(o);
+  } finally {
+    installStringInterner(previous);
+  }
+}
+
+function fuzzRequestsInterned(o: PolicyFuzzOptions): PolicyFuzzStats {
   const rng = new Rng(o.seed);
   const generated = generatePolicy(twentyContainerPod()).policy;
   const genBinds = new Set(generated.containers.flatMap((c) => c.mounts.filter((m) => m.source === 'shared').map((m) => m.destination)));

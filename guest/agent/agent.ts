@@ -21,11 +21,13 @@ import { AgentService } from '../../shared/gen/kata/agent_pb.js';
 import { Health } from '../../shared/gen/kata/health_pb.js';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { TtrpcServer } from '../../shared/ttrpc/index.js';
+import { installStringInterner } from '../../shared/ttrpc/intern.js';
 import { findInitdataDevice, readInitdataFile, type Initdata } from '../initdata/initdata.js';
 import { measureInitdata, type InitdataMeasurement, type MeasureOptions } from '../initdata/measure.js';
 import { CONFIDENTIAL_DEFAULT_POLICY, builtinPolicyDigest } from '../policy/defaults.js';
 import { parsePolicy, type PolicyDocument } from '../policy/document.js';
 import { PolicyGate } from '../policy/gate.js';
+import { POLICY_INTERNER } from '../policy/vocabulary.js';
 import type { ContainerManager } from '../runtime/containers.js';
 import { MeasurementLock } from './lock.js';
 import type { GuestNetwork } from './network/network.js';
@@ -182,6 +184,8 @@ export class Agent {
       });
       return this.containers;
     }));
+    // requests are decoded handing out the policy's fixed words as its own strings (compared by identity)
+    installStringInterner(POLICY_INTERNER);
     const server = new TtrpcServer({ logger: log, interceptors: [this.lock.interceptor(), gate.interceptor()] });
     server.register(AgentService, createAgentService({
       containers, containerCount: () => this.containers?.size ?? 0, gate, logger: log,

@@ -11,6 +11,7 @@ import { imageMatches, normalizeImage, type NormalizedImage } from '../../shared
 import type { ContainerPolicy, MountRule } from '../../shared/agent-policy/types.js';
 import { SECCOMP_RESTRICTING } from '../../shared/agent-policy/defaults.js';
 import { hasTraversal, imageReference, isBindMount, isSharedBind, isSharedSource } from './inspect.js';
+import { activeStringInterner, internalize } from '../../shared/ttrpc/intern.js';
 
 /** A failed check: the field (`CreateContainer.mounts`) and why, in a few words (no payloads beyond names/paths). */
 export interface Violation {
@@ -57,7 +58,8 @@ class LengthTable {
   private readonly byLength: (readonly string[])[] = [];
 
   constructor(items: Iterable<string>) {
-    for (const s of new Set(items)) {
+    for (const item of new Set(items)) {
+      const s = internalize(item); // a word the decoder interned is this same string: === is a pointer compare
       while (this.byLength.length <= s.length) this.byLength.push([]);
       (this.byLength[s.length] as string[]).push(s);
     }
@@ -87,7 +89,18 @@ interface OptionRule {
   fittedCall: number;
   /** Which of that request's mounts it was (an index, not the list: the policy holds no reference to a request's objects). */
   fittedMount: number;
+  /**
+   * Option lists found to fit this rule, at most KNOWN_LISTS, each made only of the decoder's fixed
+   * vocabulary words (vocabulary.ts: containerd's and the kubelet's option lists repeat in every
+   * container's request, and a list of such words is none of a request's own data). A list equal
+   * item by item (=== : interned words compare by identity) fits without the checks, as
+   * optionProblem depends on the rule and the list alone.
+   */
+  known: (readonly string[])[];
 }
+
+/** How many option lists each option rule remembers (see OptionRule.known). */
+const KNOWN_LISTS = 4;
 
 /** A mount rule ready for checks. */
 interface CompiledMount {
@@ -124,7 +137,7 @@ export class CompileCache {
     let c = this.mounts.get(key);
     if (c === undefined) {
       const typeGivesSource = m.type !== 'bind' && m.type !== '' && m.source === (GUEST_FS_TYPES.has(m.type) ? 'guest' : 'host');
-      this.mounts.set(key, (c = { type: m.type, source: m.source, typeGivesSource, options: this.optionRule(m.options ?? [], readOnly) }));
+      this.mounts.set(key, (c = { type: internalize(m.type), source: internalize(m.source), typeGivesSource, options: this.optionRule(m.options ?? [], readOnly) }));
     }
     return c;
   }
@@ -132,7 +145,10 @@ export class CompileCache {
   private optionRule(required: readonly string[], readOnly: boolean): OptionRule {
     const key = JSON.stringify([required, readOnly]);
     let o = this.optionRules.get(key);
-    if (o === undefined) this.optionRules.set(key, (o = { required, accepted: this.table([...NEUTRAL_OPTIONS, ...required, ...(readOnly ? [] : ['rw'])]), readOnly, fittedCall: 0, fittedMount: 0 }));
+    if (o === undefined) {
+      o = { required: required.map(internalize), accepted: this.table([...NEUTRAL_OPTIONS, ...required, ...(readOnly ? [] : ['rw'])]), readOnly, fittedCall: 0, fittedMount: 0, known: [] };
+      this.optionRules.set(key, o);
+    }
     return o;
   }
 
@@ -172,6 +188,21 @@ export class CompileCache {
 function has(options: readonly string[], o: string): boolean {
   for (let i = 0; i < options.length; i++) if (options[i] === o) return true;
   return false;
+}
+
+/** Whether `options` is one of the lists already found to fit the rule. */
+function knownList(rule: OptionRule, options: readonly string[]): boolean {
+  const known = rule.known;
+  for (let i = 0; i < known.length; i++) if (sameList(known[i], options)) return true;
+  return false;
+}
+
+/** Remembers a list that fits the rule when every item is a word of the decoder's vocabulary (a copy: the request keeps its array). */
+function remember(rule: OptionRule, options: readonly string[]): void {
+  const words = activeStringInterner();
+  if (words === undefined) return;
+  for (let i = 0; i < options.length; i++) if (!words.has(options[i]!)) return;
+  rule.known.push(options.map(internalize));
 }
 
 /** Why the options of a mount break its rule, or undefined when they fit. */
@@ -232,7 +263,7 @@ export class FullMatchPatterns {
       else exact.push(lit);
     }
     this.exact = cache ? cache.set(exact) : new Set(exact);
-    this.few = this.exact.size <= FEW_LITERALS ? [...this.exact] : undefined;
+    this.few = this.exact.size <= FEW_LITERALS ? [...this.exact].map(internalize) : undefined;
     const source = `^(?:${rest.join('|')})$`;
     this.re = rest.length === 0 ? undefined : cache ? cache.regex(source) : new RegExp(source, 's');
   }
@@ -292,7 +323,7 @@ export class CompiledContainer {
       let i = this.destIndex.get(m.destination);
       if (i === undefined) {
         this.destIndex.set(m.destination, (i = this.dests.length));
-        this.dests.push(m.destination);
+        this.dests.push(internalize(m.destination));
         this.rulesAt.push([]);
       }
       this.rulesAt[i]!.push(cache.mount(m));
@@ -405,7 +436,7 @@ export class CompiledContainer {
           } else if (c.type !== m.type || !c.typeGivesSource) continue;
           candidates++;
           const o = c.options;
-          if (o.fittedCall === call && sameList(mounts[o.fittedMount]!.options, options)) {
+          if (knownList(o, options) || (o.fittedCall === call && sameList(mounts[o.fittedMount]!.options, options))) {
             problem = undefined;
             break;
           }
@@ -413,6 +444,7 @@ export class CompiledContainer {
           if (!problem) {
             o.fittedCall = call;
             o.fittedMount = index;
+            if (o.known.length < KNOWN_LISTS) remember(o, options);
             break;
           }
         }

@@ -16,6 +16,8 @@ import { parsePolicy } from './document.js';
 import { classifyMount, NEUTRAL_OPTION_RE, NEUTRAL_OPTIONS } from './container.js';
 import { hasTraversal } from './inspect.js';
 import { SHARED_COPY, twentyPodRequest } from './testing.js';
+import { POLICY_INTERNER } from './vocabulary.js';
+import { installStringInterner, uninstallStringInterner } from '../../shared/ttrpc/intern.js';
 
 /** The plain reading of the parts the compiled form speeds up: env, mounts, capabilities (in the order the entry checks them). */
 function plainCheck(p: ContainerPolicy, r: CreateContainerRequest): string | undefined {
@@ -103,8 +105,9 @@ const varied: PolicyDocument = parsePolicy({
   ],
 });
 
-test('compiled container checks decide as the plain reading of the policy, on 30000 mutated requests from the wire', () => {
-  const rand = rng(10);
+/** 30,000 mutated requests through fresh engines of the three policies, each decision against the plain reading. */
+function differential(seed: number): void {
+  const rand = rng(seed);
   const engines = [twenty, varied, CONFIDENTIAL_DEFAULT_POLICY].map((doc) => ({ doc, engine: new PolicyEngine(doc) }));
   const wire = Array.from({ length: 20 }, (_, i) => toBinary(CreateContainerRequestSchema, twentyPodRequest(i)));
   let allowed = 0;
@@ -131,4 +134,16 @@ test('compiled container checks decide as the plain reading of the policy, on 30
   // both sides were exercised (the counts are what this seed gives; a change in them means the test changed)
   assert.ok(allowed > 5000, `allowed ${allowed}`);
   assert.ok(mountDenials > 5000, `mount denials ${mountDenials}`);
+}
+
+test('compiled container checks decide as the plain reading of the policy, on 30000 mutated requests from the wire', () => {
+  differential(10);
+});
+
+// as the agent decodes: the policy's fixed words interned (identity compares) and the option lists of such words that fit a
+// rule remembered across requests (OptionRule.known) — the same decisions
+test('the same, decoded through the agent\'s interner of the policy\'s words', (t) => {
+  installStringInterner(POLICY_INTERNER);
+  t.after(() => uninstallStringInterner());
+  differential(11);
 });
