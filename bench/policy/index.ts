@@ -8,6 +8,9 @@
  *     protobuf bytes decoded, the gate's decision, and the info log line the agent writes for
  *     every decision (pino, written nowhere) (rate, mean; p50 and p99 of single requests, the two
  *     gates alternating request by request, so a burst of load from other processes hits both).
+ * Both gates decode as the agent does, through its interner of the policy's fixed words
+ * (guest/policy/vocabulary.ts; COCOLET_BENCH_POLICY_INTERN=0: protobuf-es's own reader), and the
+ * decode alone is reported with and without it, so interning can be seen not to slow the allow-all side.
  * The requests are the ones the shim sends for that pod (containerd's CRI mounts, the kubelet's
  * binds, the volumes, env with service links): each is checked to be ALLOWED before anything is
  * measured. Goal (issue 10): the generated policy <= 1.2x the allow-all time.
@@ -20,6 +23,8 @@ import { twentyContainerPod } from '../../shared/agent-policy/testing.js';
 import type { PolicyDocument } from '../../shared/agent-policy/types.js';
 import { PolicyGate } from '../../guest/policy/gate.js';
 import { twentyPodRequest as request } from '../../guest/policy/testing.js';
+import { installStringInterner } from '../../shared/ttrpc/intern.js';
+import { POLICY_INTERNER } from '../../guest/policy/vocabulary.js';
 import { BenchReport, percentile } from '../report.js';
 
 const SECONDS = Number(process.env.COCOLET_BENCH_SECONDS ?? 2);
@@ -51,22 +56,32 @@ function compare(a: Step, b: Step): [number, number] {
   return [an / ROUNDS, bn / ROUNDS];
 }
 
-/** Single-call times (microseconds), the two steps alternating. */
+/** Single-call times (microseconds), the two steps alternating, each first in every other pair (neither always runs after the other). */
 function times(a: Step, b: Step, samples: number): [number[], number[]] {
   const at: number[] = [];
   const bt: number[] = [];
+  const one = (step: Step, out: number[], i: number): void => {
+    const t0 = performance.now();
+    step(i % 20);
+    out.push((performance.now() - t0) * 1000);
+  };
   for (let i = 0; i < samples; i++) {
-    let t0 = performance.now();
-    a(i % 20);
-    at.push((performance.now() - t0) * 1000);
-    t0 = performance.now();
-    b(i % 20);
-    bt.push((performance.now() - t0) * 1000);
+    if ((i & 1) === 0) {
+      one(a, at, i);
+      one(b, bt, i);
+    } else {
+      one(b, bt, i);
+      one(a, at, i);
+    }
   }
   return [at, bt];
 }
 
 function main(): void {
+  // as the agent does before it serves: the policy's fixed words come out of the decoder interned (both gates decode so);
+  // COCOLET_BENCH_POLICY_INTERN=0 measures both gates with protobuf-es's own string reader instead
+  const interner = process.env.COCOLET_BENCH_POLICY_INTERN === '0' ? undefined : POLICY_INTERNER;
+  installStringInterner(interner);
   const { policy } = generatePolicy(twentyContainerPod());
   const reqs = Array.from({ length: 20 }, (_, i) => request(i));
   const wire = reqs.map((r) => toBinary(CreateContainerRequestSchema, r));
@@ -89,6 +104,13 @@ function main(): void {
   const [genT, allT] = times(decide(gen), decide(all), 200_000);
   const [genE, allE] = compare(endToEnd(genL), endToEnd(allL));
   const [genET, allET] = times(endToEnd(genL), endToEnd(allL), 50_000);
+  // the decode alone, with the interner and with protobuf-es's own reader, alternating: interning must not slow the allow-all side
+  const decodeWith = (it: typeof interner): Step => (i) => {
+    installStringInterner(it);
+    fromBinary(CreateContainerRequestSchema, wire[i]!);
+  };
+  const [decI, decP] = times(decodeWith(POLICY_INTERNER), decodeWith(undefined), 50_000);
+  installStringInterner(interner);
 
   const us = (perS: number): number => 1e6 / perS;
   const report = new BenchReport('policy');
@@ -99,10 +121,12 @@ function main(): void {
   report.add({ figure: 'createcontainer_end_to_end_mean_us_20c', unit: 'us', value: us(genE), peer: 'allow-all-gate', peer_value: us(allE), better: 'lower' });
   report.add({ figure: 'createcontainer_end_to_end_p50_us_20c', unit: 'us', value: percentile(genET, 50), peer: 'allow-all-gate', peer_value: percentile(allET, 50), better: 'lower' });
   report.add({ figure: 'createcontainer_end_to_end_p99_us_20c', unit: 'us', value: percentile(genET, 99), peer: 'allow-all-gate', peer_value: percentile(allET, 99), better: 'lower' });
+  report.add({ figure: 'createcontainer_decode_p50_us', unit: 'us', value: percentile(decI, 50), peer: 'protobuf-es-reader', peer_value: percentile(decP, 50), better: 'lower' });
   const goal = (r: number): string => (r <= 1.2 ? 'goal <= 1.2x met' : 'goal <= 1.2x NOT met');
   report.note(`decision only: ${(allRate / genRate).toFixed(2)}x the allow-all time (${goal(allRate / genRate)}); the generated policy's checks cost ${(us(genRate) - us(allRate)).toFixed(2)} us per decision, the allow-all gate checks no field (${us(allRate).toFixed(3)} us: a map lookup and a counter)`);
   const medianRatio = percentile(genET, 50) / percentile(allET, 50);
   report.note(`end to end (protobuf decode + decision + the agent's info log line), what the agent pays per CreateContainer: mean ${(allE / genE).toFixed(2)}x the allow-all time (${goal(allE / genE)}); median of single requests, the two gates alternating request by request (less swayed by load bursts than the rounds of the mean): ${medianRatio.toFixed(2)}x (${goal(medianRatio)}); the goal applies to these figures`);
+  report.note(`decoding: ${interner ? `both gates decode through the agent's interner of ${POLICY_INTERNER.size} fixed policy words` : 'both gates decode with protobuf-es\'s own string reader (COCOLET_BENCH_POLICY_INTERN=0)'}; the decode alone takes ${percentile(decI, 50).toFixed(2)} us (median) with the interner against ${percentile(decP, 50).toFixed(2)} us with protobuf-es's reader`);
   report.note(`generated policy: ${policy.containers.length} containers, ${policy.containers[0]!.mounts.length} mount rules and ${policy.containers[0]!.env!.length} env patterns each; each request has ${reqs[0]!.OCI!.Mounts.length} mounts and ${reqs[0]!.OCI!.Process!.Env.length} env entries; ${wire[0]!.length} bytes on the wire`);
   report.print();
 }
