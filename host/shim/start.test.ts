@@ -96,6 +96,15 @@ test("the installed binary's start for a container joins its sandbox's shim with
   assert.equal(readFileSync(join(l.ctrBundle, 'address'), 'utf8'), `unix://${l.sock}`);
   const modules = readFileSync(loaded, 'utf8').split('\n');
   for (const m of ['NativeModule net', 'NativeModule stream', 'NativeModule v8', 'NativeModule child_process']) assert.ok(!modules.includes(m), `${m} loaded`);
+  // nor with /dev/null on stdin (what containerd gives when the runtime has no options)
+  const devNull = openSync('/dev/null', 'r');
+  t.after(() => closeSync(devNull));
+  rmSync(loaded);
+  const r2 = spawnSync(process.execPath, ['--require', preload, bin, '-namespace', 'k8s.io', '-address', '/run/c.sock', '-publish-binary', '/bin/true', '-id', 'ctr1', '-bundle', l.ctrBundle, 'start'], { stdio: [devNull, 'pipe', 'pipe'], encoding: 'utf8' });
+  assert.equal(r2.status, 0, r2.stderr);
+  assert.equal(r2.stdout, `unix://${l.sock}`);
+  const modules2 = readFileSync(loaded, 'utf8').split('\n');
+  for (const m of ['NativeModule net', 'NativeModule stream', 'NativeModule internal/fs/streams', 'NativeModule v8', 'NativeModule child_process']) assert.ok(!modules2.includes(m), `${m} loaded with /dev/null on stdin`);
   // with the sandbox's daemon gone, the container's start fails instead of handing out a dead address
   l.daemon.kill('SIGKILL');
   await exited(l.daemon);
