@@ -12,6 +12,7 @@ import type { ContainerPolicy, MountRule } from '../../shared/agent-policy/types
 import { SECCOMP_RESTRICTING } from '../../shared/agent-policy/defaults.js';
 import { hasTraversal, imageReference, isBindMount, isSharedBind, isSharedSource } from './inspect.js';
 import { activeStringInterner, internalize } from '../../shared/ttrpc/intern.js';
+import { LINUX_SYSCALL_NAMES } from './syscalls.js';
 
 /** A failed check: the field (`CreateContainer.mounts`) and why, in a few words (no payloads beyond names/paths). */
 export interface Violation {
@@ -31,6 +32,11 @@ const HANDING_ACTIONS: ReadonlySet<string> = new Set(['SCMP_ACT_NOTIFY', 'SCMP_A
 const SECCOMP_OPS: ReadonlySet<string> = new Set(['SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ']);
 const SECCOMP_ARCH_RE = /^SCMP_ARCH_[A-Z0-9_]{1,20}$/;
 const SYSCALL_NAME_RE = /^[a-z0-9_]{1,64}$/;
+/**
+ * The kernel's syscall names (each matches SYSCALL_NAME_RE): a filter's name found here needs no
+ * regex test. Internalized, so a name the decoder interned is found by identity (its hash is kept).
+ */
+const KNOWN_SYSCALLS: ReadonlySet<string> = new Set(LINUX_SYSCALL_NAMES.filter((n) => SYSCALL_NAME_RE.test(n)).map(internalize));
 /** Bounds on a filter (containerd's default profile has ~20 rules naming ~400 syscalls). */
 const SECCOMP_MAX_RULES = 1024;
 const SECCOMP_MAX_ARCHES = 16;
@@ -188,6 +194,16 @@ export class CompileCache {
 function has(options: readonly string[], o: string): boolean {
   for (let i = 0; i < options.length; i++) if (options[i] === o) return true;
   return false;
+}
+
+/** Whether a seccomp rule's names are 1..SECCOMP_MAX_RULES syscall names (a name of the kernel's table, else one that looks like one). */
+function syscallNames(names: readonly string[]): boolean {
+  if (names.length === 0 || names.length > SECCOMP_MAX_RULES) return false;
+  for (let i = 0; i < names.length; i++) {
+    const n = names[i]!;
+    if (!KNOWN_SYSCALLS.has(n) && !SYSCALL_NAME_RE.test(n)) return false;
+  }
+  return true;
 }
 
 /** Whether `options` is one of the lists already found to fit the rule. */
@@ -364,7 +380,7 @@ export class CompiledContainer {
       if (bad) return bad;
       // errno 0: the syscall "succeeds" without running (a setuid that drops nothing)
       if (sc.Action === 'SCMP_ACT_ERRNO' && sc.ErrnoRet.case === 'errnoret' && sc.ErrnoRet.value === 0) return { field, reason: `SCMP_ACT_ERRNO with errno 0 would make ${JSON.stringify((sc.Names[0] ?? '').slice(0, 40))} seem to succeed` };
-      if (sc.Names.length === 0 || sc.Names.length > SECCOMP_MAX_RULES || sc.Names.some((n) => !SYSCALL_NAME_RE.test(n))) return { field, reason: 'a seccomp rule names no syscall, or not one' };
+      if (!syscallNames(sc.Names)) return { field, reason: 'a seccomp rule names no syscall, or not one' };
       if (sc.Args.length > 6) return { field, reason: 'a seccomp rule compares more than 6 syscall arguments' };
       for (const arg of sc.Args) if (arg.Index > 5n || !SECCOMP_OPS.has(arg.Op)) return { field, reason: `seccomp argument rule (index ${arg.Index}, op ${JSON.stringify(arg.Op.slice(0, 30))}) is not one` };
     }

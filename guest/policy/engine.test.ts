@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { create } from '@bufbuild/protobuf';
-import { CopyFileRequestSchema, CreateContainerRequestSchema, CreateSandboxRequestSchema, ExecProcessRequestSchema } from '../../shared/gen/kata/agent_pb.js';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { installStringInterner, uninstallStringInterner } from '../../shared/ttrpc/intern.js';
+import { POLICY_INTERNER } from './vocabulary.js';
+import { type CreateContainerRequest, CopyFileRequestSchema, CreateContainerRequestSchema, CreateSandboxRequestSchema, ExecProcessRequestSchema } from '../../shared/gen/kata/agent_pb.js';
 import { PolicyEngine } from './engine.js';
 import { CRI_DEFAULT_MOUNTS } from './testing.js';
 import { parsePolicy } from './document.js';
@@ -86,6 +88,9 @@ const cases: { name: string; engine: PolicyEngine; method: string; req: unknown;
   { name: 'seccomp: the SPEC_ALLOW flag weakens the process', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ERRNO', [], ['SECCOMP_FILTER_FLAG_SPEC_ALLOW'])), allowed: false, rule: 'CreateContainer.seccomp', reason: /SPEC_ALLOW/ },
   { name: 'seccomp: an unknown action', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_WHATEVER', [])), allowed: false, rule: 'CreateContainer.seccomp' },
   { name: 'seccomp: an argument rule beyond the six syscall arguments', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ALLOW', [{ Names: ['ioctl'], Action: 'SCMP_ACT_ERRNO', Args: [{ Index: 9n, Op: 'SCMP_CMP_EQ' }] }])), allowed: false, rule: 'CreateContainer.seccomp' },
+  { name: 'seccomp: a name the kernel table lacks but shaped like a syscall allowed', engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ERRNO', [{ Names: ['read', 'future_syscall2'], Action: 'SCMP_ACT_ALLOW' }])), allowed: true },
+  ...[['Read'], [''], ['read', 'a'.repeat(65)], ['read\0'], [], ['read', 'open at']].map((Names) => (
+    { name: `seccomp: names ${JSON.stringify(Names)} are not syscalls`, engine: conf, method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ERRNO', [{ Names, Action: 'SCMP_ACT_ALLOW' }])), allowed: false, rule: 'CreateContainer.seccomp', reason: /names no syscall/ })),
   { name: 'seccomp: an entry admitting SCMP_ACT_NOTIFY (a development policy) lets it through', engine: new PolicyEngine(parsePolicy({ ...PERMISSIVE_POLICY, containers: [{ ...ANY_ORDINARY_CONTAINER, seccomp: { actions: ['SCMP_ACT_ALLOW', 'SCMP_ACT_NOTIFY'] } }] })), method: 'CreateContainer', req: cc(seccomp('SCMP_ACT_ALLOW', [{ Names: ['openat'], Action: 'SCMP_ACT_NOTIFY' }])), allowed: true },
   { name: 'namespace types without paths allowed', engine: conf, method: 'CreateContainer', req: cc({ Linux: { Namespaces: [{ Type: 'pid' }, { Type: 'network' }] } }), allowed: true },
   { name: 'sysctl denied', engine: conf, method: 'CreateContainer', req: cc({ Linux: { Sysctl: { 'kernel.core_pattern': '|/x' } } }), allowed: false, rule: 'CreateContainer.sysctls', reason: /kernel\.core_pattern/ },
@@ -120,6 +125,21 @@ for (const tc of cases) {
     if (tc.reason) assert.match(d.reason, tc.reason);
   });
 }
+
+test('every CreateContainer case decides the same when its request is decoded through the agent\'s interner', (t) => {
+  installStringInterner(POLICY_INTERNER);
+  t.after(() => uninstallStringInterner());
+  let n = 0;
+  for (const tc of cases) {
+    if (tc.method !== 'CreateContainer') continue;
+    const decoded = fromBinary(CreateContainerRequestSchema, toBinary(CreateContainerRequestSchema, tc.req as CreateContainerRequest));
+    const want = tc.engine.evaluate(tc.method, tc.req);
+    const got = tc.engine.evaluate(tc.method, decoded);
+    assert.deepEqual([got.allowed, got.rule, got.reason], [want.allowed, want.rule, want.reason], tc.name);
+    n++;
+  }
+  assert.ok(n > 40, `${n} cases`);
+});
 
 test('digest pins are checked per container once the manifest digest is known', () => {
   const app = named('app', appProc, appImage);

@@ -1,7 +1,7 @@
 /**
  * The fixed words the policy compares CreateContainer requests with: the OCI default mounts'
  * destinations, types, sources and options, the kubelet's bind destinations, capability names,
- * namespace types, the seccomp names, the image storage driver and the CRI annotation keys. The
+ * namespace types, the seccomp actions, flags and architectures, the syscall names, the image storage driver and the CRI annotation keys. The
  * agent decodes requests through an interner of these words (shared/ttrpc/intern.ts), so such a
  * string arrives as the one internalized copy the compiled policy holds too (container.ts
  * internalizes its strings) and compares by identity. The list is the same whatever the policy
@@ -13,6 +13,7 @@ import { GUEST_FS_TYPES } from '../../shared/agent-policy/parse.js';
 import { NEUTRAL_OPTIONS } from './container.js';
 import { CONTAINER_NAME_ANNOTATION } from './engine.js';
 import { IMAGE_GUEST_PULL, IMAGE_NAME_ANNOTATION } from './inspect.js';
+import { LINUX_SYSCALL_NAMES } from './syscalls.js';
 
 /** Every Linux capability (linux/capability.h, through 6.x). */
 export const LINUX_CAPABILITIES = [
@@ -44,7 +45,7 @@ export const POLICY_VOCABULARY: readonly string[] = [
     ...NEUTRAL_OPTIONS, ...MOUNT_OPTIONS,
     ...LINUX_CAPABILITIES,
     'pid', 'network', 'ipc', 'uts', 'mount', 'user', 'cgroup', 'time',
-    ...SECCOMP_WORDS,
+    ...SECCOMP_WORDS, ...LINUX_SYSCALL_NAMES,
     IMAGE_GUEST_PULL, CONTAINER_NAME_ANNOTATION, IMAGE_NAME_ANNOTATION, 'io.kubernetes.cri.sandbox-name', 'io.kubernetes.cri.sandbox-namespace',
     'io.kubernetes.cri.sandbox-id', 'io.kubernetes.cri.container-type', 'container', 'sandbox',
   ]),

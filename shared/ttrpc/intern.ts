@@ -16,7 +16,7 @@ import { BinaryReader } from '@bufbuild/protobuf/wire';
 
 /** Longest word interned (a longer string is never looked up). */
 export const MAX_INTERNED_LENGTH = 64;
-const SLOTS = 512;
+const SLOTS = 1024;
 
 /** The internalized string equal to `s`: every internalized copy of one text is the same object (property keys are internalized). */
 export function internalize(s: string): string {
