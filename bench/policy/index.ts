@@ -15,8 +15,9 @@
  * binds, the volumes, env with service links): each is checked to be ALLOWED before anything is
  * measured. Goal (issue 10): the generated policy <= 1.2x the allow-all time.
  */
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { CreateContainerRequestSchema } from '../../shared/gen/kata/agent_pb.js';
+import { LinuxSeccompSchema } from '../../shared/gen/kata/oci_pb.js';
 import { createLogger, silentLogger } from '../../shared/log/logger.js';
 import { generatePolicy } from '../../shared/agent-policy/generate.js';
 import { twentyContainerPod } from '../../shared/agent-policy/testing.js';
@@ -26,6 +27,7 @@ import { twentyPodRequest as request } from '../../guest/policy/testing.js';
 import { installStringInterner } from '../../shared/ttrpc/intern.js';
 import { POLICY_INTERNER } from '../../guest/policy/vocabulary.js';
 import { BenchReport, percentile } from '../report.js';
+import { runtimeDefaultSeccomp } from './seccomp.js';
 
 const SECONDS = Number(process.env.COCOLET_BENCH_SECONDS ?? 2);
 const ROUNDS = 6;
@@ -85,6 +87,12 @@ function main(): void {
   const { policy } = generatePolicy(twentyContainerPod());
   const reqs = Array.from({ length: 20 }, (_, i) => request(i));
   const wire = reqs.map((r) => toBinary(CreateContainerRequestSchema, r));
+  // the same requests with the filter containerd sends for seccompProfile RuntimeDefault
+  const seccompWire = reqs.map((r) => {
+    const copy = fromBinary(CreateContainerRequestSchema, toBinary(CreateContainerRequestSchema, r));
+    copy.OCI!.Linux!.Seccomp = create(LinuxSeccompSchema, runtimeDefaultSeccomp());
+    return toBinary(CreateContainerRequestSchema, copy);
+  });
   const gen = new PolicyGate(policy, silentLogger());
   const all = new PolicyGate(ALLOW_ALL, silentLogger());
   // as deployed: the agent logs every decision at info (one JSON line; here written nowhere)
@@ -92,18 +100,21 @@ function main(): void {
   const genL = new PolicyGate(policy, createLogger({ component: 'agent', level: 'info', destination: nowhere }));
   const allL = new PolicyGate(ALLOW_ALL, createLogger({ component: 'agent', level: 'info', destination: nowhere }));
   const decide = (g: PolicyGate): Step => (i) => g.check('CreateContainer', reqs[i]!);
-  const endToEnd = (g: PolicyGate): Step => (i) => g.check('CreateContainer', fromBinary(CreateContainerRequestSchema, wire[i]!));
+  const endToEnd = (g: PolicyGate, w = wire): Step => (i) => g.check('CreateContainer', fromBinary(CreateContainerRequestSchema, w[i]!));
   // refuse to measure a failing path: every request must be allowed by both (check throws on a denial)
   for (const g of [gen, all, genL, allL]) for (let i = 0; i < 20; i++) endToEnd(g)(i);
+  for (const g of [genL, allL]) for (let i = 0; i < 20; i++) endToEnd(g, seccompWire)(i);
   for (let i = 0; i < 20_000; i++) {
     for (const g of [gen, all]) decide(g)(i % 20);
     for (const g of [genL, allL]) endToEnd(g)(i % 20);
   }
+  for (let i = 0; i < 5_000; i++) for (const g of [genL, allL]) endToEnd(g, seccompWire)(i % 20);
 
   const [genRate, allRate] = compare(decide(gen), decide(all));
   const [genT, allT] = times(decide(gen), decide(all), 200_000);
   const [genE, allE] = compare(endToEnd(genL), endToEnd(allL));
   const [genET, allET] = times(endToEnd(genL), endToEnd(allL), 50_000);
+  const [genST, allST] = times(endToEnd(genL, seccompWire), endToEnd(allL, seccompWire), 20_000);
   // the decode alone, with the interner and with protobuf-es's own reader, alternating: interning must not slow the allow-all side
   const decodeWith = (it: typeof interner): Step => (i) => {
     installStringInterner(it);
@@ -121,11 +132,16 @@ function main(): void {
   report.add({ figure: 'createcontainer_end_to_end_mean_us_20c', unit: 'us', value: us(genE), peer: 'allow-all-gate', peer_value: us(allE), better: 'lower' });
   report.add({ figure: 'createcontainer_end_to_end_p50_us_20c', unit: 'us', value: percentile(genET, 50), peer: 'allow-all-gate', peer_value: percentile(allET, 50), better: 'lower' });
   report.add({ figure: 'createcontainer_end_to_end_p99_us_20c', unit: 'us', value: percentile(genET, 99), peer: 'allow-all-gate', peer_value: percentile(allET, 99), better: 'lower' });
+  report.add({ figure: 'createcontainer_seccomp_end_to_end_p50_us_20c', unit: 'us', value: percentile(genST, 50), peer: 'allow-all-gate', peer_value: percentile(allST, 50), better: 'lower' });
+  report.add({ figure: 'createcontainer_seccomp_end_to_end_p99_us_20c', unit: 'us', value: percentile(genST, 99), peer: 'allow-all-gate', peer_value: percentile(allST, 99), better: 'lower' });
   report.add({ figure: 'createcontainer_decode_p50_us', unit: 'us', value: percentile(decI, 50), peer: 'protobuf-es-reader', peer_value: percentile(decP, 50), better: 'lower' });
   const goal = (r: number): string => (r <= 1.2 ? 'goal <= 1.2x met' : 'goal <= 1.2x NOT met');
   report.note(`decision only: ${(allRate / genRate).toFixed(2)}x the allow-all time (${goal(allRate / genRate)}); the generated policy's checks cost ${(us(genRate) - us(allRate)).toFixed(2)} us per decision, the allow-all gate checks no field (${us(allRate).toFixed(3)} us: a map lookup and a counter)`);
   const medianRatio = percentile(genET, 50) / percentile(allET, 50);
   report.note(`end to end (protobuf decode + decision + the agent's info log line), what the agent pays per CreateContainer: mean ${(allE / genE).toFixed(2)}x the allow-all time (${goal(allE / genE)}); median of single requests, the two gates alternating request by request (less swayed by load bursts than the rounds of the mean): ${medianRatio.toFixed(2)}x (${goal(medianRatio)}); the goal applies to these figures`);
+  const filter = runtimeDefaultSeccomp();
+  const seccompCost = percentile(genST, 50) - percentile(allST, 50) - (percentile(genET, 50) - percentile(allET, 50));
+  report.note(`with a RuntimeDefault seccomp filter in every request (${filter.Syscalls!.length} rules naming ${filter.Syscalls!.reduce((n, r) => n + (r.Names?.length ?? 0), 0)} syscalls, ${seccompWire[0]!.length} bytes on the wire): median of single requests ${(percentile(genST, 50) / percentile(allST, 50)).toFixed(2)}x the allow-all time (${goal(percentile(genST, 50) / percentile(allST, 50))}); the seccomp check adds about ${seccompCost.toFixed(1)} us to the generated policy's (the difference of the two medians' differences)`);
   report.note(`decoding: ${interner ? `both gates decode through the agent's interner of ${POLICY_INTERNER.size} fixed policy words` : 'both gates decode with protobuf-es\'s own string reader (COCOLET_BENCH_POLICY_INTERN=0)'}; the decode alone takes ${percentile(decI, 50).toFixed(2)} us (median) with the interner against ${percentile(decP, 50).toFixed(2)} us with protobuf-es's reader`);
   report.note(`generated policy: ${policy.containers.length} containers, ${policy.containers[0]!.mounts.length} mount rules and ${policy.containers[0]!.env!.length} env patterns each; each request has ${reqs[0]!.OCI!.Mounts.length} mounts and ${reqs[0]!.OCI!.Process!.Env.length} env entries; ${wire[0]!.length} bytes on the wire`);
   report.print();
