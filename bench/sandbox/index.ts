@@ -91,7 +91,7 @@ function sandboxBreakdowns(logPath: string): Array<{ vmStartMs: number; agentRea
 /** The agent entries the process hypervisor started (its "agent process started" lines). */
 function agentEntries(logPath: string): string[] {
   const seen = new Set<string>();
-  for (const m of readFileSync(logPath, 'utf8').matchAll(/"entry":"([^"]+)"[^\n]*"msg":"agent process started"/g)) seen.add(m[1]!.endsWith('.js') ? 'compiled' : 'bundle');
+  for (const m of readFileSync(logPath, 'utf8').matchAll(/"entry":"([^"]+)"(,"snapshot":(true|false))?[^\n]*"msg":"agent process started"/g)) seen.add(m[1]!.endsWith('.js') ? 'compiled' : m[3] === 'true' ? 'bundle from its startup snapshot' : 'bundle');
   return [...seen];
 }
 

@@ -22,6 +22,9 @@ import { startRegistry, type TestRegistry } from '../guest/registry.js';
 import { initdataToml } from '../guest/agent-client.js';
 import { assertNoLeftovers, prepareShim, run, type ShimFixture } from './support.js';
 import { threadAffinity, vcpuThreads } from '../../host/vmm/pin.js';
+import { guestImageDir } from '../../host/vmm/index.js';
+import { AGENT_BUNDLE } from '../../host/vmm/process-launch.js';
+import { agentBlobPath } from '../../shared/build/agent-snapshot.js';
 
 const AGENT = fileURLToPath(new URL('../../guest/cmd/cocolet-agent.js', import.meta.url));
 
@@ -106,6 +109,12 @@ test(`${kind} hypervisor: a pod whose policy lets the host read gets its output 
   const r = await runPod(`${kind}-open`, initData(PERMISSIVE_POLICY), 'echo from-the-real-agent; exit 4');
   assert.equal(r.exitCode, 4);
   assert.match(r.log, /stdout F from-the-real-agent/);
+  if (kind === 'process') {
+    // the image build made the agent's startup snapshot, and this pod's agent ran from it
+    assert.ok(existsSync(agentBlobPath(join(guestImageDir(), AGENT_BUNDLE))), 'the guest image has the agent snapshot');
+    const rec = JSON.parse(readFileSync(join(c.dir, 'state', 'io.containerd.runtime.v2.task', 'k8s.io', r.pod, 'cocolet-shim.json'), 'utf8')) as { vmPid: number };
+    assert.ok(readFileSync(`/proc/${rec.vmPid}/cmdline`, 'utf8').split('\0').includes('--snapshot-blob'), 'the agent started from its snapshot');
+  }
   await removePod(r.pod, r.ctr);
 });
 

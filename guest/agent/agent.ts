@@ -167,7 +167,8 @@ export class Agent {
 
   async start(): Promise<void> {
     const log = this.o.logger;
-    log.info({ sinceProcessStartMs: Math.round(process.uptime() * 1000) }, 'agent starting');
+    // (the process hypervisor may run it from a startup snapshot of its bundle: shared/build/agent-snapshot.ts)
+    log.info({ sinceProcessStartMs: Math.round(process.uptime() * 1000), ...(process.execArgv.includes('--snapshot-blob') ? { snapshot: true } : {}) }, 'agent starting');
     if (this.o.processMode) log.warn('agent running as a host process: NOT confidential (development only)');
     this.checkTransports();
     const { policy, settings } = this.readInitdata();

@@ -10,6 +10,7 @@
  * confidential). When init-data cannot be measured the agent stops: the reason is its last line
  * (level fatal) and it exits 1.
  */
+import { startupSnapshot } from 'node:v8';
 import { createLogger } from '../../shared/log/logger.js';
 import { Agent } from '../agent/agent.js';
 
@@ -45,4 +46,8 @@ async function main(): Promise<void> {
   }
 }
 
-void main();
+// Under `node --build-snapshot` (the process hypervisor's agent snapshot, guest/image/agent-snapshot.ts)
+// the modules are initialized and main waits for the snapshot to be deserialized. (node:v8 is lazy in
+// the bundle: the VM's agent never loads it.)
+if (process.execArgv.includes('--build-snapshot')) startupSnapshot.setDeserializeMainFunction(() => void main());
+else void main();

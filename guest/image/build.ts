@@ -18,6 +18,7 @@ import { initScript } from './init.js';
 import { obtainKernel, readModules } from './kernel.js';
 import { launchMeasurement, type LaunchMeasurement } from './measure.js';
 import { guestImageDir, IMAGE_FILES } from './paths.js';
+import { ensureAgentSnapshot } from './agent-snapshot.js';
 
 /** Bumped whenever the image layout changes, so cached images are rebuilt. */
 export const IMAGE_FORMAT_VERSION = 7;
@@ -160,6 +161,7 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
         // hypervisor, which runs it while it is no older than the agent's sources.
         const now = new Date();
         for (const f of agentFiles) utimesSync(f, now, now);
+        snapshot(dir, log);
         return { dir, manifest: old, rebuilt: false };
       }
     } catch {
@@ -229,7 +231,15 @@ export async function buildGuestImage(opts: BuildOptions = {}): Promise<BuildRes
   put(IMAGE_FILES.bundle, bundle.code);
   put(IMAGE_FILES.cmdline, cmdline + '\n');
   put(IMAGE_FILES.manifest, JSON.stringify(manifest, null, 2) + '\n');
+  snapshot(dir, log);
   return { dir, manifest, rebuilt: true };
+}
+
+/** The process hypervisor's agent snapshot beside the bundle (agent-snapshot.ts); without one it runs the bundle. */
+function snapshot(dir: string, log: (m: string) => void): void {
+  const r = ensureAgentSnapshot(join(dir, IMAGE_FILES.agentMain));
+  if ('error' in r) log(`no agent snapshot (the process agent runs its bundle): ${r.error}`);
+  else if (r.built) log('agent snapshot built (for the process hypervisor)');
 }
 
 async function main(): Promise<void> {

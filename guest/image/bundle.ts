@@ -48,9 +48,9 @@ export function packagesOf(inputs: readonly string[]): string[] {
 
 /**
  * Built-ins the start path imports but does not call before Health answers (sonic-boom's `assert`,
- * the image puller's and runc's modules): loaded on first use (shared/build/builtins.ts).
+ * the image puller's and runc's modules, v8 for the entry's snapshot build): loaded on first use (shared/build/builtins.ts).
  */
-export const LAZY_BUILTINS: readonly string[] = ['assert', 'child_process', 'crypto', 'dgram', 'dns', 'net', 'os', 'worker_threads', 'zlib'];
+export const LAZY_BUILTINS: readonly string[] = ['assert', 'child_process', 'crypto', 'dgram', 'dns', 'net', 'os', 'v8', 'worker_threads', 'zlib'];
 
 /** Built-ins through `require`, the LAZY_BUILTINS on first use (shared/build/builtins.ts). */
 export const requireBuiltins: Plugin = requireBuiltinsOf(LAZY_BUILTINS);

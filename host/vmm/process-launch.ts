@@ -4,13 +4,14 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CocoletError, ErrorCode } from '../../shared/errors/index.js';
 import { delay } from '../../shared/lifecycle/disposables.js';
 import type { HypervisorStartOptions, VmExit } from './hypervisor.js';
 import { guestImageDir, repoRoot } from './image.js';
 import { agentEnv } from './node-env.js';
+import { agentSnapshotArgs } from '../../shared/build/agent-snapshot.js';
 
 /** Newest modification time (ms) of the files under `dirs` whose name passes `want` (missing dirs count as 0). */
 export function newestMtimeMs(dirs: readonly string[], want: (name: string) => boolean): number {
@@ -84,6 +85,8 @@ function agentEntries(): { compiled: string; bundle: string; root: string } {
 export interface AgentProcess {
   pid: number;
   entry: string;
+  /** Started from the bundle's startup snapshot (shared/build/agent-snapshot.ts); unknown for an adopted agent. */
+  snapshot?: boolean;
   socket: string;
   consoleLog: string;
   exited: Promise<VmExit>;
@@ -106,7 +109,9 @@ export function launchAgentProcess(o: Pick<HypervisorStartOptions, 'id' | 'state
   mkdirSync(o.stateDir, { recursive: true });
   const { socket, consoleLog } = agentPaths(o.stateDir);
   const entry = opts.agentEntry ?? defaultAgentEntry();
-  const args = [entry, `--transport=unix:${socket}`, `--state-dir=${join(o.stateDir, 'agent')}`];
+  // The image's bundle from its startup snapshot when one matches this Node (a different node binary: the bundle).
+  const snapshot = opts.nodeBinary === undefined && basename(entry) === AGENT_BUNDLE ? agentSnapshotArgs(entry) : undefined;
+  const args = [...(snapshot ?? [entry]), `--transport=unix:${socket}`, `--state-dir=${join(o.stateDir, 'agent')}`];
   if (o.initdata) {
     const f = join(o.stateDir, 'initdata.toml');
     writeFileSync(f, o.initdata);
@@ -131,7 +136,7 @@ export function launchAgentProcess(o: Pick<HypervisorStartOptions, 'id' | 'state
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', () => resolve({ code: -1, signal: null }));
   });
-  return { pid: child.pid ?? -1, entry, socket, consoleLog, exited, unref: () => child.unref() };
+  return { pid: child.pid ?? -1, entry, snapshot: snapshot !== undefined, socket, consoleLog, exited, unref: () => child.unref() };
 }
 
 /** An agent process another process (the shim's `start`) launched for this sandbox. */
@@ -161,7 +166,16 @@ export function adoptAgentProcess(a: LaunchedAgent, o: Pick<HypervisorStartOptio
     }, ADOPTED_POLL_MS);
     t.unref();
   });
-  return { pid: a.pid, entry: a.entry, ...agentPaths(o.stateDir), exited };
+  return { pid: a.pid, entry: a.entry, snapshot: startedFromSnapshot(a.pid), ...agentPaths(o.stateDir), exited };
+}
+
+/** Whether process `pid` was started with --snapshot-blob (its command line says so). */
+function startedFromSnapshot(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('--snapshot-blob');
+  } catch {
+    return false;
+  }
 }
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks); undefined when gone or a zombie. */

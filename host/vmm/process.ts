@@ -62,7 +62,7 @@ export class ProcessHypervisor {
         }
         await delay(3); // the agent needs ~100 ms; a short poll keeps the wait close to its real start
       }
-      log.info({ pid, entry, ...(o.netns ? { netns: o.netns } : {}), ...(pid === adopt?.pid ? { launchedBy: 'shim start' } : {}) }, 'agent process started');
+      log.info({ pid, entry, snapshot: agent.snapshot === true, ...(o.netns ? { netns: o.netns } : {}), ...(pid === adopt?.pid ? { launchedBy: 'shim start' } : {}) }, 'agent process started');
       let stopping: Promise<void> | undefined;
       return {
         id: o.id, kind: 'process', confidential: false, tee: 'none', pid, pgid: pid,
