@@ -19,6 +19,7 @@ import { ApiPodSource } from './apipods.js';
 import { loadKubeconfig } from '../client/kubeconfig.js';
 import { restClient } from '../client/rest.js';
 import { MirrorPods } from './mirror.js';
+import { nodeAddresses } from '../node/info.js';
 import { ObjectWatcher } from '../volumes/objectwatch.js';
 import type { PodConfig } from './podconfig.js';
 
@@ -57,10 +58,16 @@ export function startApiIntegration(o: ApiWiringOptions): Promise<ApiIntegration
   const objects = strategy === 'Watch' ? new ObjectWatcher({ api, fallback: client, onChange: (uids) => o.resync?.(uids), logger: log }) : undefined;
   o.volumes.setApi(objects ?? client, { hostIPs: () => hostIPs });
 
-  let hostIPs: string[] = [];
+  // The addresses this kubelet registers its Node with, as upstream uses its own node IPs: a pod's
+  // first status already has its hostIP; the Node as the API server has it (re-read below) wins.
+  let hostIPs: string[] = nodeAddresses(o.settings.nodeIp ? { nodeIp: o.settings.nodeIp } : {})
+    .filter((a) => a.type === 'InternalIP')
+    .map((a) => a.address);
+  let nodeSeen = false;
   const refreshNode = (): void =>
     void client.getNode(nodeName).then(
       (n) => {
+        nodeSeen = true;
         const internal = n.addresses.filter((a) => a.type === 'InternalIP').map((a) => a.address);
         const ips = internal.length > 0 ? internal : n.addresses.filter((a) => a.type === 'ExternalIP').map((a) => a.address);
         if (ips.join() === hostIPs.join()) return;
@@ -93,10 +100,11 @@ export function startApiIntegration(o: ApiWiringOptions): Promise<ApiIntegration
   let nodeTimer: NodeJS.Timeout | undefined;
   const nodeInfo = {
     start: () => {
-      // Every 2 s until the Node (registered by node/lifecycle.ts) has addresses, then every 30 s.
+      // The Node as registered (node/lifecycle.ts) is read at start and every 30 s; until it is
+      // registered, this kubelet's own addresses stand and the read is retried every 2 s.
       const tick = (): void => {
         refreshNode();
-        nodeTimer = setTimeout(tick, hostIPs.length > 0 ? NODE_INFO_REFRESH_MS : 2000);
+        nodeTimer = setTimeout(tick, nodeSeen ? NODE_INFO_REFRESH_MS : 2000);
         nodeTimer.unref();
       };
       tick();
