@@ -198,16 +198,27 @@ async function runOne(kind: string, env: Record<string, string> | undefined, h: 
       return performance.now() - start;
     };
     const startMs: number[] = [];
+    const perPod: { pod: string; ms: number }[] = [];
     let next = 0;
     const worker = async (upto: number, record: boolean): Promise<void> => {
       while (next < upto) {
-        const ms = await create(next++);
+        const i = next++;
+        const ms = await create(i);
         if (watch.error) throw new Error(watch.error);
-        if (record) startMs.push(ms);
+        if (record) (startMs.push(ms), perPod.push({ pod: `p${i}`, ms }));
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, () => worker(PODS, true)));
     say(`${kind}: ${PODS} pods started, p50 ${percentile(startMs, 50).toFixed(0)} ms p99 ${percentile(startMs, 99).toFixed(0)} ms; filling to ${STEADY_PODS}`);
+    // The tail, with what the kubelet itself reported as wrong meanwhile (its Warning events).
+    const slowest = [...perPod].sort((a, b) => b.ms - a.ms).slice(0, 3);
+    const warnings = new Map<string, number>();
+    for (const e of (await core.listNamespacedEvent({ namespace: NS }).catch(() => ({ items: [] as k8s.CoreV1Event[] }))).items) {
+      if (e.type !== 'Warning' || e.source?.host !== name) continue;
+      const key = `${e.reason ?? '?'} on ${e.involvedObject.name ?? '?'}: ${(e.message ?? '').slice(0, 120)}`;
+      warnings.set(key, (warnings.get(key) ?? 0) + (e.count ?? 1));
+    }
+    say(`${kind}: slowest ${slowest.map((x) => `${x.pod} ${x.ms.toFixed(0)} ms`).join(', ')}; kubelet warnings: ${warnings.size === 0 ? 'none' : [...warnings].map(([k, n]) => `${n}x ${k}`).join('; ')}`);
     await Promise.all(Array.from({ length: 10 }, () => worker(STEADY_PODS, false)));
     await waitFor(() => (watch.runningCount >= STEADY_PODS ? true : undefined), { what: `${STEADY_PODS} pods Running`, timeoutMs: 300_000, intervalMs: 500 });
     say(`${kind}: ${STEADY_PODS} pods Running; settling ${SETTLE_S} s, then measuring ${WINDOW_S} s`);

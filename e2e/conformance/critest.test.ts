@@ -141,14 +141,30 @@ test('critest under cocolet-dev (process hypervisor): the same specs pass as und
   const r = await suite(t, 'cocolet-dev', { timeout: '20m' });
   const ref = runs.get('runc');
   if (!r || !ref) return;
-  const passed = (x: CritestRun): Set<string> => new Set(x.specs.filter((s) => s.state === 'passed').map((s) => s.name));
-  const differ = [...passed(ref)].filter((n) => !passed(r).has(n));
+  const passedIn = (x: CritestRun): Set<string> => new Set(x.specs.filter((s) => s.state === 'passed').map((s) => s.name));
+  const passedRef = passedIn(ref);
+  const passedCo = passedIn(r);
+  // A spec that passed under one handler only is run once more, alone, under the one it failed
+  // under: on two loaded cores a spec can fail by its own timing (runc's OOMKilled spec did), and
+  // a difference counts only when the second run agrees with the first.
+  const again = async (handler: string, names: string[], into: Set<string>): Promise<void> => {
+    if (names.length === 0 || !node || !bin) return;
+    const focus = names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+    const rr = await runCritest(h, { bin, address: node.containerd.address, ...(handler === 'runc' ? {} : { handler }), skip: SKIP, timeout: '10m', focus });
+    const ok = [...passedIn(rr)].filter((n) => names.includes(n));
+    t.diagnostic(`critest ${handler}, run again: ${names.length} spec(s), ${ok.length} passed${ok.length ? `: ${ok.join('; ')}` : ''}`);
+    for (const n of ok) into.add(n);
+    await assertClean(node, handler, rr, (m) => t.diagnostic(m));
+  };
+  await again('runc', [...passedCo].filter((n) => !passedRef.has(n)), passedRef);
+  await again('cocolet-dev', [...passedRef].filter((n) => !passedCo.has(n) && !REFUSED_BY_DESIGN.includes(n) && !Object.hasOwn(KNOWN_GAPS, n)), passedCo);
+  const differ = [...passedRef].filter((n) => !passedCo.has(n));
   const byDesign = differ.filter((n) => REFUSED_BY_DESIGN.includes(n));
   const gaps = differ.filter((n) => Object.hasOwn(KNOWN_GAPS, n));
-  const closed = Object.keys(KNOWN_GAPS).filter((n) => passed(r).has(n));
+  const closed = Object.keys(KNOWN_GAPS).filter((n) => passedCo.has(n));
   t.diagnostic(`runc ${ref.passed} passed, cocolet-dev ${r.passed}: ${byDesign.length} refused by design, ${gaps.length} known gaps${closed.length ? `; known gaps that pass now (remove them from KNOWN_GAPS): ${closed.join('; ')}` : ''}`);
   const unexpected = differ.filter((n) => !byDesign.includes(n) && !gaps.includes(n));
-  const onlyCocolet = [...passed(r)].filter((n) => !passed(ref).has(n));
+  const onlyCocolet = [...passedCo].filter((n) => !passedRef.has(n));
   assert.deepEqual({ unexpected, onlyCocolet }, { unexpected: [], onlyCocolet: [] }, `runc ${ref.passed} passed, cocolet-dev ${r.passed} passed`);
   const hostNet = r.specs.find((s) => s.name === REFUSED_BY_DESIGN[0]);
   if (hostNet && hostNet.state !== 'skipped') assert.match(hostNet.failure ?? '', /cannot share the host's network namespace/, 'the hostNetwork spec fails for the documented reason');
