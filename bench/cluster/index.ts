@@ -205,7 +205,9 @@ async function runOne(kind: string, env: Record<string, string> | undefined, h: 
         const i = next++;
         const ms = await create(i);
         if (watch.error) throw new Error(watch.error);
-        if (record) (startMs.push(ms), perPod.push({ pod: `p${i}`, ms }));
+        if (!record) continue;
+        startMs.push(ms);
+        perPod.push({ pod: `p${i}`, ms });
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, () => worker(PODS, true)));

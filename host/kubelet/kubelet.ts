@@ -154,6 +154,8 @@ export class Kubelet implements PodSyncer {
   private readonly waiting = new Map<string, Record<string, Waiting>>();
   private readonly syncErrors = new Map<string, string>();
   private readonly due = new Map<string, number>();
+  /** One-shot timers of requeues due sooner than the next sync tick. */
+  private readonly dueSoon = new Map<string, TimerHandle>();
   private readonly sources: { stop(): void; start(): void }[] = [];
   private readonly timers: TimerHandle[] = [];
   private running = false;
@@ -262,7 +264,7 @@ export class Kubelet implements PodSyncer {
       syncer: this,
       cache: this.cache,
       clock: this.clock,
-      requeue: (uid, ms) => this.due.set(uid, this.clock.now() + ms),
+      requeue: (uid, ms) => this.requeue(uid, ms),
       resyncMs: durationMs(cfg.syncFrequency),
       startTime: this.startTime,
       logger: this.log,
@@ -453,6 +455,8 @@ export class Kubelet implements PodSyncer {
     for (const s of this.sources) s.stop();
     this.node?.stop();
     for (const t of this.timers) t.cancel();
+    for (const t of this.dueSoon.values()) t.cancel();
+    this.dueSoon.clear();
     this.eviction?.manager.stop();
     this.pleg.stop();
     this.probes.stop();
@@ -560,6 +564,29 @@ export class Kubelet implements PodSyncer {
     if (e.type === 'ContainerRemoved') return;
     const pod = this.pods.get(e.uid);
     if (pod) this.workers.updatePod(e.uid, { type: 'sync', pod });
+  }
+
+  /**
+   * Syncs `uid` again after `ms`. The 1 s sync tick serves ordinary requeues (back-offs, resyncs);
+   * one due sooner (a volume set-up retried after 100 ms) gets its own timer rather than waiting
+   * for the next tick.
+   */
+  private requeue(uid: string, ms: number): void {
+    const at = this.clock.now() + ms;
+    this.due.set(uid, at);
+    this.dueSoon.get(uid)?.cancel();
+    this.dueSoon.delete(uid);
+    if (ms >= SYNC_TICK_MS) return;
+    this.dueSoon.set(
+      uid,
+      this.clock.setTimer(() => {
+        this.dueSoon.delete(uid);
+        if (!this.running || this.due.get(uid) !== at) return;
+        this.due.delete(uid);
+        const pod = this.pods.get(uid);
+        if (pod) this.workers.updatePod(uid, { type: 'sync', pod });
+      }, ms),
+    );
   }
 
   private syncTick(): void {
