@@ -217,7 +217,8 @@ async function runOne(kind: string, env: Record<string, string> | undefined, h: 
     const warnings = new Map<string, number>();
     for (const e of (await core.listNamespacedEvent({ namespace: NS }).catch(() => ({ items: [] as k8s.CoreV1Event[] }))).items) {
       if (e.type !== 'Warning' || e.source?.host !== name) continue;
-      const key = `${e.reason ?? '?'} on ${e.involvedObject.name ?? '?'}: ${(e.message ?? '').slice(0, 120)}`;
+      const m = e.message ?? '';
+      const key = `${e.reason ?? '?'} on ${e.involvedObject.name ?? '?'}: ${m.length > 200 ? `${m.slice(0, 60)} … ${m.slice(-140)}` : m}`;
       warnings.set(key, (warnings.get(key) ?? 0) + (e.count ?? 1));
     }
     say(`${kind}: slowest ${slowest.map((x) => `${x.pod} ${x.ms.toFixed(0)} ms`).join(', ')}; kubelet warnings: ${warnings.size === 0 ? 'none' : [...warnings].map(([k, n]) => `${n}x ${k}`).join('; ')}`);

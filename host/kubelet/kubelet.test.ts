@@ -575,11 +575,11 @@ for (const tc of teeCases) {
   });
 }
 
-test('a failed volume set-up is retried after 100 ms, not at the next 1 s sync tick nor after the 10 s of other sync errors (a TokenRequest refused until the authorizer sees the binding)', () =>
+test('a failed volume set-up is retried every 100 ms for a second, then from 200 ms doubling; not at the next 1 s sync tick nor after the 10 s of other sync errors (a TokenRequest refused until the authorizer sees the binding)', { timeout: 60_000 }, () =>
   withNode(async (n) => {
     let calls = 0;
     n.kubelet.volumes.setApi({
-      getConfigMap: () => (++calls === 1 ? Promise.reject(new Error('403 node requested a configmap of a pod scheduled on a different node')) : Promise.resolve({ data: { k: 'v' } })),
+      getConfigMap: () => (++calls <= 11 ? Promise.reject(new Error('403 node requested a configmap of a pod scheduled on a different node')) : Promise.resolve({ data: { k: 'v' } })),
       getSecret: () => Promise.resolve(undefined),
       requestToken: () => Promise.reject(new Error('unused')),
     });
@@ -590,8 +590,15 @@ test('a failed volume set-up is retried after 100 ms, not at the next 1 s sync t
     assert.match(cstatus(n, p, 'main')?.state.waiting?.message ?? '', /403 node requested/);
     await n.step(99);
     assert.equal(calls, 1, 'not retried before 100 ms');
-    await n.step(1);
+    for (let i = 2; i <= 11; i++) {
+      await n.step(i === 2 ? 1 : 100);
+      await n.step(0);
+      assert.equal(calls, i, `try ${i} 100 ms after the one before`);
+    }
+    await n.step(100);
+    assert.equal(calls, 11, 'the eleventh failure waits 200 ms');
+    await n.step(100);
     await n.step(0);
-    assert.equal(calls, 2, 'retried at 100 ms');
+    assert.equal(calls, 12);
     assert.equal(phase(n, p), 'Running');
   }));

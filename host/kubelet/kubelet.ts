@@ -729,6 +729,7 @@ export class Kubelet implements PodSyncer {
       terminal: phase === 'Succeeded' || phase === 'Failed',
       ...(requeue !== undefined ? { requeueAfterMs: requeue } : {}),
       ...(r.error ? { error: r.error } : {}),
+      ...(r.runtimeUntouched ? { runtimeUntouched: true } : {}),
     };
   }
 

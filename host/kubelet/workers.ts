@@ -29,6 +29,12 @@ export interface SyncOutcome {
   terminal: boolean;
   requeueAfterMs?: number;
   error?: Error;
+  /**
+   * The sync stopped before it asked the runtime to change anything (a volume set-up failed): the
+   * next sync need not wait for a runtime state newer than this one, only newer than the last sync
+   * that did act, so a quick retry is not held until the next relist.
+   */
+  runtimeUntouched?: boolean;
 }
 
 export interface PodSyncer {
@@ -140,12 +146,14 @@ export class PodWorkers {
     try {
       while (w.pending && w.phase !== 'finished') {
         w.pending = undefined;
+        let untouched = false;
         if (w.phase === 'sync') await this.o.cache.getNewerThan(w.uid, w.lastSyncAt);
         if (this.stopped) break;
         try {
           switch (w.phase) {
             case 'sync': {
               const r = await this.o.syncer.syncPod(w.uid, w.pod);
+              untouched = r.runtimeUntouched === true;
               if (w.phase !== 'sync') break; // killed meanwhile
               if (r.terminal) {
                 w.phase = 'terminating';
@@ -170,7 +178,7 @@ export class PodWorkers {
           this.log.warn({ pod: w.uid, phase: w.phase, err: e }, 'pod sync failed');
           this.o.requeue(w.uid, jitter(this.o.backoffMs ?? 10_000));
         }
-        w.lastSyncAt = this.o.clock.now();
+        if (!untouched) w.lastSyncAt = this.o.clock.now();
       }
     } finally {
       w.busy = false;

@@ -34,11 +34,14 @@ import { teeDescription, teeLabel, type TeeKind } from '../../../shared/tee/kind
 
 /** Floor of the remaining grace after a preStop hook (minimumGracePeriodInSeconds). */
 /**
- * A failed volume set-up is retried after 100 ms, doubling to 10 s (other sync errors wait 10 s).
- * Upstream's volume manager starts at 500 ms; the common failure, a TokenRequest refused until the
- * Node authorizer's graph has the pod's binding, clears within tens of milliseconds.
+ * A failed volume set-up is retried every 100 ms for its first second, then after 200 ms doubling
+ * to 10 s (other sync errors wait 10 s). Upstream's volume manager starts at 500 ms doubling; the
+ * common failure, a TokenRequest refused until the Node authorizer's graph has the pod's binding
+ * ("scheduled on a different node"), clears after tens to hundreds of milliseconds, and a doubling
+ * wait would overshoot that by as much again.
  */
 export const MOUNT_RETRY_MIN_MS = 100;
+export const MOUNT_RETRY_FAST_TRIES = 10;
 export const MOUNT_RETRY_MAX_MS = 10_000;
 
 export const MINIMUM_GRACE_PERIOD_SECONDS = 2;
@@ -59,6 +62,8 @@ export interface SyncResult {
   requeueAfterMs?: number;
   /** The CRI handler used ('' = default runtime). */
   runtimeHandler?: string;
+  /** The sync returned before asking the runtime for any change (volume or env set-up failed). */
+  runtimeUntouched?: boolean;
 }
 
 /** Probe verdicts the manager acts on. */
@@ -150,7 +155,8 @@ export class RuntimeManager {
   }
 
   /** Per pod: how long to wait before retrying a failed volume set-up. */
-  private readonly mountBackoff = new Map<string, number>();
+  /** Failed volume set-ups in a row, per pod uid. */
+  private readonly mountTries = new Map<string, number>();
 
   /** The sandbox's IPs (its network status), [] when it has none or is gone. */
   private async sandboxIPs(sandboxId: string): Promise<string[]> {
@@ -197,15 +203,15 @@ export class RuntimeManager {
       ev('Warning', typeof err.context.reason === 'string' ? err.context.reason : 'FailedMount', err.message);
       waitAll('ContainerCreating', err.message);
       res.error = err;
-      // Mounts are retried sooner than other errors (MOUNT_RETRY_MIN_MS doubling):
-      // a TokenRequest right after the pod was bound can be refused until the Node authorizer's
-      // graph has the binding ("pod scheduled on a different node"), and the next try succeeds.
-      const wait = this.mountBackoff.get(uid) ?? MOUNT_RETRY_MIN_MS;
-      this.mountBackoff.set(uid, Math.min(wait * 2, MOUNT_RETRY_MAX_MS));
+      // Mounts are retried sooner than other errors (MOUNT_RETRY_MIN_MS above).
+      const tries = (this.mountTries.get(uid) ?? 0) + 1;
+      this.mountTries.set(uid, tries);
+      const wait = tries <= MOUNT_RETRY_FAST_TRIES ? MOUNT_RETRY_MIN_MS : Math.min(MOUNT_RETRY_MIN_MS * 2 ** (tries - MOUNT_RETRY_FAST_TRIES), MOUNT_RETRY_MAX_MS);
       if (err.code !== ErrorCode.PermissionDenied) res.requeueAfterMs = wait;
+      res.runtimeUntouched = true;
       return res;
     }
-    this.mountBackoff.delete(uid);
+    this.mountTries.delete(uid);
 
     // Environment from Secrets / ConfigMaps, resolved before any sandbox (a refused pod boots no VM).
     const envs = new Map<string, { key: string; value: string }[]>();
@@ -477,6 +483,6 @@ export class RuntimeManager {
       await this.o.cri.removePodSandbox(s.id).catch(() => undefined);
     }
     this.o.volumes.tearDown(status.uid);
-    this.mountBackoff.delete(status.uid);
+    this.mountTries.delete(status.uid);
   }
 }
