@@ -4,7 +4,7 @@
  *
  * The sync loop reacts to: config updates (ADD / UPDATE / REMOVE from the merged sources), PLEG
  * events (any but ContainerRemoved syncs the pod), the 1 s sync ticker (pods whose requeue time is
- * due), probe results (liveness/startup failure → sync; readiness → status), and the 2 s
+ * due; a requeue due sooner has a timer of its own), probe results (liveness/startup failure → sync; readiness → status), and the 2 s
  * housekeeping tick (only once every source has reported: orphaned runtime pods are killed and
  * removed, finished workers forgotten). Container GC runs every minute, image GC every 5 minutes,
  * log rotation every containerLogMonitorInterval.

@@ -32,7 +32,6 @@ import { containerConfig, containerHash, podLogDir, sandboxConfig, type Resource
 import { podIp, type ContainerInfo, type RuntimePodStatus } from './status.js';
 import { teeDescription, teeLabel, type TeeKind } from '../../../shared/tee/kind.js';
 
-/** Floor of the remaining grace after a preStop hook (minimumGracePeriodInSeconds). */
 /**
  * A failed volume set-up is retried every 100 ms for its first second, then after 200 ms doubling
  * to 10 s (other sync errors wait 10 s). Upstream's volume manager starts at 500 ms doubling; the
@@ -44,6 +43,7 @@ export const MOUNT_RETRY_MIN_MS = 100;
 export const MOUNT_RETRY_FAST_TRIES = 10;
 export const MOUNT_RETRY_MAX_MS = 10_000;
 
+/** Floor of the remaining grace after a preStop hook (minimumGracePeriodInSeconds). */
 export const MINIMUM_GRACE_PERIOD_SECONDS = 2;
 export const DEFAULT_GRACE_SECONDS = 30;
 
@@ -62,7 +62,7 @@ export interface SyncResult {
   requeueAfterMs?: number;
   /** The CRI handler used ('' = default runtime). */
   runtimeHandler?: string;
-  /** The sync returned before asking the runtime for any change (volume or env set-up failed). */
+  /** The sync returned before asking the runtime for any change (a volume set-up failed). */
   runtimeUntouched?: boolean;
 }
 
@@ -154,7 +154,6 @@ export class RuntimeManager {
     this.tees.delete(uid);
   }
 
-  /** Per pod: how long to wait before retrying a failed volume set-up. */
   /** Failed volume set-ups in a row, per pod uid. */
   private readonly mountTries = new Map<string, number>();
 
